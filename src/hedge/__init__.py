@@ -1,0 +1,30 @@
+"""hedge — data-secure machine learning for industry on homomorphically encrypted data."""
+
+from hedge.errors import (
+    CorruptDataError,
+    DepthExhaustedError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    RotationKeyError,
+    SecretMaterialError,
+    ShapeError,
+    WrongPassphraseError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CorruptDataError",
+    "DepthExhaustedError",
+    "HedgeError",
+    "KeyMismatchError",
+    "ParameterError",
+    "PolicyError",
+    "RotationKeyError",
+    "SecretMaterialError",
+    "ShapeError",
+    "WrongPassphraseError",
+    "__version__",
+]

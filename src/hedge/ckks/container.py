@@ -1,0 +1,171 @@
+"""hedge's versioned, self-describing binary container, readable incrementally.
+
+Layout (little-endian)::
+
+    magic      8 bytes   b"\\x89HEDGE\\r\\n"  (binary-safe, catches text-mode mangling)
+    version    u16       FORMAT_VERSION
+    kind       u16       what the records are (ciphertext vector, public bundle, keystore)
+    hlen       u32       length of the header
+    header     hlen      UTF-8 JSON object: parameter id, key fingerprint, lengths, ...
+    hcrc       u32       CRC-32 of everything above
+    records    repeated: tag u16, length u64, payload, CRC-32 of tag+length+payload
+    end        tag 0, length 8, payload = u64 number of records, CRC-32
+
+Every record can be checked and used as soon as it is read (`read_container` is a generator over
+a binary stream), and a missing end record, a bad CRC, unknown magic or version, or trailing bytes
+raise `CorruptDataError`. CRC-32 detects accidental corruption; it is not a defence against
+deliberate tampering, which the layers above handle with signatures and AEAD.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from hedge.errors import CorruptDataError
+
+__all__ = ["FORMAT_VERSION", "Kind", "read_container", "read_header", "write_container"]
+
+MAGIC = b"\x89HEDGE\r\n"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sHHI")
+_REC = struct.Struct("<HQ")
+_CRC = struct.Struct("<I")
+_END_TAG = 0
+MAX_HEADER = 1 << 20
+MAX_RECORD = 1 << 34
+
+
+class Kind:
+    """Container kinds (the u16 after the version)."""
+
+    VECTOR = 1
+    BUNDLE = 2
+    KEYSTORE = 3
+
+
+@dataclass(frozen=True)
+class Header:
+    kind: int
+    fields: dict[str, Any]
+
+
+def write_container(
+    out: IO[bytes], kind: int, header: dict[str, Any], records: Iterable[tuple[int, bytes]]
+) -> int:
+    """Write a container to a binary stream; returns the number of bytes written."""
+    head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, kind, len(head)) + head
+    written = out.write(prefix + _CRC.pack(zlib.crc32(prefix)))
+    count = 0
+    for tag, payload in records:
+        if tag == _END_TAG:
+            raise ValueError("record tag 0 is reserved")
+        written += _write_record(out, tag, payload)
+        count += 1
+    written += _write_record(out, _END_TAG, struct.pack("<Q", count))
+    return written
+
+
+def _write_record(out: IO[bytes], tag: int, payload: bytes) -> int:
+    head = _REC.pack(tag, len(payload))
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return out.write(head) + out.write(payload) + out.write(_CRC.pack(crc))
+
+
+def to_bytes(kind: int, header: dict[str, Any], records: Iterable[tuple[int, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    write_container(buf, kind, header, records)
+    return buf.getvalue()
+
+
+def _read_exact(stream: IO[bytes], n: int, what: str) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise CorruptDataError(f"truncated hedge data: {what} is incomplete")
+    return data
+
+
+def read_header(stream: IO[bytes], expected_kind: int | None = None) -> Header:
+    """Read and check the container prefix and header; leaves the stream at the first record."""
+    return _read_header(stream.read(_PREFIX.size), stream, expected_kind)
+
+
+def _read_header(raw: bytes, stream: IO[bytes], expected_kind: int | None) -> Header:
+    if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
+        raise CorruptDataError("not hedge data (bad magic bytes); check that the file is right")
+    if len(raw) != _PREFIX.size:
+        raise CorruptDataError("truncated hedge data: header is incomplete")
+    _, version, kind, hlen = _PREFIX.unpack(raw)
+    if version != FORMAT_VERSION:
+        raise CorruptDataError(
+            f"hedge data format version {version} is not supported (this hedge reads "
+            f"{FORMAT_VERSION}); upgrade hedge or re-export the data"
+        )
+    if hlen > MAX_HEADER:
+        raise CorruptDataError("corrupted hedge data: header length is implausible")
+    head = _read_exact(stream, hlen, "header")
+    (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "header checksum"))
+    if crc != zlib.crc32(raw + head):
+        raise CorruptDataError("corrupted hedge data: header checksum mismatch")
+    if expected_kind is not None and kind != expected_kind:
+        raise CorruptDataError(
+            f"wrong kind of hedge data: expected kind {expected_kind}, got {kind}"
+        )
+    try:
+        fields = json.loads(head)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # pragma: no cover - CRC guards
+        raise CorruptDataError("corrupted hedge data: header is not JSON") from exc
+    if not isinstance(fields, dict):
+        raise CorruptDataError("corrupted hedge data: header is not an object")
+    return Header(kind=kind, fields=fields)
+
+
+def read_records(stream: IO[bytes], *, max_record: int = MAX_RECORD) -> Iterator[tuple[int, bytes]]:
+    """Yield (tag, payload) records until the end record; checks every CRC and the count."""
+    count = 0
+    while True:
+        head = _read_exact(stream, _REC.size, "record header")
+        tag, length = _REC.unpack(head)
+        if length > max_record:
+            raise CorruptDataError("corrupted hedge data: record length is implausible")
+        payload = _read_exact(stream, length, "record")
+        (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "record checksum"))
+        if crc != zlib.crc32(payload, zlib.crc32(head)):
+            raise CorruptDataError(f"corrupted hedge data: checksum mismatch in record {count}")
+        if tag == _END_TAG:
+            if length != 8 or struct.unpack("<Q", payload)[0] != count:
+                raise CorruptDataError("corrupted hedge data: record count mismatch")
+            return
+        count += 1
+        yield tag, payload
+
+
+def read_container(
+    stream: IO[bytes], expected_kind: int | None = None, *, allow_eof: bool = False
+) -> Any:
+    """(header, lazy record iterator) for incremental reading.
+
+    With `allow_eof`, returns None when the stream is already at its end (several containers
+    written back to back)."""
+    raw = stream.read(_PREFIX.size)
+    if allow_eof and not raw:
+        return None
+    return _read_header(raw, stream, expected_kind), read_records(stream)
+
+
+def from_bytes(data: bytes, expected_kind: int) -> tuple[Header, list[tuple[int, bytes]]]:
+    """Parse a whole in-memory container; trailing bytes are an error."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise CorruptDataError(f"expected bytes, got {type(data).__name__}")
+    stream = io.BytesIO(data)
+    header, records = read_container(stream, expected_kind)
+    items = list(records)
+    if stream.read(1):
+        raise CorruptDataError("corrupted hedge data: unexpected bytes after the end record")
+    return header, items

@@ -1,0 +1,321 @@
+"""Key sets (secret, owner side) and public bundles (everything the cloud and the edges get).
+
+`KeySet` holds the CKKS secret key and never serialises it except into a passphrase-encrypted
+keystore (`save`) or through the explicit, greppable `export_secret_key_unsafe`.
+`PublicBundle` holds parameters, public key, relinearisation key and only the requested Galois
+(rotation) keys; it is checked for secret material when it is written and when it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import seal
+
+from hedge.ckks import _keystore, container
+from hedge.ckks._engine import Engine, engine_for, galois_element, power_of_two_steps
+from hedge.ckks.params import Parameters, preset
+from hedge.ckks.release import Release, release
+from hedge.ckks.vector import EncryptedVector
+from hedge.errors import CorruptDataError, KeyMismatchError, SecretMaterialError
+
+__all__ = ["KeySet", "PublicBundle"]
+
+_TAG_PUBLIC_KEY, _TAG_RELIN_KEYS, _TAG_GALOIS_KEYS = 1, 2, 3
+_TAG_SECRET_KEY = 9
+_PUBLIC_TAGS = {_TAG_PUBLIC_KEY, _TAG_RELIN_KEYS, _TAG_GALOIS_KEYS}
+
+
+def _fingerprint(params: Parameters, public_key_bytes: bytes) -> str:
+    digest = hashlib.sha256(b"hedge-key-fingerprint-v1" + params.param_id.encode())
+    digest.update(public_key_bytes)
+    return digest.hexdigest()[:32]
+
+
+def _resolve(params: str | Parameters) -> Parameters:
+    return preset(params) if isinstance(params, str) else params
+
+
+def _normalize_steps(steps: Iterable[int], slots: int) -> tuple[int, ...]:
+    out = sorted({int(s) for s in steps if int(s) % slots != 0})
+    for s in out:
+        if abs(s) >= slots:
+            raise ValueError(f"rotation step {s} is out of range for {slots} slots")
+    return tuple(out)
+
+
+def _write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _refuse_secret(engine: Engine, tag: int, payload: bytes) -> None:
+    """Raise `SecretMaterialError` if a record is, or parses as, a secret key."""
+    if tag == _TAG_SECRET_KEY:
+        raise SecretMaterialError("a public bundle must not contain a secret key; refusing it")
+    try:
+        engine.context.from_secret_str(payload)
+    except (RuntimeError, ValueError):
+        return
+    raise SecretMaterialError("a public bundle record parses as a secret key; refusing it")
+
+
+class PublicBundle:
+    """Public, shareable key material: encrypt and compute, never decrypt.
+
+    Contains parameters, public key, relinearisation key and Galois keys for `rotation_steps`.
+    """
+
+    def __init__(
+        self,
+        params: Parameters,
+        public_key: seal.PublicKey,
+        relin_keys: seal.RelinKeys,
+        galois_keys: seal.GaloisKeys,
+        rotation_steps: tuple[int, ...],
+        fingerprint: str | None = None,
+    ) -> None:
+        for obj, kind in ((public_key, seal.PublicKey), (relin_keys, seal.RelinKeys),
+                          (galois_keys, seal.GaloisKeys)):
+            if not isinstance(obj, kind):
+                raise SecretMaterialError(f"a public bundle takes a {kind.__name__}, not "
+                                          f"{type(obj).__name__}")
+        self.params = params
+        self.engine = engine_for(params)
+        self._public_key = public_key
+        self.relin_keys = relin_keys
+        self.galois_keys = galois_keys
+        self.rotation_steps = rotation_steps
+        self.available_steps = frozenset(rotation_steps)
+        self.fingerprint = fingerprint or _fingerprint(params, public_key.to_string())
+        self._encryptor = seal.Encryptor(self.engine.context, public_key)
+
+    def __repr__(self) -> str:
+        return (f"PublicBundle(preset={self.params.name!r}, fingerprint={self.fingerprint[:12]}…, "
+                f"rotations={len(self.rotation_steps)})")
+
+    def encrypt(self, values: Any) -> EncryptedVector:
+        """Encrypt a 1-D array of reals at the top level (spans several ciphertexts if long)."""
+        return EncryptedVector.encrypt(self, values)
+
+    def encrypt_plain(self, plain: seal.Plaintext) -> seal.Ciphertext:
+        return self._encryptor.encrypt(plain)
+
+    def check_compatible(self, other: PublicBundle) -> None:
+        if other.fingerprint != self.fingerprint:
+            raise KeyMismatchError(
+                "operands come from different key sets "
+                f"({self.fingerprint[:12]}… vs {other.fingerprint[:12]}…)"
+            )
+
+    # -- serialization ---------------------------------------------------------------------
+
+    def _records(self) -> list[tuple[int, bytes]]:
+        records = [
+            (_TAG_PUBLIC_KEY, self._public_key.to_string()),
+            (_TAG_RELIN_KEYS, self.relin_keys.to_string()),
+            (_TAG_GALOIS_KEYS, self.galois_keys.to_string()),
+        ]
+        for tag, payload in records:
+            _refuse_secret(self.engine, tag, payload)
+        return records
+
+    def to_bytes(self) -> bytes:
+        header = {
+            "param_id": self.params.param_id,
+            "params": self.params.to_dict(),
+            "fingerprint": self.fingerprint,
+            "rotation_steps": list(self.rotation_steps),
+        }
+        return container.to_bytes(container.Kind.BUNDLE, header, self._records())
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the bundle atomically (checked for secret material first)."""
+        _write_atomic(path, self.to_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PublicBundle:
+        header, records = container.from_bytes(data, container.Kind.BUNDLE)
+        return cls._from_parts(header.fields, records)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PublicBundle:
+        """Read a bundle, refusing secret material, corruption and inconsistent keys."""
+        with open(path, "rb") as fh:
+            header, records = container.read_container(fh, container.Kind.BUNDLE)
+            items = list(records)
+            if fh.read(1):
+                raise CorruptDataError("corrupted bundle: unexpected bytes after the end record")
+        return cls._from_parts(header.fields, items)
+
+    @classmethod
+    def _from_parts(cls, fields: dict[str, Any], records: list[tuple[int, bytes]]) -> PublicBundle:
+        try:
+            params = Parameters.from_dict(fields["params"])
+            steps = tuple(int(s) for s in fields["rotation_steps"])
+            fingerprint = str(fields["fingerprint"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptDataError(f"bundle header is malformed: {exc}") from exc
+        if params.param_id != fields.get("param_id"):
+            raise CorruptDataError("bundle header is inconsistent: parameter id mismatch")
+        engine = engine_for(params)
+        parts: dict[int, bytes] = {}
+        for tag, payload in records:
+            _refuse_secret(engine, tag, payload)
+            if tag not in _PUBLIC_TAGS or tag in parts:
+                raise CorruptDataError(f"bundle has an unexpected record (tag {tag})")
+            parts[tag] = payload
+        if set(parts) != _PUBLIC_TAGS:
+            raise CorruptDataError("bundle is missing key material")
+        try:
+            pk = engine.context.from_public_str(parts[_TAG_PUBLIC_KEY])
+            rk = engine.context.from_relin_str(parts[_TAG_RELIN_KEYS])
+            gk = engine.context.from_galois_str(parts[_TAG_GALOIS_KEYS])
+        except (RuntimeError, ValueError) as exc:
+            raise CorruptDataError(f"bundle key material does not parse: {exc}") from exc
+        if _fingerprint(params, parts[_TAG_PUBLIC_KEY]) != fingerprint:
+            raise CorruptDataError("bundle fingerprint does not match its public key")
+        n = params.poly_modulus_degree
+        missing = [s for s in steps if not gk.has_key(galois_element(s, n))]
+        if missing:
+            raise CorruptDataError(f"bundle lacks the Galois keys it declares: {missing}")
+        return cls(params, pk, rk, gk, steps, fingerprint)
+
+
+class KeySet:
+    """A CKKS secret key with its public counterparts. Owner side only; never send it anywhere."""
+
+    def __init__(
+        self,
+        params: Parameters,
+        secret_key: seal.SecretKey,
+        public_key: seal.PublicKey,
+        rotation_steps: tuple[int, ...],
+        bundle: PublicBundle | None = None,
+    ) -> None:
+        self.params = params
+        self.engine = engine_for(params)
+        self._secret_key = secret_key
+        self._public_key = public_key
+        self.rotation_steps = rotation_steps
+        self.fingerprint = _fingerprint(params, public_key.to_string())
+        self._decryptor = seal.Decryptor(self.engine.context, secret_key)
+        self._bundle = bundle
+
+    def __repr__(self) -> str:
+        return f"KeySet(preset={self.params.name!r}, fingerprint={self.fingerprint[:12]}…)"
+
+    @classmethod
+    def generate(
+        cls, params: str | Parameters = "standard", rotations: Iterable[int] | None = None
+    ) -> KeySet:
+        """Generate fresh keys. `rotations`: Galois key steps (default: all +-2^i, so every
+        rotation works by composition; pass the steps a plan needs to keep the bundle small)."""
+        p = _resolve(params)
+        engine = engine_for(p)
+        steps = _normalize_steps(
+            power_of_two_steps(engine.slots) if rotations is None else rotations, engine.slots
+        )
+        keygen = seal.KeyGenerator(engine.context)
+        keys = cls(p, keygen.secret_key(), keygen.create_public_key(), steps)
+        keys._bundle = keys._make_bundle(keygen)
+        return keys
+
+    def _make_bundle(self, keygen: seal.KeyGenerator) -> PublicBundle:
+        galois = seal.GaloisKeys()
+        if self.rotation_steps:
+            keygen.create_galois_keys(list(self.rotation_steps), galois)
+        return PublicBundle(self.params, self._public_key, keygen.create_relin_keys(), galois,
+                            self.rotation_steps, self.fingerprint)
+
+    def public(self) -> PublicBundle:
+        """The public bundle for this key set (evaluation keys are re-derived after `load`)."""
+        if self._bundle is None:
+            self._bundle = self._make_bundle(seal.KeyGenerator(self.engine.context,
+                                                               self._secret_key))
+        return self._bundle
+
+    # -- decryption ------------------------------------------------------------------------------
+
+    def _check_owner(self, vector: EncryptedVector) -> None:
+        if vector.fingerprint != self.fingerprint:
+            raise KeyMismatchError(
+                "this ciphertext was encrypted under another key set "
+                f"({vector.fingerprint[:12]}…), not {self.fingerprint[:12]}…; use its own keys"
+            )
+
+    def decrypt_slots(self, vector: EncryptedVector) -> list[np.ndarray]:
+        """Raw decoded slots of every ciphertext (internal use: includes padding)."""
+        self._check_owner(vector)
+        eng = self.engine
+        return [eng.decode(self._decryptor.decrypt(ct)) for ct in vector.ciphertexts]
+
+    def decrypt_complex_slots(self, vector: EncryptedVector) -> list[np.ndarray]:
+        self._check_owner(vector)
+        enc = self.engine.encoder
+        return [np.asarray(enc.decode_complex(self._decryptor.decrypt(ct)))
+                for ct in vector.ciphertexts]
+
+    def decrypt(self, vector: EncryptedVector) -> np.ndarray:
+        """Decrypt to a float array of the vector's length. For the owner's internal use only:
+        values that leave the owner go through `release`."""
+        return np.concatenate(self.decrypt_slots(vector))[: vector.length]
+
+    def release(self, vector: EncryptedVector, **options: Any) -> Release:
+        """Release decryption: rounded and noise-flooded values (see `hedge.ckks.release`)."""
+        return release(self, vector, **options)
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def export_secret_key_unsafe(self) -> bytes:
+        """Return the raw SEAL secret key. Anyone holding these bytes can decrypt everything."""
+        return bytes(self._secret_key.to_string())
+
+    def save(self, path: str | os.PathLike[str], *, passphrase: str) -> None:
+        """Write an encrypted keystore (scrypt + AES-256-GCM), atomically."""
+        inner = container.to_bytes(
+            container.Kind.KEYSTORE,
+            {"rotation_steps": list(self.rotation_steps)},
+            [(_TAG_SECRET_KEY, self.export_secret_key_unsafe()),
+             (_TAG_PUBLIC_KEY, self._public_key.to_string())],
+        )
+        header = {"param_id": self.params.param_id, "params": self.params.to_dict(),
+                  "fingerprint": self.fingerprint}
+        _write_atomic(path, _keystore.seal_payload(inner, passphrase, header))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, passphrase: str) -> KeySet:
+        """Open a keystore; wrong passphrase or a modified file raise `WrongPassphraseError`."""
+        data = Path(path).read_bytes()
+        fields, inner = _keystore.open_payload(data, passphrase)
+        try:
+            params = Parameters.from_dict(fields["params"])
+            header, records = container.from_bytes(inner, container.Kind.KEYSTORE)
+            steps = tuple(int(s) for s in header.fields["rotation_steps"])
+            parts = dict(records)
+            engine = engine_for(params)
+            sk = engine.context.from_secret_str(parts[_TAG_SECRET_KEY])
+            pk = engine.context.from_public_str(parts[_TAG_PUBLIC_KEY])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CorruptDataError(f"keystore content is malformed: {exc}") from exc
+        keys = cls(params, sk, pk, steps)
+        if keys.fingerprint != fields.get("fingerprint"):
+            raise CorruptDataError("keystore fingerprint does not match its keys")
+        return keys
+

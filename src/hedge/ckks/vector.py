@@ -1,0 +1,369 @@
+"""Encrypted vectors of reals: arithmetic, sums, rotations, polynomials and matrix products.
+
+An `EncryptedVector` of length m spans ceil(m / slots) ciphertexts, all at the same level. The slots
+past m in the last ciphertext are *padding*; the vector tracks whether its padding is known to be
+zero (`clean`) and whether a length-1 vector holds its value in every slot (`replicated`, as left
+by `sum`). Operations keep those facts and re-establish them only where needed, so that masking
+costs a level only when it cannot be fused into a multiplication that happens anyway.
+
+Depth each operation consumes (levels; `level` is the depth left):
+
+=========================================  ==========================================
+``v + w``, ``v - w``, ``-v``, ``v + c``        0
+``v * k`` (integer k)                          0
+``v * c``, ``v * array``                       1
+``v * w`` (encrypted)                          1
+``sum()``, ``rotate(k)``                       0 (``rotate`` of a partial vector: 1)
+``dot(w)``                                     1
+``polyval(c)``, degree d                       ceil(log2(d + 1))
+``matmul(M)``                                  1 (+1 if the input padding is not clean)
+=========================================  ==========================================
+
+Operands at different levels are brought to the lower one automatically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+import seal
+
+from hedge.ckks import _matmul, _poly, _rotate, container
+from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, ShapeError
+
+if TYPE_CHECKING:
+    from hedge.ckks.keys import PublicBundle
+
+__all__ = ["EncryptedVector", "iter_vectors"]
+
+_TAG_CIPHERTEXT = 1
+Operand = Any  # EncryptedVector | float | int | np.ndarray
+
+
+def as_real_array(values: Any, what: str = "values") -> np.ndarray:
+    """A finite 1-D float64 array, or `ShapeError` / `ParameterError` saying what is wrong."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{what} must be real numbers: {exc}") from exc
+    if arr.ndim != 1:
+        raise ShapeError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ShapeError(f"{what} must not be empty")
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{what} contain NaN or infinity; clean the data before encrypting")
+    return arr
+
+
+class EncryptedVector:
+    """A CKKS-encrypted vector of `length` reals under one `PublicBundle`."""
+
+    __slots__ = ("bundle", "ciphertexts", "clean", "length", "replicated")
+
+    def __init__(self, bundle: PublicBundle, ciphertexts: Sequence[seal.Ciphertext], length: int,
+                 *, clean: bool = True, replicated: bool = False) -> None:
+        self.bundle = bundle
+        self.ciphertexts = list(ciphertexts)
+        self.length = length
+        self.clean = clean
+        self.replicated = replicated
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def encrypt(cls, bundle: PublicBundle, values: Any) -> EncryptedVector:
+        arr = as_real_array(values)
+        eng = bundle.engine
+        limit = bundle.params.max_result_magnitude
+        if np.max(np.abs(arr)) > limit:
+            raise ParameterError(
+                f"values up to {np.max(np.abs(arr)):.3g} exceed what the preset can hold "
+                f"(|x| < {limit:g}); scale the data first"
+            )
+        top, scale = eng.top_level, eng.scales[eng.top_level]
+        cts = [bundle.encrypt_plain(eng.encode(chunk, top, scale))
+               for chunk in _split(arr, eng.slots)]
+        return cls(bundle, cts, arr.size)
+
+    def _new(self, cts: Sequence[seal.Ciphertext], length: int | None = None, *,
+             clean: bool, replicated: bool = False) -> EncryptedVector:
+        return EncryptedVector(self.bundle, cts, self.length if length is None else length,
+                               clean=clean, replicated=replicated)
+
+    # -- facts ----------------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        return self.bundle.engine
+
+    @property
+    def fingerprint(self) -> str:
+        return self.bundle.fingerprint
+
+    @property
+    def level(self) -> int:
+        """Multiplicative depth left (0 = no more multiplications)."""
+        return int(self.engine.level_of(self.ciphertexts[0]))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return (f"EncryptedVector(length={self.length}, ciphertexts={len(self.ciphertexts)}, "
+                f"level={self.level}, preset={self.bundle.params.name!r})")
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _chunks(self, arr: np.ndarray) -> list[np.ndarray]:
+        return _split(arr, self.engine.slots)
+
+    def _check_vector(self, other: EncryptedVector) -> None:
+        self.bundle.check_compatible(other.bundle)
+
+    def _pairs(self, other: EncryptedVector) -> tuple[list[tuple[Any, Any]], int]:
+        """Ciphertext pairs for an element-wise operation, broadcasting replicated scalars."""
+        self._check_vector(other)
+        if self.length == other.length and len(self.ciphertexts) == len(other.ciphertexts):
+            return list(zip(self.ciphertexts, other.ciphertexts, strict=True)), self.length
+        if other.replicated:
+            return [(c, other.ciphertexts[0]) for c in self.ciphertexts], self.length
+        if self.replicated:
+            return [(self.ciphertexts[0], c) for c in other.ciphertexts], other.length
+        raise ShapeError(f"lengths {self.length} and {other.length} do not match")
+
+    def _plain_operand(self, other: Operand) -> np.ndarray | float:
+        if isinstance(other, np.ndarray | list | tuple):
+            arr = as_real_array(other, "plaintext operand")
+            if arr.size == 1 and self.length == 1:
+                return float(arr[0])
+            if arr.size != self.length and not (self.replicated and arr.size >= 1):
+                raise ShapeError(f"plaintext of length {arr.size} does not match {self.length}")
+            return arr
+        if isinstance(other, int | float | np.integer | np.floating):
+            value = float(other)
+            if not math.isfinite(value):
+                raise ParameterError("scalar operand is NaN or infinite")
+            return value
+        raise TypeError(f"unsupported operand type {type(other).__name__}")
+
+    def _plain_slots(self, value: np.ndarray | float) -> tuple[list[np.ndarray | float], int]:
+        """Per-ciphertext slot contents for a plaintext operand, keeping padding zero."""
+        if isinstance(value, np.ndarray):
+            if self.replicated and value.size != 1:
+                return list(self._chunks(value)), value.size
+            return list(self._chunks(value)), self.length
+        if self.replicated:
+            return [value], 1
+        return list(self._chunks(np.full(self.length, value))), self.length
+
+    # -- arithmetic --------------------------------------------------------------------------
+
+    def __add__(self, other: Operand) -> EncryptedVector:
+        return self._add(other, negate_other=False)
+
+    def __radd__(self, other: Operand) -> EncryptedVector:
+        return self._add(other, negate_other=False)
+
+    def __sub__(self, other: Operand) -> EncryptedVector:
+        return self._add(other, negate_other=True)
+
+    def __rsub__(self, other: Operand) -> EncryptedVector:
+        return (-self)._add(other, negate_other=False)
+
+    def __neg__(self) -> EncryptedVector:
+        eng = self.engine
+        return self._new([eng.negate(c) for c in self.ciphertexts], clean=self.clean,
+                         replicated=self.replicated)
+
+    def _add(self, other: Operand, *, negate_other: bool) -> EncryptedVector:
+        eng = self.engine
+        if isinstance(other, EncryptedVector):
+            pairs, length = self._pairs(other)
+            op = eng.sub if negate_other else eng.add
+            return self._new([op(a, b) for a, b in pairs], length,
+                             clean=self.clean and other.clean,
+                             replicated=self.replicated and other.replicated)
+        value = self._plain_operand(other)
+        if negate_other:
+            value = -value
+        slots, length = self._plain_slots(value)
+        if length != self.length:  # replicated scalar + plaintext vector
+            cts = [eng.add_plain(self.ciphertexts[0], s) for s in slots]
+            return self._new(cts, length, clean=False)
+        cts = [eng.add_plain(c, s) for c, s in zip(self.ciphertexts, slots, strict=True)]
+        return self._new(cts, clean=self.clean, replicated=self.replicated)
+
+    def __mul__(self, other: Operand) -> EncryptedVector:
+        eng = self.engine
+        if isinstance(other, EncryptedVector):
+            pairs, length = self._pairs(other)
+            relin = self.bundle.relin_keys
+            return self._new([eng.multiply(a, b, relin) for a, b in pairs], length,
+                             clean=self.clean or other.clean,
+                             replicated=self.replicated and other.replicated)
+        value = self._plain_operand(other)
+        if isinstance(value, float) and value == 0.0:
+            return self._zeros()
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**20:
+            return self._new([eng.mul_integer(c, int(value)) for c in self.ciphertexts],
+                             clean=self.clean, replicated=self.replicated)
+        eng.require_depth("multiplication by a plaintext", 1, self.level)
+        target = self.level - 1
+        if isinstance(value, float) and (self.clean or self.replicated):
+            return self._new([eng.mul_plain_to(c, value, target) for c in self.ciphertexts],
+                             clean=self.clean, replicated=self.replicated)
+        slots, length = self._plain_slots(value)
+        sources = self.ciphertexts if length == self.length else [self.ciphertexts[0]] * len(slots)
+        cts = [eng.mul_plain_to(c, s, target) for c, s in zip(sources, slots, strict=True)]
+        return self._new(cts, length, clean=True, replicated=self.replicated and length == 1)
+
+    __rmul__ = __mul__
+
+    def _zeros(self) -> EncryptedVector:
+        """Fresh encryptions of zero at this vector's level (SEAL refuses all-zero ciphertexts)."""
+        eng, level = self.engine, self.level
+        zero = eng.encode(0.0, level, eng.scales[level])
+        return self._new([self.bundle.encrypt_plain(zero) for _ in self.ciphertexts],
+                         clean=True, replicated=self.replicated)
+
+    def cleaned(self) -> EncryptedVector:
+        """This vector with zero padding (multiplies by a 0/1 mask: one level, if not clean)."""
+        if self.clean:
+            return self
+        return self * np.ones(self.length)
+
+    # -- reductions and permutations ----------------------------------------------------------
+
+    def sum(self) -> EncryptedVector:
+        """Sum of all elements, as a length-1 vector holding the total in every slot.
+
+        Depth 0 (1 if the padding is not clean); log2(slots) rotations."""
+        if self.replicated:
+            return self
+        v = self.cleaned()
+        eng, b = self.engine, self.bundle
+        total = eng.add_many(v.ciphertexts)
+        step = 1
+        while step < eng.slots:
+            total = eng.evaluator.add(total, eng.rotate(total, step, b.galois_keys,
+                                                         b.available_steps))
+            step *= 2
+        return self._new([total], 1, clean=False, replicated=True)
+
+    def dot(self, other: EncryptedVector | np.ndarray) -> EncryptedVector:
+        """Inner product (length-1, replicated). Depth 1."""
+        return (self * other).sum()
+
+    def rotate(self, k: int) -> EncryptedVector:
+        """Cyclic rotation like ``np.roll(x, -k)`` over the vector's length.
+
+        Depth 0 when the vector fills whole ciphertexts, else 1 (masking)."""
+        return _rotate.rotate(self, k)
+
+    def polyval(self, coeffs: Sequence[float]) -> EncryptedVector:
+        """Evaluate c0 + c1 x + ... + cd x^d element-wise (coefficients in increasing order,
+        like ``numpy.polynomial.polynomial.polyval``). Depth ceil(log2(d + 1))."""
+        return _poly.polyval(self, coeffs)
+
+    def matmul(self, matrix: Any) -> EncryptedVector:
+        """``x @ M`` for a plaintext matrix M of shape (len(x), d_out), by the diagonal method with
+        baby-step giant-step rotations and block packing. Depth 1 (+1 if padding not clean)."""
+        return _matmul.matmul(self, matrix)
+
+    __matmul__ = matmul
+
+    # -- serialization ------------------------------------------------------------------------
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "param_id": self.bundle.params.param_id,
+            "fingerprint": self.fingerprint,
+            "length": self.length,
+            "level": self.level,
+            "clean": self.clean,
+            "replicated": self.replicated,
+            "count": len(self.ciphertexts),
+        }
+
+    def write(self, stream: IO[bytes]) -> int:
+        """Write one container to a binary stream; returns bytes written."""
+        records = ((_TAG_CIPHERTEXT, c.to_string()) for c in self.ciphertexts)
+        return container.write_container(stream, container.Kind.VECTOR, self._header(), records)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        self.write(buf)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, bundle: PublicBundle) -> EncryptedVector:
+        """Parse and validate one vector.
+
+        Foreign keys or parameters raise `KeyMismatchError`; bad bytes `CorruptDataError`."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise CorruptDataError(f"expected bytes, got {type(data).__name__}")
+        stream = io.BytesIO(data)
+        vector = cls.read(stream, bundle)
+        if stream.read(1):
+            raise CorruptDataError("corrupted ciphertext data: bytes after the end record")
+        return vector
+
+    @classmethod
+    def read(cls, stream: IO[bytes], bundle: PublicBundle) -> EncryptedVector:
+        """Read one vector from a stream, validating each ciphertext as it arrives."""
+        header, records = container.read_container(stream, container.Kind.VECTOR)
+        return cls._from_container(header.fields, records, bundle)
+
+    @classmethod
+    def _from_container(cls, fields: dict[str, Any], records: Iterator[tuple[int, bytes]],
+                        bundle: PublicBundle) -> EncryptedVector:
+        try:
+            length, level, count = int(fields["length"]), int(fields["level"]), int(fields["count"])
+            clean, replicated = bool(fields["clean"]), bool(fields["replicated"])
+            param_id, fingerprint = str(fields["param_id"]), str(fields["fingerprint"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptDataError(f"ciphertext header is malformed: {exc}") from exc
+        if param_id != bundle.params.param_id:
+            raise KeyMismatchError(
+                f"ciphertext was made with other parameters ({param_id[:12]}…) than the bundle "
+                f"({bundle.params.param_id[:12]}…); use the bundle it was encrypted under")
+        if fingerprint != bundle.fingerprint:
+            raise KeyMismatchError(
+                f"ciphertext belongs to key set {fingerprint[:12]}…, not to this bundle "
+                f"({bundle.fingerprint[:12]}…)")
+        eng = bundle.engine
+        expected_count = 1 if replicated else -(-length // eng.slots)
+        if not (0 <= level <= eng.top_level and length >= 1 and count == expected_count):
+            raise CorruptDataError("ciphertext header is inconsistent")
+        cts = [_load_ciphertext(eng, payload, level) for _, payload in records]
+        if len(cts) != count:
+            raise CorruptDataError(f"expected {count} ciphertexts, found {len(cts)}")
+        return cls(bundle, cts, length, clean=clean, replicated=replicated)
+
+
+def iter_vectors(stream: IO[bytes], bundle: PublicBundle) -> Iterator[EncryptedVector]:
+    """Read consecutive vector containers from a stream until it ends (incremental)."""
+    while (found := container.read_container(stream, container.Kind.VECTOR, allow_eof=True)):
+        header, records = found
+        yield EncryptedVector._from_container(header.fields, records, bundle)
+
+
+def _load_ciphertext(eng: Any, payload: bytes, level: int) -> seal.Ciphertext:
+    ct = seal.Ciphertext()
+    try:
+        ct.load_bytes(eng.context, payload)
+    except (RuntimeError, ValueError) as exc:
+        raise CorruptDataError(f"ciphertext does not parse for these parameters: {exc}") from exc
+    if ct.size() != 2 or eng.level_of(ct) != level:
+        raise CorruptDataError("ciphertext size or level does not match its header")
+    if not math.isclose(ct.scale(), eng.scales[level], rel_tol=1e-9):
+        raise CorruptDataError("ciphertext scale does not match its level")
+    return ct
+
+
+def _split(arr: np.ndarray, slots: int) -> list[np.ndarray]:
+    return [arr[i : i + slots] for i in range(0, arr.size, slots)]

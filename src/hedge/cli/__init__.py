@@ -1,0 +1,1 @@
+"""hedge command line: one module per command group, calling only the public API."""

@@ -1,0 +1,43 @@
+"""The `hedge` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from hedge import HedgeError, __version__
+from hedge.cli import engine
+
+app = typer.Typer(
+    name="hedge",
+    help="Data-secure machine learning on homomorphically encrypted (CKKS) data.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("presets")(engine.presets)
+app.command("selfcheck")(engine.selfcheck)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """hedge: train and evaluate models on data that stays encrypted."""
+
+
+def run() -> None:
+    """Console entry point: hedge errors become a one-line message and exit status 1."""
+    try:
+        app(standalone_mode=True)
+    except HedgeError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

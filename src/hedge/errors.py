@@ -1,0 +1,85 @@
+"""The hedge exception tree: every error hedge raises on purpose derives from `HedgeError`.
+
+```
+HedgeError                      root: catch this to handle any hedge failure
+├── ParameterError              invalid or insecure encryption parameters, unknown preset
+├── KeyMismatchError            objects from different key sets or parameter sets were combined
+├── DepthExhaustedError         an operation needs more multiplicative depth than remains
+├── RotationKeyError            a rotation needs a Galois key the bundle does not hold
+├── CorruptDataError            truncated, corrupted or foreign bytes (containers, keystores)
+│   └── WrongPassphraseError    a keystore could not be opened: wrong passphrase or modified file
+├── SecretMaterialError         secret key material where only public material is allowed
+├── PolicyError                 an operation is refused by a policy (release limits, budgets)
+└── ShapeError                  operand lengths or matrix shapes do not fit together
+```
+
+Every message says what went wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptDataError",
+    "DepthExhaustedError",
+    "HedgeError",
+    "KeyMismatchError",
+    "ParameterError",
+    "PolicyError",
+    "RotationKeyError",
+    "SecretMaterialError",
+    "ShapeError",
+    "WrongPassphraseError",
+]
+
+
+class HedgeError(Exception):
+    """Root of all errors raised by hedge."""
+
+
+class ParameterError(HedgeError, ValueError):
+    """Encryption parameters are invalid, insecure, or an unknown preset was named."""
+
+
+class KeyMismatchError(HedgeError):
+    """Objects from different key sets (or parameter sets) were combined."""
+
+
+class DepthExhaustedError(HedgeError):
+    """An operation needs more multiplicative depth than the ciphertext has left.
+
+    Attributes `needed` and `available` give the depth in levels.
+    """
+
+    def __init__(self, operation: str, needed: int, available: int) -> None:
+        self.operation = operation
+        self.needed = needed
+        self.available = available
+        super().__init__(
+            f"{operation} needs multiplicative depth {needed} but the ciphertext has "
+            f"{available} level(s) left; use a deeper preset (e.g. 'standard' or 'deep'), "
+            "or refresh the ciphertext through the owner"
+        )
+
+
+class RotationKeyError(HedgeError):
+    """A rotation needs a Galois key that the public bundle does not contain."""
+
+
+class CorruptDataError(HedgeError, ValueError):
+    """Bytes are truncated, corrupted, of an unknown format version, or not hedge data at all."""
+
+
+class WrongPassphraseError(CorruptDataError):
+    """A keystore could not be decrypted: the passphrase is wrong or the file was modified."""
+
+
+class SecretMaterialError(HedgeError):
+    """Secret key material was found where only public material is allowed."""
+
+
+class PolicyError(HedgeError):
+    """An operation was refused by a policy (release limits, budgets, registrations)."""
+
+
+class ShapeError(HedgeError, ValueError):
+    """Operand lengths or matrix shapes do not fit together."""

@@ -112,6 +112,11 @@ class Engine:
             ct = ev.mod_switch_to(ct, self._parms_ids[target + 1])
         scale = self.scales[target] * self.primes[target + 1] / self.scales[level]
         plain = self.encode(values, target + 1, scale)
+        if plain.is_zero():
+            # every value rounds to 0 at this scale; SEAL refuses the resulting transparent
+            # ciphertext, so multiply by the smallest encodable constant (1/scale ~ 1e-12,
+            # far below CKKS noise) instead
+            plain = self.encode(1.0 / scale, target + 1, scale)
         out = ev.multiply_plain(ct, plain)
         ev.rescale_to_next_inplace(out)
         return self.fix_scale(out)

@@ -1,0 +1,19 @@
+"""Module-level functions for the parallel pool tests (workers must be able to import them)."""
+
+from __future__ import annotations
+
+import os
+
+from hedge.ckks import EncryptedVector
+
+
+def square_and_rotate(v: EncryptedVector) -> EncryptedVector:
+    return (v * v).rotate(1)
+
+
+def scale(v: EncryptedVector, factor: float) -> EncryptedVector:
+    return v * factor
+
+
+def worker_pid(v: EncryptedVector) -> EncryptedVector:
+    return v * 0 + float(os.getpid())

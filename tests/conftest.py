@@ -1,0 +1,43 @@
+"""Shared fixtures: small presets so that the suite stays fast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from hedge.ckks import KeySet, PublicBundle
+
+settings.register_profile(
+    "hedge",
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("hedge")
+
+#: Largest absolute error accepted for depth <= 3 operations on values in [-1, 1] (fast preset:
+#: fresh error ~1e-8, rotations ~5e-8; sums over many slots accumulate, hence the margin).
+TOL = 1e-5
+
+
+@pytest.fixture(scope="session")
+def keys() -> KeySet:
+    """Fast preset (N=8192, depth 3) with the default power-of-two rotation keys."""
+    return KeySet.generate("fast")
+
+
+@pytest.fixture(scope="session")
+def bundle(keys: KeySet) -> PublicBundle:
+    return keys.public()
+
+
+@pytest.fixture(scope="session")
+def other_keys() -> KeySet:
+    """A second, unrelated key set with the same parameters (for mismatch tests)."""
+    return KeySet.generate("fast", rotations=[1])
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from hedge.ckks import container
-from hedge.errors import CorruptDataError, WrongPassphraseError
+from hedge.errors import CorruptDataError, ParameterError, WrongPassphraseError
 
 SCRYPT_N = 2**15
 SCRYPT_R = 8
@@ -37,6 +37,8 @@ def _aad(header: dict[str, Any]) -> bytes:
 
 def seal_payload(payload: bytes, passphrase: str, public_header: dict[str, Any]) -> bytes:
     """Encrypt `payload` under the passphrase; returns a KEYSTORE container."""
+    if not passphrase:
+        raise ParameterError("an empty passphrase is not allowed for a keystore")
     salt, nonce = os.urandom(16), os.urandom(12)
     header = dict(public_header)
     header["kdf"] = {
@@ -63,7 +65,10 @@ def open_payload(data: bytes, passphrase: str) -> tuple[dict[str, Any], bytes]:
         n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
         if kdf["name"] != "scrypt" or cipher["name"] != "AES-256-GCM":
             raise ValueError("unsupported algorithms")
-        if not (2 <= n <= _MAX_SCRYPT_N and 1 <= r <= 32 and 1 <= p <= 16) or len(nonce) != 12:
+        power_of_two = n & (n - 1) == 0
+        if not (2 <= n <= _MAX_SCRYPT_N and power_of_two and 1 <= r <= 32 and 1 <= p <= 16):
+            raise ValueError("implausible KDF parameters")
+        if len(nonce) != 12 or len(salt) < 16:
             raise ValueError("implausible KDF parameters")
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptDataError(f"keystore header is malformed: {exc}") from exc

@@ -84,8 +84,23 @@ def to_bytes(kind: int, header: dict[str, Any], records: Iterable[tuple[int, byt
     return buf.getvalue()
 
 
+_CHUNK = 1 << 24
+
+
 def _read_exact(stream: IO[bytes], n: int, what: str) -> bytes:
-    data = stream.read(n)
+    """Read exactly n bytes, in chunks, so a corrupted length cannot allocate gigabytes."""
+    if n <= _CHUNK:
+        data = stream.read(n)
+    else:
+        parts: list[bytes] = []
+        remaining = n
+        while remaining:
+            part = stream.read(min(remaining, _CHUNK))
+            if not part:
+                break
+            parts.append(part)
+            remaining -= len(part)
+        data = b"".join(parts)
     if len(data) != n:
         raise CorruptDataError(f"truncated hedge data: {what} is incomplete")
     return data

@@ -23,7 +23,7 @@ from hedge.ckks._engine import Engine, engine_for, galois_element, power_of_two_
 from hedge.ckks.params import Parameters, preset
 from hedge.ckks.release import Release, release
 from hedge.ckks.vector import EncryptedVector
-from hedge.errors import CorruptDataError, KeyMismatchError, SecretMaterialError
+from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, SecretMaterialError
 
 __all__ = ["KeySet", "PublicBundle"]
 
@@ -46,7 +46,9 @@ def _normalize_steps(steps: Iterable[int], slots: int) -> tuple[int, ...]:
     out = sorted({int(s) for s in steps if int(s) % slots != 0})
     for s in out:
         if abs(s) >= slots:
-            raise ValueError(f"rotation step {s} is out of range for {slots} slots")
+            raise ParameterError(
+                f"rotation step {s} is out of range for {slots} slots; use |step| < {slots}"
+            )
     return tuple(out)
 
 
@@ -130,7 +132,8 @@ class PublicBundle:
         records = [
             (_TAG_PUBLIC_KEY, self._public_key.to_string()),
             (_TAG_RELIN_KEYS, self.relin_keys.to_string()),
-            (_TAG_GALOIS_KEYS, self.galois_keys.to_string()),
+            # SEAL cannot serialise an empty key set: no rotation steps -> empty record
+            (_TAG_GALOIS_KEYS, self.galois_keys.to_string() if self.rotation_steps else b""),
         ]
         for tag, payload in records:
             _refuse_secret(self.engine, tag, payload)
@@ -186,7 +189,8 @@ class PublicBundle:
         try:
             pk = engine.context.from_public_str(parts[_TAG_PUBLIC_KEY])
             rk = engine.context.from_relin_str(parts[_TAG_RELIN_KEYS])
-            gk = engine.context.from_galois_str(parts[_TAG_GALOIS_KEYS])
+            galois = parts[_TAG_GALOIS_KEYS]
+            gk = engine.context.from_galois_str(galois) if galois else seal.GaloisKeys()
         except (RuntimeError, ValueError) as exc:
             raise CorruptDataError(f"bundle key material does not parse: {exc}") from exc
         if _fingerprint(params, parts[_TAG_PUBLIC_KEY]) != fingerprint:

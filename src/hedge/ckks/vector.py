@@ -322,10 +322,11 @@ class EncryptedVector:
     def _from_container(cls, fields: dict[str, Any], records: Iterator[tuple[int, bytes]],
                         bundle: PublicBundle) -> EncryptedVector:
         try:
-            length, level, count = int(fields["length"]), int(fields["level"]), int(fields["count"])
-            clean, replicated = bool(fields["clean"]), bool(fields["replicated"])
-            param_id, fingerprint = str(fields["param_id"]), str(fields["fingerprint"])
-        except (KeyError, TypeError, ValueError) as exc:
+            length, level, count = (_field(fields, k, int) for k in ("length", "level", "count"))
+            clean, replicated = _field(fields, "clean", bool), _field(fields, "replicated", bool)
+            param_id = _field(fields, "param_id", str)
+            fingerprint = _field(fields, "fingerprint", str)
+        except (KeyError, TypeError) as exc:
             raise CorruptDataError(f"ciphertext header is malformed: {exc}") from exc
         if param_id != bundle.params.param_id:
             raise KeyMismatchError(
@@ -339,7 +340,7 @@ class EncryptedVector:
         expected_count = 1 if replicated else -(-length // eng.slots)
         if not (0 <= level <= eng.top_level and length >= 1 and count == expected_count):
             raise CorruptDataError("ciphertext header is inconsistent")
-        cts = [_load_ciphertext(eng, payload, level) for _, payload in records]
+        cts = [_load_ciphertext(eng, tag, payload, level) for tag, payload in records]
         if len(cts) != count:
             raise CorruptDataError(f"expected {count} ciphertexts, found {len(cts)}")
         return cls(bundle, cts, length, clean=clean, replicated=replicated)
@@ -352,7 +353,17 @@ def iter_vectors(stream: IO[bytes], bundle: PublicBundle) -> Iterator[EncryptedV
         yield EncryptedVector._from_container(header.fields, records, bundle)
 
 
-def _load_ciphertext(eng: Any, payload: bytes, level: int) -> seal.Ciphertext:
+def _field(fields: dict[str, Any], key: str, kind: type) -> Any:
+    """A header field of exactly the expected JSON type (no silent conversions)."""
+    value = fields[key]
+    if type(value) is not kind:
+        raise TypeError(f"field {key!r} should be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _load_ciphertext(eng: Any, tag: int, payload: bytes, level: int) -> seal.Ciphertext:
+    if tag != _TAG_CIPHERTEXT:
+        raise CorruptDataError(f"unexpected record (tag {tag}) in ciphertext data")
     ct = seal.Ciphertext()
     try:
         ct.load_bytes(eng.context, payload)

@@ -177,3 +177,24 @@ def test_encrypt_decrypt_round_trip(keys: KeySet, bundle: PublicBundle, values: 
 def test_repr_names_the_facts(bundle: PublicBundle) -> None:
     text = repr(bundle.encrypt(np.ones(5000)))
     assert "length=5000" in text and "ciphertexts=2" in text and "fast" in text
+
+
+def test_at_level_keeps_values_and_shrinks_ciphertexts(keys: KeySet, bundle: PublicBundle) -> None:
+    x = np.linspace(-1, 1, 100)
+    v = bundle.encrypt(x)
+    low = v.at_level(1)
+    assert low.level == 1 and v.at_level(v.level) is v
+    assert np.allclose(keys.decrypt(low), x, atol=TOL)
+    assert len(low.to_bytes()) < 0.6 * len(v.to_bytes())
+    assert abs(keys.decrypt(low.sum())[0] - x.sum()) < 1e-4
+    with pytest.raises(ValueError, match="not below"):
+        low.scaled_to(2.0, 2)
+    with pytest.raises(DepthExhaustedError):
+        low.at_level(-1)
+
+
+def test_scaled_to_lands_at_the_requested_level(keys: KeySet, bundle: PublicBundle) -> None:
+    x = np.linspace(-1, 1, 10)
+    w = bundle.encrypt(x).scaled_to(0.3, 0)
+    assert w.level == 0 and w.clean
+    assert np.allclose(keys.decrypt(w), 0.3 * x, atol=TOL)

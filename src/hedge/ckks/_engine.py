@@ -104,6 +104,7 @@ class Engine:
     ) -> seal.Ciphertext:
         """ct * values, landing at level `target` (< level of ct) with the canonical scale."""
         level = self.level_of(ct)
+        # landing at `target` uses level - target levels; a negative target exceeds the budget
         self.require_depth("multiplication by a plaintext", level - target, level)
         if target >= level:
             raise ValueError("target level must be below the ciphertext level")

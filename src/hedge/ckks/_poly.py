@@ -65,17 +65,21 @@ def _power(powers: dict[int, EncryptedVector], e: int) -> EncryptedVector:
     return powers[e]
 
 
-def _evaluate(c: list[float], powers: dict[int, EncryptedVector]) -> EncryptedVector | float:
+def _evaluate(c: list[float], powers: dict[int, EncryptedVector],
+              target: int | None = None) -> EncryptedVector | float:
+    """Evaluate; `target` is the level the caller will add the result at, so that linear
+    leaves land there in their one multiplication instead of needing a second to align."""
     c = _trim(c)
     d = len(c) - 1
     if d == 0:
         return c[0]
     x = powers[1]
     if d == 1:
-        return x * c[1] + c[0] if c[0] else x * c[1]
+        lands_lower = target is not None and target < x.level
+        linear = x.scaled_to(c[1], target) if lands_lower else x * c[1]  # type: ignore[arg-type]
+        return linear + c[0] if c[0] else linear
     k = d.bit_length() - 1
     high = _evaluate(c[2**k :], powers)
-    low = _evaluate(c[: 2**k], powers)
-    giant = _power(powers, 2**k)
-    product = giant * high  # EncryptedVector * (EncryptedVector | float)
+    product = _power(powers, 2**k) * high  # EncryptedVector * (EncryptedVector | float)
+    low = _evaluate(c[: 2**k], powers, product.level)
     return product + low if not (isinstance(low, float) and low == 0.0) else product

@@ -7,7 +7,7 @@ mask and no level is needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 Sources = dict[tuple[int, int], np.ndarray]
 
 
-def rotation_sources(length: int, k: int, slots: int) -> Iterator[tuple[int, Sources]]:
-    """For each output ciphertext j: {(source ciphertext, slot step): 0/1 mask over its slots}."""
-    count = -(-length // slots)
-    for j in range(count):
+@functools.lru_cache(maxsize=256)
+def rotation_sources(length: int, k: int, slots: int) -> tuple[Sources, ...]:
+    """For each output ciphertext: {(source ciphertext, slot step): 0/1 mask over its slots}.
+
+    Cached: the result is shared, callers must not modify the masks."""
+    plans = []
+    for j in range(-(-length // slots)):
         positions = np.arange(min(slots, length - j * slots))
         source = (j * slots + positions + k) % length
         src_ct, src_slot = source // slots, source % slots
@@ -32,7 +35,8 @@ def rotation_sources(length: int, k: int, slots: int) -> Iterator[tuple[int, Sou
             mask = np.zeros(slots)
             mask[positions[(src_ct == s) & (steps == r)]] = 1.0
             groups[(s, r)] = mask
-        yield j, groups
+        plans.append(groups)
+    return tuple(plans)
 
 
 def rotate_steps(length: int, k: int, slots: int) -> set[int]:
@@ -40,7 +44,7 @@ def rotate_steps(length: int, k: int, slots: int) -> set[int]:
     k %= length
     if k == 0:
         return set()
-    return {r for _, groups in rotation_sources(length, k, slots) for _, r in groups if r}
+    return {r for groups in rotation_sources(length, k, slots) for _, r in groups if r}
 
 
 def rotate(v: EncryptedVector, k: int) -> EncryptedVector:
@@ -49,13 +53,16 @@ def rotate(v: EncryptedVector, k: int) -> EncryptedVector:
         return v
     eng, b = v.engine, v.bundle
     slots = eng.slots
-    plans = list(rotation_sources(v.length, k, slots))
-    needs_mask = any(len(g) > 1 or not next(iter(g.values())).all() for _, g in plans)
+    if v.length == slots and len(v.ciphertexts) == 1:  # whole ciphertext: one plain rotation
+        ct = eng.rotate(v.ciphertexts[0], k, b.galois_keys, b.available_steps)
+        return v._new([ct], clean=v.clean)
+    plans = rotation_sources(v.length, k, slots)
+    needs_mask = any(len(g) > 1 or not next(iter(g.values())).all() for g in plans)
     if needs_mask:
         eng.require_depth("rotation of a partial vector", 1, v.level)
     rotated: dict[tuple[int, int], object] = {}
     out = []
-    for _, groups in plans:
+    for groups in plans:
         terms = []
         for (s, r), mask in groups.items():
             if (s, r) not in rotated:

@@ -121,12 +121,9 @@ class EncryptedVector:
     def _chunks(self, arr: np.ndarray) -> list[np.ndarray]:
         return _split(arr, self.engine.slots)
 
-    def _check_vector(self, other: EncryptedVector) -> None:
-        self.bundle.check_compatible(other.bundle)
-
     def _pairs(self, other: EncryptedVector) -> tuple[list[tuple[Any, Any]], int]:
         """Ciphertext pairs for an element-wise operation, broadcasting replicated scalars."""
-        self._check_vector(other)
+        self.bundle.check_compatible(other.bundle)
         if self.length == other.length and len(self.ciphertexts) == len(other.ciphertexts):
             return list(zip(self.ciphertexts, other.ciphertexts, strict=True)), self.length
         if other.replicated:
@@ -150,15 +147,13 @@ class EncryptedVector:
             return value
         raise TypeError(f"unsupported operand type {type(other).__name__}")
 
-    def _plain_slots(self, value: np.ndarray | float) -> tuple[list[np.ndarray | float], int]:
+    def _plain_slots(self, value: np.ndarray | float) -> tuple[list[Any], int]:
         """Per-ciphertext slot contents for a plaintext operand, keeping padding zero."""
-        if isinstance(value, np.ndarray):
-            if self.replicated and value.size != 1:
-                return list(self._chunks(value)), value.size
-            return list(self._chunks(value)), self.length
+        if isinstance(value, np.ndarray):  # a replicated scalar broadcasts to the array's length
+            return self._chunks(value), value.size if self.replicated else self.length
         if self.replicated:
             return [value], 1
-        return list(self._chunks(np.full(self.length, value))), self.length
+        return self._chunks(np.full(self.length, value)), self.length
 
     # -- arithmetic --------------------------------------------------------------------------
 
@@ -214,14 +209,29 @@ class EncryptedVector:
         eng.require_depth("multiplication by a plaintext", 1, self.level)
         target = self.level - 1
         if isinstance(value, float) and (self.clean or self.replicated):
-            return self._new([eng.mul_plain_to(c, value, target) for c in self.ciphertexts],
-                             clean=self.clean, replicated=self.replicated)
+            return self.scaled_to(value, target)
         slots, length = self._plain_slots(value)
         sources = self.ciphertexts if length == self.length else [self.ciphertexts[0]] * len(slots)
         cts = [eng.mul_plain_to(c, s, target) for c, s in zip(sources, slots, strict=True)]
-        return self._new(cts, length, clean=True, replicated=self.replicated and length == 1)
+        return self._new(cts, length, clean=True)
 
     __rmul__ = __mul__
+
+    def scaled_to(self, factor: float, level: int) -> EncryptedVector:
+        """factor * self, landing at `level` (below the current one) in one multiplication.
+
+        Consumes self.level - level levels; padding slots are scaled too (zero stays zero)."""
+        eng = self.engine
+        eng.require_depth("multiplication by a constant", self.level - level, self.level)
+        if level >= self.level:
+            raise ValueError(f"level {level} is not below the vector's level {self.level}")
+        return self._new([eng.mul_plain_to(c, factor, level) for c in self.ciphertexts],
+                         clean=self.clean, replicated=self.replicated)
+
+    def at_level(self, level: int) -> EncryptedVector:
+        """The same values at a lower level: smaller ciphertexts and cheaper operations, at the
+        price of the depth given up. No-op at the current level."""
+        return self if level == self.level else self.scaled_to(1.0, level)
 
     def _zeros(self) -> EncryptedVector:
         """Fresh encryptions of zero at this vector's level (SEAL refuses all-zero ciphertexts)."""

@@ -67,8 +67,8 @@ class CkksPool:
     def map(self, fn: Callable[..., EncryptedVector], vectors: Iterable[EncryptedVector],
             *args: Any) -> list[EncryptedVector]:
         """[fn(v, *args) for v in vectors], computed in the worker processes, in order."""
-        blobs = [v.to_bytes() for v in vectors]
-        futures = [self._executor.submit(_run, fn, blob, args) for blob in blobs]
+        # submit each task as soon as its bytes exist, so workers start while the rest serialise
+        futures = [self._executor.submit(_run, fn, v.to_bytes(), args) for v in vectors]
         return [EncryptedVector.from_bytes(f.result(), self.bundle) for f in futures]
 
     def close(self) -> None:

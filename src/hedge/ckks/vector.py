@@ -153,7 +153,10 @@ class EncryptedVector:
             return self._chunks(value), value.size if self.replicated else self.length
         if self.replicated:
             return [value], 1
-        return self._chunks(np.full(self.length, value)), self.length
+        # a constant fills whole ciphertexts as is (cheap to encode); a partial one is padded
+        slots = self.engine.slots
+        return [value if chunk.size == slots else chunk
+                for chunk in self._chunks(np.full(self.length, value))], self.length
 
     # -- arithmetic --------------------------------------------------------------------------
 

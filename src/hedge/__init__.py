@@ -2,12 +2,14 @@
 
 from hedge.errors import (
     CorruptDataError,
+    DatasetNotFoundError,
     DepthExhaustedError,
     HedgeError,
     KeyMismatchError,
     ParameterError,
     PolicyError,
     RotationKeyError,
+    SchemaError,
     SecretMaterialError,
     ShapeError,
     WrongPassphraseError,
@@ -17,12 +19,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CorruptDataError",
+    "DatasetNotFoundError",
     "DepthExhaustedError",
     "HedgeError",
     "KeyMismatchError",
     "ParameterError",
     "PolicyError",
     "RotationKeyError",
+    "SchemaError",
     "SecretMaterialError",
     "ShapeError",
     "WrongPassphraseError",

@@ -10,7 +10,9 @@ HedgeError                      root: catch this to handle any hedge failure
 │   └── WrongPassphraseError    a keystore could not be opened: wrong passphrase or modified file
 ├── SecretMaterialError         secret key material where only public material is allowed
 ├── PolicyError                 an operation is refused by a policy (release limits, budgets)
-└── ShapeError                  operand lengths or matrix shapes do not fit together
+├── ShapeError                  operand lengths or matrix shapes do not fit together
+└── SchemaError                 data does not match its schema (missing columns, NaN, drift)
+    └── DatasetNotFoundError    a dataset file is not where hedge looks for it
 ```
 
 Every message says what went wrong and what to do about it.
@@ -20,12 +22,14 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptDataError",
+    "DatasetNotFoundError",
     "DepthExhaustedError",
     "HedgeError",
     "KeyMismatchError",
     "ParameterError",
     "PolicyError",
     "RotationKeyError",
+    "SchemaError",
     "SecretMaterialError",
     "ShapeError",
     "WrongPassphraseError",
@@ -83,3 +87,11 @@ class PolicyError(HedgeError):
 
 class ShapeError(HedgeError, ValueError):
     """Operand lengths or matrix shapes do not fit together."""
+
+
+class SchemaError(HedgeError, ValueError):
+    """Data does not match its schema: missing or extra columns, NaN, values outside the range."""
+
+
+class DatasetNotFoundError(SchemaError, FileNotFoundError):
+    """A dataset file is not where hedge looks for it (HEDGE_DATASETS or ../shared/datasets)."""

@@ -1,0 +1,122 @@
+"""Schemas: inference, scaling to [-1, 1], categories, labels, drift and malformed input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hedge.data import Feature, Label, Schema, load_ai4i
+from hedge.errors import SchemaError
+
+
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"t": [10.0, 20.0, 30.0], "kind": ["L", "M", "L"], "id": ["a", "b", "c"],
+                         "y": [0, 1, 1]})
+
+
+def test_infer_scales_numeric_features_to_unit_range() -> None:
+    schema = Schema.infer(frame(), label="y", exclude=["id"])
+    assert schema.columns == ["t", "kind=L", "kind=M"]
+    x = schema.features_matrix(frame())
+    assert np.allclose(x[:, 0], [-1.0, 0.0, 1.0])
+    assert np.array_equal(x[:, 1:], [[1, 0], [0, 1], [1, 0]])
+    assert schema.label == Label("y", "binary", positive=1)
+    assert np.array_equal(schema.label_vector(frame()), [0.0, 1.0, 1.0])
+
+
+def test_infer_with_margin_and_continuous_label() -> None:
+    data = pd.DataFrame({"a": [0.0, 10.0], "rul": [5.0, 125.0]})
+    schema = Schema.infer(data, label="rul", margin=0.1)
+    assert schema.features[0] == Feature("a", "numeric", -1.0, 11.0)
+    assert schema.label is not None and schema.label.kind == "continuous"
+    assert (schema.label.low, schema.label.high) == (5.0, 125.0)
+
+
+def test_json_round_trip(tmp_path: Path) -> None:
+    schema = Schema.infer(frame(), label="y", exclude=["id"])
+    path = tmp_path / "schema.json"
+    schema.save(path)
+    assert Schema.load(path) == schema
+
+
+def test_drift_outside_the_declared_range_is_an_error_or_clipped() -> None:
+    schema = Schema((Feature("t", "numeric", 10.0, 20.0),))
+    data = pd.DataFrame({"t": [15.0, 25.0]})
+    with pytest.raises(SchemaError, match="schema drift"):
+        schema.features_matrix(data)
+    assert np.allclose(schema.features_matrix(data, out_of_range="clip")[:, 0], [0.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (pd.DataFrame({"other": [1.0]}), "lacks column"),
+        (pd.DataFrame({"t": [np.nan]}), "missing or infinite"),
+        (pd.DataFrame({"t": ["warm"]}), "non-numeric"),
+    ],
+)
+def test_bad_data_is_refused(data: pd.DataFrame, message: str) -> None:
+    schema = Schema((Feature("t", "numeric", 0.0, 1.0),))
+    with pytest.raises(SchemaError, match=message):
+        schema.features_matrix(data)
+
+
+def test_unknown_category_is_refused() -> None:
+    schema = Schema((Feature("kind", "category", categories=("L", "M")),))
+    with pytest.raises(SchemaError, match="'H'"):
+        schema.features_matrix(pd.DataFrame({"kind": ["L", "H"]}))
+
+
+def test_constant_feature_scales_to_zero() -> None:
+    schema = Schema((Feature("c", "numeric", 3.0, 3.0),))
+    assert np.array_equal(schema.features_matrix(pd.DataFrame({"c": [3.0, 3.0]}))[:, 0], [0, 0])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"version": 2, "features": []},
+        {"version": 1},
+        {"version": 1, "features": [{"name": "a", "low": 2, "high": 1}]},
+        {"version": 1, "features": [{"name": "a", "kind": "weird"}]},
+        {"version": 1, "features": [{"name": "a"}, {"name": "a"}]},
+        {"version": 1, "features": [{"name": "a"}], "label": {"name": "a"}},
+        {"version": 1, "features": "nope"},
+    ],
+)
+def test_malformed_schemas(bad: dict[str, object]) -> None:
+    with pytest.raises(SchemaError):
+        Schema.from_dict(bad)
+
+
+def test_schema_file_that_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text("{not json")
+    with pytest.raises(SchemaError, match="not valid JSON"):
+        Schema.load(path)
+
+
+def test_inference_refuses_identifier_columns_and_unknown_names() -> None:
+    ids = pd.DataFrame({"serial": [f"S{i}" for i in range(100)], "y": [0, 1] * 50})
+    with pytest.raises(SchemaError, match="exclude it"):
+        Schema.infer(ids, label="y")
+    with pytest.raises(SchemaError, match="no such column"):
+        Schema.infer(frame(), label="y", exclude=["missing"])
+    with pytest.raises(SchemaError, match="not in the data"):
+        Schema.infer(frame(), label="missing")
+
+
+def test_ai4i_schema_for_predictive_maintenance() -> None:
+    data = load_ai4i()
+    leaks = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]
+    schema = Schema.infer(data, label="Machine failure", exclude=leaks)
+    x = schema.features_matrix(data)
+    assert x.shape == (10000, 8)  # Type as H/L/M indicators, then 5 numeric features
+    assert schema.columns[:3] == ["Type=H", "Type=L", "Type=M"]
+    assert np.array_equal(x[:, :3].sum(axis=1), np.ones(10000))
+    assert np.array_equal(x[:, 3:].min(axis=0), -np.ones(5))
+    assert np.array_equal(x[:, 3:].max(axis=0), np.ones(5))
+    assert schema.label_vector(data).sum() == 339

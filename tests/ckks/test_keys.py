@@ -433,3 +433,13 @@ def test_combining_vectors_of_different_key_sets(bundle: PublicBundle,
         combine(v1, v2)
     with pytest.raises(KeyMismatchError):
         combine(v2, v1)
+
+
+def test_bundle_can_be_pinned_to_a_fingerprint(keys: KeySet, bundle: PublicBundle,
+                                               other_keys: KeySet, tmp_path: Path) -> None:
+    path = tmp_path / "pinned.bundle"
+    other_keys.public().save(path)
+    assert PublicBundle.load(path, expected_fingerprint=other_keys.fingerprint).fingerprint == (
+        other_keys.fingerprint)
+    with pytest.raises(KeyMismatchError, match="pinned"):
+        PublicBundle.load(path, expected_fingerprint=keys.fingerprint)

@@ -1,35 +1,35 @@
-"""Release decryption: flooding noise sized from the error estimate, rounding, randomness."""
+"""Release decryption: public, fixed flooding noise, rounding, and a counted release budget."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hedge.ckks import KeySet, PublicBundle
-from hedge.ckks.release import DEFAULT_MAX_RELEASES, _gaussian, flooding_sigma
+from hedge.ckks.release import DEFAULT_ERROR_BOUND, _gaussian, flooding_sigma
+from hedge.errors import ParameterError, PolicyError
 
 
 def test_release_is_close_to_the_value_within_the_stated_precision(
     keys: KeySet, bundle: PublicBundle
 ) -> None:
     x = np.linspace(-1, 1, 16)
-    v = bundle.encrypt(x)
-    r = keys.release(v)
+    r = keys.release(bundle.encrypt(x))
     assert r.values.shape == x.shape
-    assert r.error_estimate >= 2.0**-40
-    expected_sigma = flooding_sigma(r.error_estimate, 16, DEFAULT_MAX_RELEASES)
-    assert r.noise_sigma == pytest.approx(expected_sigma)
+    assert r.error_bound == DEFAULT_ERROR_BOUND
+    assert r.noise_sigma == pytest.approx(flooding_sigma(DEFAULT_ERROR_BOUND, 16,
+                                                         keys.max_releases))
     # 7 sigma: the chance of a false failure is below 1e-11 per value
     assert np.max(np.abs(r.values - x)) <= 7 * r.noise_sigma + r.step
-    assert r.noise_sigma < 1e-3  # fresh ciphertexts lose little precision
 
 
 @pytest.mark.parametrize("operation", ["fresh", "rotate", "scale", "multiply", "polyval",
                                        "matmul", "sum"])
-def test_error_estimate_bounds_the_actual_error(keys: KeySet, bundle: PublicBundle,
-                                                operation: str) -> None:
+def test_public_error_bound_covers_honest_computations(keys: KeySet, bundle: PublicBundle,
+                                                       operation: str) -> None:
     x = np.random.default_rng(3).uniform(-1, 1, 4096)
     m = np.random.default_rng(4).uniform(-1, 1, (64, 8))
     v = bundle.encrypt(x)
@@ -38,28 +38,26 @@ def test_error_estimate_bounds_the_actual_error(keys: KeySet, bundle: PublicBund
         "rotate": (v.rotate(1), np.roll(x, -1)),
         "scale": (v.rotate(3) * 0.5, np.roll(x, -3) * 0.5),
         "multiply": (v * v, x * x),
-        "polyval": (v.polyval([0.5, 0.197, 0, -0.004]),
-                    0.5 + 0.197 * x - 0.004 * x**3),
+        "polyval": (v.polyval([0.5, 0.197, 0, -0.004]), 0.5 + 0.197 * x - 0.004 * x**3),
         "matmul": (bundle.encrypt(x[:64]).matmul(m), x[:64] @ m),
         "sum": (v.sum(), [x.sum()]),
     }
     result, expected = cases[operation]
     actual = np.max(np.abs(keys.decrypt(result) - expected))
-    r = keys.release(result, max_releases=1)
-    assert r.error_estimate >= actual  # the estimate bounds the error it floods
-    assert r.error_estimate < 1000 * actual + 2.0**-39
+    assert actual < DEFAULT_ERROR_BOUND / 10  # the flooding is sized for errors up to the bound
+
+
+def test_noise_does_not_depend_on_the_decryption(keys: KeySet, bundle: PublicBundle) -> None:
+    small = keys.release(bundle.encrypt(np.full(8, 1e-3)))
+    noisy = keys.release(bundle.encrypt(np.full(8, 0.9)).rotate(3) * 0.7)
+    assert (small.noise_sigma, small.step) == (noisy.noise_sigma, noisy.step)
 
 
 def test_release_is_flooded_not_the_exact_decryption(keys: KeySet, bundle: PublicBundle) -> None:
     v = bundle.encrypt(np.full(64, 0.3))
-    a, b = keys.release(v).values, keys.release(v).values
-    exact = keys.decrypt(v)
-    assert not np.array_equal(a, b)  # fresh noise every time
-    assert not np.allclose(a, exact, atol=r_step(keys, v) / 4)
-
-
-def r_step(keys: KeySet, v: object) -> float:
-    return keys.release(v).step  # type: ignore[arg-type]
+    a, b = keys.release(v), keys.release(v)
+    assert not np.array_equal(a.values, b.values)  # fresh noise every time
+    assert np.std(a.values - keys.decrypt(v)) > a.noise_sigma / 3
 
 
 def test_release_values_lie_on_the_rounding_grid(keys: KeySet, bundle: PublicBundle) -> None:
@@ -68,12 +66,27 @@ def test_release_values_lie_on_the_rounding_grid(keys: KeySet, bundle: PublicBun
     assert np.allclose(r.values / r.step, np.round(r.values / r.step))
 
 
-def test_more_releases_need_more_noise(keys: KeySet, bundle: PublicBundle) -> None:
+def test_release_budget_is_counted_enforced_and_saved(tmp_path: Path) -> None:
+    keys = KeySet.generate("fast", rotations=[], max_releases=2)
+    v = keys.public().encrypt([0.25])
+    keys.release(v)
+    path = tmp_path / "keys.hks"
+    keys.save(path, passphrase="pw")
+    reloaded = KeySet.load(path, passphrase="pw")
+    assert (reloaded.releases_used, reloaded.max_releases) == (1, 2)
+    reloaded.release(v)
+    with pytest.raises(PolicyError, match="all 2 releases"):
+        reloaded.release(v)
+    assert keys.release(v).max_releases == 2  # the original object still has one left
+
+
+def test_bad_release_arguments(keys: KeySet, bundle: PublicBundle) -> None:
     v = bundle.encrypt([0.25])
-    few, many = keys.release(v, max_releases=1), keys.release(v, max_releases=2**30)
-    assert many.noise_sigma / few.noise_sigma == pytest.approx(2**15, rel=0.5)
-    with pytest.raises(ValueError):
-        keys.release(v, max_releases=0)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ParameterError):
+            keys.release(v, error_bound=bad)
+    with pytest.raises(ParameterError):
+        KeySet.generate("fast", rotations=[], max_releases=0)
 
 
 def test_gaussian_sampler_is_standard_normal() -> None:

@@ -308,3 +308,27 @@ def test_read_from_stream_leaves_following_data(keys: KeySet, bundle: PublicBund
     stream = io.BytesIO(short_bytes + b"TAIL")
     assert_same_vector(EncryptedVector.read(stream, bundle), short_vector, keys)
     assert stream.read() == b"TAIL"
+
+
+def test_transparent_and_inconsistent_ciphertexts_are_refused(bundle: PublicBundle) -> None:
+    import zlib
+
+    import seal
+
+    from hedge.ckks import container as c
+
+    v = bundle.encrypt([0.5, 0.25])
+    header, records = c.from_bytes(v.to_bytes(), c.Kind.VECTOR)
+    transparent = seal.Ciphertext(bundle.engine.context)  # all-zero: no encryption at all
+    forged = c.to_bytes(c.Kind.VECTOR, header.fields, [(1, transparent.to_string())])
+    with pytest.raises(CorruptDataError):
+        EncryptedVector.from_bytes(forged, bundle)
+    fields = dict(header.fields, replicated=True, length=5000)
+    with pytest.raises(CorruptDataError, match="inconsistent"):
+        EncryptedVector.from_bytes(c.to_bytes(c.Kind.VECTOR, fields, records), bundle)
+    # a crafted header (valid CRC) nested deeper than Python's JSON parser can recurse
+    head = ('{"a": ' + "[" * 5000 + "]" * 5000 + "}").encode()
+    prefix = c._PREFIX.pack(c.MAGIC, c.FORMAT_VERSION, c.Kind.VECTOR, len(head)) + head
+    crafted = prefix + c._CRC.pack(zlib.crc32(prefix))
+    with pytest.raises(CorruptDataError, match="not plain JSON"):
+        EncryptedVector.from_bytes(crafted, bundle)

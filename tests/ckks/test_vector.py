@@ -198,3 +198,58 @@ def test_scaled_to_lands_at_the_requested_level(keys: KeySet, bundle: PublicBund
     w = bundle.encrypt(x).scaled_to(0.3, 0)
     assert w.level == 0 and w.clean
     assert np.allclose(keys.decrypt(w), 0.3 * x, atol=TOL)
+
+
+def test_length_one_results_are_masked_before_summing(keys: KeySet, bundle: PublicBundle) -> None:
+    rng = np.random.default_rng(8)
+    x, m = rng.uniform(-1, 1, 8), rng.uniform(-1, 1, (8, 1))
+    y = bundle.encrypt(x) @ m  # length 1, padding not clean
+    assert abs(keys.decrypt(y.sum())[0] - (x @ m)[0]) < 1e-4
+    w = np.linspace(0, 1, 30)
+    shifted = bundle.encrypt([3.0]) + bundle.encrypt(w).sum()  # replicated total added to 1 slot
+    assert abs(keys.decrypt(shifted.sum())[0] - (3.0 + w.sum())) < 1e-4
+    assert shifted.cleaned().clean and shifted.cleaned().level == bundle.params.depth - 1
+
+
+def test_exact_cancellation_gives_encrypted_zero(keys: KeySet, bundle: PublicBundle) -> None:
+    v = bundle.encrypt([0.5, -0.25])
+    for zero in (v - v, v + (-v)):
+        assert np.allclose(keys.decrypt(zero), 0.0, atol=TOL)
+        assert np.allclose(keys.decrypt(zero * 2.5 + v), [0.5, -0.25], atol=TOL)
+
+
+def test_numpy_operands_on_the_left(keys: KeySet, bundle: PublicBundle) -> None:
+    x = np.array([0.5, -0.25, 0.125])
+    v = bundle.encrypt(x)
+    for result, expected in ((x * v, x * x), (x + v, 2 * x), (x - v, 0 * x)):
+        assert isinstance(result, EncryptedVector)
+        assert np.allclose(keys.decrypt(result), expected, atol=TOL)
+
+
+def test_head_takes_a_prefix(keys: KeySet, bundle: PublicBundle) -> None:
+    x = np.linspace(-1, 1, 5000)
+    v = bundle.encrypt(x)
+    assert v.head(5000) is v
+    head = v.head(7)
+    assert head.length == 7 and len(head.ciphertexts) == 1 and head.clean
+    assert np.allclose(keys.decrypt(head), x[:7], atol=TOL)
+    assert abs(keys.decrypt(head.sum())[0] - x[:7].sum()) < 1e-4
+    with pytest.raises(ShapeError):
+        v.head(0)
+
+
+@pytest.mark.parametrize(
+    ("action", "error"),
+    [
+        (lambda v: v.polyval([]), ParameterError),
+        (lambda v: v.polyval(["a"]), ParameterError),
+        (lambda v: v.at_level(5), ParameterError),
+        (lambda v: v.rotate(1.5), ParameterError),
+        (lambda v: v.matmul("abc"), ShapeError),
+    ],
+)
+def test_misuse_raises_hedge_errors(bundle: PublicBundle, action: object,
+                                    error: type[Exception]) -> None:
+    v = bundle.encrypt([0.5, 0.25])
+    with pytest.raises(error):
+        action(v)  # type: ignore[operator]

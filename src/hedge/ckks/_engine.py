@@ -66,9 +66,6 @@ class Engine:
         """Chain level of a ciphertext or plaintext: depth it has left."""
         return int(self.context.get_context_data(obj.parms_id()).chain_index())
 
-    def parms_id(self, level: int) -> list[int]:
-        return self._parms_ids[level]
-
     def require_depth(self, operation: str, needed: int, available: int) -> None:
         """Raise `DepthExhaustedError` before SEAL would fail."""
         if needed > available:
@@ -225,7 +222,8 @@ def decompose_rotation(step: int, slots: int, available: frozenset[int]) -> tupl
     if step not in parents:
         raise RotationKeyError(
             f"rotation by {step} cannot be composed from the bundle's Galois keys "
-            f"{sorted(available)}; generate keys with the steps from hedge.ckks.rotation_steps_*"
+            f"{sorted(available)}; generate keys with the steps from "
+            "hedge.ckks.rotations.steps_for_*"
         )
     path: list[int] = []
     node = step

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from hedge.ckks import container
 from hedge.errors import CorruptDataError, ParameterError, WrongPassphraseError
 
-SCRYPT_N = 2**15
+SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
 _MAX_SCRYPT_N = 2**20
+_MAX_SCRYPT_MEMORY = 1 << 30  # 128 * n * r * p bytes
 _TAG_SEALED = 1
 
 
@@ -68,6 +69,8 @@ def open_payload(data: bytes, passphrase: str) -> tuple[dict[str, Any], bytes]:
         power_of_two = n & (n - 1) == 0
         if not (2 <= n <= _MAX_SCRYPT_N and power_of_two and 1 <= r <= 32 and 1 <= p <= 16):
             raise ValueError("implausible KDF parameters")
+        if 128 * n * r * p > _MAX_SCRYPT_MEMORY:
+            raise ValueError("KDF parameters ask for more than 1 GiB of memory")
         if len(nonce) != 12 or len(salt) < 16:
             raise ValueError("implausible KDF parameters")
     except (KeyError, TypeError, ValueError) as exc:

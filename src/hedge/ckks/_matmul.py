@@ -122,7 +122,10 @@ def _plaintexts(m: np.ndarray, plan: MatmulPlan, slots: int) -> dict[tuple[int, 
 
 
 def matmul(v: EncryptedVector, matrix: Any) -> EncryptedVector:
-    m = np.asarray(matrix, dtype=np.float64)
+    try:
+        m = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"matmul needs a real matrix: {exc}") from exc
     if m.ndim != 2 or m.shape[0] != v.length:
         raise ShapeError(f"matmul needs a matrix with {v.length} rows, got shape {m.shape}")
     if not np.all(np.isfinite(m)):

@@ -23,7 +23,12 @@ _Value = Any
 
 
 def _trim(coeffs: Sequence[float]) -> list[float]:
-    c = [float(x) for x in coeffs]
+    try:
+        c = [float(x) for x in coeffs]
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"polynomial coefficients must be real numbers: {exc}") from exc
+    if not c:
+        raise ParameterError("a polynomial needs at least one coefficient")
     while len(c) > 1 and c[-1] == 0.0:
         c.pop()
     return c

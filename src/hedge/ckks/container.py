@@ -47,6 +47,7 @@ class Kind:
     VECTOR = 1
     BUNDLE = 2
     KEYSTORE = 3
+    DATASET = 4
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,8 @@ def _read_header(raw: bytes, stream: IO[bytes], expected_kind: int | None) -> He
         )
     try:
         fields = json.loads(head)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # pragma: no cover - CRC guards
-        raise CorruptDataError("corrupted hedge data: header is not JSON") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # crafted, not corrupted
+        raise CorruptDataError("malformed hedge data: header is not plain JSON") from exc
     if not isinstance(fields, dict):
         raise CorruptDataError("corrupted hedge data: header is not an object")
     return Header(kind=kind, fields=fields)

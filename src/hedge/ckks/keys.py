@@ -21,9 +21,15 @@ import seal
 from hedge.ckks import _keystore, container
 from hedge.ckks._engine import Engine, engine_for, galois_element, power_of_two_steps
 from hedge.ckks.params import Parameters, preset
-from hedge.ckks.release import Release, release
+from hedge.ckks.release import DEFAULT_MAX_RELEASES, Release, release
 from hedge.ckks.vector import EncryptedVector
-from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, SecretMaterialError
+from hedge.errors import (
+    CorruptDataError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    SecretMaterialError,
+)
 
 __all__ = ["KeySet", "PublicBundle"]
 
@@ -159,14 +165,22 @@ class PublicBundle:
         _write_atomic(path, self.to_bytes())
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> PublicBundle:
+    def from_bytes(cls, data: bytes, *, expected_fingerprint: str | None = None) -> PublicBundle:
         header, records = container.from_bytes(data, container.Kind.BUNDLE)
-        return cls._from_parts(header.fields, records)
+        bundle = cls._from_parts(header.fields, records)
+        if expected_fingerprint is not None and bundle.fingerprint != expected_fingerprint:
+            raise KeyMismatchError(
+                f"this bundle belongs to key set {bundle.fingerprint[:12]}…, not to the pinned "
+                f"{expected_fingerprint[:12]}…; do not use it"
+            )
+        return bundle
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> PublicBundle:
-        """Read a bundle, refusing secret material, corruption and inconsistent keys."""
-        return cls.from_bytes(Path(path).read_bytes())
+    def load(cls, path: str | os.PathLike[str], *,
+             expected_fingerprint: str | None = None) -> PublicBundle:
+        """Read a bundle, refusing secret material, corruption and inconsistent keys; with
+        `expected_fingerprint`, also any bundle of another key set (pin it at enrolment)."""
+        return cls.from_bytes(Path(path).read_bytes(), expected_fingerprint=expected_fingerprint)
 
     @classmethod
     def _from_parts(cls, fields: dict[str, Any], records: list[tuple[int, bytes]]) -> PublicBundle:
@@ -213,7 +227,14 @@ class KeySet:
         public_key: seal.PublicKey,
         rotation_steps: tuple[int, ...],
         bundle: PublicBundle | None = None,
+        *,
+        max_releases: int = DEFAULT_MAX_RELEASES,
+        releases_used: int = 0,
     ) -> None:
+        if max_releases < 1 or releases_used < 0:
+            raise ParameterError("max_releases must be at least 1, releases_used at least 0")
+        self.max_releases = max_releases
+        self.releases_used = releases_used
         self.params = params
         self.engine = engine_for(params)
         self._secret_key = secret_key
@@ -228,17 +249,20 @@ class KeySet:
 
     @classmethod
     def generate(
-        cls, params: str | Parameters = "standard", rotations: Iterable[int] | None = None
+        cls, params: str | Parameters, rotations: Iterable[int] | None = None, *,
+        max_releases: int = DEFAULT_MAX_RELEASES,
     ) -> KeySet:
         """Generate fresh keys. `rotations`: Galois key steps (default: all +-2^i, so every
-        rotation works by composition; pass the steps a plan needs to keep the bundle small)."""
+        rotation works by composition; pass the steps a plan needs to keep the bundle small).
+        `max_releases`: how many release decryptions the key set allows (see `release`)."""
         p = _resolve(params)
         engine = engine_for(p)
         steps = _normalize_steps(
             power_of_two_steps(engine.slots) if rotations is None else rotations, engine.slots
         )
         keygen = seal.KeyGenerator(engine.context)
-        keys = cls(p, keygen.secret_key(), keygen.create_public_key(), steps)
+        keys = cls(p, keygen.secret_key(), keygen.create_public_key(), steps,
+                   max_releases=max_releases)
         keys._bundle = keys._make_bundle(keygen)
         return keys
 
@@ -271,20 +295,24 @@ class KeySet:
         eng = self.engine
         return [eng.decode(self._decryptor.decrypt(ct)) for ct in vector.ciphertexts]
 
-    def decrypt_complex_slots(self, vector: EncryptedVector) -> list[np.ndarray]:
-        self._check_owner(vector)
-        enc = self.engine.encoder
-        return [np.asarray(enc.decode_complex(self._decryptor.decrypt(ct)))
-                for ct in vector.ciphertexts]
-
     def decrypt(self, vector: EncryptedVector) -> np.ndarray:
         """Decrypt to a float array of the vector's length. For the owner's internal use only:
         values that leave the owner go through `release`."""
         return np.concatenate(self.decrypt_slots(vector))[: vector.length]
 
     def release(self, vector: EncryptedVector, **options: Any) -> Release:
-        """Release decryption: rounded and noise-flooded values (see `hedge.ckks.release`)."""
+        """Release decryption: rounded and noise-flooded values (see `hedge.ckks.release`).
+        Spends one release of the budget; save the key set to persist the count."""
         return release(self, vector, **options)
+
+    def spend_release(self) -> None:
+        """Count one release; `PolicyError` once `max_releases` are spent."""
+        if self.releases_used >= self.max_releases:
+            raise PolicyError(
+                f"this key set has used all {self.max_releases} releases its flooding noise is "
+                "sized for; generate new keys for further releases"
+            )
+        self.releases_used += 1
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -296,7 +324,8 @@ class KeySet:
         """Write an encrypted keystore (scrypt + AES-256-GCM), atomically."""
         inner = container.to_bytes(
             container.Kind.KEYSTORE,
-            {"rotation_steps": list(self.rotation_steps)},
+            {"rotation_steps": list(self.rotation_steps), "max_releases": self.max_releases,
+             "releases_used": self.releases_used},
             [(_TAG_SECRET_KEY, self.export_secret_key_unsafe()),
              (_TAG_PUBLIC_KEY, self._public_key.to_string())],
         )
@@ -313,13 +342,16 @@ class KeySet:
             params = Parameters.from_dict(fields["params"])
             header, records = container.from_bytes(inner, container.Kind.KEYSTORE)
             steps = tuple(int(s) for s in header.fields["rotation_steps"])
+            max_releases = int(header.fields["max_releases"])
+            releases_used = int(header.fields["releases_used"])
             parts = dict(records)
             engine = engine_for(params)
             sk = engine.context.from_secret_str(parts[_TAG_SECRET_KEY])
             pk = engine.context.from_public_str(parts[_TAG_PUBLIC_KEY])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CorruptDataError(f"keystore content is malformed: {exc}") from exc
-        keys = cls(params, sk, pk, steps)
+        keys = cls(params, sk, pk, steps, max_releases=max_releases,
+                   releases_used=releases_used)
         if keys.fingerprint != fields.get("fingerprint"):
             raise CorruptDataError("keystore fingerprint does not match its keys")
         return keys

@@ -18,6 +18,7 @@ from typing import Any
 
 from hedge.ckks.keys import PublicBundle
 from hedge.ckks.vector import EncryptedVector
+from hedge.errors import ParameterError
 
 __all__ = ["CkksPool"]
 
@@ -33,7 +34,8 @@ def _init_worker(source: bytes | str) -> None:
 
 
 def _run(fn: Callable[..., EncryptedVector], blob: bytes, args: tuple[Any, ...]) -> bytes:
-    assert _bundle is not None, "worker was not initialised with a bundle"
+    if _bundle is None:
+        raise RuntimeError("worker was not initialised with a bundle")
     return fn(EncryptedVector.from_bytes(blob, _bundle), *args).to_bytes()
 
 
@@ -52,6 +54,8 @@ class CkksPool:
         else:
             source = str(Path(bundle))
             self.bundle = PublicBundle.load(source)
+        if workers is not None and workers < 1:
+            raise ParameterError("workers must be at least 1 (or None for one per core)")
         self.workers = workers or os.cpu_count() or 1
         self._executor = ProcessPoolExecutor(
             max_workers=self.workers,

@@ -45,6 +45,7 @@ class Parameters:
     description: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "data_bits", tuple(int(b) for b in self.data_bits))
         n = self.poly_modulus_degree
         if n not in MAX_LOG_Q_128:
             raise ParameterError(

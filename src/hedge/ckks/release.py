@@ -5,19 +5,22 @@ exact decryptions to someone who also holds the ciphertexts lets them recover th
 (Li and Micciancio, EUROCRYPT 2021). Values that leave the owner (models, released aggregates)
 therefore get Gaussian noise added, sized from the ciphertext's error, and are rounded.
 
-Error estimate: hedge encrypts only real values, so the imaginary part of every decoded slot is
-pure error with about the same spread as the error in the real part. The real part can have a
-heavier tail (measured after a rotation: largest real error 2.9x the largest imaginary one), so
-`t` is ERROR_MARGIN (8) times the largest imaginary magnitude over all slots of all ciphertexts
-(at least 2^-scale_bits); tests check that `t` bounds the actual error after every operation.
+Error bound: `t` is a *public* bound on the error of an honestly computed ciphertext, fixed in
+advance (default DEFAULT_ERROR_BOUND = 2^-16 ~ 1.5e-5, above every error the engine's tests and
+benchmarks measure: at most 8e-6, for a sum over 16384 slots at N=32768). Nothing about the
+noise depends on the decryption itself: a noise size read off the decrypted error would be an
+oracle on the secret key.
 
-Flooding: sigma = t * sqrt(2 * pi * q * n), for n released slots and at most q releases of
-ciphertexts under the same key. By the Renyi-divergence argument for search problems (order 2),
-the divergence between released and exact decryptions over all q releases is at most e, so any key
-recovery that succeeds with probability eps from flooded values would succeed with probability at
-least eps^2 / e from exact ones: a 128-bit problem keeps about 64 bits against these releases.
-The precision cost is sigma (typically 1e-5..1e-3 at scale 2^40); values are rounded to a grid
-no finer than sigma, which is post-processing and costs no security.
+Flooding: sigma = t * sqrt(q * n), for n released values per release and at most q releases
+under the key set (the budget the key set counts; `PolicyError` once it is spent). Argument
+(Renyi divergence of order 2, search problems): compare the released values m + e + N(0, sigma^2)
+with a simulation m + N(0, sigma^2) that needs no key. Per value the divergence is
+exp(e^2 / sigma^2) <= exp(t^2 / sigma^2), over q * n values at most e. Any key recovery that
+succeeds with probability eps from the releases succeeds with at least eps^2 / e from the
+simulation, which holds no key information: a 128-bit problem keeps about 64 bits. The argument
+covers honestly computed ciphertexts (error <= t); releasing ciphertexts crafted by an adversary
+is outside it, so the owner releases only results of registered jobs. Values are rounded to a
+power-of-two grid no finer than sigma (post-processing: no security cost).
 """
 
 from __future__ import annotations
@@ -29,16 +32,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hedge.errors import ParameterError
+
 if TYPE_CHECKING:
     from hedge.ckks.keys import KeySet
     from hedge.ckks.vector import EncryptedVector
 
 __all__ = ["DEFAULT_MAX_RELEASES", "Release", "release"]
 
-#: Factor between the largest imaginary-part error and the error bound used for flooding.
-ERROR_MARGIN = 8.0
+#: Public bound on the error of honestly computed ciphertexts (t).
+DEFAULT_ERROR_BOUND = 2.0**-16
 
-#: Releases under one key set the flooding is sized for (q).
+#: Releases under one key set the flooding is sized for (q), counted by the key set.
 DEFAULT_MAX_RELEASES = 2**16
 
 
@@ -47,7 +52,7 @@ class Release:
     """Values fit to leave the owner, with the figures that describe their precision."""
 
     values: np.ndarray
-    error_estimate: float
+    error_bound: float
     noise_sigma: float
     step: float
     max_releases: int
@@ -63,21 +68,21 @@ def _gaussian(n: int) -> np.ndarray:
     return np.asarray(np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2))
 
 
-def flooding_sigma(error: float, released: int, max_releases: int) -> float:
-    """Standard deviation of the flooding noise for `released` slots per release."""
-    return error * math.sqrt(2.0 * math.pi * max_releases * released)
+def flooding_sigma(error_bound: float, released: int, max_releases: int) -> float:
+    """Standard deviation of the flooding noise for `released` values per release."""
+    return error_bound * math.sqrt(max_releases * released)
 
 
 def release(keys: KeySet, vector: EncryptedVector, *,
-            max_releases: int = DEFAULT_MAX_RELEASES) -> Release:
-    """Decrypt `vector` for release: estimate its error, add flooding noise, round."""
-    if max_releases < 1:
-        raise ValueError("max_releases must be at least 1")
-    slots = keys.decrypt_complex_slots(vector)
-    floor = 2.0 ** -keys.params.scale_bits
-    error = max(floor, ERROR_MARGIN * max(float(np.max(np.abs(s.imag))) for s in slots))
-    values = np.concatenate([s.real for s in slots])[: vector.length]
-    sigma = flooding_sigma(error, values.size, max_releases)
+            error_bound: float = DEFAULT_ERROR_BOUND) -> Release:
+    """Decrypt `vector` for release: add public, fixed flooding noise and round.
+
+    Spends one release of the key set's budget (`PolicyError` when none is left)."""
+    if not (math.isfinite(error_bound) and error_bound > 0):
+        raise ParameterError("error_bound must be a positive number")
+    keys.spend_release()
+    values = keys.decrypt(vector)
+    sigma = flooding_sigma(error_bound, values.size, keys.max_releases)
     step = 2.0 ** math.floor(math.log2(sigma))
     flooded = values + sigma * _gaussian(values.size)
-    return Release(np.round(flooded / step) * step, error, sigma, step, max_releases)
+    return Release(np.round(flooded / step) * step, error_bound, sigma, step, keys.max_releases)

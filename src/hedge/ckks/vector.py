@@ -63,6 +63,7 @@ class EncryptedVector:
     """A CKKS-encrypted vector of `length` reals under one `PublicBundle`."""
 
     __slots__ = ("bundle", "ciphertexts", "clean", "length", "replicated")
+    __array_ufunc__ = None  # numpy operands on the left defer to our reflected operators
 
     def __init__(self, bundle: PublicBundle, ciphertexts: Sequence[seal.Ciphertext], length: int,
                  *, clean: bool = True, replicated: bool = False) -> None:
@@ -132,7 +133,8 @@ class EncryptedVector:
             return [(self.ciphertexts[0], c) for c in other.ciphertexts], other.length
         raise ShapeError(f"lengths {self.length} and {other.length} do not match")
 
-    def _plain_operand(self, other: Operand) -> np.ndarray | float:
+    def _plain_operand(self, other: Operand) -> np.ndarray | float | None:
+        """A checked plaintext operand, or None for types hedge does not combine with."""
         if isinstance(other, np.ndarray | list | tuple):
             arr = as_real_array(other, "plaintext operand")
             if arr.size == 1 and self.length == 1:
@@ -145,7 +147,7 @@ class EncryptedVector:
             if not math.isfinite(value):
                 raise ParameterError("scalar operand is NaN or infinite")
             return value
-        raise TypeError(f"unsupported operand type {type(other).__name__}")
+        return None
 
     def _plain_slots(self, value: np.ndarray | float) -> tuple[list[Any], int]:
         """Per-ciphertext slot contents for a plaintext operand, keeping padding zero."""
@@ -170,6 +172,8 @@ class EncryptedVector:
         return self._add(other, negate_other=True)
 
     def __rsub__(self, other: Operand) -> EncryptedVector:
+        if self._plain_operand(other) is None:
+            return NotImplemented
         return (-self)._add(other, negate_other=False)
 
     def __neg__(self) -> EncryptedVector:
@@ -182,10 +186,12 @@ class EncryptedVector:
         if isinstance(other, EncryptedVector):
             pairs, length = self._pairs(other)
             op = eng.sub if negate_other else eng.add
-            return self._new([op(a, b) for a, b in pairs], length,
+            return self._new([self._nonzero(op, a, b) for a, b in pairs], length,
                              clean=self.clean and other.clean,
                              replicated=self.replicated and other.replicated)
         value = self._plain_operand(other)
+        if value is None:
+            return NotImplemented  # type: ignore[no-any-return]
         if negate_other:
             value = -value
         slots, length = self._plain_slots(value)
@@ -204,6 +210,8 @@ class EncryptedVector:
                              clean=self.clean or other.clean,
                              replicated=self.replicated and other.replicated)
         value = self._plain_operand(other)
+        if value is None:
+            return NotImplemented
         if isinstance(value, float) and value == 0.0:
             return self._zeros()
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**20:
@@ -227,14 +235,37 @@ class EncryptedVector:
         eng = self.engine
         eng.require_depth("multiplication by a constant", self.level - level, self.level)
         if level >= self.level:
-            raise ValueError(f"level {level} is not below the vector's level {self.level}")
+            raise ParameterError(f"level {level} is not below the vector's level {self.level}")
         return self._new([eng.mul_plain_to(c, factor, level) for c in self.ciphertexts],
                          clean=self.clean, replicated=self.replicated)
+
+    def head(self, n: int) -> EncryptedVector:
+        """The first n elements as a vector of length n (zero padding): depth 1 (a 0/1 mask),
+        0 if the vector is already clean and n covers it."""
+        if not 1 <= n <= self.length:
+            raise ShapeError(f"head({n}) of a vector of length {self.length}")
+        if self.replicated:
+            return self if n == 1 else self._new(self.ciphertexts, clean=False)
+        if self.clean and n == self.length:
+            return self
+        return self._new(self.ciphertexts[: -(-n // self.engine.slots)], n, clean=False).cleaned()
 
     def at_level(self, level: int) -> EncryptedVector:
         """The same values at a lower level: smaller ciphertexts and cheaper operations, at the
         price of the depth given up. No-op at the current level."""
         return self if level == self.level else self.scaled_to(1.0, level)
+
+    def _nonzero(self, op: Any, a: seal.Ciphertext, b: seal.Ciphertext) -> seal.Ciphertext:
+        """op(a, b), or a fresh encryption of zero where the result cancels exactly (SEAL
+        refuses such 'transparent' ciphertexts)."""
+        try:
+            return op(a, b)
+        except RuntimeError as exc:
+            if "transparent" not in str(exc):
+                raise
+        eng = self.engine
+        level = min(eng.level_of(a), eng.level_of(b))
+        return self.bundle.encrypt_plain(eng.encode(0.0, level, eng.scales[level]))
 
     def _zeros(self) -> EncryptedVector:
         """Fresh encryptions of zero at this vector's level (SEAL refuses all-zero ciphertexts)."""
@@ -247,7 +278,11 @@ class EncryptedVector:
         """This vector with zero padding (multiplies by a 0/1 mask: one level, if not clean)."""
         if self.clean:
             return self
-        return self * np.ones(self.length)
+        eng = self.engine
+        eng.require_depth("masking the padding", 1, self.level)
+        masks = self._chunks(np.ones(self.length))
+        return self._new([eng.mul_plain_to(c, m, self.level - 1)
+                          for c, m in zip(self.ciphertexts, masks, strict=True)], clean=True)
 
     # -- reductions and permutations ----------------------------------------------------------
 
@@ -274,8 +309,10 @@ class EncryptedVector:
     def rotate(self, k: int) -> EncryptedVector:
         """Cyclic rotation like ``np.roll(x, -k)`` over the vector's length.
 
-        Depth 0 when the vector fills whole ciphertexts, else 1 (masking)."""
-        return _rotate.rotate(self, k)
+        Depth 0 when the vector fills exactly one ciphertext, else 1 (masking)."""
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise ParameterError(f"rotation step must be an integer, got {k!r}")
+        return _rotate.rotate(self, int(k))
 
     def polyval(self, coeffs: Sequence[float]) -> EncryptedVector:
         """Evaluate c0 + c1 x + ... + cd x^d element-wise (coefficients in increasing order,
@@ -351,7 +388,8 @@ class EncryptedVector:
                 f"({bundle.fingerprint[:12]}…)")
         eng = bundle.engine
         expected_count = 1 if replicated else -(-length // eng.slots)
-        if not (0 <= level <= eng.top_level and length >= 1 and count == expected_count):
+        consistent = length >= 1 and count == expected_count and (length == 1 or not replicated)
+        if not (0 <= level <= eng.top_level and consistent):
             raise CorruptDataError("ciphertext header is inconsistent")
         cts = [_load_ciphertext(eng, tag, payload, level) for tag, payload in records]
         if len(cts) != count:
@@ -382,6 +420,8 @@ def _load_ciphertext(eng: Any, tag: int, payload: bytes, level: int) -> seal.Cip
         ct.load_bytes(eng.context, payload)
     except (RuntimeError, ValueError) as exc:
         raise CorruptDataError(f"ciphertext does not parse for these parameters: {exc}") from exc
+    if ct.is_transparent():
+        raise CorruptDataError("ciphertext is transparent (no encryption): refusing it")
     if ct.size() != 2 or eng.level_of(ct) != level:
         raise CorruptDataError("ciphertext size or level does not match its header")
     if not math.isclose(ct.scale(), eng.scales[level], rel_tol=1e-9):

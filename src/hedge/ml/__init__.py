@@ -1,0 +1,27 @@
+"""hedge.ml — learning on encrypted data: layouts, encrypted datasets, estimators.
+
+Knows the CKKS engine (`hedge.ckks`) and the data layer (`hedge.data`); knows nothing about HTTP.
+"""
+
+from hedge.ml.dataset import BIAS, EncryptedDataset
+from hedge.ml.layout import RowLayout
+from hedge.ml.logistic import (
+    EncryptedLogisticModel,
+    EncryptedLogisticRegression,
+    LogisticModel,
+    preconditioner,
+    reference_fit,
+)
+from hedge.ml.sigmoid import sigmoid_polynomial
+
+__all__ = [
+    "BIAS",
+    "EncryptedDataset",
+    "EncryptedLogisticModel",
+    "EncryptedLogisticRegression",
+    "LogisticModel",
+    "RowLayout",
+    "preconditioner",
+    "reference_fit",
+    "sigmoid_polynomial",
+]

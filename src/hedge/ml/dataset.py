@@ -1,0 +1,136 @@
+"""Encrypted training data of one or several sites, in the doubled-row layout.
+
+Built at a site from its own rows (a DataFrame plus a schema, or arrays already scaled), with only
+the consortium's public bundle. Each row becomes z_i = y'_i [1, x_i] (y' = +-1, bias first), packed
+twice (see `hedge.ml.layout`). The site also encrypts its own Gram matrix Z^T Z = X^T X, an
+aggregate the cloud adds up across sites and the owner may release for preconditioning.
+
+What is plaintext metadata: row count, column names, layout. Everything else is encrypted.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hedge.ckks import EncryptedVector, PublicBundle, container
+from hedge.ckks.vector import iter_vectors
+from hedge.data import Schema
+from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, ShapeError
+from hedge.ml.layout import RowLayout
+
+__all__ = ["BIAS", "EncryptedDataset"]
+
+BIAS = "(bias)"
+_TAG_VECTORS = 1
+
+
+@dataclass
+class EncryptedDataset:
+    """Encrypted design matrix blocks plus the encrypted Gram matrix of the same rows."""
+
+    bundle: PublicBundle
+    layout: RowLayout
+    columns: list[str]
+    rows: int
+    doubled: list[EncryptedVector]
+    first: list[EncryptedVector]
+    gram: EncryptedVector
+
+    @classmethod
+    def encrypt(cls, bundle: PublicBundle, x: np.ndarray, y: np.ndarray,
+                columns: Sequence[str]) -> EncryptedDataset:
+        """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1)."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
+            raise ShapeError(f"features {x.shape} and labels {y.shape} do not fit together")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise SchemaError("features or labels contain NaN or infinity")
+        if not np.all((y == 0) | (y == 1)):
+            raise SchemaError("labels must be 0 or 1")
+        if len(columns) != x.shape[1]:
+            raise ShapeError(f"{len(columns)} column names for {x.shape[1]} columns")
+        z = np.hstack([np.ones((x.shape[0], 1)), x]) * (2.0 * y - 1.0)[:, None]
+        layout = RowLayout(z.shape[1], bundle.params.slot_count)
+        return cls(
+            bundle=bundle,
+            layout=layout,
+            columns=[BIAS, *columns],
+            rows=z.shape[0],
+            doubled=[bundle.encrypt(v) for v in layout.pack_doubled(z)],
+            first=[bundle.encrypt(v) for v in layout.pack_first(z)],
+            gram=bundle.encrypt((z.T @ z).reshape(-1)),
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, schema: Schema,
+                   bundle: PublicBundle) -> EncryptedDataset:
+        """Scale a site's rows with the consortium schema and encrypt them."""
+        return cls.encrypt(bundle, schema.features_matrix(frame), schema.label_vector(frame),
+                           schema.columns)
+
+    @classmethod
+    def concat(cls, parts: Sequence[EncryptedDataset]) -> EncryptedDataset:
+        """Pool several sites' datasets (same bundle, same columns) into one training set."""
+        if not parts:
+            raise ShapeError("nothing to concatenate")
+        head = parts[0]
+        for other in parts[1:]:
+            head.bundle.check_compatible(other.bundle)
+            if other.columns != head.columns or other.layout != head.layout:
+                raise SchemaError("datasets have different columns or layouts; encrypt every "
+                                  "site with the same schema and bundle")
+        gram = parts[0].gram
+        for other in parts[1:]:
+            gram = gram + other.gram
+        return cls(head.bundle, head.layout, head.columns, sum(p.rows for p in parts),
+                   [v for p in parts for v in p.doubled], [v for p in parts for v in p.first],
+                   gram)
+
+    # -- files -------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        for v in (*self.doubled, *self.first, self.gram):
+            v.write(buf)
+        header = {"columns": self.columns, "rows": self.rows, "blocks": len(self.doubled),
+                  "param_id": self.bundle.params.param_id,
+                  "fingerprint": self.bundle.fingerprint}
+        return container.to_bytes(container.Kind.DATASET, header,
+                                  [(_TAG_VECTORS, buf.getvalue())])
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_bytes(self.to_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, bundle: PublicBundle) -> EncryptedDataset:
+        header, records = container.from_bytes(data, container.Kind.DATASET)
+        fields = header.fields
+        try:
+            columns = [str(c) for c in fields["columns"]]
+            rows, blocks = int(fields["rows"]), int(fields["blocks"])
+            fingerprint = str(fields["fingerprint"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptDataError(f"dataset header is malformed: {exc}") from exc
+        if fingerprint != bundle.fingerprint:
+            raise KeyMismatchError("this dataset was encrypted under another key set; use the "
+                                   "consortium's bundle it was made with")
+        if len(records) != 1 or records[0][0] != _TAG_VECTORS:
+            raise CorruptDataError("dataset does not hold exactly one vector record")
+        vectors = list(iter_vectors(io.BytesIO(records[0][1]), bundle))
+        layout = RowLayout(len(columns), bundle.params.slot_count)
+        if len(vectors) != 2 * blocks + 1 or blocks < layout.blocks(rows):
+            raise CorruptDataError("dataset block count does not match its header")
+        return cls(bundle, layout, columns, rows, vectors[:blocks], vectors[blocks:-1],
+                   vectors[-1])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedDataset:
+        return cls.from_bytes(Path(path).read_bytes(), bundle)

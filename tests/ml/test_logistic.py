@@ -1,0 +1,104 @@
+"""Encrypted logistic regression: equals its plaintext twin, pools sites, refuses bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from hedge.ckks import KeySet
+from hedge.data import Schema, load_idash
+from hedge.errors import DepthExhaustedError, KeyMismatchError, SchemaError, ShapeError
+from hedge.ml import (
+    EncryptedDataset,
+    EncryptedLogisticRegression,
+    RowLayout,
+    preconditioner,
+    reference_fit,
+)
+
+#: CKKS noise after training at N=16384, scale 2^40 (measured ~1e-6 on Edinburgh)
+TRAIN_TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def standard_keys() -> KeySet:
+    """The standard preset (depth 8) with only the rotation keys training needs."""
+    steps = RowLayout(10, 8192).rotation_steps()
+    return KeySet.generate("standard", rotations=sorted(steps))
+
+
+@pytest.fixture(scope="module")
+def edinburgh() -> tuple[np.ndarray, np.ndarray, Schema]:
+    frame = load_idash("edin")
+    schema = Schema.infer(frame, label="y")
+    return schema.features_matrix(frame), schema.label_vector(frame), schema
+
+
+def design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.hstack([np.ones((len(y), 1)), x]) * (2 * y - 1)[:, None]
+
+
+def test_encrypted_training_equals_the_plaintext_twin(standard_keys: KeySet, edinburgh: tuple[
+        np.ndarray, np.ndarray, Schema]) -> None:
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    # two sites, pooled in the cloud
+    sites = [EncryptedDataset.encrypt(bundle, x[:600], y[:600], schema.columns),
+             EncryptedDataset.encrypt(bundle, x[600:], y[600:], schema.columns)]
+    pooled = EncryptedDataset.concat(sites)
+    assert pooled.rows == len(y) and len(pooled.doubled) == 3 + 3
+    gram = standard_keys.release(pooled.gram).values.reshape(10, 10)
+    z = design(x, y)
+    assert np.allclose(gram, z.T @ z, atol=0.5)  # released: flooded, still close
+    p = preconditioner(gram)
+    estimator = EncryptedLogisticRegression(iterations=2)
+    model = estimator.fit(pooled, p)
+    exact = model.decrypt(standard_keys, release=False)
+    twin = reference_fit(z, p, 2, 1.0, estimator.coeffs)
+    assert abs(exact.intercept - twin[0]) < TRAIN_TOL
+    assert np.allclose(exact.coef, twin[1:], atol=TRAIN_TOL)
+    released = model.decrypt(standard_keys)
+    assert np.allclose(released.coef, twin[1:], atol=0.2)
+    assert roc_auc_score(y, released.decision_function(x)) > 0.955
+    sk = released.to_sklearn()
+    assert np.allclose(sk.predict_proba(x)[:, 1], released.predict_proba(x))  # type: ignore[attr-defined]
+
+
+def test_dataset_file_round_trip_and_foreign_bundle(standard_keys: KeySet, edinburgh: tuple[
+        np.ndarray, np.ndarray, Schema], tmp_path: Path) -> None:
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    data = EncryptedDataset.encrypt(bundle, x[:100], y[:100], schema.columns)
+    path = tmp_path / "site.hed"
+    data.save(path)
+    loaded = EncryptedDataset.load(path, bundle)
+    assert loaded.rows == 100 and loaded.columns == data.columns
+    z = design(x[:100], y[:100])
+    assert np.allclose(standard_keys.decrypt(loaded.gram).reshape(10, 10), z.T @ z, atol=1e-5)
+    other = KeySet.generate("fast", rotations=[1]).public()
+    with pytest.raises(KeyMismatchError):
+        EncryptedDataset.load(path, other)
+
+
+def test_bad_training_input(standard_keys: KeySet, edinburgh: tuple[
+        np.ndarray, np.ndarray, Schema]) -> None:
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    with pytest.raises(SchemaError, match="0 or 1"):
+        EncryptedDataset.encrypt(bundle, x[:5], np.full(5, 2.0), schema.columns)
+    with pytest.raises(SchemaError, match="NaN"):
+        EncryptedDataset.encrypt(bundle, np.full((5, 9), np.nan), y[:5], schema.columns)
+    with pytest.raises(ShapeError):
+        EncryptedDataset.encrypt(bundle, x[:5], y[:4], schema.columns)
+    data = EncryptedDataset.encrypt(bundle, x[:50], y[:50], schema.columns)
+    with pytest.raises(ShapeError, match="square"):
+        EncryptedLogisticRegression().fit(data, np.eye(3))
+    with pytest.raises(DepthExhaustedError) as info:
+        EncryptedLogisticRegression(iterations=3).fit(data, np.eye(10))
+    assert info.value.needed == 11 and info.value.available == 8
+    narrower = EncryptedDataset.encrypt(bundle, x[:50, :5], y[:50], schema.columns[:5])
+    with pytest.raises(SchemaError, match="same schema"):
+        EncryptedDataset.concat([data, narrower])

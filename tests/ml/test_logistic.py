@@ -17,6 +17,7 @@ from hedge.ml import (
     RowLayout,
     preconditioner,
     reference_fit,
+    reference_fit_sites,
 )
 
 #: CKKS noise after training at N=16384, scale 2^40 (measured ~1e-6 on Edinburgh)
@@ -30,8 +31,11 @@ def standard_keys() -> KeySet:
     return KeySet.generate("standard", rotations=sorted(steps))
 
 
+Data = tuple[np.ndarray, np.ndarray, Schema]
+
+
 @pytest.fixture(scope="module")
-def edinburgh() -> tuple[np.ndarray, np.ndarray, Schema]:
+def edinburgh() -> Data:
     frame = load_idash("edin")
     schema = Schema.infer(frame, label="y")
     return schema.features_matrix(frame), schema.label_vector(frame), schema
@@ -41,23 +45,22 @@ def design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.hstack([np.ones((len(y), 1)), x]) * (2 * y - 1)[:, None]
 
 
-def test_encrypted_training_equals_the_plaintext_twin(standard_keys: KeySet, edinburgh: tuple[
-        np.ndarray, np.ndarray, Schema]) -> None:
+def test_local_preconditioning_equals_its_plaintext_twin(
+    standard_keys: KeySet, edinburgh: Data
+) -> None:
     x, y, schema = edinburgh
     bundle = standard_keys.public()
-    # two sites, pooled in the cloud
-    sites = [EncryptedDataset.encrypt(bundle, x[:600], y[:600], schema.columns),
-             EncryptedDataset.encrypt(bundle, x[600:], y[600:], schema.columns)]
+    cut = 600  # two sites, pooled in the cloud; nothing is released before training
+    sites = [EncryptedDataset.encrypt(bundle, x[:cut], y[:cut], schema.columns),
+             EncryptedDataset.encrypt(bundle, x[cut:], y[cut:], schema.columns)]
     pooled = EncryptedDataset.concat(sites)
-    assert pooled.rows == len(y) and len(pooled.doubled) == 3 + 3
-    gram = standard_keys.release(pooled.gram).values.reshape(10, 10)
-    z = design(x, y)
-    assert np.allclose(gram, z.T @ z, atol=0.5)  # released: flooded, still close
-    p = preconditioner(gram)
+    assert pooled.rows == len(y) and pooled.site_rows == [cut, len(y) - cut]
+    assert pooled.site_blocks() == [3, 3]
     estimator = EncryptedLogisticRegression(iterations=2)
-    model = estimator.fit(pooled, p)
+    model = estimator.fit(pooled)
     exact = model.decrypt(standard_keys, release=False)
-    twin = reference_fit(z, p, 2, 1.0, estimator.coeffs)
+    twin = reference_fit_sites([design(x[:cut], y[:cut]), design(x[cut:], y[cut:])], 2, 1.0,
+                               estimator.coeffs)
     assert abs(exact.intercept - twin[0]) < TRAIN_TOL
     assert np.allclose(exact.coef, twin[1:], atol=TRAIN_TOL)
     released = model.decrypt(standard_keys)
@@ -67,15 +70,36 @@ def test_encrypted_training_equals_the_plaintext_twin(standard_keys: KeySet, edi
     assert np.allclose(sk.predict_proba(x)[:, 1], released.predict_proba(x))  # type: ignore[attr-defined]
 
 
-def test_dataset_file_round_trip_and_foreign_bundle(standard_keys: KeySet, edinburgh: tuple[
-        np.ndarray, np.ndarray, Schema], tmp_path: Path) -> None:
+def test_pooled_preconditioning_from_the_released_gram_matrix(
+    standard_keys: KeySet, edinburgh: Data
+) -> None:
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    sites = [EncryptedDataset.encrypt(bundle, x[:300], y[:300], schema.columns),
+             EncryptedDataset.encrypt(bundle, x[300:], y[300:], schema.columns)]
+    pooled = EncryptedDataset.concat(sites)
+    gram = standard_keys.release(pooled.gram).values.reshape(10, 10)
+    z = design(x, y)
+    assert np.allclose(gram, z.T @ z, atol=0.5)  # released: flooded, still close
+    p = preconditioner(gram)
+    estimator = EncryptedLogisticRegression(iterations=2)
+    exact = estimator.fit(pooled, p).decrypt(standard_keys, release=False)
+    twin = reference_fit(z, p, 2, 1.0, estimator.coeffs)
+    assert abs(exact.intercept - twin[0]) < TRAIN_TOL
+    assert np.allclose(exact.coef, twin[1:], atol=TRAIN_TOL)
+    assert roc_auc_score(y, exact.decision_function(x)) > 0.96
+
+
+def test_dataset_file_round_trip_and_foreign_bundle(
+    standard_keys: KeySet, edinburgh: Data, tmp_path: Path
+) -> None:
     x, y, schema = edinburgh
     bundle = standard_keys.public()
     data = EncryptedDataset.encrypt(bundle, x[:100], y[:100], schema.columns)
     path = tmp_path / "site.hed"
     data.save(path)
     loaded = EncryptedDataset.load(path, bundle)
-    assert loaded.rows == 100 and loaded.columns == data.columns
+    assert loaded.site_rows == [100] and loaded.columns == data.columns
     z = design(x[:100], y[:100])
     assert np.allclose(standard_keys.decrypt(loaded.gram).reshape(10, 10), z.T @ z, atol=1e-5)
     other = KeySet.generate("fast", rotations=[1]).public()
@@ -83,8 +107,9 @@ def test_dataset_file_round_trip_and_foreign_bundle(standard_keys: KeySet, edinb
         EncryptedDataset.load(path, other)
 
 
-def test_bad_training_input(standard_keys: KeySet, edinburgh: tuple[
-        np.ndarray, np.ndarray, Schema]) -> None:
+def test_bad_training_input(
+    standard_keys: KeySet, edinburgh: Data
+) -> None:
     x, y, schema = edinburgh
     bundle = standard_keys.public()
     with pytest.raises(SchemaError, match="0 or 1"):
@@ -97,7 +122,7 @@ def test_bad_training_input(standard_keys: KeySet, edinburgh: tuple[
     with pytest.raises(ShapeError, match="square"):
         EncryptedLogisticRegression().fit(data, np.eye(3))
     with pytest.raises(DepthExhaustedError) as info:
-        EncryptedLogisticRegression(iterations=3).fit(data, np.eye(10))
+        EncryptedLogisticRegression(iterations=3).fit(data)
     assert info.value.needed == 11 and info.value.available == 8
     narrower = EncryptedDataset.encrypt(bundle, x[:50, :5], y[:50], schema.columns[:5])
     with pytest.raises(SchemaError, match="same schema"):

@@ -11,6 +11,7 @@ from hedge.ml.logistic import (
     LogisticModel,
     preconditioner,
     reference_fit,
+    reference_fit_sites,
 )
 from hedge.ml.sigmoid import sigmoid_polynomial
 
@@ -23,5 +24,6 @@ __all__ = [
     "RowLayout",
     "preconditioner",
     "reference_fit",
+    "reference_fit_sites",
     "sigmoid_polynomial",
 ]

@@ -1,11 +1,19 @@
 """Encrypted training data of one or several sites, in the doubled-row layout.
 
 Built at a site from its own rows (a DataFrame plus a schema, or arrays already scaled), with only
-the consortium's public bundle. Each row becomes z_i = y'_i [1, x_i] (y' = +-1, bias first), packed
-twice (see `hedge.ml.layout`). The site also encrypts its own Gram matrix Z^T Z = X^T X, an
-aggregate the cloud adds up across sites and the owner may release for preconditioning.
+the consortium's public bundle. Each row becomes z_i = y'_i [1, x_i] (y' = +-1, bias first) and
+is encrypted twice:
 
-What is plaintext metadata: row count, column names, layout. Everything else is encrypted.
+* `doubled`: [z_i, z_i] rows (see `hedge.ml.layout`), for the dot products z_i . w;
+* `preconditioned`: [P_s z_i, 0] rows, where P_s = (Z_s^T Z_s / 4 + ridge I)^-1 is the site's own
+  fixed-Hessian preconditioner, computed in the clear from its own rows (nothing leaves the site);
+  the cloud reweights each site's rows by n_s / n, which approximates the pooled preconditioner
+  when sites hold similar data.
+
+The site also encrypts its Gram matrix Z^T Z = X^T X, an aggregate the cloud can add up across
+sites for the owner to release (pooled preconditioning, statistics).
+
+Plaintext metadata: row counts per site, column names, layout. Everything else is encrypted.
 """
 
 from __future__ import annotations
@@ -38,14 +46,22 @@ class EncryptedDataset:
     bundle: PublicBundle
     layout: RowLayout
     columns: list[str]
-    rows: int
+    site_rows: list[int]
     doubled: list[EncryptedVector]
-    first: list[EncryptedVector]
+    preconditioned: list[EncryptedVector]
     gram: EncryptedVector
+
+    @property
+    def rows(self) -> int:
+        return sum(self.site_rows)
+
+    def site_blocks(self) -> list[int]:
+        """Number of ciphertext blocks of each site, in order."""
+        return [self.layout.blocks(n) for n in self.site_rows]
 
     @classmethod
     def encrypt(cls, bundle: PublicBundle, x: np.ndarray, y: np.ndarray,
-                columns: Sequence[str]) -> EncryptedDataset:
+                columns: Sequence[str], *, ridge: float = 1e-3) -> EncryptedDataset:
         """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1)."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -59,14 +75,16 @@ class EncryptedDataset:
             raise ShapeError(f"{len(columns)} column names for {x.shape[1]} columns")
         z = np.hstack([np.ones((x.shape[0], 1)), x]) * (2.0 * y - 1.0)[:, None]
         layout = RowLayout(z.shape[1], bundle.params.slot_count)
+        gram = z.T @ z
+        local = np.linalg.inv(gram / 4.0 + ridge * np.eye(gram.shape[0]))
         return cls(
             bundle=bundle,
             layout=layout,
             columns=[BIAS, *columns],
-            rows=z.shape[0],
+            site_rows=[z.shape[0]],
             doubled=[bundle.encrypt(v) for v in layout.pack_doubled(z)],
-            first=[bundle.encrypt(v) for v in layout.pack_first(z)],
-            gram=bundle.encrypt((z.T @ z).reshape(-1)),
+            preconditioned=[bundle.encrypt(v) for v in layout.pack_first(z @ local)],
+            gram=bundle.encrypt(gram.reshape(-1)),
         )
 
     @classmethod
@@ -90,17 +108,19 @@ class EncryptedDataset:
         gram = parts[0].gram
         for other in parts[1:]:
             gram = gram + other.gram
-        return cls(head.bundle, head.layout, head.columns, sum(p.rows for p in parts),
-                   [v for p in parts for v in p.doubled], [v for p in parts for v in p.first],
-                   gram)
+        return cls(head.bundle, head.layout, head.columns,
+                   [n for p in parts for n in p.site_rows],
+                   [v for p in parts for v in p.doubled],
+                   [v for p in parts for v in p.preconditioned], gram)
 
     # -- files -------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        for v in (*self.doubled, *self.first, self.gram):
+        for v in (*self.doubled, *self.preconditioned, self.gram):
             v.write(buf)
-        header = {"columns": self.columns, "rows": self.rows, "blocks": len(self.doubled),
+        header = {"columns": self.columns, "site_rows": self.site_rows,
+                  "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
         return container.to_bytes(container.Kind.DATASET, header,
@@ -115,7 +135,8 @@ class EncryptedDataset:
         fields = header.fields
         try:
             columns = [str(c) for c in fields["columns"]]
-            rows, blocks = int(fields["rows"]), int(fields["blocks"])
+            site_rows = [int(n) for n in fields["site_rows"]]
+            blocks = int(fields["blocks"])
             fingerprint = str(fields["fingerprint"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptDataError(f"dataset header is malformed: {exc}") from exc
@@ -126,9 +147,10 @@ class EncryptedDataset:
             raise CorruptDataError("dataset does not hold exactly one vector record")
         vectors = list(iter_vectors(io.BytesIO(records[0][1]), bundle))
         layout = RowLayout(len(columns), bundle.params.slot_count)
-        if len(vectors) != 2 * blocks + 1 or blocks < layout.blocks(rows):
+        expected = sum(layout.blocks(n) for n in site_rows)
+        if len(vectors) != 2 * blocks + 1 or blocks != expected or min(site_rows, default=0) < 1:
             raise CorruptDataError("dataset block count does not match its header")
-        return cls(bundle, layout, columns, rows, vectors[:blocks], vectors[blocks:-1],
+        return cls(bundle, layout, columns, site_rows, vectors[:blocks], vectors[blocks:-1],
                    vectors[-1])
 
     @classmethod

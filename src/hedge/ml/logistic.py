@@ -4,13 +4,18 @@ Update (ascent on the log-likelihood, z_i = y'_i [1, x_i]):
 
     w <- w + lr * P * sum_i g(-z_i . w) z_i,      P = (Z^T Z / 4 + ridge I)^-1
 
-with g the polynomial sigmoid. P is the inverse of the Böhning bound of the Hessian, computed by
-the owner from the released pooled Gram matrix; the cloud folds it into the gradient-side rows
-once (`precondition`), so every iteration is a plain gradient step. Depth: 1 to precondition,
-1 for the first iteration (w = 0, where the sigmoid is exactly 1/2), 4 per further iteration
-(dot products 1, degree-3 sigmoid 2, gradient rows 1), 1 to cut the model out of the layout.
-`reference_fit` runs the same arithmetic in numpy; the encrypted result equals it up to CKKS
-noise.
+with g the polynomial sigmoid and P the inverse of the Böhning bound of the Hessian, folded into
+the gradient-side rows so that every iteration is a plain gradient step. Two sources for P:
+
+* local (default): every site encrypted [P_s z_i, 0] with its own P_s (see `EncryptedDataset`);
+  the cloud weights site s by n_s / n. Exact for one site; nothing is released.
+* pooled: P from the pooled Gram matrix that the owner released; the cloud applies it to the
+  doubled rows itself (`precondition`). The cloud then knows P, hence the pooled second moments.
+
+Depth: 1 to weight (or precondition) the rows, 1 for the first iteration (w = 0, where the
+sigmoid is exactly 1/2), 4 per further iteration (dot products 1, degree-3 sigmoid 2, gradient
+rows 1), 1 to cut the model out of the layout. `reference_fit` runs the same arithmetic in numpy;
+the encrypted result equals it up to CKKS noise.
 """
 
 from __future__ import annotations
@@ -40,8 +45,22 @@ def preconditioner(gram: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
 
 def reference_fit(z: np.ndarray, p: np.ndarray, iterations: int, learning_rate: float,
                   coeffs: np.ndarray) -> np.ndarray:
-    """The plaintext twin of `EncryptedLogisticRegression.fit` (same steps, same polynomial)."""
-    zp = z @ p
+    """The plaintext twin of `EncryptedLogisticRegression.fit` (same steps, same polynomial).
+
+    `p`: the (pooled) preconditioner."""
+    return _reference(z, z @ p, iterations, learning_rate, coeffs)
+
+
+def reference_fit_sites(zs: list[np.ndarray], iterations: int, learning_rate: float,
+                        coeffs: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """Plaintext twin of local preconditioning: site s contributes (n_s / n) Z_s P_s."""
+    n = sum(len(z) for z in zs)
+    zp = [len(z) / n * (z @ preconditioner(z.T @ z, ridge)) for z in zs]
+    return _reference(np.vstack(zs), np.vstack(zp), iterations, learning_rate, coeffs)
+
+
+def _reference(z: np.ndarray, zp: np.ndarray, iterations: int, learning_rate: float,
+               coeffs: np.ndarray) -> np.ndarray:
     w = learning_rate * coeffs[0] * zp.sum(axis=0)
     for _ in range(iterations - 1):
         w = w + learning_rate * (np.polynomial.polynomial.polyval(-(z @ w), coeffs) @ zp)
@@ -114,15 +133,22 @@ class EncryptedLogisticRegression:
         per_iteration = 2 + polyval_depth(list(self.coeffs))
         return 3 + per_iteration * (self.iterations - 1)  # + precondition, first step, head
 
-    def fit(self, data: EncryptedDataset, p: np.ndarray) -> EncryptedLogisticModel:
-        p = np.asarray(p, dtype=np.float64)
-        if p.shape != (len(data.columns), len(data.columns)):
-            raise ShapeError(f"preconditioner must be {len(data.columns)} square, got {p.shape}")
+    def fit(self, data: EncryptedDataset,
+            preconditioner: np.ndarray | None = None) -> EncryptedLogisticModel:
+        """Train on the pooled encrypted data. Without `preconditioner`, each site's own (local
+        preconditioning); with one (released pooled P), the cloud applies it."""
         available = data.doubled[0].level
         if self.required_depth() > available:
             raise DepthExhaustedError(f"{self.iterations} fixed-Hessian iterations",
                                       self.required_depth(), available)
-        rows = precondition(data, p)
+        if preconditioner is None:
+            rows = _site_weighted(data)
+        else:
+            p = np.asarray(preconditioner, dtype=np.float64)
+            if p.shape != (len(data.columns), len(data.columns)):
+                raise ShapeError(
+                    f"preconditioner must be {len(data.columns)} square, got {p.shape}")
+            rows = precondition(data, p)
         w = _column_sums(data.layout, rows).scaled_to(self.learning_rate * self.coeffs[0],
                                                       rows[0].level - 1)
         # g(-t) with the learning rate folded in: coefficients of t^k change sign for odd k
@@ -134,6 +160,19 @@ class EncryptedLogisticRegression:
                 terms.append(dots.polyval(g) * zp)
             w = w + _column_sums(data.layout, terms)
         return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns)
+
+
+def _site_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
+    """Each site's preconditioned rows times n_s / n (one level, so that depth is the same
+    whether there is one site or many)."""
+    n = data.rows
+    out: list[EncryptedVector] = []
+    blocks = iter(data.preconditioned)
+    for rows, count in zip(data.site_rows, data.site_blocks(), strict=True):
+        for _ in range(count):
+            block = next(blocks)
+            out.append(block.scaled_to(rows / n, block.level - 1))
+    return out
 
 
 def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]:

@@ -1,0 +1,59 @@
+"""Owner-assisted refresh, cloud side: mask, send, unmask. No HTTP here (see `RefreshClient`).
+
+The cloud holds a ciphertext of the weights at a low level. It adds a fresh uniform mask r it
+keeps, sends Enc(w + r) to the owner's key service, which decrypts, re-encrypts at the top level
+and returns the ciphertext; the cloud subtracts r. The key service sees only w + r.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Protocol
+
+import numpy as np
+
+from hedge.ckks import EncryptedVector
+from hedge.errors import CorruptDataError
+from hedge.ml.layout import RowLayout
+
+__all__ = ["MASK_RANGE", "RefreshClient", "refresh", "refresh_tiled"]
+
+#: Masks are uniform in [-MASK_RANGE, MASK_RANGE]; with |w| <= 1 the key service's view of w + r
+#: is within statistical distance |w| / MASK_RANGE (2^-14) of uniform. Re-encryption keeps an
+#: absolute CKKS error (~1e-8), so masking costs no precision; |w + r| must stay below the
+#: preset's last-level bound (2^17 for standard).
+MASK_RANGE = float(2**14)
+
+
+class RefreshClient(Protocol):
+    """Reaches the key service: sends a masked vector's bytes, receives the refreshed bytes."""
+
+    def refresh(self, job_id: str, masked: bytes) -> bytes: ...
+
+
+def _uniform(n: int) -> np.ndarray:
+    raw = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64)
+    return np.asarray((raw >> np.uint64(11)).astype(np.float64) / 2.0**53 * 2 - 1) * MASK_RANGE
+
+
+def refresh(client: RefreshClient, job_id: str, v: EncryptedVector) -> EncryptedVector:
+    """v at the top level again, through the key service, which never sees v's values."""
+    mask = _uniform(v.length)
+    masked = v + mask
+    fresh = EncryptedVector.from_bytes(client.refresh(job_id, masked.to_bytes()), v.bundle)
+    if fresh.length != v.length:
+        raise CorruptDataError("the key service returned a vector of another length")
+    return fresh - mask
+
+
+def refresh_tiled(client: RefreshClient, job_id: str, w: EncryptedVector,
+                  layout: RowLayout) -> EncryptedVector:
+    """Refresh weights held tiled in `layout`: only the model's `layout.columns` values travel
+    (cut out with one level), and the key service returns them tiled at the top level."""
+    compact = w.head(layout.columns)
+    mask = _uniform(layout.columns)
+    masked = (compact + mask).to_bytes()
+    fresh = EncryptedVector.from_bytes(client.refresh(job_id, masked), w.bundle)
+    if fresh.length != w.length:
+        raise CorruptDataError("the key service returned a vector of another layout")
+    return fresh - layout.tile(mask)

@@ -48,6 +48,7 @@ class Kind:
     BUNDLE = 2
     KEYSTORE = 3
     DATASET = 4
+    MODEL = 5
 
 
 @dataclass(frozen=True)

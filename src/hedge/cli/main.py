@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from hedge import HedgeError, __version__
-from hedge.cli import engine
+from hedge.cli import engine, learn
 
 app = typer.Typer(
     name="hedge",
@@ -18,6 +18,13 @@ app = typer.Typer(
 )
 app.command("presets")(engine.presets)
 app.command("selfcheck")(engine.selfcheck)
+app.add_typer(learn.plan_app, name="plan")
+app.add_typer(learn.keys_app, name="keys")
+app.add_typer(learn.schema_app, name="schema")
+app.command("encrypt")(learn.encrypt)
+app.command("train")(learn.train)
+app.command("decrypt-model")(learn.decrypt_model)
+app.command("predict")(learn.predict)
 
 
 def _version(value: bool) -> None:

@@ -6,13 +6,13 @@ Knows the CKKS engine (`hedge.ckks`) and the data layer (`hedge.data`); knows no
 from hedge.ml.dataset import BIAS, EncryptedDataset
 from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import (
-    EncryptedLogisticModel,
     EncryptedLogisticRegression,
-    LogisticModel,
     preconditioner,
     reference_fit,
     reference_fit_sites,
 )
+from hedge.ml.model import EncryptedLogisticModel, LogisticModel
+from hedge.ml.plan import TrainingPlan, plan_training
 from hedge.ml.sigmoid import sigmoid_polynomial
 
 __all__ = [
@@ -22,6 +22,8 @@ __all__ = [
     "EncryptedLogisticRegression",
     "LogisticModel",
     "RowLayout",
+    "TrainingPlan",
+    "plan_training",
     "preconditioner",
     "reference_fit",
     "reference_fit_sites",

@@ -23,6 +23,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ class EncryptedDataset:
     doubled: list[EncryptedVector]
     preconditioned: list[EncryptedVector]
     gram: EncryptedVector
+    schema: dict[str, Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -91,8 +93,10 @@ class EncryptedDataset:
     def from_frame(cls, frame: pd.DataFrame, schema: Schema,
                    bundle: PublicBundle) -> EncryptedDataset:
         """Scale a site's rows with the consortium schema and encrypt them."""
-        return cls.encrypt(bundle, schema.features_matrix(frame), schema.label_vector(frame),
+        data = cls.encrypt(bundle, schema.features_matrix(frame), schema.label_vector(frame),
                            schema.columns)
+        data.schema = schema.to_dict()
+        return data
 
     @classmethod
     def concat(cls, parts: Sequence[EncryptedDataset]) -> EncryptedDataset:
@@ -102,7 +106,8 @@ class EncryptedDataset:
         head = parts[0]
         for other in parts[1:]:
             head.bundle.check_compatible(other.bundle)
-            if other.columns != head.columns or other.layout != head.layout:
+            if (other.columns != head.columns or other.layout != head.layout
+                    or other.schema != head.schema):
                 raise SchemaError("datasets have different columns or layouts; encrypt every "
                                   "site with the same schema and bundle")
         gram = parts[0].gram
@@ -111,7 +116,7 @@ class EncryptedDataset:
         return cls(head.bundle, head.layout, head.columns,
                    [n for p in parts for n in p.site_rows],
                    [v for p in parts for v in p.doubled],
-                   [v for p in parts for v in p.preconditioned], gram)
+                   [v for p in parts for v in p.preconditioned], gram, head.schema)
 
     # -- files -------------------------------------------------------------------------------
 
@@ -119,7 +124,7 @@ class EncryptedDataset:
         buf = io.BytesIO()
         for v in (*self.doubled, *self.preconditioned, self.gram):
             v.write(buf)
-        header = {"columns": self.columns, "site_rows": self.site_rows,
+        header = {"columns": self.columns, "site_rows": self.site_rows, "schema": self.schema,
                   "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
@@ -150,8 +155,11 @@ class EncryptedDataset:
         expected = sum(layout.blocks(n) for n in site_rows)
         if len(vectors) != 2 * blocks + 1 or blocks != expected or min(site_rows, default=0) < 1:
             raise CorruptDataError("dataset block count does not match its header")
+        schema = fields.get("schema")
+        if schema is not None and not isinstance(schema, dict):
+            raise CorruptDataError("dataset schema is malformed")
         return cls(bundle, layout, columns, site_rows, vectors[:blocks], vectors[blocks:-1],
-                   vectors[-1])
+                   vectors[-1], schema)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedDataset:

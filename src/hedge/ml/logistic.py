@@ -20,19 +20,20 @@ the encrypted result equals it up to CKKS noise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
-from hedge.ckks import EncryptedVector, KeySet, polyval_depth
+from hedge.ckks import EncryptedVector, polyval_depth
 from hedge.errors import DepthExhaustedError, ShapeError
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.layout import RowLayout
+from hedge.ml.model import EncryptedLogisticModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
-__all__ = ["EncryptedLogisticModel", "EncryptedLogisticRegression", "LogisticModel",
-           "preconditioner", "reference_fit"]
+__all__ = ["EncryptedLogisticRegression", "preconditioner", "reference_fit",
+           "reference_fit_sites"]
 
 
 def preconditioner(gram: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
@@ -68,49 +69,6 @@ def _reference(z: np.ndarray, zp: np.ndarray, iterations: int, learning_rate: fl
 
 
 @dataclass
-class LogisticModel:
-    """A decrypted model over the schema's scaled columns: p = sigmoid(intercept + x . coef)."""
-
-    columns: list[str]
-    intercept: float
-    coef: np.ndarray
-
-    def decision_function(self, x: np.ndarray) -> np.ndarray:
-        scores: np.ndarray = np.asarray(x, dtype=np.float64) @ self.coef + self.intercept
-        return scores
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Probability of the positive class for scaled feature rows."""
-        proba: np.ndarray = 1.0 / (1.0 + np.exp(-self.decision_function(x)))
-        return proba
-
-    def to_sklearn(self) -> LogisticRegression:
-        """An equivalent, fitted `sklearn.linear_model.LogisticRegression`."""
-        model = LogisticRegression()
-        model.classes_ = np.array([0, 1])
-        model.coef_ = self.coef.reshape(1, -1)
-        model.intercept_ = np.array([self.intercept])
-        model.n_features_in_ = self.coef.size
-        return model
-
-
-@dataclass
-class EncryptedLogisticModel:
-    """Weights as ciphertext (a vector of the model's length); only the owner can decrypt."""
-
-    weights: EncryptedVector
-    layout: RowLayout
-    columns: list[str]
-
-    def decrypt(self, keys: KeySet, *, release: bool = True) -> LogisticModel:
-        """Decrypt the weights; `release` (default) floods and rounds them, as for any value
-        that leaves the owner."""
-        values = keys.release(self.weights).values if release else keys.decrypt(self.weights)
-        w = np.asarray(values)
-        return LogisticModel(self.columns[1:], float(w[0]), np.asarray(w[1:]))
-
-
-@dataclass
 class EncryptedLogisticRegression:
     """sklearn-style estimator: `fit(dataset, preconditioner)` needs only the public bundle."""
 
@@ -129,18 +87,30 @@ class EncryptedLogisticRegression:
         return {"iterations": self.iterations, "learning_rate": self.learning_rate,
                 "degree": self.degree, "bound": self.bound}
 
-    def required_depth(self) -> int:
-        per_iteration = 2 + polyval_depth(list(self.coeffs))
-        return 3 + per_iteration * (self.iterations - 1)  # + precondition, first step, head
+    @property
+    def iteration_depth(self) -> int:
+        """Levels one iteration after the first consumes."""
+        return 2 + polyval_depth(list(self.coeffs))
 
-    def fit(self, data: EncryptedDataset,
-            preconditioner: np.ndarray | None = None) -> EncryptedLogisticModel:
+    def required_depth(self) -> int:
+        """Levels the whole training needs without refresh (weighting, first step, cut)."""
+        return 3 + self.iteration_depth * (self.iterations - 1)
+
+    def fit(self, data: EncryptedDataset, preconditioner: np.ndarray | None = None, *,
+            refresh: Callable[[EncryptedVector], EncryptedVector] | None = None,
+            progress: Callable[[int], None] | None = None) -> EncryptedLogisticModel:
         """Train on the pooled encrypted data. Without `preconditioner`, each site's own (local
-        preconditioning); with one (released pooled P), the cloud applies it."""
+        preconditioning); with one (released pooled P), the cloud applies it.
+
+        `refresh` (owner-assisted mode) brings the weights back to the top level whenever the
+        next iteration would not fit (see `hedge.ml.refresh.refresh_tiled`); `progress` is
+        called with the number of finished iterations."""
         available = data.doubled[0].level
-        if self.required_depth() > available:
-            raise DepthExhaustedError(f"{self.iterations} fixed-Hessian iterations",
-                                      self.required_depth(), available)
+        needed = self.required_depth() if refresh is None else min(
+            self.required_depth(), 3 + self.iteration_depth)
+        if needed > available:
+            raise DepthExhaustedError(f"{self.iterations} fixed-Hessian iterations", needed,
+                                      available)
         if preconditioner is None:
             rows = _site_weighted(data)
         else:
@@ -153,13 +123,20 @@ class EncryptedLogisticRegression:
                                                       rows[0].level - 1)
         # g(-t) with the learning rate folded in: coefficients of t^k change sign for odd k
         g = [self.learning_rate * c * (-1) ** k for k, c in enumerate(self.coeffs)]
-        for _ in range(self.iterations - 1):
+        if progress:
+            progress(1)
+        for done in range(2, self.iterations + 1):
+            if refresh is not None and w.level < self.iteration_depth + 1:
+                w = refresh(w)
             terms = []
             for zd, zp in zip(data.doubled, rows, strict=True):
                 dots = _row_sums(data.layout, zd * w)
                 terms.append(dots.polyval(g) * zp)
             w = w + _column_sums(data.layout, terms)
-        return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns)
+            if progress:
+                progress(done)
+        return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns,
+                                      data.schema)
 
 
 def _site_weighted(data: EncryptedDataset) -> list[EncryptedVector]:

@@ -1,0 +1,186 @@
+"""The encrypted-learning flow: plan, keys, schema, encrypt, train, decrypt-model, predict."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+
+from hedge.ckks import EncryptedVector, KeySet, PublicBundle
+from hedge.cli._common import console, passphrase, progress, refuse_secret_files
+from hedge.data import Schema
+from hedge.errors import KeyMismatchError, ParameterError, SchemaError
+from hedge.ml import (
+    EncryptedDataset,
+    EncryptedLogisticModel,
+    EncryptedLogisticRegression,
+    LogisticModel,
+    TrainingPlan,
+    plan_training,
+)
+from hedge.ml.refresh import refresh_tiled
+
+plan_app = typer.Typer(help="Plan a training before any key exists.", no_args_is_help=True)
+keys_app = typer.Typer(help="Owner keys: create them from a plan.", no_args_is_help=True)
+schema_app = typer.Typer(help="Schemas: which columns, how scaled.", no_args_is_help=True)
+
+Out = Annotated[Path, typer.Option("--out", help="Where to write the result.")]
+
+
+@plan_app.command("logistic")
+def plan_logistic(
+    features: Annotated[int, typer.Option(help="Number of model columns (after categories).")],
+    max_rows: Annotated[int, typer.Option(help="Largest pooled row count to train on.")],
+    out: Out,
+    mode: Annotated[str, typer.Option(help="non-interactive or assisted.")] = "non-interactive",
+    iterations: Annotated[int | None, typer.Option(help="Training iterations.")] = None,
+) -> None:
+    """Plan logistic regression: preset, depth, iterations, rotation keys, size and time."""
+    plan = plan_training("logistic", features, max_rows, mode, iterations)  # type: ignore[arg-type]
+    plan.save(out)
+    console.print(f"plan: preset [bold]{plan.preset}[/bold], {plan.iterations} iterations, "
+                  f"depth {plan.depth}, {len(plan.rotation_steps)} rotation keys, "
+                  f"bundle ~{plan.bundle_bytes / 1e6:.0f} MB, training ~{plan.seconds:.0f} s "
+                  f"-> {out}")
+
+
+@keys_app.command("init")
+def keys_init(
+    plan: Annotated[Path, typer.Option(help="The plan the keys are for.")],
+    out: Annotated[Path, typer.Option("--out", help="Owner directory for keys.hks and "
+                                                    "public.bundle.")],
+) -> None:
+    """Generate the owner's keys for a plan: out/keys.hks (encrypted) and out/public.bundle."""
+    p = TrainingPlan.load(plan)
+    secret = passphrase(confirm=True)
+    with console.status(f"generating {p.preset} keys with {len(p.rotation_steps)} rotations…"):
+        keys = KeySet.generate(p.preset, rotations=p.rotation_steps)
+    out.mkdir(parents=True, exist_ok=True)
+    keys.save(out / "keys.hks", passphrase=secret)
+    keys.public().save(out / "public.bundle")
+    console.print(f"keys {keys.fingerprint[:16]}… -> {out / 'keys.hks'} (secret, keep it here), "
+                  f"{out / 'public.bundle'} (share with the cloud and the sites)")
+
+
+@schema_app.command("infer")
+def schema_infer(
+    data: Annotated[Path, typer.Argument(help="CSV file of the site's own data.")],
+    out: Out,
+    label: Annotated[str | None, typer.Option(help="Label column.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Columns that are not features "
+                                                           "(identifiers, leaks).")] = None,
+    margin: Annotated[float, typer.Option(help="Widen numeric ranges by this fraction.")] = 0.0,
+) -> None:
+    """Infer a schema (feature kinds and ranges, label) from a CSV file."""
+    schema = Schema.infer(_read_csv(data), label, exclude=exclude or (), margin=margin)
+    schema.save(out)
+    console.print(f"schema: {len(schema.columns)} model columns, label {label!r} -> {out}")
+
+
+def encrypt(
+    data: Annotated[Path, typer.Argument(help="CSV file of the site's rows.")],
+    schema: Annotated[Path, typer.Option(help="The consortium's schema.")],
+    bundle: Annotated[Path, typer.Option(help="The consortium's public bundle.")],
+    plan: Annotated[Path, typer.Option(help="The training plan.")],
+    out: Out,
+) -> None:
+    """Encrypt a site's rows for training (only the public bundle is needed)."""
+    refuse_secret_files(bundle)
+    s, p, b = Schema.load(schema), TrainingPlan.load(plan), PublicBundle.load(bundle)
+    if len(s.columns) != p.features:
+        raise SchemaError(f"the schema has {len(s.columns)} model columns, the plan "
+                          f"{p.features}; plan with --features {len(s.columns)}")
+    if b.params.name != p.preset:
+        raise KeyMismatchError(f"the bundle is for preset {b.params.name!r}, the plan for "
+                               f"{p.preset!r}")
+    frame = _read_csv(data)
+    if len(frame) > p.max_rows:
+        raise ParameterError(f"{len(frame)} rows exceed the plan's {p.max_rows}")
+    with console.status(f"encrypting {len(frame)} rows…"):
+        dataset = EncryptedDataset.from_frame(frame, s, b)
+    dataset.save(out)
+    console.print(f"encrypted {dataset.rows} rows in {len(dataset.doubled)} blocks -> {out} "
+                  f"({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def train(
+    datasets: Annotated[list[Path], typer.Argument(help="Encrypted datasets (.hed) of the sites.")],
+    bundle: Annotated[Path, typer.Option(help="The consortium's public bundle.")],
+    out: Out,
+    plan: Annotated[Path | None, typer.Option(help="The training plan (iterations).")] = None,
+    mode: Annotated[str, typer.Option(help="non-interactive or assisted.")] = "non-interactive",
+    key_service: Annotated[str | None, typer.Option(help="Key service URL (assisted).")] = None,
+    job: Annotated[str | None, typer.Option(help="Job id registered at the key service.")] = None,
+) -> None:
+    """Train on encrypted data in the cloud. Takes no secret key material and refuses any."""
+    refuse_secret_files(bundle, *datasets)
+    b = PublicBundle.load(bundle)
+    parts = [EncryptedDataset.load(path, b) for path in datasets]
+    data = EncryptedDataset.concat(parts)
+    estimator = TrainingPlan.load(plan).estimator() if plan else EncryptedLogisticRegression()
+    refresh = None
+    if mode == "assisted":
+        refresh = _assisted_refresh(key_service, job, data)
+    elif mode != "non-interactive":
+        raise ParameterError("mode must be 'non-interactive' or 'assisted'")
+    with progress() as bar:
+        task = bar.add_task(f"training on {data.rows} rows", total=estimator.iterations)
+        model = estimator.fit(data, refresh=refresh,
+                              progress=lambda done: bar.update(task, completed=done))
+    model.save(out)
+    console.print(f"encrypted model ({len(model.columns)} weights) -> {out}")
+
+
+def _assisted_refresh(url: str | None, job: str | None,
+                      data: EncryptedDataset) -> Callable[[EncryptedVector], EncryptedVector]:
+    if not url or not job:
+        raise ParameterError("--mode assisted needs --key-service URL and --job ID")
+    token = os.environ.get("HEDGE_KEY_SERVICE_TOKEN", "")
+    # the HTTP stack loads only for assisted training
+    from hedge.owner.http import HttpRefreshClient  # noqa: PLC0415
+
+    client = HttpRefreshClient(url, token)
+    return lambda w: refresh_tiled(client, job, w, data.layout)
+
+
+def decrypt_model(
+    model: Annotated[Path, typer.Argument(help="The encrypted model (.hem).")],
+    keys: Annotated[Path, typer.Option(help="The owner's keystore.")],
+    out: Out,
+) -> None:
+    """Owner: release the trained model (flooded and rounded) as a JSON model file."""
+    owner = KeySet.load(keys, passphrase=passphrase())
+    encrypted = EncryptedLogisticModel.load(model, owner.public())
+    plain = encrypted.decrypt(owner)
+    owner.save(keys, passphrase=passphrase())  # persist the release count
+    plain.save(out)
+    console.print(f"model with {plain.coef.size} coefficients -> {out}")
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(help="A decrypted model (.json).")],
+    data: Annotated[Path, typer.Argument(help="CSV rows to score.")],
+    out: Out,
+) -> None:
+    """Score rows locally with a decrypted model: one probability per input row."""
+    m = LogisticModel.load(model)
+    frame = _read_csv(data)
+    proba = m.predict_frame(frame)
+    pd.DataFrame({"probability": np.round(proba, 6)}).to_csv(out, index=False)
+    console.print(f"{len(proba)} predictions -> {out}")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SchemaError(f"{path} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path} is not a readable CSV file: {exc}") from exc
+
+

@@ -1,0 +1,116 @@
+"""Trained logistic models: encrypted (cloud side) and decrypted (owner, edges)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
+from hedge.data import Schema
+from hedge.errors import CorruptDataError, SchemaError
+from hedge.ml.layout import RowLayout
+
+__all__ = ["EncryptedLogisticModel", "LogisticModel"]
+
+
+@dataclass
+class LogisticModel:
+    """A decrypted model over the schema's scaled columns: p = sigmoid(intercept + x . coef)."""
+
+    columns: list[str]
+    intercept: float
+    coef: np.ndarray
+    schema: dict[str, Any] | None = None
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities for raw rows, scaled with the schema the model was trained with."""
+        if self.schema is None:
+            raise SchemaError("this model carries no schema; scale the features yourself")
+        return self.predict_proba(Schema.from_dict(self.schema).features_matrix(frame))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        body = {"version": 1, "kind": "logistic", "columns": self.columns,
+                "intercept": self.intercept, "coef": self.coef.tolist(), "schema": self.schema}
+        Path(path).write_text(json.dumps(body, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LogisticModel:
+        try:
+            body = json.loads(Path(path).read_text())
+            if body.get("kind") != "logistic" or body.get("version") != 1:
+                raise SchemaError(f"{path} is not a hedge logistic model")
+            coef = np.asarray(body["coef"], dtype=np.float64)
+            model = cls(list(body["columns"]), float(body["intercept"]), coef, body.get("schema"))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, SchemaError):
+                raise
+            raise SchemaError(f"{path} is not a hedge model file: {exc}") from exc
+        if coef.shape != (len(model.columns),) or not np.all(np.isfinite(coef)):
+            raise SchemaError(f"{path}: coefficients do not match the columns")
+        return model
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        scores: np.ndarray = np.asarray(x, dtype=np.float64) @ self.coef + self.intercept
+        return scores
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the positive class for scaled feature rows."""
+        proba: np.ndarray = 1.0 / (1.0 + np.exp(-self.decision_function(x)))
+        return proba
+
+    def to_sklearn(self) -> LogisticRegression:
+        """An equivalent, fitted `sklearn.linear_model.LogisticRegression`."""
+        model = LogisticRegression()
+        model.classes_ = np.array([0, 1])
+        model.coef_ = self.coef.reshape(1, -1)
+        model.intercept_ = np.array([self.intercept])
+        model.n_features_in_ = self.coef.size
+        return model
+
+
+@dataclass
+class EncryptedLogisticModel:
+    """Weights as ciphertext (a vector of the model's length); only the owner can decrypt."""
+
+    weights: EncryptedVector
+    layout: RowLayout
+    columns: list[str]
+    schema: dict[str, Any] | None = None
+
+    def decrypt(self, keys: KeySet, *, release: bool = True) -> LogisticModel:
+        """Decrypt the weights; `release` (default) floods and rounds them, as for any value
+        that leaves the owner."""
+        values = keys.release(self.weights).values if release else keys.decrypt(self.weights)
+        w = np.asarray(values)
+        return LogisticModel(self.columns[1:], float(w[0]), np.asarray(w[1:]), self.schema)
+
+    def to_bytes(self) -> bytes:
+        header = {"kind": "logistic", "columns": self.columns, "schema": self.schema,
+                  "fingerprint": self.weights.fingerprint}
+        return container.to_bytes(container.Kind.MODEL, header, [(1, self.weights.to_bytes())])
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_bytes(self.to_bytes())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedLogisticModel:
+        header, records = container.from_bytes(Path(path).read_bytes(), container.Kind.MODEL)
+        try:
+            columns = [str(c) for c in header.fields["columns"]]
+            schema = header.fields.get("schema")
+        except (KeyError, TypeError) as exc:
+            raise CorruptDataError(f"model header is malformed: {exc}") from exc
+        if len(records) != 1:
+            raise CorruptDataError("a model file holds exactly one weights vector")
+        weights = EncryptedVector.from_bytes(records[0][1], bundle)
+        if weights.length != len(columns):
+            raise CorruptDataError("model weights do not match its columns")
+        layout = RowLayout(len(columns), bundle.params.slot_count)
+        return cls(weights, layout, columns, schema if isinstance(schema, dict) else None)

@@ -1,0 +1,133 @@
+"""Training plans: everything fixed before keys exist (preset, depth, iterations, rotation keys).
+
+`plan_training("logistic", features=9, max_rows=20000, mode="non-interactive")` picks the smallest
+preset whose depth covers the iterations, the exact Galois-key steps the layout needs, and
+estimates the evaluation-key bundle size and the training time from measured per-operation
+costs (BENCHMARKS.md, top level; operations lower down are cheaper, so estimates are upper-ish).
+Keys are then generated from `plan.rotation_steps`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hedge.ckks import preset
+from hedge.errors import ParameterError, SchemaError
+from hedge.ml.layout import RowLayout
+from hedge.ml.logistic import EncryptedLogisticRegression
+
+__all__ = ["TrainingPlan", "plan_training"]
+
+Mode = Literal["non-interactive", "assisted"]
+
+#: Measured on the reference machine (ms, top level): rotation, ct*ct, ct*plain, encryption.
+_COSTS_MS = {
+    "fast": (3.3, 4.7, 1.7, 4.4),
+    "standard": (25.0, 30.7, 7.9, 17.5),
+    "deep": (206.0, 244.0, 36.0, 79.0),
+}
+#: Measured size of one Galois (or relinearisation) key, bytes.
+_KEY_BYTES = {"fast": 2_625_779, "standard": 23_601_290, "deep": 220_203_284}
+_LEVEL_DISCOUNT = 0.7  # operations below the top level cost less
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    kind: str
+    features: int
+    max_rows: int
+    mode: str
+    preset: str
+    iterations: int
+    depth: int
+    refresh_every: int | None
+    rotation_steps: list[int]
+    bundle_bytes: int
+    seconds: float
+    encrypt_seconds_per_1000_rows: float
+
+    @property
+    def columns(self) -> int:
+        return self.features + 1
+
+    def layout(self) -> RowLayout:
+        return RowLayout(self.columns, preset(self.preset).slot_count)
+
+    def estimator(self) -> EncryptedLogisticRegression:
+        return EncryptedLogisticRegression(iterations=self.iterations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, **asdict(self)}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainingPlan:
+        try:
+            data = json.loads(Path(path).read_text())
+            if data.pop("version") != 1:
+                raise SchemaError("unsupported plan version")
+            plan = cls(**data)
+            preset(plan.preset)
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise SchemaError(f"{path} is not a hedge training plan: {exc}") from exc
+        return plan
+
+
+def plan_training(kind: str, features: int, max_rows: int, mode: Mode = "non-interactive",
+                  iterations: int | None = None) -> TrainingPlan:
+    """The plan for training `kind` on up to `max_rows` rows of `features` columns."""
+    if kind != "logistic":
+        raise ParameterError(f"no plan for model kind {kind!r} yet; available: logistic")
+    if features < 1 or max_rows < 1:
+        raise ParameterError("features and max_rows must be positive")
+    if mode not in ("non-interactive", "assisted"):
+        raise ParameterError("mode must be 'non-interactive' or 'assisted'")
+    estimator = EncryptedLogisticRegression(iterations=iterations or 2)
+    depth = estimator.required_depth()
+    if mode == "assisted":
+        # refreshed back to the top level between iterations: the depth is that of one segment
+        name = "standard"
+        estimator = EncryptedLogisticRegression(iterations=iterations or 4)
+        depth = EncryptedLogisticRegression(iterations=2).required_depth()
+        refresh_every: int | None = 1
+    else:
+        refresh_every = None
+        fitting = [n for n in ("standard", "deep")
+                   if estimator.required_depth() <= preset(n).depth]
+        if not fitting:
+            raise ParameterError(
+                f"{estimator.iterations} iterations need depth {estimator.required_depth()}, "
+                f"more than the deep preset's {preset('deep').depth}; use --mode assisted")
+        name = fitting[0]
+        depth = estimator.required_depth()
+    params = preset(name)
+    layout = RowLayout(features + 1, params.slot_count)
+    steps = sorted(layout.rotation_steps())
+    rot, mul, plain, enc = _COSTS_MS[name]
+    blocks = layout.blocks(max_rows)
+    fold = len(layout.column_sum_steps()) + 1
+    per_iteration = blocks * (2 * mul + len(layout.row_sum_steps()) * rot + 2 * mul + 2 * plain)
+    ms = blocks * plain + fold * rot + (estimator.iterations - 1) * (
+        per_iteration * _LEVEL_DISCOUNT + fold * rot)
+    return TrainingPlan(
+        kind=kind,
+        features=features,
+        max_rows=max_rows,
+        mode=mode,
+        preset=name,
+        iterations=estimator.iterations,
+        depth=depth,
+        refresh_every=refresh_every,
+        rotation_steps=steps,
+        bundle_bytes=(len(steps) + 1) * _KEY_BYTES[name] + _KEY_BYTES[name] // 10,
+        seconds=round(ms / 1000.0, 1),
+        encrypt_seconds_per_1000_rows=round(
+            2 * enc * math.ceil(1000 / layout.rows_per_block) / 1000.0, 2),
+    )

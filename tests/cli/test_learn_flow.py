@@ -1,0 +1,111 @@
+"""The encrypted-learning command-line flow, end to end, and its refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from hedge.ckks import KeySet
+from hedge.cli.main import app
+from hedge.data import load_idash
+from hedge.errors import (
+    HedgeError,
+    KeyMismatchError,
+    SchemaError,
+    SecretMaterialError,
+    WrongPassphraseError,
+)
+
+runner = CliRunner()
+ENV = {"HEDGE_PASSPHRASE": "correct horse", "COLUMNS": "200"}
+
+
+def hedge(*args: str | Path, env: dict[str, str] | None = None) -> object:
+    result = runner.invoke(app, [str(a) for a in args], env=env or ENV)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two sites of the Edinburgh data through plan, keys, schema, encrypt, train, decrypt."""
+    d = tmp_path_factory.mktemp("flow")
+    frame = load_idash("edin")
+    frame.iloc[:600].to_csv(d / "site-a.csv", index=False)
+    frame.iloc[600:].to_csv(d / "site-b.csv", index=False)
+    hedge("plan", "logistic", "--features", 9, "--max-rows", 2000, "--out", d / "plan.json")
+    hedge("keys", "init", "--plan", d / "plan.json", "--out", d / "owner")
+    hedge("schema", "infer", d / "site-a.csv", "--label", "y", "--out", d / "schema.json")
+    for site in ("site-a", "site-b"):
+        hedge("encrypt", d / f"{site}.csv", "--schema", d / "schema.json", "--bundle",
+              d / "owner" / "public.bundle", "--plan", d / "plan.json", "--out",
+              d / f"{site}.hed")
+    hedge("train", d / "site-a.hed", d / "site-b.hed", "--bundle", d / "owner" / "public.bundle",
+          "--plan", d / "plan.json", "--out", d / "model.hem")
+    hedge("decrypt-model", d / "model.hem", "--keys", d / "owner" / "keys.hks", "--out",
+          d / "model.json")
+    return d
+
+
+def test_flow_produces_a_useful_model_and_one_prediction_per_row(flow: Path) -> None:
+    hedge("predict", flow / "model.json", flow / "site-b.csv", "--out", flow / "pred.csv")
+    predictions = pd.read_csv(flow / "pred.csv")
+    labels = pd.read_csv(flow / "site-b.csv")["y"]
+    assert len(predictions) == len(labels) and list(predictions.columns) == ["probability"]
+    assert predictions["probability"].between(0, 1).all()
+    assert roc_auc_score(labels, predictions["probability"]) > 0.94
+    keys = KeySet.load(flow / "owner" / "keys.hks", passphrase="correct horse")
+    assert keys.releases_used == 1  # the model release was counted and saved
+
+
+def test_train_refuses_secret_key_material(flow: Path) -> None:
+    keystore = flow / "owner" / "keys.hks"
+    with pytest.raises(SecretMaterialError, match="keystore"):
+        hedge("train", flow / "site-a.hed", "--bundle", keystore, "--out", flow / "x.hem")
+    with pytest.raises(SecretMaterialError):
+        hedge("train", keystore, "--bundle", flow / "owner" / "public.bundle", "--out",
+              flow / "x.hem")
+    assert not (flow / "x.hem").exists()
+
+
+def test_bad_inputs_give_clear_errors(flow: Path, tmp_path: Path) -> None:
+    bundle = flow / "owner" / "public.bundle"
+    broken = pd.read_csv(flow / "site-a.csv")
+    broken.loc[3, "x2"] = np.nan
+    broken.to_csv(tmp_path / "nan.csv", index=False)
+    with pytest.raises(SchemaError, match="missing or infinite"):
+        hedge("encrypt", tmp_path / "nan.csv", "--schema", flow / "schema.json", "--bundle",
+              bundle, "--plan", flow / "plan.json", "--out", tmp_path / "nan.hed")
+    pd.read_csv(flow / "site-a.csv").drop(columns="x3").to_csv(tmp_path / "drift.csv",
+                                                                index=False)
+    with pytest.raises(SchemaError, match="lacks column"):
+        hedge("encrypt", tmp_path / "drift.csv", "--schema", flow / "schema.json", "--bundle",
+              bundle, "--plan", flow / "plan.json", "--out", tmp_path / "drift.hed")
+    hedge("plan", "logistic", "--features", 5, "--max-rows", 100, "--out", tmp_path / "p5.json")
+    with pytest.raises(SchemaError, match="--features 9"):
+        hedge("encrypt", flow / "site-a.csv", "--schema", flow / "schema.json", "--bundle",
+              bundle, "--plan", tmp_path / "p5.json", "--out", tmp_path / "x.hed")
+    other = KeySet.generate("standard", rotations=[1])
+    other.public().save(tmp_path / "other.bundle")
+    with pytest.raises(KeyMismatchError):
+        hedge("train", flow / "site-a.hed", "--bundle", tmp_path / "other.bundle", "--out",
+              tmp_path / "x.hem")
+    with pytest.raises(WrongPassphraseError):
+        hedge("decrypt-model", flow / "model.hem", "--keys", flow / "owner" / "keys.hks",
+              "--out", tmp_path / "m.json", env={"HEDGE_PASSPHRASE": "wrong"})
+    (tmp_path / "junk.json").write_text("{}")
+    with pytest.raises(HedgeError):
+        hedge("predict", tmp_path / "junk.json", flow / "site-b.csv", "--out", tmp_path / "p.csv")
+
+
+@pytest.mark.parametrize("group", ["plan", "keys", "schema"])
+def test_command_groups_have_help(group: str) -> None:
+    result = runner.invoke(app, [group, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output

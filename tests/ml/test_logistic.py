@@ -127,3 +127,31 @@ def test_bad_training_input(
     narrower = EncryptedDataset.encrypt(bundle, x[:50, :5], y[:50], schema.columns[:5])
     with pytest.raises(SchemaError, match="same schema"):
         EncryptedDataset.concat([data, narrower])
+
+
+def test_balanced_class_weights_for_rare_failures(standard_keys: KeySet) -> None:
+    from hedge.data import load_ai4i
+    from hedge.ml.dataset import row_weights
+
+    frame = load_ai4i().iloc[:1500]
+    leaks = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]
+    schema = Schema.infer(frame, label="Machine failure", exclude=leaks)
+    x, y = schema.features_matrix(frame), schema.label_vector(frame)
+    assert 10 < y.sum() < 100  # rare failures
+    bundle = standard_keys.public()
+    sites = [EncryptedDataset.encrypt(bundle, x[:700], y[:700], schema.columns,
+                                      class_weight="balanced"),
+             EncryptedDataset.encrypt(bundle, x[700:], y[700:], schema.columns,
+                                      class_weight="balanced")]
+    estimator = EncryptedLogisticRegression(iterations=2)
+    exact = estimator.fit(EncryptedDataset.concat(sites)).decrypt(standard_keys, release=False)
+    twin = reference_fit_sites(
+        [design(x[:700], y[:700]), design(x[700:], y[700:])], 2, 1.0, estimator.coeffs,
+        weights=[row_weights(y[:700], "balanced"), row_weights(y[700:], "balanced")])
+    assert abs(exact.intercept - twin[0]) < TRAIN_TOL
+    assert np.allclose(exact.coef, twin[1:], atol=TRAIN_TOL)
+    with pytest.raises(SchemaError, match="same schema"):
+        EncryptedDataset.concat([sites[0], EncryptedDataset.encrypt(bundle, x[:50], y[:50],
+                                                                    schema.columns)])
+    with pytest.raises(SchemaError, match="both classes"):
+        row_weights(np.zeros(5), "balanced")

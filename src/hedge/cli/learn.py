@@ -88,6 +88,8 @@ def encrypt(
     bundle: Annotated[Path, typer.Option(help="The consortium's public bundle.")],
     plan: Annotated[Path, typer.Option(help="The training plan.")],
     out: Out,
+    class_weight: Annotated[str | None, typer.Option(
+        help="'balanced' to weight rare classes up (every site must choose the same).")] = None,
 ) -> None:
     """Encrypt a site's rows for training (only the public bundle is needed)."""
     refuse_secret_files(bundle)
@@ -102,7 +104,7 @@ def encrypt(
     if len(frame) > p.max_rows:
         raise ParameterError(f"{len(frame)} rows exceed the plan's {p.max_rows}")
     with console.status(f"encrypting {len(frame)} rows…"):
-        dataset = EncryptedDataset.from_frame(frame, s, b)
+        dataset = EncryptedDataset.from_frame(frame, s, b, class_weight=class_weight)
     dataset.save(out)
     console.print(f"encrypted {dataset.rows} rows in {len(dataset.doubled)} blocks -> {out} "
                   f"({out.stat().st_size / 1e6:.1f} MB)")

@@ -10,8 +10,12 @@ is encrypted twice:
   the cloud reweights each site's rows by n_s / n, which approximates the pooled preconditioner
   when sites hold similar data.
 
-The site also encrypts its Gram matrix Z^T Z = X^T X, an aggregate the cloud can add up across
-sites for the owner to release (pooled preconditioning, statistics).
+With `class_weight="balanced"` (rare failures), row i also carries the weight
+c_i = n_s / (2 n_{s,class}) from the site's own class counts: the preconditioned rows become
+c_i P_s z_i with P_s built from the weighted Gram matrix Z^T C Z.
+
+The site also encrypts its (weighted) Gram matrix, an aggregate the cloud can add up across sites
+for the owner to release (pooled preconditioning, statistics).
 
 Plaintext metadata: row counts per site, column names, layout. Everything else is encrypted.
 """
@@ -34,10 +38,23 @@ from hedge.data import Schema
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, ShapeError
 from hedge.ml.layout import RowLayout
 
-__all__ = ["BIAS", "EncryptedDataset"]
+__all__ = ["BIAS", "EncryptedDataset", "row_weights"]
 
 BIAS = "(bias)"
 _TAG_VECTORS = 1
+
+
+def row_weights(y: np.ndarray, class_weight: str | None) -> np.ndarray:
+    """Per-row weights: ones, or 'balanced' (n / (2 n_class), from these rows' own counts)."""
+    if class_weight is None:
+        return np.ones(y.shape[0])
+    if class_weight != "balanced":
+        raise SchemaError(f"class_weight must be None or 'balanced', not {class_weight!r}")
+    positives = float(y.sum())
+    if positives in (0.0, float(y.size)):
+        raise SchemaError("balanced class weights need both classes among the rows")
+    return np.asarray(np.where(y == 1, y.size / (2 * positives),
+                               y.size / (2 * (y.size - positives))))
 
 
 @dataclass
@@ -52,6 +69,7 @@ class EncryptedDataset:
     preconditioned: list[EncryptedVector]
     gram: EncryptedVector
     schema: dict[str, Any] | None = None
+    class_weight: str | None = None
 
     @property
     def rows(self) -> int:
@@ -63,7 +81,8 @@ class EncryptedDataset:
 
     @classmethod
     def encrypt(cls, bundle: PublicBundle, x: np.ndarray, y: np.ndarray,
-                columns: Sequence[str], *, ridge: float = 1e-3) -> EncryptedDataset:
+                columns: Sequence[str], *, ridge: float = 1e-3,
+                class_weight: str | None = None) -> EncryptedDataset:
         """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1)."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -77,7 +96,8 @@ class EncryptedDataset:
             raise ShapeError(f"{len(columns)} column names for {x.shape[1]} columns")
         z = np.hstack([np.ones((x.shape[0], 1)), x]) * (2.0 * y - 1.0)[:, None]
         layout = RowLayout(z.shape[1], bundle.params.slot_count)
-        gram = z.T @ z
+        weights = row_weights(y, class_weight)
+        gram = (z * weights[:, None]).T @ z
         local = np.linalg.inv(gram / 4.0 + ridge * np.eye(gram.shape[0]))
         return cls(
             bundle=bundle,
@@ -85,16 +105,18 @@ class EncryptedDataset:
             columns=[BIAS, *columns],
             site_rows=[z.shape[0]],
             doubled=[bundle.encrypt(v) for v in layout.pack_doubled(z)],
-            preconditioned=[bundle.encrypt(v) for v in layout.pack_first(z @ local)],
+            preconditioned=[bundle.encrypt(v)
+                            for v in layout.pack_first((z @ local) * weights[:, None])],
             gram=bundle.encrypt(gram.reshape(-1)),
+            class_weight=class_weight,
         )
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, schema: Schema,
-                   bundle: PublicBundle) -> EncryptedDataset:
+    def from_frame(cls, frame: pd.DataFrame, schema: Schema, bundle: PublicBundle, *,
+                   class_weight: str | None = None) -> EncryptedDataset:
         """Scale a site's rows with the consortium schema and encrypt them."""
         data = cls.encrypt(bundle, schema.features_matrix(frame), schema.label_vector(frame),
-                           schema.columns)
+                           schema.columns, class_weight=class_weight)
         data.schema = schema.to_dict()
         return data
 
@@ -107,7 +129,7 @@ class EncryptedDataset:
         for other in parts[1:]:
             head.bundle.check_compatible(other.bundle)
             if (other.columns != head.columns or other.layout != head.layout
-                    or other.schema != head.schema):
+                    or other.schema != head.schema or other.class_weight != head.class_weight):
                 raise SchemaError("datasets have different columns or layouts; encrypt every "
                                   "site with the same schema and bundle")
         gram = parts[0].gram
@@ -116,7 +138,8 @@ class EncryptedDataset:
         return cls(head.bundle, head.layout, head.columns,
                    [n for p in parts for n in p.site_rows],
                    [v for p in parts for v in p.doubled],
-                   [v for p in parts for v in p.preconditioned], gram, head.schema)
+                   [v for p in parts for v in p.preconditioned], gram, head.schema,
+                   head.class_weight)
 
     # -- files -------------------------------------------------------------------------------
 
@@ -125,6 +148,7 @@ class EncryptedDataset:
         for v in (*self.doubled, *self.preconditioned, self.gram):
             v.write(buf)
         header = {"columns": self.columns, "site_rows": self.site_rows, "schema": self.schema,
+                  "class_weight": self.class_weight,
                   "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
@@ -158,8 +182,11 @@ class EncryptedDataset:
         schema = fields.get("schema")
         if schema is not None and not isinstance(schema, dict):
             raise CorruptDataError("dataset schema is malformed")
+        weight = fields.get("class_weight")
+        if weight not in (None, "balanced"):
+            raise CorruptDataError(f"unknown class weighting {weight!r} in the dataset header")
         return cls(bundle, layout, columns, site_rows, vectors[:blocks], vectors[blocks:-1],
-                   vectors[-1], schema)
+                   vectors[-1], schema, weight)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedDataset:

@@ -53,10 +53,13 @@ def reference_fit(z: np.ndarray, p: np.ndarray, iterations: int, learning_rate: 
 
 
 def reference_fit_sites(zs: list[np.ndarray], iterations: int, learning_rate: float,
-                        coeffs: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
-    """Plaintext twin of local preconditioning: site s contributes (n_s / n) Z_s P_s."""
+                        coeffs: np.ndarray, ridge: float = 1e-3,
+                        weights: list[np.ndarray] | None = None) -> np.ndarray:
+    """Plaintext twin of local preconditioning: site s contributes (n_s / n) C_s Z_s P_s."""
     n = sum(len(z) for z in zs)
-    zp = [len(z) / n * (z @ preconditioner(z.T @ z, ridge)) for z in zs]
+    cs = weights or [np.ones(len(z)) for z in zs]
+    zp = [len(z) / n * (z @ preconditioner((z * c[:, None]).T @ z, ridge)) * c[:, None]
+          for z, c in zip(zs, cs, strict=True)]
     return _reference(np.vstack(zs), np.vstack(zp), iterations, learning_rate, coeffs)
 
 

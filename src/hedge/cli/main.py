@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from hedge import HedgeError, __version__
-from hedge.cli import engine, learn
+from hedge.cli import engine, learn, owner
 
 app = typer.Typer(
     name="hedge",
@@ -25,6 +25,7 @@ app.command("encrypt")(learn.encrypt)
 app.command("train")(learn.train)
 app.command("decrypt-model")(learn.decrypt_model)
 app.command("predict")(learn.predict)
+app.add_typer(owner.app, name="owner")
 
 
 def _version(value: bool) -> None:

@@ -13,6 +13,7 @@ from hedge.ml.logistic import (
 )
 from hedge.ml.model import EncryptedLogisticModel, LogisticModel
 from hedge.ml.plan import TrainingPlan, plan_training
+from hedge.ml.ridge import EncryptedRidge, reference_ridge_sites
 from hedge.ml.sigmoid import sigmoid_polynomial
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "EncryptedDataset",
     "EncryptedLogisticModel",
     "EncryptedLogisticRegression",
+    "EncryptedRidge",
     "LogisticModel",
     "RowLayout",
     "TrainingPlan",
@@ -27,5 +29,6 @@ __all__ = [
     "preconditioner",
     "reference_fit",
     "reference_fit_sites",
+    "reference_ridge_sites",
     "sigmoid_polynomial",
 ]

@@ -14,6 +14,10 @@ With `class_weight="balanced"` (rare failures), row i also carries the weight
 c_i = n_s / (2 n_{s,class}) from the site's own class counts: the preconditioned rows become
 c_i P_s z_i with P_s built from the weighted Gram matrix Z^T C Z.
 
+For regression (`encrypt_regression`), rows are z_i = [1, x_i] without a sign, P_s is the exact
+ridge Hessian inverse (Z_s^T Z_s + alpha D)^-1 (D: identity without the bias), and the site also
+encrypts b_s = P_s Z_s^T y_s, tiled like the weights: for one site, b_s *is* the ridge solution.
+
 The site also encrypts its (weighted) Gram matrix, an aggregate the cloud can add up across sites
 for the owner to release (pooled preconditioning, statistics).
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,18 @@ __all__ = ["BIAS", "EncryptedDataset", "row_weights"]
 
 BIAS = "(bias)"
 _TAG_VECTORS = 1
+
+
+def _checked(x: Any, y: Any, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
+        raise ShapeError(f"features {x.shape} and labels {y.shape} do not fit together")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise SchemaError("features or labels contain NaN or infinity")
+    if len(columns) != x.shape[1]:
+        raise ShapeError(f"{len(columns)} column names for {x.shape[1]} columns")
+    return x, y
 
 
 def row_weights(y: np.ndarray, class_weight: str | None) -> np.ndarray:
@@ -70,6 +86,8 @@ class EncryptedDataset:
     gram: EncryptedVector
     schema: dict[str, Any] | None = None
     class_weight: str | None = None
+    task: str = "classification"
+    targets: list[EncryptedVector] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -84,16 +102,9 @@ class EncryptedDataset:
                 columns: Sequence[str], *, ridge: float = 1e-3,
                 class_weight: str | None = None) -> EncryptedDataset:
         """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1)."""
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
-            raise ShapeError(f"features {x.shape} and labels {y.shape} do not fit together")
-        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-            raise SchemaError("features or labels contain NaN or infinity")
+        x, y = _checked(x, y, columns)
         if not np.all((y == 0) | (y == 1)):
             raise SchemaError("labels must be 0 or 1")
-        if len(columns) != x.shape[1]:
-            raise ShapeError(f"{len(columns)} column names for {x.shape[1]} columns")
         z = np.hstack([np.ones((x.shape[0], 1)), x]) * (2.0 * y - 1.0)[:, None]
         layout = RowLayout(z.shape[1], bundle.params.slot_count)
         weights = row_weights(y, class_weight)
@@ -112,11 +123,38 @@ class EncryptedDataset:
         )
 
     @classmethod
+    def encrypt_regression(cls, bundle: PublicBundle, x: np.ndarray, y: np.ndarray,
+                           columns: Sequence[str], *, alpha: float = 1.0) -> EncryptedDataset:
+        """Encrypt scaled features `x` and continuous targets `y` (scale them to about [-1, 1])."""
+        x, y = _checked(x, y, columns)
+        z = np.hstack([np.ones((x.shape[0], 1)), x])
+        layout = RowLayout(z.shape[1], bundle.params.slot_count)
+        penalty = alpha * np.eye(z.shape[1])
+        penalty[0, 0] = 0.0  # the intercept is not penalised (as in scikit-learn's Ridge)
+        gram = z.T @ z
+        local = np.linalg.inv(gram + penalty + 1e-9 * np.eye(z.shape[1]))
+        return cls(
+            bundle=bundle, layout=layout, columns=[BIAS, *columns], site_rows=[z.shape[0]],
+            doubled=[bundle.encrypt(v) for v in layout.pack_doubled(z)],
+            preconditioned=[bundle.encrypt(v) for v in layout.pack_first(z @ local)],
+            gram=bundle.encrypt(gram.reshape(-1)),
+            task="regression",
+            targets=[bundle.encrypt(layout.tile(local @ (z.T @ y)))],
+        )
+
+    @classmethod
     def from_frame(cls, frame: pd.DataFrame, schema: Schema, bundle: PublicBundle, *,
                    class_weight: str | None = None) -> EncryptedDataset:
-        """Scale a site's rows with the consortium schema and encrypt them."""
-        data = cls.encrypt(bundle, schema.features_matrix(frame), schema.label_vector(frame),
-                           schema.columns, class_weight=class_weight)
+        """Scale a site's rows with the consortium schema and encrypt them (a binary label:
+        classification; a continuous one: regression on the label scaled to [-1, 1])."""
+        x, y = schema.features_matrix(frame), schema.label_vector(frame)
+        label = schema.label
+        if label is not None and label.kind == "continuous":
+            span = (label.high - label.low) or 1.0
+            data = cls.encrypt_regression(bundle, x, 2.0 * (y - label.low) / span - 1.0,
+                                          schema.columns)
+        else:
+            data = cls.encrypt(bundle, x, y, schema.columns, class_weight=class_weight)
         data.schema = schema.to_dict()
         return data
 
@@ -129,7 +167,8 @@ class EncryptedDataset:
         for other in parts[1:]:
             head.bundle.check_compatible(other.bundle)
             if (other.columns != head.columns or other.layout != head.layout
-                    or other.schema != head.schema or other.class_weight != head.class_weight):
+                    or other.schema != head.schema or other.class_weight != head.class_weight
+                    or other.task != head.task):
                 raise SchemaError("datasets have different columns or layouts; encrypt every "
                                   "site with the same schema and bundle")
         gram = parts[0].gram
@@ -139,16 +178,16 @@ class EncryptedDataset:
                    [n for p in parts for n in p.site_rows],
                    [v for p in parts for v in p.doubled],
                    [v for p in parts for v in p.preconditioned], gram, head.schema,
-                   head.class_weight)
+                   head.class_weight, head.task, [v for p in parts for v in p.targets])
 
     # -- files -------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        for v in (*self.doubled, *self.preconditioned, self.gram):
+        for v in (*self.doubled, *self.preconditioned, self.gram, *self.targets):
             v.write(buf)
         header = {"columns": self.columns, "site_rows": self.site_rows, "schema": self.schema,
-                  "class_weight": self.class_weight,
+                  "class_weight": self.class_weight, "task": self.task,
                   "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
@@ -176,8 +215,13 @@ class EncryptedDataset:
             raise CorruptDataError("dataset does not hold exactly one vector record")
         vectors = list(iter_vectors(io.BytesIO(records[0][1]), bundle))
         layout = RowLayout(len(columns), bundle.params.slot_count)
+        task = fields.get("task", "classification")
+        if task not in ("classification", "regression"):
+            raise CorruptDataError(f"unknown task {task!r} in the dataset header")
+        targets = len(site_rows) if task == "regression" else 0
         expected = sum(layout.blocks(n) for n in site_rows)
-        if len(vectors) != 2 * blocks + 1 or blocks != expected or min(site_rows, default=0) < 1:
+        if (len(vectors) != 2 * blocks + 1 + targets or blocks != expected
+                or min(site_rows, default=0) < 1):
             raise CorruptDataError("dataset block count does not match its header")
         schema = fields.get("schema")
         if schema is not None and not isinstance(schema, dict):
@@ -185,8 +229,9 @@ class EncryptedDataset:
         weight = fields.get("class_weight")
         if weight not in (None, "balanced"):
             raise CorruptDataError(f"unknown class weighting {weight!r} in the dataset header")
-        return cls(bundle, layout, columns, site_rows, vectors[:blocks], vectors[blocks:-1],
-                   vectors[-1], schema, weight)
+        return cls(bundle, layout, columns, site_rows, vectors[:blocks],
+                   vectors[blocks:2 * blocks], vectors[2 * blocks], schema, weight, task,
+                   vectors[2 * blocks + 1:])
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedDataset:

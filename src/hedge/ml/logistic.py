@@ -27,8 +27,8 @@ import numpy as np
 
 from hedge.ckks import EncryptedVector, polyval_depth
 from hedge.errors import DepthExhaustedError, ShapeError
+from hedge.ml._blocks import column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.layout import RowLayout
 from hedge.ml.model import EncryptedLogisticModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
@@ -115,14 +115,14 @@ class EncryptedLogisticRegression:
             raise DepthExhaustedError(f"{self.iterations} fixed-Hessian iterations", needed,
                                       available)
         if preconditioner is None:
-            rows = _site_weighted(data)
+            rows = site_weighted(data)
         else:
             p = np.asarray(preconditioner, dtype=np.float64)
             if p.shape != (len(data.columns), len(data.columns)):
                 raise ShapeError(
                     f"preconditioner must be {len(data.columns)} square, got {p.shape}")
             rows = precondition(data, p)
-        w = _column_sums(data.layout, rows).scaled_to(self.learning_rate * self.coeffs[0],
+        w = column_sums(data.layout, rows).scaled_to(self.learning_rate * self.coeffs[0],
                                                       rows[0].level - 1)
         # g(-t) with the learning rate folded in: coefficients of t^k change sign for odd k
         g = [self.learning_rate * c * (-1) ** k for k, c in enumerate(self.coeffs)]
@@ -133,26 +133,13 @@ class EncryptedLogisticRegression:
                 w = refresh(w)
             terms = []
             for zd, zp in zip(data.doubled, rows, strict=True):
-                dots = _row_sums(data.layout, zd * w)
+                dots = row_sums(data.layout, zd * w)
                 terms.append(dots.polyval(g) * zp)
-            w = w + _column_sums(data.layout, terms)
+            w = w + column_sums(data.layout, terms)
             if progress:
                 progress(done)
         return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns,
                                       data.schema)
-
-
-def _site_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
-    """Each site's preconditioned rows times n_s / n (one level, so that depth is the same
-    whether there is one site or many)."""
-    n = data.rows
-    out: list[EncryptedVector] = []
-    blocks = iter(data.preconditioned)
-    for rows, count in zip(data.site_rows, data.site_blocks(), strict=True):
-        for _ in range(count):
-            block = next(blocks)
-            out.append(block.scaled_to(rows / n, block.level - 1))
-    return out
 
 
 def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]:
@@ -185,19 +172,3 @@ def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]
         assert total is not None
         out.append(total)
     return out
-
-
-def _row_sums(layout: RowLayout, v: EncryptedVector) -> EncryptedVector:
-    for step in layout.row_sum_steps():
-        v = v + v.rotate(step)
-    return v
-
-
-def _column_sums(layout: RowLayout, blocks: list[EncryptedVector]) -> EncryptedVector:
-    """Sum over all rows of all blocks, tiled back as [s, s] in every row."""
-    total = blocks[0]
-    for b in blocks[1:]:
-        total = total + b
-    for step in layout.column_sum_steps():
-        total = total + total.rotate(step)
-    return total + total.rotate(-layout.width)

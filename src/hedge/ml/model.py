@@ -28,15 +28,25 @@ class LogisticModel:
     intercept: float
     coef: np.ndarray
     schema: dict[str, Any] | None = None
+    kind: str = "logistic"
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """Probabilities for raw rows, scaled with the schema the model was trained with."""
+        """For raw rows, scaled with the model's schema: probabilities (logistic) or values in
+        the label's own units (ridge)."""
         if self.schema is None:
             raise SchemaError("this model carries no schema; scale the features yourself")
-        return self.predict_proba(Schema.from_dict(self.schema).features_matrix(frame))
+        schema = Schema.from_dict(self.schema)
+        x = schema.features_matrix(frame, out_of_range="clip")
+        if self.kind == "logistic":
+            return self.predict_proba(x)
+        label = schema.label
+        if label is None:
+            raise SchemaError("a regression model needs the label's range in its schema")
+        scaled = self.decision_function(x)
+        return np.asarray(label.low + (scaled + 1.0) / 2.0 * (label.high - label.low))
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        body = {"version": 1, "kind": "logistic", "columns": self.columns,
+        body = {"version": 1, "kind": self.kind, "columns": self.columns,
                 "intercept": self.intercept, "coef": self.coef.tolist(), "schema": self.schema}
         Path(path).write_text(json.dumps(body, indent=2) + "\n")
 
@@ -44,10 +54,11 @@ class LogisticModel:
     def load(cls, path: str | os.PathLike[str]) -> LogisticModel:
         try:
             body = json.loads(Path(path).read_text())
-            if body.get("kind") != "logistic" or body.get("version") != 1:
-                raise SchemaError(f"{path} is not a hedge logistic model")
+            if body.get("kind") not in ("logistic", "ridge") or body.get("version") != 1:
+                raise SchemaError(f"{path} is not a hedge model")
             coef = np.asarray(body["coef"], dtype=np.float64)
-            model = cls(list(body["columns"]), float(body["intercept"]), coef, body.get("schema"))
+            model = cls(list(body["columns"]), float(body["intercept"]), coef, body.get("schema"),
+                        body["kind"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, SchemaError):
                 raise
@@ -83,16 +94,18 @@ class EncryptedLogisticModel:
     layout: RowLayout
     columns: list[str]
     schema: dict[str, Any] | None = None
+    kind: str = "logistic"
 
     def decrypt(self, keys: KeySet, *, release: bool = True) -> LogisticModel:
         """Decrypt the weights; `release` (default) floods and rounds them, as for any value
         that leaves the owner."""
         values = keys.release(self.weights).values if release else keys.decrypt(self.weights)
         w = np.asarray(values)
-        return LogisticModel(self.columns[1:], float(w[0]), np.asarray(w[1:]), self.schema)
+        return LogisticModel(self.columns[1:], float(w[0]), np.asarray(w[1:]), self.schema,
+                             self.kind)
 
     def to_bytes(self) -> bytes:
-        header = {"kind": "logistic", "columns": self.columns, "schema": self.schema,
+        header = {"kind": self.kind, "columns": self.columns, "schema": self.schema,
                   "fingerprint": self.weights.fingerprint}
         return container.to_bytes(container.Kind.MODEL, header, [(1, self.weights.to_bytes())])
 
@@ -105,6 +118,7 @@ class EncryptedLogisticModel:
         try:
             columns = [str(c) for c in header.fields["columns"]]
             schema = header.fields.get("schema")
+            kind = str(header.fields["kind"])
         except (KeyError, TypeError) as exc:
             raise CorruptDataError(f"model header is malformed: {exc}") from exc
         if len(records) != 1:
@@ -113,4 +127,6 @@ class EncryptedLogisticModel:
         if weights.length != len(columns):
             raise CorruptDataError("model weights do not match its columns")
         layout = RowLayout(len(columns), bundle.params.slot_count)
-        return cls(weights, layout, columns, schema if isinstance(schema, dict) else None)
+        if kind not in ("logistic", "ridge"):
+            raise CorruptDataError(f"unknown model kind {kind!r}")
+        return cls(weights, layout, columns, schema if isinstance(schema, dict) else None, kind)

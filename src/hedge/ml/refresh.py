@@ -13,15 +13,16 @@ from typing import Protocol
 import numpy as np
 
 from hedge.ckks import EncryptedVector
-from hedge.errors import CorruptDataError
+from hedge.errors import CorruptDataError, ParameterError
 from hedge.ml.layout import RowLayout
 
-__all__ = ["MASK_RANGE", "RefreshClient", "refresh", "refresh_tiled"]
+__all__ = ["MASK_RANGE", "RefreshClient", "refresh_tiled"]
 
-#: Masks are uniform in [-MASK_RANGE, MASK_RANGE]; with |w| <= 1 the key service's view of w + r
-#: is within statistical distance |w| / MASK_RANGE (2^-14) of uniform. Re-encryption keeps an
-#: absolute CKKS error (~1e-8), so masking costs no precision; |w + r| must stay below the
-#: preset's last-level bound (2^17 for standard).
+#: Masks are uniform in [-MASK_RANGE, MASK_RANGE]. The key service's view of one value w + r is
+#: within statistical distance |w| / (2 MASK_RANGE) of uniform; over n values and k refreshes the
+#: distances add up: n k |w| / 2^15 (16 weights, 64 refreshes, |w| <= 1: about 2^-5). That is a
+#: statistical, not a cryptographic, hiding (docs/owner.md). Re-encryption keeps an absolute CKKS
+#: error (~1e-8), so masking costs no precision.
 MASK_RANGE = float(2**14)
 
 
@@ -36,21 +37,17 @@ def _uniform(n: int) -> np.ndarray:
     return np.asarray((raw >> np.uint64(11)).astype(np.float64) / 2.0**53 * 2 - 1) * MASK_RANGE
 
 
-def refresh(client: RefreshClient, job_id: str, v: EncryptedVector) -> EncryptedVector:
-    """v at the top level again, through the key service, which never sees v's values."""
-    mask = _uniform(v.length)
-    masked = v + mask
-    fresh = EncryptedVector.from_bytes(client.refresh(job_id, masked.to_bytes()), v.bundle)
-    if fresh.length != v.length:
-        raise CorruptDataError("the key service returned a vector of another length")
-    return fresh - mask
-
-
 def refresh_tiled(client: RefreshClient, job_id: str, w: EncryptedVector,
                   layout: RowLayout) -> EncryptedVector:
     """Refresh weights held tiled in `layout`: only the model's `layout.columns` values travel
     (cut out with one level), and the key service returns them tiled at the top level."""
     compact = w.head(layout.columns)
+    capacity = w.bundle.params.max_result_magnitude
+    if compact.level == 0 and capacity <= 2 * MASK_RANGE:
+        raise ParameterError(
+            f"masked weights reach {2 * MASK_RANGE:g}, more than level 0 of the "
+            f"{w.bundle.params.name!r} preset holds ({capacity:g}); refresh one level earlier"
+        )
     mask = _uniform(layout.columns)
     masked = (compact + mask).to_bytes()
     fresh = EncryptedVector.from_bytes(client.refresh(job_id, masked), w.bundle)

@@ -1,0 +1,124 @@
+"""`hedge owner …`: the owner's commands (key service, audit log)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from hedge.ckks import KeySet
+from hedge.cli._common import passphrase
+from hedge.errors import HedgeError
+from hedge.owner.audit import AuditLog, verify_log
+from hedge.owner.http import MIN_TOKEN_LENGTH, create_app
+from hedge.owner.keyservice import KeyService
+
+app = typer.Typer(
+    help="The owner's side: run the key service that refreshes the cloud's masked model "
+         "vectors (policy-checked, audited), and verify its audit log.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command("serve-keys")
+def serve_keys(
+    keys: Annotated[Path, typer.Option("--keys", help="The owner's keystore.", exists=True,
+                                       dir_okay=False)],
+    audit: Annotated[Path, typer.Option("--audit", help="Audit log (JSON Lines); created if "
+                                        "missing, verified and continued if present.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="HEDGE_KEY_SERVICE_TOKEN", show_default=False,
+        help=f"Bearer token the cloud presents (at least {MIN_TOKEN_LENGTH} characters); "
+             "prefer the environment variable, command lines are visible to other users.",
+    )] = None,
+    admin_token: Annotated[str | None, typer.Option(
+        "--admin-token", envvar="HEDGE_KEY_SERVICE_ADMIN_TOKEN", show_default=False,
+        help="Separate token that alone may register jobs (recommended: without it, whoever "
+             "holds the refresh token can register jobs and grant itself refreshes).",
+    )] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+) -> None:
+    """Serve the key service over HTTP (passphrase from HEDGE_PASSPHRASE or a prompt)."""
+    if token is None or len(token) < MIN_TOKEN_LENGTH:
+        raise _fail(f"a token of at least {MIN_TOKEN_LENGTH} characters is required "
+                    "(--token or HEDGE_KEY_SERVICE_TOKEN); generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    if admin_token is not None and len(admin_token) < MIN_TOKEN_LENGTH:
+        raise _fail(f"the admin token must have at least {MIN_TOKEN_LENGTH} characters")
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise _fail("give both --ssl-certfile and --ssl-keyfile, or neither")
+    try:
+        keyset = KeySet.load(keys, passphrase=passphrase())
+        log = AuditLog(audit)
+    except (HedgeError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    try:
+        service = KeyService(keyset, log)
+        api = create_app(service, token, admin_token=admin_token)
+        if ssl_certfile is None and not _is_loopback(host):
+            errors.print(f"[yellow]warning:[/yellow] listening on {host} without TLS: tokens "
+                         "and ciphertexts travel in clear; give --ssl-certfile/--ssl-keyfile "
+                         "or put a TLS proxy in front")
+        if admin_token is None:
+            errors.print("[yellow]warning:[/yellow] no --admin-token: the refresh token can "
+                         "also register jobs")
+        count, last = log.head
+        errors.print(f"key set {keyset.fingerprint[:12]}…, audit log {audit} ({count} entries, "
+                     f"last hash {last[:16]}…)", highlight=False)
+        uvicorn.run(api, host=host, port=port, log_level="info",
+                    ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
+                    ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile))
+    except HedgeError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        log.close()
+
+
+@app.command("audit")
+def audit_command(
+    audit: Annotated[Path, typer.Option("--audit", help="Audit log to verify.")],
+) -> None:
+    """Verify the audit log's hash chain and list its entries (exit 1 on tampering)."""
+    try:
+        entries = verify_log(audit)
+    except FileNotFoundError:
+        raise _fail(f"{audit} does not exist") from None
+    except (HedgeError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"audit log {audit}")
+    for column in ("seq", "time (UTC)", "event", "job", "details", "hash"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(str(e.seq), e.time, e.event, e.job or "",
+                      json.dumps(e.details, sort_keys=True), e.hash[:16] + "…")
+    console.print(table)
+    last = entries[-1].hash if entries else "-"
+    console.print(f"[green]chain intact[/green]: {len(entries)} entries, last hash {last}",
+                  highlight=False)

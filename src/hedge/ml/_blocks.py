@@ -1,0 +1,38 @@
+"""Operations on the doubled-row blocks shared by the estimators."""
+
+from __future__ import annotations
+
+from hedge.ckks import EncryptedVector
+from hedge.ml.dataset import EncryptedDataset
+from hedge.ml.layout import RowLayout
+
+__all__ = ["column_sums", "row_sums", "site_weighted"]
+
+
+def site_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
+    """Each site's preconditioned rows times n_s / n (one level, so that depth is the same
+    whether there is one site or many)."""
+    n = data.rows
+    out: list[EncryptedVector] = []
+    blocks = iter(data.preconditioned)
+    for rows, count in zip(data.site_rows, data.site_blocks(), strict=True):
+        for _ in range(count):
+            block = next(blocks)
+            out.append(block.scaled_to(rows / n, block.level - 1))
+    return out
+
+
+def row_sums(layout: RowLayout, v: EncryptedVector) -> EncryptedVector:
+    for step in layout.row_sum_steps():
+        v = v + v.rotate(step)
+    return v
+
+
+def column_sums(layout: RowLayout, blocks: list[EncryptedVector]) -> EncryptedVector:
+    """Sum over all rows of all blocks, tiled back as [s, s] in every row."""
+    total = blocks[0]
+    for b in blocks[1:]:
+        total = total + b
+    for step in layout.column_sum_steps():
+        total = total + total.rotate(step)
+    return total + total.rotate(-layout.width)

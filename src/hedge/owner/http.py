@@ -1,0 +1,282 @@
+"""HTTP face of the key service (FastAPI) and the cloud's client for it (httpx).
+
+Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
+
+* ``POST /jobs`` — register a job (JSON: job_id, length, columns, max_refreshes);
+* ``GET /jobs/{job_id}`` — a job's budget;
+* ``POST /jobs/{job_id}/refresh`` — raw ``application/octet-stream`` body: the masked vector's
+  bytes; the answer is the refreshed vector's bytes;
+* ``GET /audit`` — verify the audit chain: entry count and last hash;
+* ``GET /health`` — liveness (no token needed, reveals nothing).
+
+Every other endpoint needs ``Authorization: Bearer <token>``. With ``admin_token`` set, only that
+token may register jobs, so the cloud's refresh token cannot grant itself budget.
+Errors: `PolicyError` -> 403, `KeyMismatchError` / `CorruptDataError` / invalid arguments -> 400,
+all with a JSON ``detail``.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which
+# refer to dependencies local to `create_app`.
+import hmac
+import ipaddress
+import warnings
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import quote, urlsplit
+
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from hedge import __version__
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    ShapeError,
+)
+from hedge.owner.keyservice import JOB_ID_PATTERN, KeyService
+
+__all__ = ["MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "HttpRefreshClient", "create_app"]
+
+#: Largest refresh body accepted (a 'deep' ciphertext is ~10 MB; tiled models use one).
+MAX_BODY_BYTES = 64 * 2**20
+#: Shortest bearer token accepted.
+MIN_TOKEN_LENGTH = 16
+
+Role = Literal["refresh", "admin"]
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN, description="the job's id, chosen by the owner")
+    length: int = Field(ge=1, description="length of the masked vectors the cloud sends")
+    columns: int = Field(ge=1, description="RowLayout columns the result is tiled in")
+    max_refreshes: int = Field(ge=1, description="refresh budget of the job")
+
+
+class JobState(JobSpec):
+    used: int = Field(description="refreshes used so far")
+
+
+class AuditSummary(BaseModel):
+    entries: int = Field(description="number of entries in the verified chain")
+    last_hash: str = Field(description="hash of the last entry: record it as an anchor")
+
+
+class Health(BaseModel):
+    status: str
+
+
+def _status_for(exc: HedgeError) -> int:
+    if isinstance(exc, PolicyError):
+        return status.HTTP_403_FORBIDDEN
+    if isinstance(exc, KeyMismatchError | CorruptDataError | ParameterError | ShapeError):
+        return status.HTTP_400_BAD_REQUEST
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def _check_token(name: str, token: str | None) -> bytes | None:
+    if token is None:
+        return None
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ParameterError(f"the {name} must be at least {MIN_TOKEN_LENGTH} characters long")
+    return token.encode()
+
+
+def create_app(service: KeyService, token: str, *, admin_token: str | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The key service's HTTP API. `token` authorises refreshes and audit checks (and job
+    registration unless `admin_token` is given, which then alone may register jobs)."""
+    refresh_key = _check_token("token", token)
+    admin_key = _check_token("admin token", admin_token)
+    if admin_key is not None and hmac.compare_digest(admin_key, refresh_key or b""):
+        raise ParameterError("the admin token must differ from the refresh token")
+    if max_body_bytes < 1:
+        raise ParameterError("max_body_bytes must be positive")
+
+    app = FastAPI(
+        title="hedge key service",
+        version=__version__,
+        description="The owner's key service: refreshes masked, encrypted model vectors for "
+                    "registered jobs under a budget and records every call in a hash-chained "
+                    "audit log. It never returns decrypted values.",
+    )
+    bearer = HTTPBearer(auto_error=False, description="the key service token")
+
+    def role(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Role:
+        given = creds.credentials.encode() if creds is not None else b""
+        # compare with every token (constant time), whatever matches first
+        is_admin = admin_key is not None and hmac.compare_digest(given, admin_key)
+        is_refresh = refresh_key is not None and hmac.compare_digest(given, refresh_key)
+        if is_admin or (is_refresh and admin_key is None):
+            return "admin"
+        if is_refresh:
+            return "refresh"
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    def admin(r: Annotated[Role, Depends(role)]) -> Role:
+        if r != "admin":
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                "registering jobs needs the owner's admin token")
+        return r
+
+    @app.exception_handler(HedgeError)
+    async def hedge_error(request: Request, exc: HedgeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
+                            status_code=_status_for(exc))
+
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"description": "missing or wrong bearer token"},
+        403: {"description": "refused by the key service's policy"},
+    }
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Liveness check (no token needed)."""
+        return Health(status="ok")
+
+    @app.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=JobState,
+              tags=["jobs"], responses={**errors, 400: {"description": "invalid job"}})
+    def register(spec: JobSpec, _: Annotated[Role, Depends(admin)]) -> JobState:
+        """Register a job: vectors of `length` values, tiled in `columns`, `max_refreshes`
+        times at most. A registered id is refused (403)."""
+        service.register_job(spec.job_id, spec.length, spec.columns, spec.max_refreshes)
+        return JobState(**spec.model_dump(), used=0)
+
+    @app.get("/jobs/{job_id}", response_model=JobState, tags=["jobs"],
+             responses={**errors, 404: {"description": "unknown job"}})
+    def job_state(job_id: str, _: Annotated[Role, Depends(role)]) -> JobState:
+        """A registered job's budget."""
+        job = service.job(job_id)
+        if job is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not registered")
+        return JobState(job_id=job.job_id, length=job.length, columns=job.columns,
+                        max_refreshes=job.max_refreshes, used=job.used)
+
+    @app.post(
+        "/jobs/{job_id}/refresh", tags=["jobs"], response_class=Response,
+        responses={
+            **errors,
+            200: {"content": {"application/octet-stream": {}},
+                  "description": "the refreshed vector (hedge vector container)"},
+            400: {"description": "foreign key set or corrupt vector bytes"},
+            413: {"description": f"body larger than {max_body_bytes} bytes"},
+        },
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def refresh(job_id: str, request: Request,
+                      _: Annotated[Role, Depends(role)]) -> Response:
+        """Refresh a masked vector (raw body: the vector's bytes) for a registered job."""
+        too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                  f"the body exceeds {max_body_bytes} bytes")
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
+            raise too_large
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                raise too_large
+        out = await run_in_threadpool(service.refresh, job_id, bytes(body))
+        return Response(out, media_type="application/octet-stream")
+
+    @app.get("/audit", response_model=AuditSummary, tags=["service"],
+             responses={**errors, 500: {"description": "the audit log fails verification"}})
+    def audit(_: Annotated[Role, Depends(role)]) -> AuditSummary:
+        """Verify the audit log's hash chain on disk."""
+        try:
+            count = service.audit.verify()
+        except CorruptDataError as exc:
+            raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from exc
+        return AuditSummary(entries=count, last_hash=service.audit.head[1])
+
+    return app
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpRefreshClient:
+    """`hedge.ml.refresh.RefreshClient` over HTTP (the cloud side). Non-2xx answers become
+    hedge errors carrying the server's detail: 403 and 401 -> `PolicyError`, 400 ->
+    `CorruptDataError`, anything else -> `HedgeError`. `transport` is the test seam."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 60.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        if transport is None and urlsplit(url).scheme == "http" and not _is_loopback(url):
+            warnings.warn(f"the key service at {url} is reached without TLS: the token and the "
+                          "ciphertexts travel in clear; use https", stacklevel=2)
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
+                                    headers={"Authorization": f"Bearer {token}"})
+
+    def __repr__(self) -> str:
+        return f"HttpRefreshClient({self.url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def refresh(self, job_id: str, masked: bytes) -> bytes:
+        response = self._request("POST", f"/jobs/{quote(job_id, safe='')}/refresh",
+                                 content=bytes(masked),
+                                 headers={"Content-Type": "application/octet-stream"})
+        return response.content
+
+    def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> None:
+        self._request("POST", "/jobs", json={"job_id": job_id, "length": length,
+                                             "columns": columns, "max_refreshes": max_refreshes})
+
+    def audit(self) -> tuple[int, str]:
+        """(entries, last hash) of the verified audit chain."""
+        data = self._request("GET", "/audit").json()
+        return int(data["entries"]), str(data["last_hash"])
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HedgeError(f"the key service at {self.url} cannot be reached: {exc}") from exc
+        if response.is_success:
+            return response
+        detail = _detail(response)
+        code = response.status_code
+        if code == status.HTTP_401_UNAUTHORIZED:
+            raise PolicyError(f"unauthorised: the key service refused the token ({detail})")
+        if code == status.HTTP_403_FORBIDDEN:
+            raise PolicyError(detail)
+        if code == status.HTTP_400_BAD_REQUEST:
+            raise CorruptDataError(detail)
+        raise HedgeError(f"the key service answered {code}: {detail}")
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if detail is None:
+        return response.text[:500] or response.reason_phrase
+    return detail if isinstance(detail, str) else str(detail)

@@ -1,0 +1,198 @@
+"""The key service over real HTTP (uvicorn on loopback) and the cloud's HttpRefreshClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from hedge.ckks import EncryptedVector, KeySet
+from hedge.errors import CorruptDataError, HedgeError, ParameterError, PolicyError
+from hedge.ml.layout import RowLayout
+from hedge.ml.refresh import refresh_tiled
+from hedge.owner import AuditLog, KeyService
+from hedge.owner.http import HttpRefreshClient, create_app
+from tests.owner.conftest import COLUMNS, WEIGHTS, serve
+
+TOKEN = "refresh-token-0123456789abcdef"
+ADMIN = "admin-token-0123456789abcdef"
+LIMIT = 2 * 2**20  # a small body limit for the test server (a level-1 'fast' vector: ~0.3 MB)
+
+
+@pytest.fixture(scope="module")
+def service(owner_keys: KeySet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyService]:
+    log = AuditLog(tmp_path_factory.mktemp("http") / "audit.jsonl")
+    yield KeyService(owner_keys, log)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def url(service: KeyService) -> Iterator[str]:
+    with serve(create_app(service, TOKEN, admin_token=ADMIN, max_body_bytes=LIMIT)) as base:
+        yield base
+
+
+@pytest.fixture
+def client(url: str) -> Iterator[HttpRefreshClient]:
+    with HttpRefreshClient(url, TOKEN, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+def admin(url: str) -> Iterator[HttpRefreshClient]:
+    with HttpRefreshClient(url, ADMIN, timeout=10) as c:
+        yield c
+
+
+def _last(service: KeyService) -> tuple[str, str | None, str]:
+    e = service.audit.entries()[-1]
+    return e.event, e.job, str(e.details.get("reason", ""))
+
+
+def test_refresh_round_trip_over_http(admin: HttpRefreshClient, client: HttpRefreshClient,
+                                      owner_keys: KeySet, layout: RowLayout,
+                                      low_weights: EncryptedVector, service: KeyService) -> None:
+    admin.register_job("http-1", COLUMNS, COLUMNS, 4)
+    fresh = refresh_tiled(client, "http-1", low_weights, layout)
+    assert fresh.level == owner_keys.params.depth
+    assert np.max(np.abs(owner_keys.decrypt(fresh) - layout.tile(WEIGHTS))) < 1e-6
+    # refresh again from the refreshed weights: the loop the cloud runs
+    again = refresh_tiled(client, "http-1", fresh.at_level(2), layout)
+    assert np.max(np.abs(owner_keys.decrypt(again) - layout.tile(WEIGHTS))) < 1e-6
+    assert service.job("http-1").used == 2  # type: ignore[union-attr]
+    count, last = client.audit()
+    assert (count, last) == service.audit.head
+
+
+def test_policy_refusals_are_403_and_audited(admin: HttpRefreshClient,
+                                             client: HttpRefreshClient, url: str,
+                                             low_weights: EncryptedVector,
+                                             service: KeyService) -> None:
+    masked = low_weights.head(COLUMNS).to_bytes()
+    with pytest.raises(PolicyError, match="not registered"):
+        client.refresh("http-none", masked)
+    assert _last(service)[:2] == ("refused", "http-none")
+
+    admin.register_job("http-2", COLUMNS, COLUMNS, 1)
+    with pytest.raises(PolicyError, match="already registered"):
+        admin.register_job("http-2", COLUMNS, COLUMNS, 50)
+    assert _last(service)[:2] == ("refused", "http-2")
+
+    with pytest.raises(PolicyError, match="not 4096"):
+        client.refresh("http-2", low_weights.to_bytes())
+    assert "not 4096" in _last(service)[2]
+
+    client.refresh("http-2", masked)
+    raw = httpx.post(f"{url}/jobs/http-2/refresh", content=masked,
+                     headers={"Authorization": f"Bearer {TOKEN}"})
+    assert raw.status_code == 403 and "used all 1" in raw.json()["detail"]
+    assert "used all 1" in _last(service)[2]
+
+
+def test_only_the_admin_token_registers_jobs(client: HttpRefreshClient, url: str) -> None:
+    with pytest.raises(PolicyError, match="admin token"):
+        client.register_job("http-self", COLUMNS, COLUMNS, 1000)
+    raw = httpx.post(f"{url}/jobs", json={"job_id": "x", "length": 1, "columns": 0,
+                                          "max_refreshes": 1},
+                     headers={"Authorization": f"Bearer {ADMIN}"})
+    assert raw.status_code == 422
+
+
+def test_foreign_key_set_is_400(admin: HttpRefreshClient, client: HttpRefreshClient, url: str,
+                                foreign_keys: KeySet, service: KeyService) -> None:
+    admin.register_job("http-f", COLUMNS, COLUMNS, 5)
+    foreign = foreign_keys.public().encrypt(WEIGHTS).at_level(1).to_bytes()
+    with pytest.raises(CorruptDataError, match="key set"):
+        client.refresh("http-f", foreign)
+    raw = httpx.post(f"{url}/jobs/http-f/refresh", content=foreign,
+                     headers={"Authorization": f"Bearer {TOKEN}"})
+    assert raw.status_code == 400 and raw.json()["error"] == "KeyMismatchError"
+    assert service.audit.entries()[-1].details["error"] == "KeyMismatchError"
+    with pytest.raises(CorruptDataError):
+        client.refresh("http-f", b"garbage")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-0123456789"},
+                                     {"Authorization": f"Basic {TOKEN}"},
+                                     {"Authorization": f"Bearer {TOKEN}x"}])
+def test_missing_or_wrong_token_is_401(url: str, headers: dict[str, str]) -> None:
+    for method, path in (("POST", "/jobs/http-1/refresh"), ("GET", "/audit"),
+                         ("POST", "/jobs"), ("GET", "/jobs/http-1")):
+        raw = httpx.request(method, f"{url}{path}", headers=headers, content=b"x")
+        assert raw.status_code == 401, (method, path)
+        assert raw.headers["www-authenticate"] == "Bearer"
+
+
+def test_wrong_token_in_the_client_is_policy_error(url: str) -> None:
+    with (HttpRefreshClient(url, "not-the-token-0123456789") as c,
+          pytest.raises(PolicyError, match="unauthorised")):
+        c.refresh("http-1", b"x")
+
+
+def test_oversized_bodies_are_413(url: str, admin: HttpRefreshClient) -> None:
+    admin.register_job("http-big", COLUMNS, COLUMNS, 5)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    big = b"\0" * (LIMIT + 1)
+    raw = httpx.post(f"{url}/jobs/http-big/refresh", content=big, headers=auth)
+    assert raw.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the stream is counted as it comes
+        for _ in range(LIMIT // 2**16 + 2):
+            yield b"\0" * 2**16
+
+    raw = httpx.post(f"{url}/jobs/http-big/refresh", content=chunks(), headers=auth)
+    assert raw.status_code == 413
+    with (HttpRefreshClient(url, TOKEN) as c, pytest.raises(HedgeError, match="413")):
+        c.refresh("http-big", big)
+
+
+def test_health_job_state_and_openapi(url: str) -> None:
+    assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+    state = httpx.get(f"{url}/jobs/http-1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert state.status_code == 200 and state.json()["max_refreshes"] == 4
+    missing = httpx.get(f"{url}/jobs/none", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert missing.status_code == 404
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert {"/jobs", "/jobs/{job_id}/refresh", "/audit", "/health"} <= set(spec["paths"])
+    body = spec["paths"]["/jobs/{job_id}/refresh"]["post"]["requestBody"]
+    assert "application/octet-stream" in body["content"]
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_unreachable_service_is_hedge_error() -> None:
+    with (HttpRefreshClient("http://127.0.0.1:9", TOKEN, timeout=2) as c,
+          pytest.raises(HedgeError, match="cannot be reached")):
+        c.refresh("job", b"x")
+
+
+def test_single_token_mode_and_tampered_audit(owner_keys: KeySet, tmp_path: Path) -> None:
+    """Without an admin token the one token registers too; /audit reports tampering as 500."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    try:
+        app = create_app(KeyService(owner_keys, log), TOKEN)
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with serve(app) as base, httpx.Client(base_url=base, headers=auth) as http:
+            reg = {"job_id": "solo", "length": 2, "columns": 2, "max_refreshes": 1}
+            assert http.post("/jobs", json=reg).status_code == 201
+            assert http.get("/audit").json()["entries"] == 2
+            lines = log.path.read_text().splitlines(keepends=True)
+            log.path.write_text(lines[0].replace("fast", "slow") + lines[1])
+            bad = http.get("/audit")
+            assert bad.status_code == 500 and "line 1" in bad.json()["detail"]
+    finally:
+        log.close()
+
+
+@pytest.mark.parametrize("kwargs", [{"token": "short"}, {"token": TOKEN, "admin_token": TOKEN},
+                                    {"token": TOKEN, "admin_token": "short"}])
+def test_create_app_refuses_weak_tokens(service: KeyService, kwargs: dict[str, str]) -> None:
+    with pytest.raises(ParameterError):
+        create_app(service, **kwargs)
+
+
+def test_the_client_warns_about_cleartext_to_remote_hosts() -> None:
+    with pytest.warns(UserWarning, match="without TLS"):
+        HttpRefreshClient("http://keys.example.com:8765", TOKEN).close()

@@ -1,0 +1,172 @@
+"""KeyService in process: refresh round trip, policy refusals, audit trail, restart."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from hedge.ckks import EncryptedVector, KeySet
+from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, PolicyError
+from hedge.ml.layout import RowLayout
+from hedge.ml.refresh import MASK_RANGE, RefreshClient, refresh_tiled
+from hedge.owner import AuditLog, InProcessRefreshClient, KeyService
+from tests.owner.conftest import COLUMNS, WEIGHTS
+
+MakeService = Callable[..., KeyService]
+
+
+def _events(service: KeyService) -> list[tuple[str, str | None]]:
+    return [(e.event, e.job) for e in service.audit.entries()]
+
+
+def _refused(service: KeyService) -> list[str]:
+    return [e.details["reason"] for e in service.audit.entries() if e.event == "refused"]
+
+
+class Spy:
+    """A RefreshClient that remembers what it sent."""
+
+    def __init__(self, inner: RefreshClient) -> None:
+        self.inner = inner
+        self.sent: list[bytes] = []
+
+    def refresh(self, job_id: str, masked: bytes) -> bytes:
+        self.sent.append(masked)
+        return self.inner.refresh(job_id, masked)
+
+
+def test_refresh_round_trip(make_service: MakeService, owner_keys: KeySet, layout: RowLayout,
+                            low_weights: EncryptedVector) -> None:
+    service = make_service()
+    service.register_job("job-1", COLUMNS, COLUMNS, 3)
+    spy = Spy(InProcessRefreshClient(service))
+    fresh = refresh_tiled(spy, "job-1", low_weights, layout)
+    assert fresh.level == owner_keys.params.depth == 3
+    assert fresh.length == low_weights.length
+    assert np.max(np.abs(owner_keys.decrypt(fresh) - layout.tile(WEIGHTS))) < 1e-6
+    # what the key service saw: length-5 masked values, not the weights
+    seen = owner_keys.decrypt(EncryptedVector.from_bytes(spy.sent[0], owner_keys.public()))
+    assert seen.shape == (COLUMNS,) and np.all(np.abs(seen) <= MASK_RANGE + 1)
+    assert _events(service)[-2:] == [("register", "job-1"), ("refresh", "job-1")]
+    last = service.audit.entries()[-1].details
+    assert last["used"] == 1 and last["max_refreshes"] == 3 and last["length"] == COLUMNS
+    assert last["level_out"] == 3
+    assert service.job("job-1").used == 1  # type: ignore[union-attr]
+
+
+def test_the_budget_is_enforced_and_audited(make_service: MakeService, layout: RowLayout,
+                                            low_weights: EncryptedVector) -> None:
+    service = make_service()
+    service.register_job("job-b", COLUMNS, COLUMNS, 2)
+    client = InProcessRefreshClient(service)
+    masked = (low_weights.head(COLUMNS) + 1.0).to_bytes()
+    client.refresh("job-b", masked)
+    client.refresh("job-b", masked)
+    with pytest.raises(PolicyError, match="used all 2 refreshes"):
+        client.refresh("job-b", masked)
+    assert _events(service)[-1] == ("refused", "job-b")
+    assert "used all 2 refreshes" in _refused(service)[-1]
+
+
+def test_unregistered_job_is_refused_and_audited(make_service: MakeService,
+                                                 low_weights: EncryptedVector) -> None:
+    service = make_service()
+    with pytest.raises(PolicyError, match="not registered"):
+        service.refresh("nobody", low_weights.head(COLUMNS).to_bytes())
+    assert _events(service)[-1] == ("refused", "nobody")
+
+
+def test_wrong_length_is_refused_and_audited(make_service: MakeService,
+                                             low_weights: EncryptedVector) -> None:
+    service = make_service()
+    service.register_job("job-l", COLUMNS, COLUMNS, 5)
+    with pytest.raises(PolicyError, match=f"length {COLUMNS}, not 4096"):
+        service.refresh("job-l", low_weights.to_bytes())  # the whole tiled vector
+    assert "not 4096" in _refused(service)[-1]
+    assert service.job("job-l").used == 0  # type: ignore[union-attr]
+
+
+def test_duplicate_registration_is_refused_and_audited(make_service: MakeService) -> None:
+    service = make_service()
+    service.register_job("job-d", 3, 4, 1)
+    with pytest.raises(PolicyError, match="already registered"):
+        service.register_job("job-d", 3, 4, 10)
+    assert _events(service)[-1] == ("refused", "job-d")
+    assert service.job("job-d").max_refreshes == 1  # type: ignore[union-attr]
+
+
+def test_foreign_key_set_is_rejected_and_audited(make_service: MakeService,
+                                                 foreign_keys: KeySet) -> None:
+    service = make_service()
+    service.register_job("job-f", COLUMNS, COLUMNS, 5)
+    foreign = foreign_keys.public().encrypt(WEIGHTS).at_level(1)
+    with pytest.raises(KeyMismatchError):
+        service.refresh("job-f", foreign.to_bytes())
+    last = service.audit.entries()[-1]
+    assert (last.event, last.details["error"]) == ("refused", "KeyMismatchError")
+    assert service.job("job-f").used == 0  # type: ignore[union-attr]
+
+
+def test_corrupt_bytes_are_rejected(make_service: MakeService,
+                                    low_weights: EncryptedVector) -> None:
+    service = make_service()
+    service.register_job("job-c", COLUMNS, COLUMNS, 5)
+    data = low_weights.head(COLUMNS).to_bytes()
+    with pytest.raises(CorruptDataError):
+        service.refresh("job-c", data[:-100])
+    with pytest.raises(CorruptDataError):
+        service.refresh("job-c", b"not a vector")
+
+
+@pytest.mark.parametrize(("job_id", "length", "columns", "budget"), [
+    ("", 5, 5, 1), ("../etc", 5, 5, 1), ("j", 0, 5, 1), ("j", 6, 5, 1), ("j", 5, 5, 0),
+    ("j", 5, 4096, 1), ("j", True, 5, 1),
+])
+def test_invalid_registrations(make_service: MakeService, job_id: str, length: int,
+                               columns: int, budget: int) -> None:
+    service = make_service()
+    with pytest.raises(ParameterError):
+        service.register_job(job_id, length, columns, budget)
+
+
+def test_a_restart_keeps_registrations_and_budgets(make_service: MakeService,
+                                                   owner_keys: KeySet, tmp_path: object,
+                                                   low_weights: EncryptedVector) -> None:
+    service = make_service()
+    service.register_job("job-r", COLUMNS, COLUMNS, 2)
+    masked = low_weights.head(COLUMNS).to_bytes()
+    service.refresh("job-r", masked)
+    service.audit.close()
+    again = KeyService(owner_keys, AuditLog(service.audit.path))
+    try:
+        assert again.job("job-r").used == 1  # type: ignore[union-attr]
+        again.refresh("job-r", masked)
+        with pytest.raises(PolicyError, match="used all 2"):
+            again.refresh("job-r", masked)
+        with pytest.raises(PolicyError, match="already registered"):
+            again.register_job("job-r", COLUMNS, COLUMNS, 100)
+        assert [e.event for e in again.audit.entries()].count("start") == 2
+    finally:
+        again.audit.close()
+
+
+def test_the_audit_log_never_holds_decrypted_values(make_service: MakeService,
+                                                    owner_keys: KeySet, layout: RowLayout,
+                                                    low_weights: EncryptedVector) -> None:
+    service = make_service()
+    service.register_job("job-p", COLUMNS, COLUMNS, 3)
+    spy = Spy(InProcessRefreshClient(service))
+    refresh_tiled(spy, "job-p", low_weights, layout)
+    # an unmasked vector too (a careless or malicious cloud): still no value in the log
+    service.refresh("job-p", low_weights.head(COLUMNS).to_bytes())
+    seen = owner_keys.decrypt(EncryptedVector.from_bytes(spy.sent[0], owner_keys.public()))
+    text = service.audit.path.read_text()
+    assert "0.7182818284" not in text and "0.718281828" not in text
+    text = re.sub(r'"time":"[^"]*"', "", text)  # a timestamp's digits may match by chance
+    for value in [*WEIGHTS, *seen]:
+        for shown in (repr(float(value)), f"{value:.6f}", f"{value:.4f}"):
+            assert shown not in text, shown
+    assert repr(WEIGHTS) not in text and repr(WEIGHTS.tolist()) not in text

@@ -58,7 +58,8 @@ def test() -> None:
 
 def bench() -> None:
     setup("dev,bench")
-    _sh(BIN / "python", "benchmarks/ckks_ops.py")
+    for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py"):
+        _sh(BIN / "python", f"benchmarks/{script}")
 
 
 if __name__ == "__main__":

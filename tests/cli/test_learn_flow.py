@@ -109,3 +109,37 @@ def test_bad_inputs_give_clear_errors(flow: Path, tmp_path: Path) -> None:
 def test_command_groups_have_help(group: str) -> None:
     result = runner.invoke(app, [group, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_ridge_flow_predicts_remaining_useful_life(tmp_path: Path) -> None:
+    from hedge.data import load_cmapss
+
+    train, _ = load_cmapss("FD001")
+    sensors = ["s2", "s3", "s4", "s7", "s11", "s12", "s15", "s20"]
+    frame = train[train["unit"] <= 10][[*sensors, "RUL"]].copy()
+    frame["RUL"] = frame["RUL"].clip(upper=125)
+    frame.to_csv(tmp_path / "engines.csv", index=False)
+    d = tmp_path
+    hedge("plan", "ridge", "--features", 8, "--max-rows", 5000, "--out", d / "plan.json")
+    hedge("keys", "init", "--plan", d / "plan.json", "--out", d / "owner")
+    hedge("schema", "infer", d / "engines.csv", "--label", "RUL", "--out", d / "schema.json")
+    hedge("encrypt", d / "engines.csv", "--schema", d / "schema.json", "--bundle",
+          d / "owner" / "public.bundle", "--plan", d / "plan.json", "--out", d / "e.hed")
+    hedge("train", d / "e.hed", "--bundle", d / "owner" / "public.bundle", "--plan",
+          d / "plan.json", "--out", d / "model.hem")
+    hedge("decrypt-model", d / "model.hem", "--keys", d / "owner" / "keys.hks", "--out",
+          d / "model.json")
+    hedge("predict", d / "model.json", d / "engines.csv", "--out", d / "rul.csv")
+    predicted = pd.read_csv(d / "rul.csv")["prediction"].to_numpy()
+    from sklearn.linear_model import Ridge
+
+    from hedge.data import Schema
+
+    schema = Schema.load(d / "schema.json")
+    x = schema.features_matrix(frame)
+    reference = Ridge(alpha=1.0).fit(x, frame["RUL"]).predict(x)
+    assert np.sqrt(np.mean((predicted - reference) ** 2)) < 2.0  # cycles: release noise only
+    with pytest.raises(SchemaError, match="classification"):
+        hedge("plan", "logistic", "--features", 8, "--max-rows", 5000, "--out", d / "lp.json")
+        hedge("train", d / "e.hed", "--bundle", d / "owner" / "public.bundle", "--plan",
+              d / "lp.json", "--out", d / "x.hem")

@@ -19,6 +19,7 @@ from hedge.ml import (
     EncryptedDataset,
     EncryptedLogisticModel,
     EncryptedLogisticRegression,
+    EncryptedRidge,
     LogisticModel,
     TrainingPlan,
     plan_training,
@@ -41,7 +42,25 @@ def plan_logistic(
     iterations: Annotated[int | None, typer.Option(help="Training iterations.")] = None,
 ) -> None:
     """Plan logistic regression: preset, depth, iterations, rotation keys, size and time."""
-    plan = plan_training("logistic", features, max_rows, mode, iterations)  # type: ignore[arg-type]
+    _plan("logistic", features, max_rows, mode, iterations, out)
+
+
+@plan_app.command("ridge")
+def plan_ridge(
+    features: Annotated[int, typer.Option(help="Number of model columns (after categories).")],
+    max_rows: Annotated[int, typer.Option(help="Largest pooled row count to train on.")],
+    out: Out,
+    mode: Annotated[str, typer.Option(help="non-interactive (ridge needs no refresh).")] = (
+        "non-interactive"),
+    iterations: Annotated[int | None, typer.Option(help="Iterations when sites pool.")] = None,
+) -> None:
+    """Plan ridge regression (remaining useful life and other continuous targets)."""
+    _plan("ridge", features, max_rows, mode, iterations, out)
+
+
+def _plan(kind: str, features: int, max_rows: int, mode: str, iterations: int | None,
+          out: Path) -> None:
+    plan = plan_training(kind, features, max_rows, mode, iterations)  # type: ignore[arg-type]
     plan.save(out)
     console.print(f"plan: preset [bold]{plan.preset}[/bold], {plan.iterations} iterations, "
                   f"depth {plan.depth}, {len(plan.rotation_steps)} rotation keys, "
@@ -124,16 +143,33 @@ def train(
     b = PublicBundle.load(bundle)
     parts = [EncryptedDataset.load(path, b) for path in datasets]
     data = EncryptedDataset.concat(parts)
-    estimator = TrainingPlan.load(plan).estimator() if plan else EncryptedLogisticRegression()
+    if plan is not None:
+        estimator = TrainingPlan.load(plan).estimator()
+    elif data.task == "regression":
+        estimator = EncryptedRidge()
+    else:
+        estimator = EncryptedLogisticRegression()
+    expected = "regression" if isinstance(estimator, EncryptedRidge) else "classification"
+    if data.task != expected:
+        raise SchemaError(f"the plan is for {expected}, the data for {data.task}; encrypt with "
+                          "a schema whose label fits the model kind")
     refresh = None
     if mode == "assisted":
+        if isinstance(estimator, EncryptedRidge):
+            raise ParameterError("ridge trains without refresh; drop --mode assisted")
         refresh = _assisted_refresh(key_service, job, data)
     elif mode != "non-interactive":
         raise ParameterError("mode must be 'non-interactive' or 'assisted'")
     with progress() as bar:
         task = bar.add_task(f"training on {data.rows} rows", total=estimator.iterations)
-        model = estimator.fit(data, refresh=refresh,
-                              progress=lambda done: bar.update(task, completed=done))
+
+        def advance(done: int) -> None:
+            bar.update(task, completed=done)
+
+        if isinstance(estimator, EncryptedRidge):
+            model = estimator.fit(data, progress=advance)
+        else:
+            model = estimator.fit(data, refresh=refresh, progress=advance)
     model.save(out)
     console.print(f"encrypted model ({len(model.columns)} weights) -> {out}")
 
@@ -161,7 +197,7 @@ def decrypt_model(
     plain = encrypted.decrypt(owner)
     owner.save(keys, passphrase=passphrase())  # persist the release count
     plain.save(out)
-    console.print(f"model with {plain.coef.size} coefficients -> {out}")
+    console.print(f"{plain.kind} model with {plain.coef.size} coefficients -> {out}")
 
 
 def predict(
@@ -169,12 +205,13 @@ def predict(
     data: Annotated[Path, typer.Argument(help="CSV rows to score.")],
     out: Out,
 ) -> None:
-    """Score rows locally with a decrypted model: one probability per input row."""
+    """Score rows locally with a decrypted model: one probability (logistic) or value (ridge)
+    per input row."""
     m = LogisticModel.load(model)
-    frame = _read_csv(data)
-    proba = m.predict_frame(frame)
-    pd.DataFrame({"probability": np.round(proba, 6)}).to_csv(out, index=False)
-    console.print(f"{len(proba)} predictions -> {out}")
+    values = m.predict_frame(_read_csv(data))
+    column = "probability" if m.kind == "logistic" else "prediction"
+    pd.DataFrame({column: np.round(values, 6)}).to_csv(out, index=False)
+    console.print(f"{len(values)} predictions -> {out}")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

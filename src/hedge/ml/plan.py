@@ -20,6 +20,7 @@ from hedge.ckks import preset
 from hedge.errors import ParameterError, SchemaError
 from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import EncryptedLogisticRegression
+from hedge.ml.ridge import EncryptedRidge
 
 __all__ = ["TrainingPlan", "plan_training"]
 
@@ -58,7 +59,9 @@ class TrainingPlan:
     def layout(self) -> RowLayout:
         return RowLayout(self.columns, preset(self.preset).slot_count)
 
-    def estimator(self) -> EncryptedLogisticRegression:
+    def estimator(self) -> EncryptedLogisticRegression | EncryptedRidge:
+        if self.kind == "ridge":
+            return EncryptedRidge(iterations=self.iterations)
         return EncryptedLogisticRegression(iterations=self.iterations)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,12 +86,14 @@ class TrainingPlan:
 def plan_training(kind: str, features: int, max_rows: int, mode: Mode = "non-interactive",
                   iterations: int | None = None) -> TrainingPlan:
     """The plan for training `kind` on up to `max_rows` rows of `features` columns."""
-    if kind != "logistic":
-        raise ParameterError(f"no plan for model kind {kind!r} yet; available: logistic")
+    if kind not in ("logistic", "ridge"):
+        raise ParameterError(f"no plan for model kind {kind!r}; available: logistic, ridge")
     if features < 1 or max_rows < 1:
         raise ParameterError("features and max_rows must be positive")
     if mode not in ("non-interactive", "assisted"):
         raise ParameterError("mode must be 'non-interactive' or 'assisted'")
+    if kind == "ridge":
+        return _plan_ridge(features, max_rows, mode, iterations or 3)
     estimator = EncryptedLogisticRegression(iterations=iterations or 2)
     depth = estimator.required_depth()
     if mode == "assisted":
@@ -128,6 +133,33 @@ def plan_training(kind: str, features: int, max_rows: int, mode: Mode = "non-int
         rotation_steps=steps,
         bundle_bytes=(len(steps) + 1) * _KEY_BYTES[name] + _KEY_BYTES[name] // 10,
         seconds=round(ms / 1000.0, 1),
+        encrypt_seconds_per_1000_rows=round(
+            2 * enc * math.ceil(1000 / layout.rows_per_block) / 1000.0, 2),
+    )
+
+
+def _plan_ridge(features: int, max_rows: int, mode: str, iterations: int) -> TrainingPlan:
+    """Ridge: exact for one site; `iterations` Richardson steps when several sites pool."""
+    estimator = EncryptedRidge(iterations=iterations)
+    if mode != "non-interactive":
+        raise ParameterError("ridge needs no refresh: plan it with --mode non-interactive")
+    name = next((n for n in ("standard", "deep")
+                 if estimator.required_depth() <= preset(n).depth), None)
+    if name is None:
+        raise ParameterError(f"{iterations} ridge iterations do not fit the deep preset")
+    layout = RowLayout(features + 1, preset(name).slot_count)
+    steps = sorted({*layout.row_sum_steps(), *layout.column_sum_steps(), -layout.width})
+    rot, mul, plain, enc = _COSTS_MS[name]
+    blocks = layout.blocks(max_rows)
+    fold = len(layout.column_sum_steps()) + 1
+    per_iteration = blocks * (2 * mul + len(layout.row_sum_steps()) * rot) + fold * rot
+    return TrainingPlan(
+        kind="ridge", features=features, max_rows=max_rows, mode=mode, preset=name,
+        iterations=iterations, depth=estimator.required_depth(), refresh_every=None,
+        rotation_steps=steps,
+        bundle_bytes=(len(steps) + 1) * _KEY_BYTES[name] + _KEY_BYTES[name] // 10,
+        seconds=round((blocks * plain + (iterations - 1) * per_iteration * _LEVEL_DISCOUNT)
+                      / 1000.0, 1),
         encrypt_seconds_per_1000_rows=round(
             2 * enc * math.ceil(1000 / layout.rows_per_block) / 1000.0, 2),
     )

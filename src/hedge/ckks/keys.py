@@ -124,9 +124,13 @@ class PublicBundle:
         return (f"PublicBundle(preset={self.params.name!r}, fingerprint={self.fingerprint[:12]}…, "
                 f"rotations={len(self.rotation_steps)})")
 
-    def encrypt(self, values: Any) -> EncryptedVector:
-        """Encrypt a 1-D array of reals at the top level (spans several ciphertexts if long)."""
-        return EncryptedVector.encrypt(self, values)
+    def encrypt(self, values: Any, *, check_range: bool = True) -> EncryptedVector:
+        """Encrypt a 1-D array of reals at the top level (spans several ciphertexts if long).
+
+        Values must fit what the preset holds at its *last* level (`max_result_magnitude`),
+        checked unless `check_range=False`: for values that are only added (counts, sums,
+        masked vectors), which stay at the top level, where the capacity is far larger."""
+        return EncryptedVector.encrypt(self, values, check_range=check_range)
 
     def encrypt_plain(self, plain: seal.Plaintext) -> seal.Ciphertext:
         return self._encryptor.encrypt(plain)

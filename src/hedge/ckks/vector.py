@@ -76,11 +76,12 @@ class EncryptedVector:
     # -- construction ----------------------------------------------------------------------------
 
     @classmethod
-    def encrypt(cls, bundle: PublicBundle, values: Any) -> EncryptedVector:
+    def encrypt(cls, bundle: PublicBundle, values: Any, *,
+                check_range: bool = True) -> EncryptedVector:
         arr = as_real_array(values)
         eng = bundle.engine
         limit = bundle.params.max_result_magnitude
-        if np.max(np.abs(arr)) > limit:
+        if check_range and np.max(np.abs(arr)) > limit:
             raise ParameterError(
                 f"values up to {np.max(np.abs(arr)):.3g} exceed what the preset can hold "
                 f"(|x| < {limit:g}); scale the data first"

@@ -42,7 +42,7 @@ from hedge.data import Schema
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, ShapeError
 from hedge.ml.layout import RowLayout
 
-__all__ = ["BIAS", "EncryptedDataset", "row_weights"]
+__all__ = ["BIAS", "EncryptedDataset", "class_statistics", "row_weights"]
 
 BIAS = "(bias)"
 _TAG_VECTORS = 1
@@ -58,6 +58,18 @@ def _checked(x: Any, y: Any, columns: Sequence[str]) -> tuple[np.ndarray, np.nda
     if len(columns) != x.shape[1]:
         raise ShapeError(f"{len(columns)} column names for {x.shape[1]} columns")
     return x, y
+
+
+def class_statistics(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per class (0, then 1): row count, per-feature sums, per-feature sums of squares.
+
+    Computed by the site on its own rows and uploaded encrypted; the cloud adds the sites'
+    vectors; the owner may release the pooled result (`hedge.owner.statistics`)."""
+    parts = []
+    for c in (0.0, 1.0):
+        rows = x[y == c]
+        parts += [np.array([float(len(rows))]), rows.sum(axis=0), (rows**2).sum(axis=0)]
+    return np.concatenate(parts)
 
 
 def row_weights(y: np.ndarray, class_weight: str | None) -> np.ndarray:
@@ -88,6 +100,7 @@ class EncryptedDataset:
     class_weight: str | None = None
     task: str = "classification"
     targets: list[EncryptedVector] = field(default_factory=list)
+    statistics: EncryptedVector | None = None
 
     @property
     def rows(self) -> int:
@@ -118,8 +131,9 @@ class EncryptedDataset:
             doubled=[bundle.encrypt(v) for v in layout.pack_doubled(z)],
             preconditioned=[bundle.encrypt(v)
                             for v in layout.pack_first((z @ local) * weights[:, None])],
-            gram=bundle.encrypt(gram.reshape(-1)),
+            gram=bundle.encrypt(gram.reshape(-1), check_range=False),
             class_weight=class_weight,
+            statistics=bundle.encrypt(class_statistics(x, y), check_range=False),
         )
 
     @classmethod
@@ -137,7 +151,7 @@ class EncryptedDataset:
             bundle=bundle, layout=layout, columns=[BIAS, *columns], site_rows=[z.shape[0]],
             doubled=[bundle.encrypt(v) for v in layout.pack_doubled(z)],
             preconditioned=[bundle.encrypt(v) for v in layout.pack_first(z @ local)],
-            gram=bundle.encrypt(gram.reshape(-1)),
+            gram=bundle.encrypt(gram.reshape(-1), check_range=False),
             task="regression",
             targets=[bundle.encrypt(layout.tile(local @ (z.T @ y)))],
         )
@@ -174,20 +188,26 @@ class EncryptedDataset:
         gram = parts[0].gram
         for other in parts[1:]:
             gram = gram + other.gram
+        stats = parts[0].statistics
+        for other in parts[1:]:
+            stats = None if stats is None or other.statistics is None else (
+                stats + other.statistics)
         return cls(head.bundle, head.layout, head.columns,
                    [n for p in parts for n in p.site_rows],
                    [v for p in parts for v in p.doubled],
                    [v for p in parts for v in p.preconditioned], gram, head.schema,
-                   head.class_weight, head.task, [v for p in parts for v in p.targets])
+                   head.class_weight, head.task, [v for p in parts for v in p.targets], stats)
 
     # -- files -------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        for v in (*self.doubled, *self.preconditioned, self.gram, *self.targets):
+        extra = [] if self.statistics is None else [self.statistics]
+        for v in (*self.doubled, *self.preconditioned, self.gram, *self.targets, *extra):
             v.write(buf)
         header = {"columns": self.columns, "site_rows": self.site_rows, "schema": self.schema,
                   "class_weight": self.class_weight, "task": self.task,
+                  "statistics": self.statistics is not None,
                   "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
@@ -219,8 +239,9 @@ class EncryptedDataset:
         if task not in ("classification", "regression"):
             raise CorruptDataError(f"unknown task {task!r} in the dataset header")
         targets = len(site_rows) if task == "regression" else 0
+        stats = 1 if fields.get("statistics") is True else 0
         expected = sum(layout.blocks(n) for n in site_rows)
-        if (len(vectors) != 2 * blocks + 1 + targets or blocks != expected
+        if (len(vectors) != 2 * blocks + 1 + targets + stats or blocks != expected
                 or min(site_rows, default=0) < 1):
             raise CorruptDataError("dataset block count does not match its header")
         schema = fields.get("schema")
@@ -231,7 +252,8 @@ class EncryptedDataset:
             raise CorruptDataError(f"unknown class weighting {weight!r} in the dataset header")
         return cls(bundle, layout, columns, site_rows, vectors[:blocks],
                    vectors[blocks:2 * blocks], vectors[2 * blocks], schema, weight, task,
-                   vectors[2 * blocks + 1:])
+                   vectors[2 * blocks + 1 : 2 * blocks + 1 + targets],
+                   vectors[-1] if stats else None)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedDataset:

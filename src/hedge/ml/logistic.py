@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hedge.ckks import EncryptedVector, polyval_depth
-from hedge.errors import DepthExhaustedError, ShapeError
+from hedge.errors import DepthExhaustedError, SchemaError, ShapeError
 from hedge.ml._blocks import column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLogisticModel
@@ -117,6 +117,9 @@ class EncryptedLogisticRegression:
         if preconditioner is None:
             rows = site_weighted(data)
         else:
+            if data.class_weight is not None:
+                raise SchemaError("pooled preconditioning does not apply class weights; train "
+                                  "class-weighted data with the sites' own preconditioners")
             p = np.asarray(preconditioner, dtype=np.float64)
             if p.shape != (len(data.columns), len(data.columns)):
                 raise ShapeError(
@@ -152,7 +155,7 @@ def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]
     out = []
     for zd in data.doubled:
         babies = {t: zd.rotate(t) if t else zd for t in range(baby)}
-        total = None
+        total: EncryptedVector | None = None
         for g in range(giant):
             inner = None
             for t in range(baby):
@@ -169,6 +172,7 @@ def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]
                 continue
             shifted = inner.rotate(g * baby) if g else inner
             total = shifted if total is None else total + shifted
-        assert total is not None
+        if total is None:  # every diagonal of P is zero
+            raise ShapeError("the preconditioner is all zeros")
         out.append(total)
     return out

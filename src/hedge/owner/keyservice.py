@@ -63,9 +63,7 @@ def _encrypt_top_level(bundle: PublicBundle, values: np.ndarray) -> EncryptedVec
     the top level. A decryption at a lower level never exceeds what the top level can encode,
     so this cannot fail, and the service's answer never depends on the decrypted values (no
     branch on them: the service is no decryption oracle)."""
-    eng = bundle.engine
-    plain = eng.encode(values, eng.top_level, eng.scales[eng.top_level])
-    return EncryptedVector(bundle, [bundle.encrypt_plain(plain)], values.size)
+    return bundle.encrypt(values, check_range=False)
 
 
 class KeyService:

@@ -1,0 +1,52 @@
+"""Owner: release pooled per-class statistics, audited and refused for small groups.
+
+The cloud adds the sites' encrypted statistics vectors (`EncryptedDataset.statistics`); the owner
+decrypts the pooled vector with release decryption (flooded), refuses when any class holds fewer
+than `min_rows` rows (small groups would expose individuals), and appends the release to the
+audit log. What comes out: per class, the row count and each feature's mean and standard
+deviation (in the schema's scaled units), enough for pooled scaling and for reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hedge.ckks import EncryptedVector, KeySet
+from hedge.errors import PolicyError, ShapeError
+from hedge.owner.audit import AuditLog
+
+__all__ = ["DEFAULT_MIN_ROWS", "ClassStatistics", "release_statistics"]
+
+#: Smallest class size whose statistics may be released.
+DEFAULT_MIN_ROWS = 20
+
+
+@dataclass(frozen=True)
+class ClassStatistics:
+    columns: list[str]
+    counts: np.ndarray  # (2,): rows of class 0 and class 1
+    means: np.ndarray  # (2, features)
+    stds: np.ndarray  # (2, features)
+
+
+def release_statistics(keys: KeySet, pooled: EncryptedVector, columns: list[str],
+                       audit: AuditLog, *, min_rows: int = DEFAULT_MIN_ROWS,
+                       job: str | None = None) -> ClassStatistics:
+    """Release the pooled statistics of `columns` features (flooded), or `PolicyError`."""
+    d = len(columns)
+    if pooled.length != 2 * (1 + 2 * d):
+        raise ShapeError(f"a statistics vector for {d} features has {2 * (1 + 2 * d)} values, "
+                         f"not {pooled.length}")
+    values = keys.release(pooled).values.reshape(2, 1 + 2 * d)
+    counts = np.round(values[:, 0])
+    if counts.min() < min_rows:
+        audit.append("refused", job, {"action": "release-statistics", "features": d,
+                                      "reason": f"a class has fewer than {min_rows} rows"})
+        raise PolicyError(f"a class has fewer than {min_rows} rows; its statistics are not "
+                          "released")
+    means = values[:, 1 : 1 + d] / counts[:, None]
+    variances = np.maximum(values[:, 1 + d :] / counts[:, None] - means**2, 0.0)
+    audit.append("release-statistics", job, {"features": d, "min_rows": min_rows})
+    return ClassStatistics(columns, counts, means, np.sqrt(variances))

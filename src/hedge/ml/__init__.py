@@ -4,6 +4,7 @@ Knows the CKKS engine (`hedge.ckks`) and the data layer (`hedge.data`); knows no
 """
 
 from hedge.ml.dataset import BIAS, EncryptedDataset
+from hedge.ml.evaluate import BRIER_BOUND, brier_score, mean_squared_error
 from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import (
     EncryptedLogisticRegression,
@@ -18,6 +19,7 @@ from hedge.ml.sigmoid import sigmoid_polynomial
 
 __all__ = [
     "BIAS",
+    "BRIER_BOUND",
     "EncryptedDataset",
     "EncryptedLogisticModel",
     "EncryptedLogisticRegression",
@@ -25,6 +27,8 @@ __all__ = [
     "LogisticModel",
     "RowLayout",
     "TrainingPlan",
+    "brier_score",
+    "mean_squared_error",
     "plan_training",
     "preconditioner",
     "reference_fit",

@@ -139,7 +139,9 @@ class EncryptedDataset:
     @classmethod
     def encrypt_regression(cls, bundle: PublicBundle, x: np.ndarray, y: np.ndarray,
                            columns: Sequence[str], *, alpha: float = 1.0) -> EncryptedDataset:
-        """Encrypt scaled features `x` and continuous targets `y` (scale them to about [-1, 1])."""
+        """Encrypt scaled features `x` and continuous targets `y` (scale them to about [-1, 1]).
+
+        `statistics` holds the moments [Z^T y, y . y] (for encrypted evaluation)."""
         x, y = _checked(x, y, columns)
         z = np.hstack([np.ones((x.shape[0], 1)), x])
         layout = RowLayout(z.shape[1], bundle.params.slot_count)
@@ -154,6 +156,8 @@ class EncryptedDataset:
             gram=bundle.encrypt(gram.reshape(-1), check_range=False),
             task="regression",
             targets=[bundle.encrypt(layout.tile(local @ (z.T @ y)))],
+            statistics=bundle.encrypt(np.concatenate([z.T @ y, [float(y @ y)]]),
+                                      check_range=False),
         )
 
     @classmethod

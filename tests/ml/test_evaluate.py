@@ -1,0 +1,65 @@
+"""Encrypted evaluation against the plaintext metric, within the stated error bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hedge.ckks import KeySet
+from hedge.data import Schema, load_cmapss, load_idash
+from hedge.errors import SchemaError, ShapeError
+from hedge.ml import (
+    BRIER_BOUND,
+    EncryptedDataset,
+    LogisticModel,
+    RowLayout,
+    brier_score,
+    mean_squared_error,
+)
+from hedge.ml.evaluate import BRIER_DEPTH
+
+
+@pytest.fixture(scope="module")
+def keys() -> KeySet:
+    return KeySet.generate("standard", rotations=sorted(RowLayout(10, 8192).rotation_steps()))
+
+
+def test_brier_score_within_the_stated_bound(keys: KeySet) -> None:
+    frame = load_idash("edin")
+    schema = Schema.infer(frame, label="y")
+    x, y = schema.features_matrix(frame), schema.label_vector(frame)
+    bundle = keys.public()
+    # two sites with partial last blocks: padding rows must not count
+    data = EncryptedDataset.concat([
+        EncryptedDataset.encrypt(bundle, x[:300], y[:300], schema.columns),
+        EncryptedDataset.encrypt(bundle, x[300:], y[300:], schema.columns)])
+    rng = np.random.default_rng(0)
+    model = LogisticModel(schema.columns, -1.0, rng.uniform(-0.8, 0.8, x.shape[1]))
+    encrypted = brier_score(data, model)
+    assert encrypted.level == bundle.params.depth - BRIER_DEPTH
+    value = keys.decrypt(encrypted)[0]
+    exact = float(np.mean((y - model.predict_proba(x)) ** 2))
+    assert abs(value - exact) <= BRIER_BOUND
+    assert abs(value - exact) < 0.01  # in practice far inside the bound
+    with pytest.raises(ShapeError):
+        brier_score(data, LogisticModel(schema.columns[:3], 0.0, np.zeros(3)))
+
+
+def test_mean_squared_error_is_exact(keys: KeySet) -> None:
+    train, _ = load_cmapss("FD001")
+    frame = train[train["unit"] <= 5]
+    sensors = ["s2", "s3", "s4", "s7", "s11", "s12", "s15", "s20", "s21"]
+    schema = Schema.infer(frame[[*sensors, "RUL"]], label="RUL")
+    x = schema.features_matrix(frame)
+    y = schema.label_vector(frame) / 200.0
+    bundle = keys.public()
+    data = EncryptedDataset.concat([
+        EncryptedDataset.encrypt_regression(bundle, x[:400], y[:400], schema.columns),
+        EncryptedDataset.encrypt_regression(bundle, x[400:], y[400:], schema.columns)])
+    model = LogisticModel(schema.columns, 0.3, np.linspace(-0.2, 0.2, x.shape[1]), kind="ridge")
+    encrypted = mean_squared_error(data, model)
+    assert encrypted.level == bundle.params.depth - 1
+    exact = float(np.mean((model.decision_function(x) - y) ** 2))
+    assert abs(keys.decrypt(encrypted)[0] - exact) < 1e-5 * max(1.0, exact)
+    with pytest.raises(SchemaError):
+        brier_score(data, model)

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from hedge.ckks import KeySet, PublicBundle
+from hedge.data import datasets_dir
+from hedge.errors import DatasetNotFoundError
 
 settings.register_profile(
     "hedge",
@@ -41,3 +43,14 @@ def other_keys() -> KeySet:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked `datasets` when the public datasets are not beside the checkout."""
+    try:
+        datasets_dir()
+    except DatasetNotFoundError as exc:
+        skip = pytest.mark.skip(reason=f"public datasets not available: {exc}")
+        for item in items:
+            if "datasets" in item.keywords:
+                item.add_marker(skip)

@@ -21,6 +21,8 @@ from hedge.errors import (
     WrongPassphraseError,
 )
 
+pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
+
 runner = CliRunner()
 ENV = {"HEDGE_PASSPHRASE": "correct horse", "COLUMNS": "200"}
 

@@ -10,6 +10,8 @@ import pytest
 from hedge.data import IDASH_SETS, datasets_dir, load_ai4i, load_cmapss, load_hr, load_idash
 from hedge.errors import DatasetNotFoundError, SchemaError
 
+pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
+
 EXPECTED_IDASH = {"edin": (1253, 9), "lbw": (189, 9), "nhanes3": (15649, 15), "pcs": (379, 9),
                   "uis": (575, 8)}
 

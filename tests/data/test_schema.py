@@ -109,6 +109,7 @@ def test_inference_refuses_identifier_columns_and_unknown_names() -> None:
         Schema.infer(frame(), label="missing")
 
 
+@pytest.mark.datasets
 def test_ai4i_schema_for_predictive_maintenance() -> None:
     data = load_ai4i()
     leaks = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]

@@ -18,6 +18,8 @@ from hedge.ml import (
 )
 from hedge.ml.evaluate import BRIER_DEPTH
 
+pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
+
 
 @pytest.fixture(scope="module")
 def keys() -> KeySet:

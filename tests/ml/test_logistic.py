@@ -20,6 +20,8 @@ from hedge.ml import (
     reference_fit_sites,
 )
 
+pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
+
 #: CKKS noise after training at N=16384, scale 2^40 (measured ~1e-6 on Edinburgh)
 TRAIN_TOL = 1e-4
 

@@ -17,6 +17,8 @@ from hedge.ml import (
     reference_ridge_sites,
 )
 
+pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
+
 SENSORS = ["s2", "s3", "s4", "s7", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s17", "s20",
            "s21"]
 

@@ -15,6 +15,8 @@ from hedge.ml.dataset import class_statistics
 from hedge.owner import AuditLog
 from hedge.owner.statistics import release_statistics
 
+pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
+
 
 def test_pooled_statistics_match_the_pooled_data(tmp_path: Path) -> None:
     keys = KeySet.generate("fast", rotations=[])

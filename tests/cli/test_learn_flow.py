@@ -145,3 +145,16 @@ def test_ridge_flow_predicts_remaining_useful_life(tmp_path: Path) -> None:
         hedge("plan", "logistic", "--features", 8, "--max-rows", 5000, "--out", d / "lp.json")
         hedge("train", d / "e.hed", "--bundle", d / "owner" / "public.bundle", "--plan",
               d / "lp.json", "--out", d / "x.hem")
+
+
+def test_keys_init_never_replaces_existing_keys(flow: Path) -> None:
+    before = (flow / "owner" / "keys.hks").read_bytes()
+    with pytest.raises(HedgeError, match="refusing to replace"):
+        hedge("keys", "init", "--plan", flow / "plan.json", "--out", flow / "owner")
+    assert (flow / "owner" / "keys.hks").read_bytes() == before
+
+
+def test_predict_refuses_to_overwrite_its_input(flow: Path) -> None:
+    with pytest.raises(HedgeError, match="overwrite an input"):
+        hedge("predict", flow / "model.json", flow / "site-b.csv", "--out", flow / "site-b.csv")
+    assert len(pd.read_csv(flow / "site-b.csv")) == 653

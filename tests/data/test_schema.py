@@ -28,11 +28,11 @@ def test_infer_scales_numeric_features_to_unit_range() -> None:
 
 
 def test_infer_with_margin_and_continuous_label() -> None:
-    data = pd.DataFrame({"a": [0.0, 10.0], "rul": [5.0, 125.0]})
+    data = pd.DataFrame({"a": [0.0, 5.0, 10.0], "rul": [5.0, 60.0, 125.0]})
     schema = Schema.infer(data, label="rul", margin=0.1)
-    assert schema.features[0] == Feature("a", "numeric", -1.0, 11.0)
+    assert schema.features[0] == Feature("a", "numeric", -1.0, 11.0)  # widened, 2 digits
     assert schema.label is not None and schema.label.kind == "continuous"
-    assert (schema.label.low, schema.label.high) == (5.0, 125.0)
+    assert (schema.label.low, schema.label.high) == (0.0, 130.0)  # rounded outward
 
 
 def test_json_round_trip(tmp_path: Path) -> None:
@@ -118,6 +118,29 @@ def test_ai4i_schema_for_predictive_maintenance() -> None:
     assert x.shape == (10000, 8)  # Type as H/L/M indicators, then 5 numeric features
     assert schema.columns[:3] == ["Type=H", "Type=L", "Type=M"]
     assert np.array_equal(x[:, :3].sum(axis=1), np.ones(10000))
-    assert np.array_equal(x[:, 3:].min(axis=0), -np.ones(5))
-    assert np.array_equal(x[:, 3:].max(axis=0), np.ones(5))
+    # inferred ranges are rounded outward: the data fill most of [-1, 1] but not its ends
+    assert np.all(x[:, 3:].min(axis=0) >= -1) and np.all(x[:, 3:].max(axis=0) <= 1)
+    assert np.all(x[:, 3:].max(axis=0) - x[:, 3:].min(axis=0) > 1.6)
     assert schema.label_vector(data).sum() == 339
+
+
+def test_label_inference_never_flips_the_positive_class() -> None:
+    no_failures = pd.DataFrame({"t": [1.0, 2.0, 3.0], "failure": [0, 0, 0]})
+    label = Schema.infer(no_failures, label="failure").label
+    assert label is not None and label.positive == 1  # a site without failures yet
+    coded = pd.DataFrame({"t": [1.0, 2.0, 3.0], "y": [1, 2, 2]})
+    label = Schema.infer(coded, label="y").label
+    assert label is not None and (label.kind, label.positive) == ("binary", 2)
+    single = pd.DataFrame({"t": [1.0, 2.0], "y": ["ok", "ok"]})
+    with pytest.raises(SchemaError, match="name the positive class"):
+        Schema.infer(single, label="y")
+    assert Schema.infer(single, label="y", positive="fail").label == Label("y", "binary", "fail")
+
+
+def test_label_drift_is_refused() -> None:
+    schema = Schema.infer(pd.DataFrame({"t": [1.0, 2.0], "y": [0, 1]}), label="y")
+    with pytest.raises(SchemaError, match="label drift"):
+        schema.label_vector(pd.DataFrame({"t": [1.0, 2.0, 3.0], "y": [0, 1, 2]}))
+    rul = Schema.infer(pd.DataFrame({"t": [1.0, 2.0, 3.0], "r": [0.0, 50.0, 100.0]}), label="r")
+    with pytest.raises(SchemaError, match="far outside"):
+        rul.label_vector(pd.DataFrame({"t": [1.0], "r": [5000.0]}))

@@ -149,9 +149,10 @@ def test_oversized_bodies_are_413(url: str, admin: HttpRefreshClient) -> None:
         c.refresh("http-big", big)
 
 
-def test_health_job_state_and_openapi(url: str) -> None:
+def test_health_job_state_and_openapi(url: str, admin: HttpRefreshClient) -> None:
     assert httpx.get(f"{url}/health").json() == {"status": "ok"}
-    state = httpx.get(f"{url}/jobs/http-1", headers={"Authorization": f"Bearer {TOKEN}"})
+    admin.register_job("http-state", COLUMNS, COLUMNS, 4)  # self-contained: no test order
+    state = httpx.get(f"{url}/jobs/http-state", headers={"Authorization": f"Bearer {TOKEN}"})
     assert state.status_code == 200 and state.json()["max_refreshes"] == 4
     missing = httpx.get(f"{url}/jobs/none", headers={"Authorization": f"Bearer {TOKEN}"})
     assert missing.status_code == 404

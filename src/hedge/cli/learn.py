@@ -76,6 +76,11 @@ def keys_init(
 ) -> None:
     """Generate the owner's keys for a plan: out/keys.hks (encrypted) and out/public.bundle."""
     p = TrainingPlan.load(plan)
+    existing = [f for f in (out / "keys.hks", out / "public.bundle") if f.exists()]
+    if existing:
+        raise ParameterError(f"{existing[0]} exists: refusing to replace the owner's keys (all "
+                             "data encrypted under them would become unreadable); choose "
+                             "another --out")
     secret = passphrase(confirm=True)
     with console.status(f"generating {p.preset} keys with {len(p.rotation_steps)} rotations…"):
         keys = KeySet.generate(p.preset, rotations=p.rotation_steps)
@@ -93,7 +98,8 @@ def schema_infer(
     label: Annotated[str | None, typer.Option(help="Label column.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Columns that are not features "
                                                            "(identifiers, leaks).")] = None,
-    margin: Annotated[float, typer.Option(help="Widen numeric ranges by this fraction.")] = 0.0,
+    margin: Annotated[float, typer.Option(help="Widen numeric ranges by this fraction "
+                                                "(ranges are also rounded outward).")] = 0.05,
 ) -> None:
     """Infer a schema (feature kinds and ranges, label) from a CSV file."""
     schema = Schema.infer(_read_csv(data), label, exclude=exclude or (), margin=margin)
@@ -192,10 +198,11 @@ def decrypt_model(
     out: Out,
 ) -> None:
     """Owner: release the trained model (flooded and rounded) as a JSON model file."""
-    owner = KeySet.load(keys, passphrase=passphrase())
+    secret = passphrase()
+    owner = KeySet.load(keys, passphrase=secret)
     encrypted = EncryptedLogisticModel.load(model, owner.public())
     plain = encrypted.decrypt(owner)
-    owner.save(keys, passphrase=passphrase())  # persist the release count
+    owner.save(keys, passphrase=secret)  # persist the release count
     plain.save(out)
     console.print(f"{plain.kind} model with {plain.coef.size} coefficients -> {out}")
 
@@ -207,6 +214,8 @@ def predict(
 ) -> None:
     """Score rows locally with a decrypted model: one probability (logistic) or value (ridge)
     per input row."""
+    if out.resolve() in (data.resolve(), model.resolve()):
+        raise ParameterError(f"--out {out} would overwrite an input; choose another file")
     m = LogisticModel.load(model)
     values = m.predict_frame(_read_csv(data))
     column = "probability" if m.kind == "logistic" else "prediction"

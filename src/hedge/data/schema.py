@@ -116,8 +116,18 @@ class Schema:
         if column.isna().any():
             raise SchemaError(f"label {self.label.name!r} has missing values")
         if self.label.kind == "binary":
+            values = set(column.unique())
+            if len(values) > 2:
+                raise SchemaError(f"binary label {self.label.name!r} has {len(values)} distinct "
+                                  "values; this is label drift")
             return np.asarray((column == self.label.positive).to_numpy(dtype=np.float64))
-        return _numeric(column, self.label.name)
+        y = _numeric(column, self.label.name)
+        span = self.label.high - self.label.low
+        tolerance = 1e-9 * max(1.0, abs(self.label.low), abs(self.label.high))
+        if y.min() < self.label.low - tolerance - span or y.max() > self.label.high + span:
+            raise SchemaError(f"label {self.label.name!r} values {y.min()} .. {y.max()} are far "
+                              f"outside the declared range [{self.label.low}, {self.label.high}]")
+        return y
 
     def _require_columns(self, frame: pd.DataFrame, names: Iterable[str]) -> None:
         missing = [n for n in names if n not in frame.columns]
@@ -243,9 +253,7 @@ def _numeric(column: pd.Series, name: str) -> np.ndarray:
 def _infer_feature(name: str, column: pd.Series, margin: float) -> Feature:
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         x = _numeric(column, name)
-        low, high = float(x.min()), float(x.max())
-        pad = margin * (high - low)
-        return Feature(name, "numeric", low - pad, high + pad)
+        return Feature(name, "numeric", *_outward(float(x.min()), float(x.max()), margin))
     values = sorted(set(column.astype(str)))
     if len(values) > _MAX_CATEGORIES:
         raise SchemaError(f"column {name!r} is text with {len(values)} distinct values; "
@@ -260,16 +268,31 @@ def _infer_label(frame: pd.DataFrame, label: str | None, positive: Any,
     column = frame[label]
     distinct = column.dropna().unique()
     if kind is None:
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-        coded = set(distinct) <= {0, 1} or set(distinct) <= {-1, 1}
-        kind = "binary" if len(distinct) <= 2 and (coded or not numeric) else "continuous"
+        kind = "binary" if len(distinct) <= 2 else "continuous"
     if kind == "binary":
         if len(distinct) > 2:
             raise SchemaError(f"label {label!r} has {len(distinct)} values, not 2")
         if positive is None:
-            positive = 1 if 1 in set(distinct) else sorted(distinct, key=str)[-1]
+            if len(distinct) < 2 and set(distinct) - {0, 1}:
+                raise SchemaError(f"label {label!r} holds a single value here; name the "
+                                  "positive class explicitly (positive=...)")
+            # 1 is the positive class when present or when the only value is 0 (no failures
+            # at this site yet); otherwise the larger of the two values
+            positive = 1 if set(distinct) <= {0, 1} else sorted(distinct, key=str)[-1]
         if isinstance(positive, np.generic):
             positive = positive.item()
         return Label(label, "binary", positive=positive)
     y = _numeric(column, label)
-    return Label(label, "continuous", low=float(y.min()), high=float(y.max()))
+    low, high = _outward(float(y.min()), float(y.max()), 0.0)
+    return Label(label, "continuous", low=low, high=high)
+
+
+def _outward(low: float, high: float, margin: float) -> tuple[float, float]:
+    """[low, high] widened by `margin` of the span and rounded outward to two significant
+    digits of the span: the schema travels in clear, so it must not carry exact extremes."""
+    span = high - low
+    low, high = low - margin * span, high + margin * span
+    if span <= 0:
+        return low, high
+    step = 10.0 ** (math.floor(math.log10(span)) - 1)
+    return math.floor(low / step) * step, math.ceil(high / step) * step

@@ -207,9 +207,11 @@ class AuditLog:
                               details=details, prev=body["prev"], hash=entry_hash)
 
     def entries(self) -> list[AuditEntry]:
-        """All entries, read from disk and verified (see `verify`)."""
-        entries = verify_log(self.path)
-        count, last = self.head
+        """All entries, read from disk and verified (see `verify`). Holds the writer's lock so
+        that an append cannot land between reading the file and comparing with the head."""
+        with self._lock:
+            entries = verify_log(self.path)
+            count, last = self._count, self._last
         if len(entries) < count:
             raise _bad(self.path, len(entries) + 1,
                        f"this service wrote {count} entries but the file holds only "

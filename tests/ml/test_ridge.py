@@ -77,3 +77,26 @@ def test_ridge_refuses_classification_data_and_vice_versa(keys: KeySet) -> None:
     with pytest.raises(SchemaError, match="regression"):
         EncryptedRidge().fit(data)
     assert EncryptedLogisticRegression().iteration_depth == 4
+
+
+def test_several_sites_converge_to_the_pooled_ridge_not_least_squares(keys: KeySet) -> None:
+    rng = np.random.default_rng(0)
+    n, alpha = 2000, 50.0  # a penalty large enough to matter
+    x = rng.uniform(-1, 1, (n, 5))
+    y = x @ rng.normal(size=5) * 0.3 + rng.normal(size=n) * 0.2
+    z = np.hstack([np.ones((n, 1)), x])
+    ridge = Ridge(alpha=alpha).fit(x, y)
+    pooled = np.r_[ridge.intercept_, ridge.coef_]
+    least_squares = np.linalg.lstsq(z, y, rcond=None)[0]
+    twin = reference_ridge_sites([z[: n // 2], z[n // 2 :]], [y[: n // 2], y[n // 2 :]], alpha, 3)
+    assert np.abs(twin - pooled).max() < 0.002
+    assert np.abs(twin - least_squares).max() > 0.02
+    columns = [f"x{i}" for i in range(5)]
+    bundle = keys.public()
+    data = EncryptedDataset.concat([
+        EncryptedDataset.encrypt_regression(bundle, x[: n // 2], y[: n // 2], columns,
+                                            alpha=alpha),
+        EncryptedDataset.encrypt_regression(bundle, x[n // 2 :], y[n // 2 :], columns,
+                                            alpha=alpha)])
+    model = EncryptedRidge(iterations=3).fit(data).decrypt(keys, release=False)
+    assert np.allclose(np.r_[model.intercept, model.coef], twin, atol=1e-4)

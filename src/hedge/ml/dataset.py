@@ -16,7 +16,10 @@ c_i P_s z_i with P_s built from the weighted Gram matrix Z^T C Z.
 
 For regression (`encrypt_regression`), rows are z_i = [1, x_i] without a sign, P_s is the exact
 ridge Hessian inverse (Z_s^T Z_s + alpha D)^-1 (D: identity without the bias), and the site also
-encrypts b_s = P_s Z_s^T y_s, tiled like the weights: for one site, b_s *is* the ridge solution.
+encrypts, in `targets`, three vectors: b_s = P_s Z_s^T y_s tiled like the weights (for one site,
+b_s *is* the ridge solution), and the penalty rows r_j = sqrt(alpha) e_j (j >= 1) as a doubled
+block and as a preconditioned block [P_s r_j, 0], so that several sites can iterate towards the
+pooled ridge solution (`hedge.ml.ridge`).
 
 The site also encrypts its (weighted) Gram matrix, an aggregate the cloud can add up across sites
 for the owner to release (pooled preconditioning, statistics).
@@ -58,6 +61,12 @@ def _checked(x: Any, y: Any, columns: Sequence[str]) -> tuple[np.ndarray, np.nda
     if len(columns) != x.shape[1]:
         raise ShapeError(f"{len(columns)} column names for {x.shape[1]} columns")
     return x, y
+
+
+def _penalty_rows(columns: int, alpha: float) -> np.ndarray:
+    """sqrt(alpha) e_j for every column but the bias: sum_j (r_j . w) r_j = alpha D w."""
+    rows = np.sqrt(alpha) * np.eye(columns)
+    return np.asarray(rows[1:])
 
 
 def class_statistics(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -155,7 +164,10 @@ class EncryptedDataset:
             preconditioned=[bundle.encrypt(v) for v in layout.pack_first(z @ local)],
             gram=bundle.encrypt(gram.reshape(-1), check_range=False),
             task="regression",
-            targets=[bundle.encrypt(layout.tile(local @ (z.T @ y)))],
+            targets=[bundle.encrypt(layout.tile(local @ (z.T @ y))),
+                     bundle.encrypt(layout.pack_doubled(_penalty_rows(z.shape[1], alpha))[0]),
+                     bundle.encrypt(layout.pack_first(
+                         _penalty_rows(z.shape[1], alpha) @ local)[0])],
             statistics=bundle.encrypt(np.concatenate([z.T @ y, [float(y @ y)]]),
                                       check_range=False),
         )
@@ -242,7 +254,7 @@ class EncryptedDataset:
         task = fields.get("task", "classification")
         if task not in ("classification", "regression"):
             raise CorruptDataError(f"unknown task {task!r} in the dataset header")
-        targets = len(site_rows) if task == "regression" else 0
+        targets = 3 * len(site_rows) if task == "regression" else 0
         stats = 1 if fields.get("statistics") is True else 0
         expected = sum(layout.blocks(n) for n in site_rows)
         if (len(vectors) != 2 * blocks + 1 + targets + stats or blocks != expected

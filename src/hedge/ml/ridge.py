@@ -1,12 +1,15 @@
 """Ridge regression trained on ciphertexts (remaining useful life and other continuous targets).
 
 For least squares the fixed-Hessian bound is exact: H = Z^T Z + alpha D. Every site encrypted
-b_s = P_s Z_s^T y_s with P_s = H_s^-1 (see `EncryptedDataset.encrypt_regression`), so
+b_s = P_s Z_s^T y_s with P_s = H_s^-1, and its penalty rows r_j = sqrt(alpha) e_j (see
+`EncryptedDataset.encrypt_regression`), so
 
 * one site: w = b_s is the ridge solution; training is a relabelling, no ciphertext arithmetic;
-* several sites: w <- w + B - sum_i (z_i . w) q_i with B = sum_s (n_s / n) b_s and
-  q_i = (n_s / n) P_s z_i: a preconditioned Richardson iteration, exact when the sites hold
-  similar data (their P_s then agree), 2 levels per iteration.
+* several sites: a preconditioned Richardson iteration on the pooled normal equations,
+  w <- w + B - sum_i (z_i . w) q_i - sum_s (n_s / n)^2 sum_j (r_j . w) P_s r_j,
+  with B = sum_s (n_s / n) b_s and q_i = (n_s / n) P_s z_i. Its fixed point is the pooled ridge
+  solution (Z^T Z + alpha D) w = Z^T y whenever the sites' P_s are proportional to a common
+  matrix (sites holding similar data); 2 levels per iteration.
 
 Depth: 1 (site weights) + 2 per further iteration + 1 (cut the model out of the layout).
 """
@@ -50,16 +53,18 @@ class EncryptedRidge:
                 raise DepthExhaustedError(f"{self.iterations} ridge iterations",
                                           self.required_depth(), available)
             n = data.rows
-            rows = site_weighted(data)
-            b = [t.scaled_to(m / n, t.level - 1) for t, m in zip(data.targets, data.site_rows,
-                                                                 strict=True)]
-            constant = b[0]
-            for other in b[1:]:
-                constant = constant + other
+            shares = [m / n for m in data.site_rows]
+            doubled = list(data.doubled) + data.targets[1::3]
+            rows = site_weighted(data) + [
+                q.scaled_to(share * share, q.level - 1)
+                for q, share in zip(data.targets[2::3], shares, strict=True)]
+            constant = data.targets[0].scaled_to(shares[0], data.targets[0].level - 1)
+            for t, share in zip(data.targets[3::3], shares[1:], strict=True):
+                constant = constant + t.scaled_to(share, t.level - 1)
             w = constant
             for done in range(2, self.iterations + 1):
                 terms = [row_sums(data.layout, zd * w) * q
-                         for zd, q in zip(data.doubled, rows, strict=True)]
+                         for zd, q in zip(doubled, rows, strict=True)]
                 w = w + constant - column_sums(data.layout, terms)
                 if progress:
                     progress(done)
@@ -80,9 +85,11 @@ def reference_ridge_sites(zs: list[np.ndarray], ys: list[np.ndarray], alpha: flo
     bs = [p @ (z.T @ y) for p, z, y in zip(ps, zs, ys, strict=True)]
     if len(zs) == 1:
         return np.asarray(bs[0])
-    constant = sum(len(z) / n * b for z, b in zip(zs, bs, strict=True))
+    shares = [len(z) / n for z in zs]
+    constant = sum(s * b for s, b in zip(shares, bs, strict=True))
     w = np.asarray(constant)
     for _ in range(iterations - 1):
-        grad = sum(len(z) / n * ((z @ w) @ (z @ p)) for z, p in zip(zs, ps, strict=True))
-        w = w + constant - grad
+        step = sum(s * p @ (z.T @ (z @ w)) + s * s * p @ (penalty @ w)
+                   for s, p, z in zip(shares, ps, zs, strict=True))
+        w = w + constant - step
     return w

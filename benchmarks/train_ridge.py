@@ -53,7 +53,8 @@ def main() -> None:
 
     reference = rmse(Ridge(alpha=ALPHA).fit(x, y).predict(x_test))
     start = time.perf_counter()
-    keys = KeySet.generate("standard", rotations=sorted(RowLayout(15, 8192).rotation_steps()))
+    keys = KeySet.generate("standard", rotations=sorted(RowLayout(15, 8192).rotation_steps()),
+                           max_releases=2**10)
     keygen = time.perf_counter() - start
     bundle = keys.public()
     rows: list[dict[str, Any]] = []

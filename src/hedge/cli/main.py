@@ -49,3 +49,6 @@ def run() -> None:
     except HedgeError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc.strerror}: {exc.filename}")
+        sys.exit(1)

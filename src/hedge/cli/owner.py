@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +15,7 @@ from hedge.ckks import KeySet
 from hedge.cli._common import passphrase
 from hedge.errors import HedgeError
 from hedge.owner.audit import AuditLog, verify_log
-from hedge.owner.http import MIN_TOKEN_LENGTH, create_app
+from hedge.owner.http import MIN_TOKEN_LENGTH, create_app, is_loopback_host
 from hedge.owner.keyservice import KeyService
 
 app = typer.Typer(
@@ -33,15 +32,6 @@ errors = Console(stderr=True)
 def _fail(message: str) -> typer.Exit:
     errors.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(1)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @app.command("serve-keys")
@@ -82,7 +72,7 @@ def serve_keys(
     try:
         service = KeyService(keyset, log)
         api = create_app(service, token, admin_token=admin_token)
-        if ssl_certfile is None and not _is_loopback(host):
+        if ssl_certfile is None and not is_loopback_host(host):
             errors.print(f"[yellow]warning:[/yellow] listening on {host} without TLS: tokens "
                          "and ciphertexts travel in clear; give --ssl-certfile/--ssl-keyfile "
                          "or put a TLS proxy in front")

@@ -6,7 +6,15 @@ from hedge.ckks import EncryptedVector
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.layout import RowLayout
 
-__all__ = ["column_sums", "row_sums", "site_weighted"]
+__all__ = ["add_all", "column_sums", "row_sums", "site_weighted"]
+
+
+def add_all(vectors: list[EncryptedVector]) -> EncryptedVector:
+    """The sum of one or more encrypted vectors."""
+    total = vectors[0]
+    for v in vectors[1:]:
+        total = total + v
+    return total
 
 
 def site_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
@@ -30,9 +38,7 @@ def row_sums(layout: RowLayout, v: EncryptedVector) -> EncryptedVector:
 
 def column_sums(layout: RowLayout, blocks: list[EncryptedVector]) -> EncryptedVector:
     """Sum over all rows of all blocks, tiled back as [s, s] in every row."""
-    total = blocks[0]
-    for b in blocks[1:]:
-        total = total + b
+    total = add_all(blocks)
     for step in layout.column_sum_steps():
         total = total + total.rotate(step)
     return total + total.rotate(-layout.width)

@@ -19,7 +19,7 @@ import numpy as np
 
 from hedge.ckks import EncryptedVector
 from hedge.errors import SchemaError, ShapeError
-from hedge.ml._blocks import row_sums
+from hedge.ml._blocks import add_all, row_sums
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import LogisticModel
 from hedge.ml.sigmoid import sigmoid_polynomial
@@ -69,7 +69,4 @@ def brier_score(data: EncryptedDataset, model: LogisticModel) -> EncryptedVector
             dots = row_sums(layout, next(blocks) * tiled)
             miss = dots.polyval(wrong)
             terms.append((miss * miss) * mask)
-    total = terms[0]
-    for t in terms[1:]:
-        total = total + t
-    return total.sum()
+    return add_all(terms).sum()

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hedge.ckks import EncryptedVector, polyval_depth
-from hedge.errors import DepthExhaustedError, SchemaError, ShapeError
-from hedge.ml._blocks import column_sums, row_sums, site_weighted
+from hedge.errors import DepthExhaustedError, ParameterError, SchemaError, ShapeError
+from hedge.ml._blocks import add_all, column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLogisticModel
 from hedge.ml.sigmoid import sigmoid_polynomial
@@ -82,8 +82,10 @@ class EncryptedLogisticRegression:
     coeffs: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ValueError("at least one iteration is needed")
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or (
+                self.iterations < 1):
+            raise ParameterError(f"iterations must be a positive integer, not "
+                                 f"{self.iterations!r}")
         self.coeffs = sigmoid_polynomial(self.degree, self.bound)
 
     def get_params(self) -> dict[str, float]:
@@ -108,7 +110,10 @@ class EncryptedLogisticRegression:
         `refresh` (owner-assisted mode) brings the weights back to the top level whenever the
         next iteration would not fit (see `hedge.ml.refresh.refresh_tiled`); `progress` is
         called with the number of finished iterations."""
-        available = data.doubled[0].level
+        if data.task != "classification":
+            raise SchemaError("logistic regression needs a classification dataset (a binary "
+                              "label); use EncryptedRidge for a continuous one")
+        available = min(v.level for v in (*data.doubled, *data.preconditioned))
         needed = self.required_depth() if refresh is None else min(
             self.required_depth(), 3 + self.iteration_depth)
         if needed > available:
@@ -152,27 +157,21 @@ def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]
     padded = np.zeros((width, width))
     padded[: p.shape[0], : p.shape[1]] = p
     baby, giant = layout.row_product_plan()
+    j = np.arange(width)
     out = []
     for zd in data.doubled:
-        babies = {t: zd.rotate(t) if t else zd for t in range(baby)}
-        total: EncryptedVector | None = None
+        babies = [zd.rotate(t) if t else zd for t in range(baby)]
+        shifted = []
         for g in range(giant):
-            inner = None
-            for t in range(baby):
-                delta = g * baby + t
-                if delta >= width:
-                    continue
-                j = np.arange(width)
+            inner = []
+            for t in range(min(baby, width - g * baby)):
                 pattern = np.zeros(stride)
-                pattern[:width] = padded[(j + delta) % width, j]  # (P^T z)_j = sum P[k, j] z_k
+                # (P^T z)_j = sum_k P[k, j] z_k, diagonal delta = g * baby + t
+                pattern[:width] = padded[(j + g * baby + t) % width, j]
                 diag = np.roll(np.tile(pattern, layout.rows_per_block), g * baby)
-                term = babies[t] * diag
-                inner = term if inner is None else inner + term
-            if inner is None:
-                continue
-            shifted = inner.rotate(g * baby) if g else inner
-            total = shifted if total is None else total + shifted
-        if total is None:  # every diagonal of P is zero
-            raise ShapeError("the preconditioner is all zeros")
-        out.append(total)
+                inner.append(babies[t] * diag)
+            block = add_all(inner)
+            shifted.append(block.rotate(g * baby) if g else block)
+        out.append(add_all(shifted))
     return out
+

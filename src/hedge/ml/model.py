@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.data import Schema
@@ -76,8 +76,15 @@ class LogisticModel:
         proba: np.ndarray = 1.0 / (1.0 + np.exp(-self.decision_function(x)))
         return proba
 
-    def to_sklearn(self) -> LogisticRegression:
-        """An equivalent, fitted `sklearn.linear_model.LogisticRegression`."""
+    def to_sklearn(self) -> LogisticRegression | Ridge:
+        """An equivalent, fitted scikit-learn model: `LogisticRegression`, or `Ridge` (on the
+        scaled label) for ridge models."""
+        if self.kind == "ridge":
+            ridge = Ridge()
+            ridge.coef_ = self.coef.copy()
+            ridge.intercept_ = self.intercept
+            ridge.n_features_in_ = self.coef.size
+            return ridge
         model = LogisticRegression()
         model.classes_ = np.array([0, 1])
         model.coef_ = self.coef.reshape(1, -1)

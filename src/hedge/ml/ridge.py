@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hedge.errors import DepthExhaustedError, SchemaError
+from hedge.errors import DepthExhaustedError, ParameterError, SchemaError
 from hedge.ml._blocks import column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLogisticModel
@@ -34,6 +34,12 @@ class EncryptedRidge:
     """sklearn-style estimator; the penalty `alpha` is fixed when the sites encrypt."""
 
     iterations: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or (
+                self.iterations < 1):
+            raise ParameterError(f"iterations must be a positive integer, not "
+                                 f"{self.iterations!r}")
 
     def get_params(self) -> dict[str, int]:
         return {"iterations": self.iterations}

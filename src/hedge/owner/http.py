@@ -203,8 +203,12 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
     return app
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+def is_loopback_url(url: str) -> bool:
+    """Whether a URL points at this machine (plain HTTP is acceptable only there)."""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -220,7 +224,7 @@ class HttpRefreshClient:
 
     def __init__(self, url: str, token: str, *, timeout: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
-        if transport is None and urlsplit(url).scheme == "http" and not _is_loopback(url):
+        if transport is None and urlsplit(url).scheme == "http" and not is_loopback_url(url):
             warnings.warn(f"the key service at {url} is reached without TLS: the token and the "
                           "ciphertexts travel in clear; use https", stacklevel=2)
         self.url = url.rstrip("/")

@@ -157,3 +157,17 @@ def test_balanced_class_weights_for_rare_failures(standard_keys: KeySet) -> None
                                                                     schema.columns)])
     with pytest.raises(SchemaError, match="both classes"):
         row_weights(np.zeros(5), "balanced")
+
+
+def test_dataset_files_with_vectors_in_the_wrong_roles_are_refused(
+    standard_keys: KeySet, edinburgh: Data, tmp_path: Path
+) -> None:
+    from hedge.errors import CorruptDataError
+
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    data = EncryptedDataset.encrypt(bundle, x[:40], y[:40], schema.columns)
+    data.gram = data.doubled[0]  # what a crafted file could try
+    data.save(tmp_path / "crafted.hed")
+    with pytest.raises(CorruptDataError, match="role"):
+        EncryptedDataset.load(tmp_path / "crafted.hed", bundle)

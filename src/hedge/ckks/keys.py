@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from hedge.errors import (
     PolicyError,
     SecretMaterialError,
 )
+from hedge.files import write_atomic
 
 __all__ = ["KeySet", "PublicBundle"]
 
@@ -56,21 +56,6 @@ def _normalize_steps(steps: Iterable[int], slots: int) -> tuple[int, ...]:
                 f"rotation step {s} is out of range for {slots} slots; use |step| < {slots}"
             )
     return tuple(out)
-
-
-def _write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _refuse_secret(engine: Engine, tag: int, payload: bytes) -> None:
@@ -166,7 +151,7 @@ class PublicBundle:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the bundle atomically (checked for secret material first)."""
-        _write_atomic(path, self.to_bytes())
+        write_atomic(path, self.to_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes, *, expected_fingerprint: str | None = None) -> PublicBundle:
@@ -335,7 +320,7 @@ class KeySet:
         )
         header = {"param_id": self.params.param_id, "params": self.params.to_dict(),
                   "fingerprint": self.fingerprint}
-        _write_atomic(path, _keystore.seal_payload(inner, passphrase, header))
+        write_atomic(path, _keystore.seal_payload(inner, passphrase, header))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, passphrase: str) -> KeySet:

@@ -150,7 +150,11 @@ def train(
     parts = [EncryptedDataset.load(path, b) for path in datasets]
     data = EncryptedDataset.concat(parts)
     if plan is not None:
-        estimator = TrainingPlan.load(plan).estimator()
+        p = TrainingPlan.load(plan)
+        if p.preset != b.params.name:
+            raise KeyMismatchError(f"the plan is for preset {p.preset!r}, the bundle for "
+                                   f"{b.params.name!r}")
+        estimator = p.estimator()
     elif data.task == "regression":
         estimator = EncryptedRidge()
     else:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from hedge.errors import SchemaError
+from hedge.files import write_atomic
 
 __all__ = ["Feature", "Label", "Schema"]
 
@@ -226,7 +227,7 @@ class Schema:
         return cls(features, label)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_atomic(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Schema:

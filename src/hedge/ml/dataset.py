@@ -43,6 +43,7 @@ from hedge.ckks import EncryptedVector, PublicBundle, container
 from hedge.ckks.vector import iter_vectors
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, ShapeError
+from hedge.files import write_atomic
 from hedge.ml.layout import RowLayout
 
 __all__ = ["BIAS", "EncryptedDataset", "class_statistics", "row_weights"]
@@ -231,7 +232,7 @@ class EncryptedDataset:
                                   [(_TAG_VECTORS, buf.getvalue())])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_bytes(self.to_bytes())
+        write_atomic(path, self.to_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes, bundle: PublicBundle) -> EncryptedDataset:
@@ -266,10 +267,35 @@ class EncryptedDataset:
         weight = fields.get("class_weight")
         if weight not in (None, "balanced"):
             raise CorruptDataError(f"unknown class weighting {weight!r} in the dataset header")
-        return cls(bundle, layout, columns, site_rows, vectors[:blocks],
+        dataset = cls(bundle, layout, columns, site_rows, vectors[:blocks],
                    vectors[blocks:2 * blocks], vectors[2 * blocks], schema, weight, task,
                    vectors[2 * blocks + 1 : 2 * blocks + 1 + targets],
                    vectors[-1] if stats else None)
+        dataset._check_roles()
+        return dataset
+
+    def _check_roles(self) -> None:
+        """Every vector has the length its role implies (a crafted file cannot mix them up)."""
+        d, slots = len(self.columns), self.layout.slots
+        blocks = [*self.doubled, *self.preconditioned]
+        if self.task == "regression":
+            blocks += [v for i, v in enumerate(self.targets) if i % 3]
+            tiled = self.targets[0::3]
+            stats_length = d + 1
+        else:
+            tiled = []
+            stats_length = 2 * (1 + 2 * (d - 1))
+        wrong = [v for v in (*blocks, *tiled) if v.length != slots]
+        if wrong or self.gram.length != d * d or (
+                self.statistics is not None and self.statistics.length != stats_length):
+            raise CorruptDataError("a dataset vector does not have the length of its role")
+        if self.schema is not None:
+            try:
+                expected = Schema.from_dict(self.schema).columns
+            except SchemaError as exc:
+                raise CorruptDataError(f"dataset schema is malformed: {exc}") from exc
+            if [BIAS, *expected] != self.columns:
+                raise CorruptDataError("dataset columns do not match its schema")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedDataset:

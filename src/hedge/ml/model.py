@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, SchemaError
+from hedge.files import write_atomic
 from hedge.ml.layout import RowLayout
 
 __all__ = ["EncryptedLogisticModel", "LogisticModel"]
@@ -48,7 +49,7 @@ class LogisticModel:
     def save(self, path: str | os.PathLike[str]) -> None:
         body = {"version": 1, "kind": self.kind, "columns": self.columns,
                 "intercept": self.intercept, "coef": self.coef.tolist(), "schema": self.schema}
-        Path(path).write_text(json.dumps(body, indent=2) + "\n")
+        write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LogisticModel:
@@ -117,7 +118,7 @@ class EncryptedLogisticModel:
         return container.to_bytes(container.Kind.MODEL, header, [(1, self.weights.to_bytes())])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_bytes(self.to_bytes())
+        write_atomic(path, self.to_bytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedLogisticModel:
@@ -133,6 +134,14 @@ class EncryptedLogisticModel:
         weights = EncryptedVector.from_bytes(records[0][1], bundle)
         if weights.length != len(columns):
             raise CorruptDataError("model weights do not match its columns")
+        if isinstance(schema, dict):
+            try:
+                expected = ["(bias)", *Schema.from_dict(schema).columns]
+            except SchemaError as exc:
+                raise CorruptDataError(f"model schema is malformed: {exc}") from exc
+            if expected != columns:
+                raise CorruptDataError("model columns do not match its schema; refusing to "
+                                       "release it")
         layout = RowLayout(len(columns), bundle.params.slot_count)
         if kind not in ("logistic", "ridge"):
             raise CorruptDataError(f"unknown model kind {kind!r}")

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from hedge.ckks import preset
 from hedge.errors import ParameterError, SchemaError
+from hedge.files import write_atomic
 from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import EncryptedLogisticRegression
 from hedge.ml.ridge import EncryptedRidge
@@ -68,7 +69,7 @@ class TrainingPlan:
         return {"version": 1, **asdict(self)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_atomic(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainingPlan:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["write_atomic"]
+from hedge.errors import SchemaError
+
+__all__ = ["read_json", "write_atomic", "write_json"]
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -25,3 +29,21 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
 
+
+
+def write_json(path: str | os.PathLike[str], body: dict[str, Any]) -> None:
+    """Write a JSON object atomically, indented for people to read."""
+    write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """A JSON object from a file, or `SchemaError` naming `what` the file should have been."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SchemaError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path} is not valid JSON ({what} expected): {exc}") from exc
+    if not isinstance(data, dict):
+        raise SchemaError(f"{path} does not hold a {what}")
+    return data

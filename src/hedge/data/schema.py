@@ -17,19 +17,17 @@ the declared range are schema drift: an error by default, or clipped on request.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from hedge.errors import SchemaError
-from hedge.files import write_atomic
+from hedge.files import read_json, write_json
 
 __all__ = ["Feature", "Label", "Schema"]
 
@@ -227,17 +225,11 @@ class Schema:
         return cls(features, label)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        write_atomic(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Schema:
-        try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise SchemaError(f"{path} is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise SchemaError(f"{path} does not hold a schema object")
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "schema"))
 
 
 def _numeric(column: pd.Series, name: str) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, SchemaError
-from hedge.files import write_atomic
+from hedge.files import read_json, write_atomic, write_json
 from hedge.ml.layout import RowLayout
 
 __all__ = ["EncryptedLogisticModel", "LogisticModel"]
@@ -49,18 +48,18 @@ class LogisticModel:
     def save(self, path: str | os.PathLike[str]) -> None:
         body = {"version": 1, "kind": self.kind, "columns": self.columns,
                 "intercept": self.intercept, "coef": self.coef.tolist(), "schema": self.schema}
-        write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
+        write_json(path, body)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LogisticModel:
+        body = read_json(path, "hedge model")
         try:
-            body = json.loads(Path(path).read_text())
             if body.get("kind") not in ("logistic", "ridge") or body.get("version") != 1:
                 raise SchemaError(f"{path} is not a hedge model")
             coef = np.asarray(body["coef"], dtype=np.float64)
             model = cls(list(body["columns"]), float(body["intercept"]), coef, body.get("schema"),
                         body["kind"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, SchemaError):
                 raise
             raise SchemaError(f"{path} is not a hedge model file: {exc}") from exc

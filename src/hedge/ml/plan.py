@@ -9,16 +9,14 @@ Keys are then generated from `plan.rotation_steps`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from hedge.ckks import preset
 from hedge.errors import ParameterError, SchemaError
-from hedge.files import write_atomic
+from hedge.files import read_json, write_json
 from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import EncryptedLogisticRegression
 from hedge.ml.ridge import EncryptedRidge
@@ -69,17 +67,18 @@ class TrainingPlan:
         return {"version": 1, **asdict(self)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        write_atomic(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainingPlan:
+        data = read_json(path, "training plan")
         try:
-            data = json.loads(Path(path).read_text())
             if data.pop("version") != 1:
                 raise SchemaError("unsupported plan version")
             plan = cls(**data)
             preset(plan.preset)
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            plan.estimator()  # validates the iterations
+        except (KeyError, TypeError, AttributeError) as exc:
             raise SchemaError(f"{path} is not a hedge training plan: {exc}") from exc
         return plan
 

@@ -171,3 +171,23 @@ def test_dataset_files_with_vectors_in_the_wrong_roles_are_refused(
     data.save(tmp_path / "crafted.hed")
     with pytest.raises(CorruptDataError, match="role"):
         EncryptedDataset.load(tmp_path / "crafted.hed", bundle)
+
+
+def test_l2_regularisation_equals_its_twin_and_shrinks(standard_keys: KeySet,
+                                                       edinburgh: Data) -> None:
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    cut, l2 = 700, 30.0
+    parts = [EncryptedDataset.encrypt(bundle, x[:cut], y[:cut], schema.columns, l2=l2),
+             EncryptedDataset.encrypt(bundle, x[cut:], y[cut:], schema.columns, l2=l2)]
+    estimator = EncryptedLogisticRegression(iterations=2)
+    exact = estimator.fit(EncryptedDataset.concat(parts)).decrypt(standard_keys, release=False)
+    zs = [design(x[:cut], y[:cut]), design(x[cut:], y[cut:])]
+    twin = reference_fit_sites(zs, 2, 1.0, estimator.coeffs, l2=l2)
+    assert abs(exact.intercept - twin[0]) < TRAIN_TOL
+    assert np.allclose(exact.coef, twin[1:], atol=TRAIN_TOL)
+    plain = reference_fit_sites(zs, 2, 1.0, estimator.coeffs)
+    assert np.linalg.norm(twin[1:]) < 0.9 * np.linalg.norm(plain[1:])  # the penalty shrinks
+    with pytest.raises(SchemaError, match="same schema"):
+        EncryptedDataset.concat([parts[0], EncryptedDataset.encrypt(bundle, x[:50], y[:50],
+                                                                    schema.columns)])

@@ -115,6 +115,8 @@ def encrypt(
     out: Out,
     class_weight: Annotated[str | None, typer.Option(
         help="'balanced' to weight rare classes up (every site must choose the same).")] = None,
+    l2: Annotated[float, typer.Option(help="L2 penalty on the coefficients (logistic; every "
+                                           "site must choose the same).")] = 0.0,
 ) -> None:
     """Encrypt a site's rows for training (only the public bundle is needed)."""
     refuse_secret_files(bundle)
@@ -129,7 +131,7 @@ def encrypt(
     if len(frame) > p.max_rows:
         raise ParameterError(f"{len(frame)} rows exceed the plan's {p.max_rows}")
     with console.status(f"encrypting {len(frame)} rows…"):
-        dataset = EncryptedDataset.from_frame(frame, s, b, class_weight=class_weight)
+        dataset = EncryptedDataset.from_frame(frame, s, b, class_weight=class_weight, l2=l2)
     dataset.save(out)
     console.print(f"encrypted {dataset.rows} rows in {len(dataset.doubled)} blocks -> {out} "
                   f"({out.stat().st_size / 1e6:.1f} MB)")

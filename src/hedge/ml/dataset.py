@@ -123,8 +123,11 @@ class EncryptedDataset:
     @classmethod
     def encrypt(cls, bundle: PublicBundle, x: np.ndarray, y: np.ndarray,
                 columns: Sequence[str], *, ridge: float = 1e-3,
-                class_weight: str | None = None) -> EncryptedDataset:
-        """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1)."""
+                class_weight: str | None = None, l2: float = 0.0) -> EncryptedDataset:
+        """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1).
+
+        `l2` > 0 adds the penalty rows sqrt(l2) e_j (every column but the bias) to `targets`
+        as a doubled and a preconditioned block, for L2-regularised training."""
         x, y = _checked(x, y, columns)
         if not np.all((y == 0) | (y == 1)):
             raise SchemaError("labels must be 0 or 1")
@@ -132,7 +135,10 @@ class EncryptedDataset:
         layout = RowLayout(z.shape[1], bundle.params.slot_count)
         weights = row_weights(y, class_weight)
         gram = (z * weights[:, None]).T @ z
-        local = np.linalg.inv(gram / 4.0 + ridge * np.eye(gram.shape[0]))
+        penalty = l2 * np.eye(gram.shape[0])
+        penalty[0, 0] = 0.0
+        local = np.linalg.inv(gram / 4.0 + penalty + ridge * np.eye(gram.shape[0]))
+        rows = _penalty_rows(z.shape[1], l2) if l2 > 0 else None
         return cls(
             bundle=bundle,
             layout=layout,
@@ -144,6 +150,9 @@ class EncryptedDataset:
             gram=bundle.encrypt(gram.reshape(-1), check_range=False),
             class_weight=class_weight,
             statistics=bundle.encrypt(class_statistics(x, y), check_range=False),
+            targets=[] if rows is None else [
+                bundle.encrypt(layout.pack_doubled(rows)[0]),
+                bundle.encrypt(layout.pack_first(rows @ local)[0])],
         )
 
     @classmethod
@@ -175,7 +184,7 @@ class EncryptedDataset:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, schema: Schema, bundle: PublicBundle, *,
-                   class_weight: str | None = None) -> EncryptedDataset:
+                   class_weight: str | None = None, l2: float = 0.0) -> EncryptedDataset:
         """Scale a site's rows with the consortium schema and encrypt them (a binary label:
         classification; a continuous one: regression on the label scaled to [-1, 1])."""
         x, y = schema.features_matrix(frame), schema.label_vector(frame)
@@ -185,7 +194,7 @@ class EncryptedDataset:
             data = cls.encrypt_regression(bundle, x, 2.0 * (y - label.low) / span - 1.0,
                                           schema.columns)
         else:
-            data = cls.encrypt(bundle, x, y, schema.columns, class_weight=class_weight)
+            data = cls.encrypt(bundle, x, y, schema.columns, class_weight=class_weight, l2=l2)
         data.schema = schema.to_dict()
         return data
 
@@ -199,7 +208,8 @@ class EncryptedDataset:
             head.bundle.check_compatible(other.bundle)
             if (other.columns != head.columns or other.layout != head.layout
                     or other.schema != head.schema or other.class_weight != head.class_weight
-                    or other.task != head.task):
+                    or other.task != head.task
+                    or bool(other.targets) != bool(head.targets)):
                 raise SchemaError("datasets have different columns or layouts; encrypt every "
                                   "site with the same schema and bundle")
         gram = parts[0].gram
@@ -225,6 +235,7 @@ class EncryptedDataset:
         header = {"columns": self.columns, "site_rows": self.site_rows, "schema": self.schema,
                   "class_weight": self.class_weight, "task": self.task,
                   "statistics": self.statistics is not None,
+                  "l2": self.task == "classification" and bool(self.targets),
                   "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
@@ -255,7 +266,9 @@ class EncryptedDataset:
         task = fields.get("task", "classification")
         if task not in ("classification", "regression"):
             raise CorruptDataError(f"unknown task {task!r} in the dataset header")
-        targets = 3 * len(site_rows) if task == "regression" else 0
+        penalised = fields.get("l2") is True
+        targets = 3 * len(site_rows) if task == "regression" else (
+            2 * len(site_rows) if penalised else 0)
         stats = 1 if fields.get("statistics") is True else 0
         expected = sum(layout.blocks(n) for n in site_rows)
         if (len(vectors) != 2 * blocks + 1 + targets + stats or blocks != expected
@@ -283,6 +296,7 @@ class EncryptedDataset:
             tiled = self.targets[0::3]
             stats_length = d + 1
         else:
+            blocks += self.targets  # L2 penalty blocks, if any
             tiled = []
             stats_length = 2 * (1 + 2 * (d - 1))
         wrong = [v for v in (*blocks, *tiled) if v.length != slots]

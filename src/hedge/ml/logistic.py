@@ -54,20 +54,28 @@ def reference_fit(z: np.ndarray, p: np.ndarray, iterations: int, learning_rate: 
 
 def reference_fit_sites(zs: list[np.ndarray], iterations: int, learning_rate: float,
                         coeffs: np.ndarray, ridge: float = 1e-3,
-                        weights: list[np.ndarray] | None = None) -> np.ndarray:
-    """Plaintext twin of local preconditioning: site s contributes (n_s / n) C_s Z_s P_s."""
+                        weights: list[np.ndarray] | None = None, l2: float = 0.0) -> np.ndarray:
+    """Plaintext twin of local preconditioning: site s contributes (n_s / n) C_s Z_s P_s, and
+    with `l2` the penalty -(n_s / n)^2 P_s l2 D w."""
     n = sum(len(z) for z in zs)
+    d = zs[0].shape[1]
     cs = weights or [np.ones(len(z)) for z in zs]
-    zp = [len(z) / n * (z @ preconditioner((z * c[:, None]).T @ z, ridge)) * c[:, None]
+    penalty = l2 * np.eye(d)
+    penalty[0, 0] = 0.0
+    ps = [np.linalg.inv((z * c[:, None]).T @ z / 4.0 + penalty + ridge * np.eye(d))
           for z, c in zip(zs, cs, strict=True)]
-    return _reference(np.vstack(zs), np.vstack(zp), iterations, learning_rate, coeffs)
+    zp = [len(z) / n * (z @ p) * c[:, None] for z, c, p in zip(zs, cs, ps, strict=True)]
+    shrink = sum((len(z) / n) ** 2 * (p @ penalty) for z, p in zip(zs, ps, strict=True))
+    return _reference(np.vstack(zs), np.vstack(zp), iterations, learning_rate, coeffs,
+                      np.asarray(shrink))
 
 
 def _reference(z: np.ndarray, zp: np.ndarray, iterations: int, learning_rate: float,
-               coeffs: np.ndarray) -> np.ndarray:
+               coeffs: np.ndarray, shrink: np.ndarray | None = None) -> np.ndarray:
     w = learning_rate * coeffs[0] * zp.sum(axis=0)
     for _ in range(iterations - 1):
-        w = w + learning_rate * (np.polynomial.polynomial.polyval(-(z @ w), coeffs) @ zp)
+        step = learning_rate * (np.polynomial.polynomial.polyval(-(z @ w), coeffs) @ zp)
+        w = w + step - (0.0 if shrink is None else shrink @ w)
     return np.asarray(w)
 
 
@@ -143,11 +151,20 @@ class EncryptedLogisticRegression:
             for zd, zp in zip(data.doubled, rows, strict=True):
                 dots = row_sums(data.layout, zd * w)
                 terms.append(dots.polyval(g) * zp)
+            if data.targets:  # L2 penalty rows, on the same iterate: -(n_s/n)^2 P_s l2 D w
+                terms += [-t for t in _penalty_terms(data, w)]
             w = w + column_sums(data.layout, terms)
             if progress:
                 progress(done)
         return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns,
                                       data.schema)
+
+
+def _penalty_terms(data: EncryptedDataset, w: EncryptedVector) -> list[EncryptedVector]:
+    shares = [m / data.rows for m in data.site_rows]
+    return [row_sums(data.layout, rd * w) * rq.scaled_to(share * share, rq.level - 1)
+            for rd, rq, share in zip(data.targets[0::2], data.targets[1::2], shares,
+                                     strict=True)]
 
 
 def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]:

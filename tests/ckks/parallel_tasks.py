@@ -20,3 +20,7 @@ def worker_pid(v: EncryptedVector) -> EncryptedVector:
     """Which process ran the task; slow enough that one worker cannot take every task."""
     time.sleep(0.2)
     return v * 0 + float(os.getpid())
+
+
+def add_pair(a: EncryptedVector, b: EncryptedVector) -> EncryptedVector:
+    return a + b

@@ -33,3 +33,14 @@ def test_pool_uses_several_processes_and_a_bundle_file(keys: KeySet, bundle: Pub
         pool.warm_up()
         pids = {round(keys.decrypt(v)[0]) for v in pool.map(parallel_tasks.worker_pid, vectors)}
     assert len(pids) == 2
+
+
+def test_forked_workers_inherit_the_bundle(keys: KeySet, bundle: PublicBundle) -> None:
+    x = np.linspace(-1, 1, 100)
+    vectors = [bundle.encrypt(x), bundle.encrypt(-x)]
+    with CkksPool(bundle, workers=2, start_method="fork") as pool:
+        out = pool.map(parallel_tasks.scale, vectors, 0.5)
+        pairs = pool.map(parallel_tasks.add_pair, [(vectors[0], vectors[1])])
+    assert np.allclose(keys.decrypt(out[0]), 0.5 * x, atol=TOL)
+    assert np.allclose(keys.decrypt(out[1]), -0.5 * x, atol=TOL)
+    assert np.allclose(keys.decrypt(pairs[0]), 0.0, atol=TOL)

@@ -191,3 +191,19 @@ def test_l2_regularisation_equals_its_twin_and_shrinks(standard_keys: KeySet,
     with pytest.raises(SchemaError, match="same schema"):
         EncryptedDataset.concat([parts[0], EncryptedDataset.encrypt(bundle, x[:50], y[:50],
                                                                     schema.columns)])
+
+
+def test_process_pool_training_gives_the_same_model(standard_keys: KeySet, edinburgh: Data,
+                                                    tmp_path: Path) -> None:
+    from hedge.ckks import CkksPool
+
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    data = EncryptedDataset.encrypt(bundle, x[:600], y[:600], schema.columns)
+    estimator = EncryptedLogisticRegression(iterations=2)
+    alone = estimator.fit(data).decrypt(standard_keys, release=False)
+    bundle.save(tmp_path / "public.bundle")
+    with CkksPool(tmp_path / "public.bundle", workers=2) as pool:
+        pooled = estimator.fit(data, pool=pool).decrypt(standard_keys, release=False)
+    assert abs(pooled.intercept - alone.intercept) < 1e-9
+    assert np.allclose(pooled.coef, alone.coef, atol=1e-9)

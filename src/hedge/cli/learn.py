@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from hedge.ckks import EncryptedVector, KeySet, PublicBundle
+from hedge.ckks import CkksPool, EncryptedVector, KeySet, PublicBundle
 from hedge.cli._common import console, passphrase, progress, refuse_secret_files
 from hedge.data import Schema
 from hedge.errors import KeyMismatchError, ParameterError, SchemaError
@@ -25,6 +25,9 @@ from hedge.ml import (
     plan_training,
 )
 from hedge.ml.refresh import refresh_tiled
+
+#: From this many ciphertext blocks on, worker processes pay for their start-up.
+_POOL_BLOCKS = 16
 
 plan_app = typer.Typer(help="Plan a training before any key exists.", no_args_is_help=True)
 keys_app = typer.Typer(help="Owner keys: create them from a plan.", no_args_is_help=True)
@@ -145,6 +148,9 @@ def train(
     mode: Annotated[str, typer.Option(help="non-interactive or assisted.")] = "non-interactive",
     key_service: Annotated[str | None, typer.Option(help="Key service URL (assisted).")] = None,
     job: Annotated[str | None, typer.Option(help="Job id registered at the key service.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes for the per-block work (default: one per core when the data "
+             "has at least 16 blocks; 1: in this process).")] = None,
 ) -> None:
     """Train on encrypted data in the cloud. Takes no secret key material and refuses any."""
     refuse_secret_files(bundle, *datasets)
@@ -180,6 +186,9 @@ def train(
 
         if isinstance(estimator, EncryptedRidge):
             model = estimator.fit(data, progress=advance)
+        elif (workers or 0) > 1 or (workers is None and len(data.doubled) >= _POOL_BLOCKS):
+            with CkksPool(b, workers, start_method="fork") as pool:  # inherit the bundle
+                model = estimator.fit(data, refresh=refresh, progress=advance, pool=pool)
         else:
             model = estimator.fit(data, refresh=refresh, progress=advance)
     model.save(out)

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hedge.ckks import EncryptedVector, polyval_depth
+from hedge.ckks import CkksPool, EncryptedVector, polyval_depth
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError, ShapeError
 from hedge.ml._blocks import add_all, column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
+from hedge.ml.layout import RowLayout
 from hedge.ml.model import EncryptedLogisticModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
@@ -111,13 +112,15 @@ class EncryptedLogisticRegression:
 
     def fit(self, data: EncryptedDataset, preconditioner: np.ndarray | None = None, *,
             refresh: Callable[[EncryptedVector], EncryptedVector] | None = None,
-            progress: Callable[[int], None] | None = None) -> EncryptedLogisticModel:
+            progress: Callable[[int], None] | None = None,
+            pool: CkksPool | None = None) -> EncryptedLogisticModel:
         """Train on the pooled encrypted data. Without `preconditioner`, each site's own (local
         preconditioning); with one (released pooled P), the cloud applies it.
 
         `refresh` (owner-assisted mode) brings the weights back to the top level whenever the
         next iteration would not fit (see `hedge.ml.refresh.refresh_tiled`); `progress` is
-        called with the number of finished iterations."""
+        called with the number of finished iterations; with `pool`, the per-block work of every
+        iteration runs in its worker processes (same result)."""
         if data.task != "classification":
             raise SchemaError("logistic regression needs a classification dataset (a binary "
                               "label); use EncryptedRidge for a continuous one")
@@ -147,10 +150,12 @@ class EncryptedLogisticRegression:
         for done in range(2, self.iterations + 1):
             if refresh is not None and w.level < self.iteration_depth + 1:
                 w = refresh(w)
-            terms = []
-            for zd, zp in zip(data.doubled, rows, strict=True):
-                dots = row_sums(data.layout, zd * w)
-                terms.append(dots.polyval(g) * zp)
+            if pool is None:
+                terms = [block_gradient(zd, zp, w, g, data.layout.columns)
+                         for zd, zp in zip(data.doubled, rows, strict=True)]
+            else:
+                terms = pool.map(block_gradient, list(zip(data.doubled, rows, strict=True)), w, g,
+                                 data.layout.columns)
             if data.targets:  # L2 penalty rows, on the same iterate: -(n_s/n)^2 P_s l2 D w
                 terms += [-t for t in _penalty_terms(data, w)]
             w = w + column_sums(data.layout, terms)
@@ -158,6 +163,14 @@ class EncryptedLogisticRegression:
                 progress(done)
         return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns,
                                       data.schema)
+
+
+def block_gradient(zd: EncryptedVector, zp: EncryptedVector, w: EncryptedVector,
+                   g: list[float], columns: int) -> EncryptedVector:
+    """One block's contribution g(z_i . w) (P z_i), before the sum over rows (module-level so
+    that worker processes can run it)."""
+    layout = RowLayout(columns, zd.bundle.params.slot_count)
+    return row_sums(layout, zd * w).polyval(g) * zp
 
 
 def _penalty_terms(data: EncryptedDataset, w: EncryptedVector) -> list[EncryptedVector]:

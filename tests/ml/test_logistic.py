@@ -207,3 +207,22 @@ def test_process_pool_training_gives_the_same_model(standard_keys: KeySet, edinb
         pooled = estimator.fit(data, pool=pool).decrypt(standard_keys, release=False)
     assert abs(pooled.intercept - alone.intercept) < 1e-9
     assert np.allclose(pooled.coef, alone.coef, atol=1e-9)
+
+
+def test_ray_cluster_training_gives_the_same_model_as_the_process_pool(
+    standard_keys: KeySet, edinburgh: Data
+) -> None:
+    pytest.importorskip("ray")
+    from hedge.ckks import CkksPool
+    from hedge.ckks.ray_pool import RayPool
+
+    x, y, schema = edinburgh
+    bundle = standard_keys.public()
+    data = EncryptedDataset.encrypt(bundle, x[:300], y[:300], schema.columns)
+    estimator = EncryptedLogisticRegression(iterations=2)
+    with CkksPool(bundle, workers=2, start_method="fork") as pool:
+        local = estimator.fit(data, pool=pool).decrypt(standard_keys, release=False)
+    with RayPool(bundle, workers=2, object_store_bytes=2 * 1024**3) as cluster:
+        remote = estimator.fit(data, pool=cluster).decrypt(standard_keys, release=False)
+    assert abs(remote.intercept - local.intercept) < 1e-9
+    assert np.allclose(remote.coef, local.coef, atol=1e-9)

@@ -12,6 +12,7 @@ import pandas as pd
 import typer
 
 from hedge.ckks import CkksPool, EncryptedVector, KeySet, PublicBundle
+from hedge.ckks.ray_pool import RayPool
 from hedge.cli._common import console, passphrase, progress, refuse_secret_files
 from hedge.data import Schema
 from hedge.errors import KeyMismatchError, ParameterError, SchemaError
@@ -151,6 +152,9 @@ def train(
     workers: Annotated[int | None, typer.Option(
         help="Worker processes for the per-block work (default: one per core when the data "
              "has at least 16 blocks; 1: in this process).")] = None,
+    ray: Annotated[str | None, typer.Option(
+        help="Run the per-block work on Ray: a cluster address, or 'local' to start one "
+             "(needs hedge's 'ray' extra).")] = None,
 ) -> None:
     """Train on encrypted data in the cloud. Takes no secret key material and refuses any."""
     refuse_secret_files(bundle, *datasets)
@@ -186,6 +190,10 @@ def train(
 
         if isinstance(estimator, EncryptedRidge):
             model = estimator.fit(data, progress=advance)
+        elif ray is not None:
+            address = None if ray == "local" else ray
+            with RayPool(b, address=address, workers=workers) as cluster:
+                model = estimator.fit(data, refresh=refresh, progress=advance, pool=cluster)
         elif (workers or 0) > 1 or (workers is None and len(data.doubled) >= _POOL_BLOCKS):
             with CkksPool(b, workers, start_method="fork") as pool:  # inherit the bundle
                 model = estimator.fit(data, refresh=refresh, progress=advance, pool=pool)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hedge.ckks import CkksPool, EncryptedVector, polyval_depth
+from hedge.ckks.ray_pool import RayPool
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError, ShapeError
 from hedge.ml._blocks import add_all, column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
@@ -113,7 +114,7 @@ class EncryptedLogisticRegression:
     def fit(self, data: EncryptedDataset, preconditioner: np.ndarray | None = None, *,
             refresh: Callable[[EncryptedVector], EncryptedVector] | None = None,
             progress: Callable[[int], None] | None = None,
-            pool: CkksPool | None = None) -> EncryptedLogisticModel:
+            pool: CkksPool | RayPool | None = None) -> EncryptedLogisticModel:
         """Train on the pooled encrypted data. Without `preconditioner`, each site's own (local
         preconditioning); with one (released pooled P), the cloud applies it.
 

@@ -115,7 +115,7 @@ def plan_training(kind: str, features: int, max_rows: int, mode: Mode = "non-int
     params = preset(name)
     layout = RowLayout(features + 1, params.slot_count)
     steps = sorted(layout.rotation_steps())
-    rot, mul, plain, enc = _COSTS_MS[name]
+    rot, mul, plain, _ = _COSTS_MS[name]
     blocks = layout.blocks(max_rows)
     fold = len(layout.column_sum_steps()) + 1
     per_iteration = blocks * (2 * mul + len(layout.row_sum_steps()) * rot + 2 * mul + 2 * plain)
@@ -131,10 +131,9 @@ def plan_training(kind: str, features: int, max_rows: int, mode: Mode = "non-int
         depth=depth,
         refresh_every=refresh_every,
         rotation_steps=steps,
-        bundle_bytes=(len(steps) + 1) * _KEY_BYTES[name] + _KEY_BYTES[name] // 10,
+        bundle_bytes=_bundle_bytes(name, steps),
         seconds=round(ms / 1000.0, 1),
-        encrypt_seconds_per_1000_rows=round(
-            2 * enc * math.ceil(1000 / layout.rows_per_block) / 1000.0, 2),
+        encrypt_seconds_per_1000_rows=_encrypt_seconds(name, layout),
     )
 
 
@@ -149,7 +148,7 @@ def _plan_ridge(features: int, max_rows: int, mode: str, iterations: int) -> Tra
         raise ParameterError(f"{iterations} ridge iterations do not fit the deep preset")
     layout = RowLayout(features + 1, preset(name).slot_count)
     steps = sorted({*layout.row_sum_steps(), *layout.column_sum_steps(), -layout.width})
-    rot, mul, plain, enc = _COSTS_MS[name]
+    rot, mul, plain, _ = _COSTS_MS[name]
     blocks = layout.blocks(max_rows)
     fold = len(layout.column_sum_steps()) + 1
     per_iteration = blocks * (2 * mul + len(layout.row_sum_steps()) * rot) + fold * rot
@@ -157,9 +156,18 @@ def _plan_ridge(features: int, max_rows: int, mode: str, iterations: int) -> Tra
         kind="ridge", features=features, max_rows=max_rows, mode=mode, preset=name,
         iterations=iterations, depth=estimator.required_depth(), refresh_every=None,
         rotation_steps=steps,
-        bundle_bytes=(len(steps) + 1) * _KEY_BYTES[name] + _KEY_BYTES[name] // 10,
+        bundle_bytes=_bundle_bytes(name, steps),
         seconds=round((blocks * plain + (iterations - 1) * per_iteration * _LEVEL_DISCOUNT)
                       / 1000.0, 1),
-        encrypt_seconds_per_1000_rows=round(
-            2 * enc * math.ceil(1000 / layout.rows_per_block) / 1000.0, 2),
+        encrypt_seconds_per_1000_rows=_encrypt_seconds(name, layout),
     )
+
+
+def _bundle_bytes(name: str, steps: list[int]) -> int:
+    """Galois keys plus relinearisation key, plus the public key (a tenth of a key)."""
+    return (len(steps) + 1) * _KEY_BYTES[name] + _KEY_BYTES[name] // 10
+
+
+def _encrypt_seconds(name: str, layout: RowLayout) -> float:
+    """Seconds a site spends encrypting 1000 rows (two packings per block)."""
+    return round(2 * _COSTS_MS[name][3] * math.ceil(1000 / layout.rows_per_block) / 1000.0, 2)

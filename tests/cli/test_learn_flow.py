@@ -20,6 +20,7 @@ from hedge.errors import (
     SecretMaterialError,
     WrongPassphraseError,
 )
+from hedge.ml import LogisticModel
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 
@@ -158,3 +159,36 @@ def test_predict_refuses_to_overwrite_its_input(flow: Path) -> None:
     with pytest.raises(HedgeError, match="overwrite an input"):
         hedge("predict", flow / "model.json", flow / "site-b.csv", "--out", flow / "site-b.csv")
     assert len(pd.read_csv(flow / "site-b.csv")) == 653
+
+
+def test_assisted_training_through_a_real_key_service(flow: Path, tmp_path: Path) -> None:
+    from hedge.owner import AuditLog, KeyService
+    from hedge.owner.http import HttpRefreshClient, create_app
+    from tests.owner.conftest import serve
+
+    keys = KeySet.load(flow / "owner" / "keys.hks", passphrase="correct horse")
+    token, admin_token = "cloud-token-0123456789", "owner-token-0123456789"
+    audit = AuditLog(tmp_path / "audit.log")
+    app = create_app(KeyService(keys, audit), token, admin_token=admin_token)
+    with serve(app) as url:
+        with HttpRefreshClient(url, admin_token) as owner:
+            owner.register_job("edin-1", 10, 10, 4)
+        env = {**ENV, "HEDGE_KEY_SERVICE_TOKEN": token}
+        hedge("plan", "logistic", "--features", 9, "--max-rows", 2000, "--mode", "assisted",
+              "--out", tmp_path / "assisted.json")
+        hedge("train", flow / "site-a.hed", flow / "site-b.hed", "--bundle",
+              flow / "owner" / "public.bundle", "--plan", tmp_path / "assisted.json",
+              "--mode", "assisted", "--key-service", url, "--job", "edin-1", "--out",
+              tmp_path / "assisted.hem", env=env)
+        with pytest.raises(HedgeError, match="404"):
+            hedge("train", flow / "site-a.hed", "--bundle", flow / "owner" / "public.bundle",
+                  "--mode", "assisted", "--key-service", url, "--job", "unknown", "--out",
+                  tmp_path / "never.hem", env=env)
+    assert not (tmp_path / "never.hem").exists()
+    events = [e.event for e in audit.entries()]
+    assert events.count("refresh") >= 2  # 4 iterations: refreshes before iterations 3 and 4
+    hedge("decrypt-model", tmp_path / "assisted.hem", "--keys", flow / "owner" / "keys.hks",
+          "--out", tmp_path / "assisted.json.model")
+    model = LogisticModel.load(tmp_path / "assisted.json.model")
+    frame = pd.read_csv(flow / "site-b.csv")
+    assert roc_auc_score(frame["y"], model.predict_frame(frame)) > 0.94

@@ -197,3 +197,27 @@ def test_create_app_refuses_weak_tokens(service: KeyService, kwargs: dict[str, s
 def test_the_client_warns_about_cleartext_to_remote_hosts() -> None:
     with pytest.warns(UserWarning, match="without TLS"):
         HttpRefreshClient("http://keys.example.com:8765", TOKEN).close()
+
+
+def test_job_bodies_are_read_only_after_authentication(url: str) -> None:
+    junk = b"{not json" * 10
+    unauthenticated = httpx.post(f"{url}/jobs", content=junk)
+    assert unauthenticated.status_code == 401  # not 422: the body was never parsed
+    admin_headers = {"Authorization": f"Bearer {ADMIN}"}
+    invalid = httpx.post(f"{url}/jobs", content=junk, headers=admin_headers)
+    assert invalid.status_code == 422
+    huge = httpx.post(f"{url}/jobs", content=b" " * (128 * 1024), headers=admin_headers)
+    assert huge.status_code == 413
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert "application/json" in spec["paths"]["/jobs"]["post"]["requestBody"]["content"]
+
+
+def test_client_checks_a_job_before_any_work(url: str, admin: HttpRefreshClient) -> None:
+    admin.register_job("http-check", COLUMNS, COLUMNS, 2)
+    with HttpRefreshClient(url, TOKEN, timeout=10) as client:
+        assert client.job("http-check")["max_refreshes"] == 2
+        with pytest.raises(HedgeError, match="404"):
+            client.job("never-registered")
+    with HttpRefreshClient(url, "wrong-token-0123456789", timeout=10) as stranger, \
+            pytest.raises(PolicyError, match="unauthorised"):
+        stranger.job("http-check")

@@ -212,6 +212,10 @@ def _assisted_refresh(url: str | None, job: str | None,
     from hedge.owner.http import HttpRefreshClient  # noqa: PLC0415
 
     client = HttpRefreshClient(url, token)
+    state = client.job(job)  # fail now, not after the first costly iteration
+    if state.get("length") != len(data.columns):
+        raise ParameterError(f"job {job!r} is registered for {state.get('length')} weights, "
+                             f"the data has {len(data.columns)}")
     return lambda w: refresh_tiled(client, job, w, data.layout)
 
 

@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hedge import __version__
 from hedge.errors import (
@@ -71,6 +71,9 @@ class AuditSummary(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+_MAX_JOB_BODY = 64 * 1024
 
 
 def _status_for(exc: HedgeError) -> int:
@@ -145,10 +148,23 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
         return Health(status="ok")
 
     @app.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=JobState,
-              tags=["jobs"], responses={**errors, 400: {"description": "invalid job"}})
-    def register(spec: JobSpec, _: Annotated[Role, Depends(admin)]) -> JobState:
+              tags=["jobs"], responses={**errors, 400: {"description": "invalid job"}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": JobSpec.model_json_schema()}}}})
+    async def register(request: Request, _: Annotated[Role, Depends(admin)]) -> JobState:
         """Register a job: vectors of `length` values, tiled in `columns`, `max_refreshes`
-        times at most. A registered id is refused (403)."""
+        times at most. A registered id is refused (403). The body is read only after the
+        token is checked, and at most 64 KiB of it."""
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _MAX_JOB_BODY:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "job body too large")
+        try:
+            spec = JobSpec.model_validate_json(bytes(body))
+        except ValidationError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"invalid job: {exc.errors(include_url=False)}") from exc
         service.register_job(spec.job_id, spec.length, spec.columns, spec.max_refreshes)
         return JobState(**spec.model_dump(), used=0)
 
@@ -252,6 +268,12 @@ class HttpRefreshClient:
     def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> None:
         self._request("POST", "/jobs", json={"job_id": job_id, "length": length,
                                              "columns": columns, "max_refreshes": max_refreshes})
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A registered job's budget (`HedgeError` for an unknown job, `PolicyError` for a
+        refused token): lets a client fail before it spends any work."""
+        data: dict[str, Any] = self._request("GET", f"/jobs/{quote(job_id, safe='')}").json()
+        return data
 
     def audit(self) -> tuple[int, str]:
         """(entries, last hash) of the verified audit chain."""

@@ -48,6 +48,11 @@ def _ship(value: Any) -> Any:
     return _Shipped(value.to_bytes()) if isinstance(value, EncryptedVector) else value
 
 
+def _ship_item(item: EncryptedVector | tuple[EncryptedVector, ...]) -> tuple[Any, ...]:
+    """A map item (one vector or a tuple of them) as a tuple ready to travel."""
+    return tuple(_ship(v) for v in (item if isinstance(item, tuple) else (item,)))
+
+
 def _land(value: Any) -> Any:
     if isinstance(value, _Shipped):
         if _bundle is None:
@@ -106,8 +111,7 @@ class CkksPool:
         shipped_args = tuple(_ship(a) for a in args)
         # submit each task as soon as its bytes exist, so workers start while the rest serialise
         futures = [
-            self._executor.submit(_run, fn, tuple(_ship(v) for v in (
-                item if isinstance(item, tuple) else (item,))), shipped_args)
+            self._executor.submit(_run, fn, _ship_item(item), shipped_args)
             for item in items
         ]
         return [EncryptedVector.from_bytes(f.result(), self.bundle) for f in futures]

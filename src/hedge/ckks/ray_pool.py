@@ -60,8 +60,7 @@ class RayPool:
         """[fn(*item, *args) for item in items] on the actors, round robin, in order."""
         shipped = tuple(parallel._ship(a) for a in args)
         futures = [
-            actor.run.remote(fn, tuple(parallel._ship(v) for v in (
-                item if isinstance(item, tuple) else (item,))), shipped)
+            actor.run.remote(fn, parallel._ship_item(item), shipped)
             for actor, item in zip(itertools.cycle(self._actors), items)
         ]
         return [EncryptedVector.from_bytes(b, self.bundle) for b in self._ray.get(futures)]

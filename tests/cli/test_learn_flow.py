@@ -20,7 +20,7 @@ from hedge.errors import (
     SecretMaterialError,
     WrongPassphraseError,
 )
-from hedge.ml import LogisticModel
+from hedge.ml import LinearModel
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 
@@ -189,6 +189,6 @@ def test_assisted_training_through_a_real_key_service(flow: Path, tmp_path: Path
     assert events.count("refresh") >= 2  # 4 iterations: refreshes before iterations 3 and 4
     hedge("decrypt-model", tmp_path / "assisted.hem", "--keys", flow / "owner" / "keys.hks",
           "--out", tmp_path / "assisted.json.model")
-    model = LogisticModel.load(tmp_path / "assisted.json.model")
+    model = LinearModel.load(tmp_path / "assisted.json.model")
     frame = pd.read_csv(flow / "site-b.csv")
     assert roc_auc_score(frame["y"], model.predict_frame(frame)) > 0.94

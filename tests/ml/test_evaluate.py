@@ -11,7 +11,7 @@ from hedge.errors import SchemaError, ShapeError
 from hedge.ml import (
     BRIER_BOUND,
     EncryptedDataset,
-    LogisticModel,
+    LinearModel,
     RowLayout,
     brier_score,
     mean_squared_error,
@@ -36,7 +36,7 @@ def test_brier_score_within_the_stated_bound(keys: KeySet) -> None:
         EncryptedDataset.encrypt(bundle, x[:300], y[:300], schema.columns),
         EncryptedDataset.encrypt(bundle, x[300:], y[300:], schema.columns)])
     rng = np.random.default_rng(0)
-    model = LogisticModel(schema.columns, -1.0, rng.uniform(-0.8, 0.8, x.shape[1]))
+    model = LinearModel(schema.columns, -1.0, rng.uniform(-0.8, 0.8, x.shape[1]))
     encrypted = brier_score(data, model)
     assert encrypted.level == bundle.params.depth - BRIER_DEPTH
     value = keys.decrypt(encrypted)[0]
@@ -44,7 +44,7 @@ def test_brier_score_within_the_stated_bound(keys: KeySet) -> None:
     assert abs(value - exact) <= BRIER_BOUND
     assert abs(value - exact) < 0.01  # in practice far inside the bound
     with pytest.raises(ShapeError):
-        brier_score(data, LogisticModel(schema.columns[:3], 0.0, np.zeros(3)))
+        brier_score(data, LinearModel(schema.columns[:3], 0.0, np.zeros(3)))
 
 
 def test_mean_squared_error_is_exact(keys: KeySet) -> None:
@@ -58,7 +58,7 @@ def test_mean_squared_error_is_exact(keys: KeySet) -> None:
     data = EncryptedDataset.concat([
         EncryptedDataset.encrypt_regression(bundle, x[:400], y[:400], schema.columns),
         EncryptedDataset.encrypt_regression(bundle, x[400:], y[400:], schema.columns)])
-    model = LogisticModel(schema.columns, 0.3, np.linspace(-0.2, 0.2, x.shape[1]), kind="ridge")
+    model = LinearModel(schema.columns, 0.3, np.linspace(-0.2, 0.2, x.shape[1]), kind="ridge")
     encrypted = mean_squared_error(data, model)
     assert encrypted.level == bundle.params.depth - 1
     exact = float(np.mean((model.decision_function(x) - y) ** 2))

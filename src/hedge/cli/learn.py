@@ -18,10 +18,10 @@ from hedge.data import Schema
 from hedge.errors import KeyMismatchError, ParameterError, SchemaError
 from hedge.ml import (
     EncryptedDataset,
-    EncryptedLogisticModel,
+    EncryptedLinearModel,
     EncryptedLogisticRegression,
     EncryptedRidge,
-    LogisticModel,
+    LinearModel,
     TrainingPlan,
     plan_training,
 )
@@ -227,7 +227,7 @@ def decrypt_model(
     """Owner: release the trained model (flooded and rounded) as a JSON model file."""
     secret = passphrase()
     owner = KeySet.load(keys, passphrase=secret)
-    encrypted = EncryptedLogisticModel.load(model, owner.public())
+    encrypted = EncryptedLinearModel.load(model, owner.public())
     plain = encrypted.decrypt(owner)
     owner.save(keys, passphrase=secret)  # persist the release count
     plain.save(out)
@@ -243,7 +243,7 @@ def predict(
     per input row."""
     if out.resolve() in (data.resolve(), model.resolve()):
         raise ParameterError(f"--out {out} would overwrite an input; choose another file")
-    m = LogisticModel.load(model)
+    m = LinearModel.load(model)
     values = m.predict_frame(_read_csv(data))
     column = "probability" if m.kind == "logistic" else "prediction"
     pd.DataFrame({column: np.round(values, 6)}).to_csv(out, index=False)

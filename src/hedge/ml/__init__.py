@@ -12,7 +12,7 @@ from hedge.ml.logistic import (
     reference_fit,
     reference_fit_sites,
 )
-from hedge.ml.model import EncryptedLogisticModel, LogisticModel
+from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.plan import TrainingPlan, plan_training
 from hedge.ml.ridge import EncryptedRidge, reference_ridge_sites
 from hedge.ml.sigmoid import sigmoid_polynomial
@@ -21,10 +21,10 @@ __all__ = [
     "BIAS",
     "BRIER_BOUND",
     "EncryptedDataset",
-    "EncryptedLogisticModel",
+    "EncryptedLinearModel",
     "EncryptedLogisticRegression",
     "EncryptedRidge",
-    "LogisticModel",
+    "LinearModel",
     "RowLayout",
     "TrainingPlan",
     "brier_score",

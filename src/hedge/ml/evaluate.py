@@ -21,7 +21,7 @@ from hedge.ckks import EncryptedVector
 from hedge.errors import SchemaError, ShapeError
 from hedge.ml._blocks import add_all, row_sums
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.model import LogisticModel
+from hedge.ml.model import LinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
 __all__ = ["BRIER_BOUND", "BRIER_DEPTH", "brier_score", "mean_squared_error"]
@@ -32,14 +32,14 @@ BRIER_BOUND = _FIT_ERROR * (2 + _FIT_ERROR)
 BRIER_DEPTH = 6
 
 
-def _weights(data: EncryptedDataset, model: LogisticModel) -> np.ndarray:
+def _weights(data: EncryptedDataset, model: LinearModel) -> np.ndarray:
     w = np.concatenate([[model.intercept], np.asarray(model.coef, dtype=np.float64)])
     if w.size != len(data.columns):
         raise ShapeError(f"the model has {w.size} weights, the data {len(data.columns)} columns")
     return w
 
 
-def mean_squared_error(data: EncryptedDataset, model: LogisticModel) -> EncryptedVector:
+def mean_squared_error(data: EncryptedDataset, model: LinearModel) -> EncryptedVector:
     """Encrypted MSE of a linear model on regression data (in the data's scaled label units)."""
     if data.task != "regression" or data.statistics is None:
         raise SchemaError("the MSE needs a regression dataset with its moments")
@@ -50,7 +50,7 @@ def mean_squared_error(data: EncryptedDataset, model: LogisticModel) -> Encrypte
     return quadratic + linear
 
 
-def brier_score(data: EncryptedDataset, model: LogisticModel) -> EncryptedVector:
+def brier_score(data: EncryptedDataset, model: LinearModel) -> EncryptedVector:
     """Encrypted Brier score of a logistic model on classification data (see module doc)."""
     if data.task != "classification":
         raise SchemaError("the Brier score needs a classification dataset")

@@ -31,7 +31,7 @@ from hedge.errors import DepthExhaustedError, ParameterError, SchemaError, Shape
 from hedge.ml._blocks import add_all, column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.layout import RowLayout
-from hedge.ml.model import EncryptedLogisticModel
+from hedge.ml.model import EncryptedLinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
 __all__ = ["EncryptedLogisticRegression", "preconditioner", "reference_fit",
@@ -114,7 +114,7 @@ class EncryptedLogisticRegression:
     def fit(self, data: EncryptedDataset, preconditioner: np.ndarray | None = None, *,
             refresh: Callable[[EncryptedVector], EncryptedVector] | None = None,
             progress: Callable[[int], None] | None = None,
-            pool: CkksPool | RayPool | None = None) -> EncryptedLogisticModel:
+            pool: CkksPool | RayPool | None = None) -> EncryptedLinearModel:
         """Train on the pooled encrypted data. Without `preconditioner`, each site's own (local
         preconditioning); with one (released pooled P), the cloud applies it.
 
@@ -162,7 +162,7 @@ class EncryptedLogisticRegression:
             w = w + column_sums(data.layout, terms)
             if progress:
                 progress(done)
-        return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns,
+        return EncryptedLinearModel(w.head(len(data.columns)), data.layout, data.columns,
                                       data.schema)
 
 

@@ -1,4 +1,4 @@
-"""Trained logistic models: encrypted (cloud side) and decrypted (owner, edges)."""
+"""Trained linear models, logistic or ridge: encrypted (cloud side), decrypted (owner, edges)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from hedge.errors import CorruptDataError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml.layout import RowLayout
 
-__all__ = ["EncryptedLogisticModel", "LogisticModel"]
+__all__ = ["EncryptedLinearModel", "LinearModel"]
 
 
 @dataclass
-class LogisticModel:
-    """A decrypted model over the schema's scaled columns: p = sigmoid(intercept + x . coef)."""
+class LinearModel:
+    """A decrypted model over the schema's scaled columns: score = intercept + x . coef, a
+    probability sigmoid(score) for kind 'logistic', a (scaled) value for kind 'ridge'."""
 
     columns: list[str]
     intercept: float
@@ -51,7 +52,7 @@ class LogisticModel:
         write_json(path, body)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> LogisticModel:
+    def load(cls, path: str | os.PathLike[str]) -> LinearModel:
         body = read_json(path, "hedge model")
         try:
             if body.get("kind") not in ("logistic", "ridge") or body.get("version") != 1:
@@ -94,7 +95,7 @@ class LogisticModel:
 
 
 @dataclass
-class EncryptedLogisticModel:
+class EncryptedLinearModel:
     """Weights as ciphertext (a vector of the model's length); only the owner can decrypt."""
 
     weights: EncryptedVector
@@ -103,12 +104,12 @@ class EncryptedLogisticModel:
     schema: dict[str, Any] | None = None
     kind: str = "logistic"
 
-    def decrypt(self, keys: KeySet, *, release: bool = True) -> LogisticModel:
+    def decrypt(self, keys: KeySet, *, release: bool = True) -> LinearModel:
         """Decrypt the weights; `release` (default) floods and rounds them, as for any value
         that leaves the owner."""
         values = keys.release(self.weights).values if release else keys.decrypt(self.weights)
         w = np.asarray(values)
-        return LogisticModel(self.columns[1:], float(w[0]), np.asarray(w[1:]), self.schema,
+        return LinearModel(self.columns[1:], float(w[0]), np.asarray(w[1:]), self.schema,
                              self.kind)
 
     def to_bytes(self) -> bytes:
@@ -120,7 +121,7 @@ class EncryptedLogisticModel:
         write_atomic(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedLogisticModel:
+    def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedLinearModel:
         header, records = container.from_bytes(Path(path).read_bytes(), container.Kind.MODEL)
         try:
             columns = [str(c) for c in header.fields["columns"]]

@@ -24,7 +24,7 @@ import numpy as np
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError
 from hedge.ml._blocks import column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.model import EncryptedLogisticModel
+from hedge.ml.model import EncryptedLinearModel
 
 __all__ = ["EncryptedRidge", "reference_ridge_sites"]
 
@@ -48,7 +48,7 @@ class EncryptedRidge:
         return 2 + 2 * (self.iterations - 1)
 
     def fit(self, data: EncryptedDataset,
-            progress: Callable[[int], None] | None = None) -> EncryptedLogisticModel:
+            progress: Callable[[int], None] | None = None) -> EncryptedLinearModel:
         if data.task != "regression":
             raise SchemaError("EncryptedRidge needs a regression dataset (a continuous label)")
         if len(data.site_rows) == 1:
@@ -76,7 +76,7 @@ class EncryptedRidge:
                     progress(done)
         if progress:
             progress(self.iterations)
-        return EncryptedLogisticModel(w.head(len(data.columns)), data.layout, data.columns,
+        return EncryptedLinearModel(w.head(len(data.columns)), data.layout, data.columns,
                                       data.schema, kind="ridge")
 
 

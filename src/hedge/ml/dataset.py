@@ -16,10 +16,11 @@ c_i P_s z_i with P_s built from the weighted Gram matrix Z^T C Z.
 
 For regression (`encrypt_regression`), rows are z_i = [1, x_i] without a sign, P_s is the exact
 ridge Hessian inverse (Z_s^T Z_s + alpha D)^-1 (D: identity without the bias), and the site also
-encrypts, in `targets`, three vectors: b_s = P_s Z_s^T y_s tiled like the weights (for one site,
-b_s *is* the ridge solution), and the penalty rows r_j = sqrt(alpha) e_j (j >= 1) as a doubled
-block and as a preconditioned block [P_s r_j, 0], so that several sites can iterate towards the
-pooled ridge solution (`hedge.ml.ridge`).
+encrypts `solutions`: b_s = P_s Z_s^T y_s tiled like the weights (for one site, b_s *is* the
+ridge solution), and its penalty rows r_j = sqrt(alpha) e_j (j >= 1) as one doubled block
+(`penalty_doubled`) and one preconditioned block [P_s r_j, 0] (`penalty_preconditioned`), so that
+several sites can iterate towards the pooled ridge solution (`hedge.ml.ridge`). Classification
+datasets carry penalty blocks too when encrypted with an L2 penalty.
 
 The site also encrypts its (weighted) Gram matrix, an aggregate the cloud can add up across sites
 for the owner to release (pooled preconditioning, statistics).
@@ -109,7 +110,9 @@ class EncryptedDataset:
     schema: dict[str, Any] | None = None
     class_weight: str | None = None
     task: str = "classification"
-    targets: list[EncryptedVector] = field(default_factory=list)
+    solutions: list[EncryptedVector] = field(default_factory=list)  # regression, per site
+    penalty_doubled: list[EncryptedVector] = field(default_factory=list)  # per site, if any
+    penalty_preconditioned: list[EncryptedVector] = field(default_factory=list)
     statistics: EncryptedVector | None = None
 
     @property
@@ -126,8 +129,8 @@ class EncryptedDataset:
                 class_weight: str | None = None, l2: float = 0.0) -> EncryptedDataset:
         """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1).
 
-        `l2` > 0 adds the penalty rows sqrt(l2) e_j (every column but the bias) to `targets`
-        as a doubled and a preconditioned block, for L2-regularised training."""
+        `l2` > 0 adds the penalty rows sqrt(l2) e_j (every column but the bias) as a doubled
+        and a preconditioned block, for L2-regularised training."""
         x, y = _checked(x, y, columns)
         if not np.all((y == 0) | (y == 1)):
             raise SchemaError("labels must be 0 or 1")
@@ -138,7 +141,7 @@ class EncryptedDataset:
         penalty = l2 * np.eye(gram.shape[0])
         penalty[0, 0] = 0.0
         local = np.linalg.inv(gram / 4.0 + penalty + ridge * np.eye(gram.shape[0]))
-        rows = _penalty_rows(z.shape[1], l2) if l2 > 0 else None
+        rows = _penalty_rows(z.shape[1], l2)
         return cls(
             bundle=bundle,
             layout=layout,
@@ -150,9 +153,9 @@ class EncryptedDataset:
             gram=bundle.encrypt(gram.reshape(-1), check_range=False),
             class_weight=class_weight,
             statistics=bundle.encrypt(class_statistics(x, y), check_range=False),
-            targets=[] if rows is None else [
-                bundle.encrypt(layout.pack_doubled(rows)[0]),
-                bundle.encrypt(layout.pack_first(rows @ local)[0])],
+            penalty_doubled=[bundle.encrypt(layout.pack_doubled(rows)[0])] if l2 > 0 else [],
+            penalty_preconditioned=(
+                [bundle.encrypt(layout.pack_first(rows @ local)[0])] if l2 > 0 else []),
         )
 
     @classmethod
@@ -168,16 +171,16 @@ class EncryptedDataset:
         penalty[0, 0] = 0.0  # the intercept is not penalised (as in scikit-learn's Ridge)
         gram = z.T @ z
         local = np.linalg.inv(gram + penalty + 1e-9 * np.eye(z.shape[1]))
+        rows = _penalty_rows(z.shape[1], alpha)
         return cls(
             bundle=bundle, layout=layout, columns=[BIAS, *columns], site_rows=[z.shape[0]],
             doubled=[bundle.encrypt(v) for v in layout.pack_doubled(z)],
             preconditioned=[bundle.encrypt(v) for v in layout.pack_first(z @ local)],
             gram=bundle.encrypt(gram.reshape(-1), check_range=False),
             task="regression",
-            targets=[bundle.encrypt(layout.tile(local @ (z.T @ y))),
-                     bundle.encrypt(layout.pack_doubled(_penalty_rows(z.shape[1], alpha))[0]),
-                     bundle.encrypt(layout.pack_first(
-                         _penalty_rows(z.shape[1], alpha) @ local)[0])],
+            solutions=[bundle.encrypt(layout.tile(local @ (z.T @ y)))],
+            penalty_doubled=[bundle.encrypt(layout.pack_doubled(rows)[0])],
+            penalty_preconditioned=[bundle.encrypt(layout.pack_first(rows @ local)[0])],
             statistics=bundle.encrypt(np.concatenate([z.T @ y, [float(y @ y)]]),
                                       check_range=False),
         )
@@ -209,7 +212,7 @@ class EncryptedDataset:
             if (other.columns != head.columns or other.layout != head.layout
                     or other.schema != head.schema or other.class_weight != head.class_weight
                     or other.task != head.task
-                    or bool(other.targets) != bool(head.targets)):
+                    or bool(other.penalty_doubled) != bool(head.penalty_doubled)):
                 raise SchemaError("datasets have different columns or layouts; encrypt every "
                                   "site with the same schema and bundle")
         gram = parts[0].gram
@@ -223,19 +226,22 @@ class EncryptedDataset:
                    [n for p in parts for n in p.site_rows],
                    [v for p in parts for v in p.doubled],
                    [v for p in parts for v in p.preconditioned], gram, head.schema,
-                   head.class_weight, head.task, [v for p in parts for v in p.targets], stats)
+                   head.class_weight, head.task, [v for p in parts for v in p.solutions],
+                   [v for p in parts for v in p.penalty_doubled],
+                   [v for p in parts for v in p.penalty_preconditioned], stats)
 
     # -- files -------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         extra = [] if self.statistics is None else [self.statistics]
-        for v in (*self.doubled, *self.preconditioned, self.gram, *self.targets, *extra):
+        for v in (*self.doubled, *self.preconditioned, self.gram, *self.solutions,
+                  *self.penalty_doubled, *self.penalty_preconditioned, *extra):
             v.write(buf)
         header = {"columns": self.columns, "site_rows": self.site_rows, "schema": self.schema,
                   "class_weight": self.class_weight, "task": self.task,
                   "statistics": self.statistics is not None,
-                  "l2": self.task == "classification" and bool(self.targets),
+                  "solutions": len(self.solutions), "penalties": len(self.penalty_doubled),
                   "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
@@ -266,13 +272,16 @@ class EncryptedDataset:
         task = fields.get("task", "classification")
         if task not in ("classification", "regression"):
             raise CorruptDataError(f"unknown task {task!r} in the dataset header")
-        penalised = fields.get("l2") is True
-        targets = 3 * len(site_rows) if task == "regression" else (
-            2 * len(site_rows) if penalised else 0)
+        solutions, penalties = fields.get("solutions", 0), fields.get("penalties", 0)
+        sites = len(site_rows)
+        if (solutions not in (0, sites) or penalties not in (0, sites)
+                or (task == "regression") != (solutions == sites > 0)
+                or (task == "regression" and penalties != sites)):
+            raise CorruptDataError("dataset solution or penalty counts do not match its header")
         stats = 1 if fields.get("statistics") is True else 0
         expected = sum(layout.blocks(n) for n in site_rows)
-        if (len(vectors) != 2 * blocks + 1 + targets + stats or blocks != expected
-                or min(site_rows, default=0) < 1):
+        if (len(vectors) != 2 * blocks + 1 + solutions + 2 * penalties + stats
+                or blocks != expected or min(site_rows, default=0) < 1):
             raise CorruptDataError("dataset block count does not match its header")
         schema = fields.get("schema")
         if schema is not None and not isinstance(schema, dict):
@@ -280,26 +289,23 @@ class EncryptedDataset:
         weight = fields.get("class_weight")
         if weight not in (None, "balanced"):
             raise CorruptDataError(f"unknown class weighting {weight!r} in the dataset header")
+        rest = iter(vectors[2 * blocks + 1:])
         dataset = cls(bundle, layout, columns, site_rows, vectors[:blocks],
-                   vectors[blocks:2 * blocks], vectors[2 * blocks], schema, weight, task,
-                   vectors[2 * blocks + 1 : 2 * blocks + 1 + targets],
-                   vectors[-1] if stats else None)
+                      vectors[blocks:2 * blocks], vectors[2 * blocks], schema, weight, task,
+                      [next(rest) for _ in range(solutions)],
+                      [next(rest) for _ in range(penalties)],
+                      [next(rest) for _ in range(penalties)],
+                      next(rest) if stats else None)
         dataset._check_roles()
         return dataset
 
     def _check_roles(self) -> None:
         """Every vector has the length its role implies (a crafted file cannot mix them up)."""
         d, slots = len(self.columns), self.layout.slots
-        blocks = [*self.doubled, *self.preconditioned]
-        if self.task == "regression":
-            blocks += [v for i, v in enumerate(self.targets) if i % 3]
-            tiled = self.targets[0::3]
-            stats_length = d + 1
-        else:
-            blocks += self.targets  # L2 penalty blocks, if any
-            tiled = []
-            stats_length = 2 * (1 + 2 * (d - 1))
-        wrong = [v for v in (*blocks, *tiled) if v.length != slots]
+        full = [*self.doubled, *self.preconditioned, *self.solutions, *self.penalty_doubled,
+                *self.penalty_preconditioned]
+        stats_length = d + 1 if self.task == "regression" else 2 * (1 + 2 * (d - 1))
+        wrong = [v for v in full if v.length != slots]
         if wrong or self.gram.length != d * d or (
                 self.statistics is not None and self.statistics.length != stats_length):
             raise CorruptDataError("a dataset vector does not have the length of its role")

@@ -157,7 +157,7 @@ class EncryptedLogisticRegression:
             else:
                 terms = pool.map(block_gradient, list(zip(data.doubled, rows, strict=True)), w, g,
                                  data.layout.columns)
-            if data.targets:  # L2 penalty rows, on the same iterate: -(n_s/n)^2 P_s l2 D w
+            if data.penalty_doubled:  # L2 penalty rows, on the same iterate: -(n_s/n)^2 P_s l2 D w
                 terms += [-t for t in _penalty_terms(data, w)]
             w = w + column_sums(data.layout, terms)
             if progress:
@@ -177,7 +177,7 @@ def block_gradient(zd: EncryptedVector, zp: EncryptedVector, w: EncryptedVector,
 def _penalty_terms(data: EncryptedDataset, w: EncryptedVector) -> list[EncryptedVector]:
     shares = [m / data.rows for m in data.site_rows]
     return [row_sums(data.layout, rd * w) * rq.scaled_to(share * share, rq.level - 1)
-            for rd, rq, share in zip(data.targets[0::2], data.targets[1::2], shares,
+            for rd, rq, share in zip(data.penalty_doubled, data.penalty_preconditioned, shares,
                                      strict=True)]
 
 

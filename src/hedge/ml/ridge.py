@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError
-from hedge.ml._blocks import column_sums, row_sums, site_weighted
+from hedge.ml._blocks import add_all, column_sums, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLinearModel
 
@@ -52,7 +52,7 @@ class EncryptedRidge:
         if data.task != "regression":
             raise SchemaError("EncryptedRidge needs a regression dataset (a continuous label)")
         if len(data.site_rows) == 1:
-            w = data.targets[0]
+            w = data.solutions[0]
         else:
             available = data.doubled[0].level
             if self.required_depth() > available:
@@ -60,13 +60,12 @@ class EncryptedRidge:
                                           self.required_depth(), available)
             n = data.rows
             shares = [m / n for m in data.site_rows]
-            doubled = list(data.doubled) + data.targets[1::3]
+            doubled = list(data.doubled) + data.penalty_doubled
             rows = site_weighted(data) + [
                 q.scaled_to(share * share, q.level - 1)
-                for q, share in zip(data.targets[2::3], shares, strict=True)]
-            constant = data.targets[0].scaled_to(shares[0], data.targets[0].level - 1)
-            for t, share in zip(data.targets[3::3], shares[1:], strict=True):
-                constant = constant + t.scaled_to(share, t.level - 1)
+                for q, share in zip(data.penalty_preconditioned, shares, strict=True)]
+            constant = add_all([b.scaled_to(share, b.level - 1)
+                                for b, share in zip(data.solutions, shares, strict=True)])
             w = constant
             for done in range(2, self.iterations + 1):
                 terms = [row_sums(data.layout, zd * w) * q

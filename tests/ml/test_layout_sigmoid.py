@@ -38,7 +38,7 @@ def test_layout_rotation_steps_and_errors() -> None:
 
 
 @pytest.mark.parametrize(("degree", "bound", "max_error"), [(3, 6.0, 0.09), (5, 8.0, 0.07),
-                                                              (7, 8.0, 0.035)])
+                                                              (7, 8.0, 0.032)])
 def test_sigmoid_polynomial_fits_on_its_range(degree: int, bound: float,
                                               max_error: float) -> None:
     c = sigmoid_polynomial(degree, bound)

@@ -27,7 +27,7 @@ from hedge.ml.sigmoid import sigmoid_polynomial
 __all__ = ["BRIER_BOUND", "BRIER_DEPTH", "brier_score", "mean_squared_error"]
 
 _DEGREE, _RANGE = 7, 8.0
-_FIT_ERROR = 0.032
+_FIT_ERROR = 0.032  # measured 0.0319 on [-8, 8]; tests/ml/test_layout_sigmoid.py checks it
 BRIER_BOUND = _FIT_ERROR * (2 + _FIT_ERROR)
 BRIER_DEPTH = 6
 

@@ -65,3 +65,15 @@ def test_keys_with_only_planned_steps_still_sum(keys: KeySet) -> None:
     x = np.linspace(0, 1, 100)
     assert abs(small.decrypt(small.public().encrypt(x).sum())[0] - x.sum()) < 1e-4
     assert len(small.public().rotation_steps) == 12
+
+
+def test_keys_with_only_the_steps_of_a_partial_rotation() -> None:
+    from hedge.ckks import rotations
+
+    params = preset("fast")
+    steps = rotations.steps_for_rotate(params, 10, 3)
+    keys = KeySet.generate(params, rotations=steps)
+    x = np.linspace(-1, 1, 10)
+    assert np.allclose(keys.decrypt(keys.public().encrypt(x).rotate(3)), np.roll(x, -3),
+                       atol=1e-6)
+    assert len(steps) == 2  # one step for each source run of the cyclic shift

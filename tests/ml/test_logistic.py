@@ -59,6 +59,8 @@ def test_local_preconditioning_equals_its_plaintext_twin(
     assert pooled.rows == len(y) and pooled.site_rows == [cut, len(y) - cut]
     assert pooled.site_blocks() == [3, 3]
     estimator = EncryptedLogisticRegression(iterations=2)
+    assert estimator.get_params() == {"iterations": 2, "learning_rate": 1.0, "degree": 3,
+                                      "bound": 6.0}
     model = estimator.fit(pooled)
     exact = model.decrypt(standard_keys, release=False)
     twin = reference_fit_sites([design(x[:cut], y[:cut]), design(x[cut:], y[cut:])], 2, 1.0,

@@ -278,16 +278,12 @@ class KeySet:
                 f"({vector.fingerprint[:12]}…), not {self.fingerprint[:12]}…; use its own keys"
             )
 
-    def decrypt_slots(self, vector: EncryptedVector) -> list[np.ndarray]:
-        """Raw decoded slots of every ciphertext (internal use: includes padding)."""
-        self._check_owner(vector)
-        eng = self.engine
-        return [eng.decode(self._decryptor.decrypt(ct)) for ct in vector.ciphertexts]
-
     def decrypt(self, vector: EncryptedVector) -> np.ndarray:
         """Decrypt to a float array of the vector's length. For the owner's internal use only:
         values that leave the owner go through `release`."""
-        return np.concatenate(self.decrypt_slots(vector))[: vector.length]
+        self._check_owner(vector)
+        decode, decrypt = self.engine.decode, self._decryptor.decrypt
+        return np.concatenate([decode(decrypt(ct)) for ct in vector.ciphertexts])[: vector.length]
 
     def release(self, vector: EncryptedVector, **options: Any) -> Release:
         """Release decryption: rounded and noise-flooded values (see `hedge.ckks.release`).

@@ -55,9 +55,6 @@ class TrainingPlan:
     def columns(self) -> int:
         return self.features + 1
 
-    def layout(self) -> RowLayout:
-        return RowLayout(self.columns, preset(self.preset).slot_count)
-
     def estimator(self) -> EncryptedLogisticRegression | EncryptedRidge:
         if self.kind == "ridge":
             return EncryptedRidge(iterations=self.iterations)

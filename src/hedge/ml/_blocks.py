@@ -6,7 +6,7 @@ from hedge.ckks import EncryptedVector
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.layout import RowLayout
 
-__all__ = ["add_all", "column_sums", "row_sums", "site_weighted"]
+__all__ = ["add_all", "column_sums", "penalty_weighted", "row_sums", "site_weighted"]
 
 
 def add_all(vectors: list[EncryptedVector]) -> EncryptedVector:
@@ -28,6 +28,15 @@ def site_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
             block = next(blocks)
             out.append(block.scaled_to(rows / n, block.level - 1))
     return out
+
+
+def penalty_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
+    """Each site's preconditioned penalty rows times (n_s / n)^2: the site's share of the
+    penalty (n_s / n) under its share of the preconditioner (n_s / n). One level."""
+    if not data.penalty_preconditioned:
+        return []
+    return [q.scaled_to((rows / data.rows) ** 2, q.level - 1)
+            for q, rows in zip(data.penalty_preconditioned, data.site_rows, strict=True)]
 
 
 def row_sums(layout: RowLayout, v: EncryptedVector) -> EncryptedVector:

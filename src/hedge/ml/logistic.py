@@ -28,7 +28,7 @@ import numpy as np
 from hedge.ckks import CkksPool, EncryptedVector, polyval_depth
 from hedge.ckks.ray_pool import RayPool
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError, ShapeError
-from hedge.ml._blocks import add_all, column_sums, row_sums, site_weighted
+from hedge.ml._blocks import add_all, column_sums, penalty_weighted, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.layout import RowLayout
 from hedge.ml.model import EncryptedLinearModel
@@ -146,6 +146,7 @@ class EncryptedLogisticRegression:
                                                       rows[0].level - 1)
         # g(-t) with the learning rate folded in: coefficients of t^k change sign for odd k
         g = [self.learning_rate * c * (-1) ** k for k, c in enumerate(self.coeffs)]
+        penalties = penalty_weighted(data)  # constant over the iterations: weight them once
         if progress:
             progress(1)
         for done in range(2, self.iterations + 1):
@@ -158,7 +159,8 @@ class EncryptedLogisticRegression:
                 terms = pool.map(block_gradient, list(zip(data.doubled, rows, strict=True)), w, g,
                                  data.layout.columns)
             if data.penalty_doubled:  # L2 penalty rows, on the same iterate: -(n_s/n)^2 P_s l2 D w
-                terms += [-t for t in _penalty_terms(data, w)]
+                terms += [-(row_sums(data.layout, rd * w) * rq)
+                          for rd, rq in zip(data.penalty_doubled, penalties, strict=True)]
             w = w + column_sums(data.layout, terms)
             if progress:
                 progress(done)
@@ -172,13 +174,6 @@ def block_gradient(zd: EncryptedVector, zp: EncryptedVector, w: EncryptedVector,
     that worker processes can run it)."""
     layout = RowLayout(columns, zd.bundle.params.slot_count)
     return row_sums(layout, zd * w).polyval(g) * zp
-
-
-def _penalty_terms(data: EncryptedDataset, w: EncryptedVector) -> list[EncryptedVector]:
-    shares = [m / data.rows for m in data.site_rows]
-    return [row_sums(data.layout, rd * w) * rq.scaled_to(share * share, rq.level - 1)
-            for rd, rq, share in zip(data.penalty_doubled, data.penalty_preconditioned, shares,
-                                     strict=True)]
 
 
 def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]:

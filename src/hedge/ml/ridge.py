@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError
-from hedge.ml._blocks import add_all, column_sums, row_sums, site_weighted
+from hedge.ml._blocks import add_all, column_sums, penalty_weighted, row_sums, site_weighted
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLinearModel
 
@@ -61,9 +61,7 @@ class EncryptedRidge:
             n = data.rows
             shares = [m / n for m in data.site_rows]
             doubled = list(data.doubled) + data.penalty_doubled
-            rows = site_weighted(data) + [
-                q.scaled_to(share * share, q.level - 1)
-                for q, share in zip(data.penalty_preconditioned, shares, strict=True)]
+            rows = site_weighted(data) + penalty_weighted(data)
             constant = add_all([b.scaled_to(share, b.level - 1)
                                 for b, share in zip(data.solutions, shares, strict=True)])
             w = constant

@@ -240,6 +240,18 @@ def test_head_takes_a_prefix(keys: KeySet, bundle: PublicBundle) -> None:
         v.head(0)
 
 
+def test_truncated_keeps_the_prefix_without_a_level(keys: KeySet, bundle: PublicBundle) -> None:
+    x = np.linspace(-1, 1, 100)
+    v = bundle.encrypt(x)
+    assert v.truncated(100) is v
+    t = v.truncated(7)
+    assert t.length == 7 and t.level == v.level and not t.clean
+    assert np.allclose(keys.decrypt(t), x[:7], atol=TOL)
+    assert abs(keys.decrypt(t.sum())[0] - x[:7].sum()) < 1e-4  # sum masks the rest first
+    with pytest.raises(ShapeError):
+        v.truncated(101)
+
+
 @pytest.mark.parametrize(
     ("action", "error"),
     [

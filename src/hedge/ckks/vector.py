@@ -251,6 +251,15 @@ class EncryptedVector:
             return self
         return self._new(self.ciphertexts[: -(-n // self.engine.slots)], n, clean=False).cleaned()
 
+    def truncated(self, n: int) -> EncryptedVector:
+        """The first n elements as a vector of length n, without masking: depth 0. Slots beyond n
+        keep what they held (the vector is not clean; `cleaned` zeroes them, one level)."""
+        if not 1 <= n <= self.length:
+            raise ShapeError(f"truncated({n}) of a vector of length {self.length}")
+        if n == self.length:
+            return self
+        return self._new(self.ciphertexts[: -(-n // self.engine.slots)], n, clean=False)
+
     def at_level(self, level: int) -> EncryptedVector:
         """The same values at a lower level: smaller ciphertexts and cheaper operations, at the
         price of the depth given up. No-op at the current level."""

@@ -3,6 +3,7 @@
 Knows the CKKS engine (`hedge.ckks`) and the data layer (`hedge.data`); knows nothing about HTTP.
 """
 
+from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts
 from hedge.ml.dataset import BIAS, EncryptedDataset
 from hedge.ml.evaluate import BRIER_BOUND, brier_score, mean_squared_error
 from hedge.ml.layout import RowLayout
@@ -16,18 +17,23 @@ from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.plan import TrainingPlan, plan_training
 from hedge.ml.ridge import EncryptedRidge, reference_ridge_sites
 from hedge.ml.sigmoid import sigmoid_polynomial
+from hedge.ml.sign import SignApproximation
 
 __all__ = [
     "BIAS",
     "BRIER_BOUND",
+    "ConfusionCounts",
+    "EncryptedConfusion",
     "EncryptedDataset",
     "EncryptedLinearModel",
     "EncryptedLogisticRegression",
     "EncryptedRidge",
     "LinearModel",
     "RowLayout",
+    "SignApproximation",
     "TrainingPlan",
     "brier_score",
+    "confusion_counts",
     "mean_squared_error",
     "plan_training",
     "preconditioner",

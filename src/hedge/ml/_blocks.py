@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
+
 from hedge.ckks import EncryptedVector
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.layout import RowLayout
 
-__all__ = ["add_all", "column_sums", "penalty_weighted", "row_sums", "site_weighted"]
+__all__ = ["add_all", "column_sums", "doubled_blocks", "penalty_weighted", "row_mask",
+           "row_product", "row_sums", "site_weighted"]
 
 
 def add_all(vectors: list[EncryptedVector]) -> EncryptedVector:
@@ -15,6 +20,15 @@ def add_all(vectors: list[EncryptedVector]) -> EncryptedVector:
     for v in vectors[1:]:
         total = total + v
     return total
+
+
+def doubled_blocks(data: EncryptedDataset) -> Iterator[tuple[EncryptedVector, int]]:
+    """Every doubled block with the number of real rows it holds (the rest is padding)."""
+    blocks = iter(data.doubled)
+    per_block = data.layout.rows_per_block
+    for rows, count in zip(data.site_rows, data.site_blocks(), strict=True):
+        for b in range(count):
+            yield next(blocks), min(per_block, rows - b * per_block)
 
 
 def site_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
@@ -39,6 +53,15 @@ def penalty_weighted(data: EncryptedDataset) -> list[EncryptedVector]:
             for q, rows in zip(data.penalty_preconditioned, data.site_rows, strict=True)]
 
 
+def row_mask(layout: RowLayout, rows: int, value: float, offset: int = 0) -> np.ndarray:
+    """`value` at slot `offset` of the first `rows` rows of a block (at most a block's rows),
+    zero elsewhere: picks the real rows out of a partly filled block."""
+    mask = np.zeros(layout.slots)
+    real = min(layout.rows_per_block, rows)
+    mask[offset : real * layout.stride : layout.stride] = value
+    return mask
+
+
 def row_sums(layout: RowLayout, v: EncryptedVector) -> EncryptedVector:
     for step in layout.row_sum_steps():
         v = v + v.rotate(step)
@@ -51,3 +74,27 @@ def column_sums(layout: RowLayout, blocks: list[EncryptedVector]) -> EncryptedVe
     for step in layout.column_sum_steps():
         total = total + total.rotate(step)
     return total + total.rotate(-layout.width)
+
+
+def row_product(layout: RowLayout, zd: EncryptedVector, matrix: np.ndarray) -> EncryptedVector:
+    """Per row, [z_i, z_i] -> [M^T z_i, 0] for a plaintext (at most width x width) matrix M:
+    the diagonal method within each row, baby-step giant-step rotations
+    (`layout.row_product_steps`). Depth 1."""
+    width, stride = layout.width, layout.stride
+    padded = np.zeros((width, width))
+    padded[: matrix.shape[0], : matrix.shape[1]] = matrix
+    baby, giant = layout.row_product_plan()
+    j = np.arange(width)
+    babies = [zd.rotate(t) if t else zd for t in range(baby)]
+    shifted = []
+    for g in range(giant):
+        inner = []
+        for t in range(min(baby, width - g * baby)):
+            pattern = np.zeros(stride)
+            # (M^T z)_j = sum_k M[k, j] z_k, diagonal delta = g * baby + t
+            pattern[:width] = padded[(j + g * baby + t) % width, j]
+            diag = np.roll(np.tile(pattern, layout.rows_per_block), g * baby)
+            inner.append(babies[t] * diag)
+        block = add_all(inner)
+        shifted.append(block.rotate(g * baby) if g else block)
+    return add_all(shifted)

@@ -83,17 +83,23 @@ def class_statistics(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def row_weights(y: np.ndarray, class_weight: str | None) -> np.ndarray:
-    """Per-row weights: ones, or 'balanced' (n / (2 n_class), from these rows' own counts)."""
+def row_weights(y: np.ndarray, class_weight: str | None,
+                class_counts: tuple[int, int] | None = None) -> np.ndarray:
+    """Per-row weights: ones, or 'balanced' (n / (2 n_class)) from these rows' own class
+    counts, or from `class_counts` (negatives, positives) when given: an edge uploading in
+    batches weights each batch by all the rows it has seen so far."""
     if class_weight is None:
         return np.ones(y.shape[0])
     if class_weight != "balanced":
         raise SchemaError(f"class_weight must be None or 'balanced', not {class_weight!r}")
-    positives = float(y.sum())
-    if positives in (0.0, float(y.size)):
+    if class_counts is None:
+        positives, total = float(y.sum()), float(y.size)
+    else:
+        positives, total = float(class_counts[1]), float(class_counts[0] + class_counts[1])
+    if positives <= 0.0 or positives >= total:
         raise SchemaError("balanced class weights need both classes among the rows")
-    return np.asarray(np.where(y == 1, y.size / (2 * positives),
-                               y.size / (2 * (y.size - positives))))
+    return np.asarray(np.where(y == 1, total / (2 * positives),
+                               total / (2 * (total - positives))))
 
 
 @dataclass
@@ -126,7 +132,8 @@ class EncryptedDataset:
     @classmethod
     def encrypt(cls, bundle: PublicBundle, x: np.ndarray, y: np.ndarray,
                 columns: Sequence[str], *, ridge: float = 1e-3,
-                class_weight: str | None = None, l2: float = 0.0) -> EncryptedDataset:
+                class_weight: str | None = None, l2: float = 0.0,
+                class_counts: tuple[int, int] | None = None) -> EncryptedDataset:
         """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1).
 
         `l2` > 0 adds the penalty rows sqrt(l2) e_j (every column but the bias) as a doubled
@@ -136,7 +143,7 @@ class EncryptedDataset:
             raise SchemaError("labels must be 0 or 1")
         z = np.hstack([np.ones((x.shape[0], 1)), x]) * (2.0 * y - 1.0)[:, None]
         layout = RowLayout(z.shape[1], bundle.params.slot_count)
-        weights = row_weights(y, class_weight)
+        weights = row_weights(y, class_weight, class_counts)
         gram = (z * weights[:, None]).T @ z
         penalty = l2 * np.eye(gram.shape[0])
         penalty[0, 0] = 0.0
@@ -187,7 +194,8 @@ class EncryptedDataset:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, schema: Schema, bundle: PublicBundle, *,
-                   class_weight: str | None = None, l2: float = 0.0) -> EncryptedDataset:
+                   class_weight: str | None = None, l2: float = 0.0,
+                   class_counts: tuple[int, int] | None = None) -> EncryptedDataset:
         """Scale a site's rows with the consortium schema and encrypt them (a binary label:
         classification; a continuous one: regression on the label scaled to [-1, 1])."""
         x, y = schema.features_matrix(frame), schema.label_vector(frame)
@@ -197,7 +205,8 @@ class EncryptedDataset:
             data = cls.encrypt_regression(bundle, x, 2.0 * (y - label.low) / span - 1.0,
                                           schema.columns)
         else:
-            data = cls.encrypt(bundle, x, y, schema.columns, class_weight=class_weight, l2=l2)
+            data = cls.encrypt(bundle, x, y, schema.columns, class_weight=class_weight, l2=l2,
+                               class_counts=class_counts)
         data.schema = schema.to_dict()
         return data
 

@@ -1,7 +1,10 @@
 """Encrypted evaluation: score a model on the sites' encrypted data, return encrypted aggregates.
 
-Only the aggregate is ever decrypted (by the owner, as a release). The model's weights are
-plaintext here: the owner hands the candidate model to the evaluating party.
+Only the aggregate is ever decrypted (by the owner, as a release). The model is either a
+plaintext `LinearModel` the owner handed over, or the still-encrypted `EncryptedLinearModel` that
+training produced (its tiled weights; the dot products are then ciphertext products, and the
+weights need the levels the metric consumes: refresh them through the key service first when
+training used them up, see `hedge.ml.refresh.refresh_tiled`).
 
 * `mean_squared_error` (ridge): exact. From the sites' encrypted Gram matrices G and moments
   [Z^T y, y . y]: MSE = (w^T G w - 2 w^T Z^T y + y . y) / n, two plaintext inner products.
@@ -11,6 +14,7 @@ plaintext here: the owner hands the candidate model to the evaluating party.
   (3 levels, |error| <= 0.032 there), the square (1) and a mask of the real rows with 1/n folded
   in (1): depth 6. Error bound against the exact Brier score: BRIER_BOUND = 0.065 while every
   |z_i . w| <= 8 (|a^2 - b^2| <= e (2 + e) for |a - b| <= e, a, b in [0, 1 + e]).
+* `confusion_counts` (logistic, threshold 1/2): see `hedge.ml.confusion`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 from hedge.ckks import EncryptedVector
-from hedge.errors import SchemaError, ShapeError
-from hedge.ml._blocks import add_all, row_sums
+from hedge.errors import KeyMismatchError, SchemaError, ShapeError
+from hedge.ml._blocks import add_all, doubled_blocks, row_mask, row_sums
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.model import LinearModel
+from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
-__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "brier_score", "mean_squared_error"]
+__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "brier_score", "mean_squared_error", "tiled_weights"]
 
 _DEGREE, _RANGE = 7, 8.0
 _FIT_ERROR = 0.032  # measured 0.0319 on [-8, 8]; tests/ml/test_layout_sigmoid.py checks it
@@ -39,6 +43,26 @@ def _weights(data: EncryptedDataset, model: LinearModel) -> np.ndarray:
     return w
 
 
+def tiled_weights(data: EncryptedDataset, model: LinearModel | EncryptedLinearModel,
+                  scale: float = 1.0) -> tuple[np.ndarray | EncryptedVector, float]:
+    """The logistic model's weights tiled [w, w] in every row of the data's layout, and the
+    factor they carry: scale * w in the clear for a `LinearModel`; for an
+    `EncryptedLinearModel`, the training's encrypted tiled weights with their `tiled_scale`."""
+    if model.kind != "logistic":
+        raise SchemaError(f"this needs a logistic model, not a {model.kind} model")
+    if isinstance(model, LinearModel):
+        return data.layout.tile(scale * _weights(data, model)), scale
+    if model.columns != data.columns:
+        raise ShapeError(f"the model's columns {model.columns} are not the data's "
+                         f"{data.columns}")
+    if model.tiled is None:
+        raise SchemaError("this encrypted model carries no tiled weights (a model file of an "
+                          "older hedge); evaluate the released model instead, or retrain")
+    if model.tiled.fingerprint != data.doubled[0].fingerprint:
+        raise KeyMismatchError("the model and the data are encrypted under different keys")
+    return model.tiled, model.tiled_scale
+
+
 def mean_squared_error(data: EncryptedDataset, model: LinearModel) -> EncryptedVector:
     """Encrypted MSE of a linear model on regression data (in the data's scaled label units)."""
     if data.task != "regression" or data.statistics is None:
@@ -50,23 +74,19 @@ def mean_squared_error(data: EncryptedDataset, model: LinearModel) -> EncryptedV
     return quadratic + linear
 
 
-def brier_score(data: EncryptedDataset, model: LinearModel) -> EncryptedVector:
+def brier_score(data: EncryptedDataset,
+                model: LinearModel | EncryptedLinearModel) -> EncryptedVector:
     """Encrypted Brier score of a logistic model on classification data (see module doc)."""
     if data.task != "classification":
         raise SchemaError("the Brier score needs a classification dataset")
-    w = _weights(data, model)
     layout = data.layout
-    tiled = layout.tile(w)
+    tiled, scale = tiled_weights(data, model)
     c = sigmoid_polynomial(_DEGREE, _RANGE)
-    wrong = [ck * (-1) ** k for k, ck in enumerate(c)]  # sigmoid(-t): probability of an error
+    # sigmoid(-t), the probability of an error, of t = (scaled margin) / scale
+    wrong = [ck * (-1) ** k / scale**k for k, ck in enumerate(c)]
     terms = []
-    blocks = iter(data.doubled)
-    for rows, count in zip(data.site_rows, data.site_blocks(), strict=True):
-        for b in range(count):
-            real = min(layout.rows_per_block, rows - b * layout.rows_per_block)
-            mask = np.zeros(layout.slots)
-            mask[: real * layout.stride : layout.stride] = 1.0 / data.rows
-            dots = row_sums(layout, next(blocks) * tiled)
-            miss = dots.polyval(wrong)
-            terms.append((miss * miss) * mask)
+    for block, real in doubled_blocks(data):
+        mask = row_mask(layout, real, 1.0 / data.rows)
+        miss = row_sums(layout, block * tiled).polyval(wrong)
+        terms.append((miss * miss) * mask)
     return add_all(terms).sum()

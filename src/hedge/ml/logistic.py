@@ -28,7 +28,13 @@ import numpy as np
 from hedge.ckks import CkksPool, EncryptedVector, polyval_depth
 from hedge.ckks.ray_pool import RayPool
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError, ShapeError
-from hedge.ml._blocks import add_all, column_sums, penalty_weighted, row_sums, site_weighted
+from hedge.ml._blocks import (
+    column_sums,
+    penalty_weighted,
+    row_product,
+    row_sums,
+    site_weighted,
+)
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.layout import RowLayout
 from hedge.ml.model import EncryptedLinearModel
@@ -114,14 +120,18 @@ class EncryptedLogisticRegression:
     def fit(self, data: EncryptedDataset, preconditioner: np.ndarray | None = None, *,
             refresh: Callable[[EncryptedVector], EncryptedVector] | None = None,
             progress: Callable[[int], None] | None = None,
-            pool: CkksPool | RayPool | None = None) -> EncryptedLinearModel:
+            pool: CkksPool | RayPool | None = None,
+            checkpoint: Callable[[int, EncryptedVector], None] | None = None,
+            resume: tuple[int, EncryptedVector] | None = None) -> EncryptedLinearModel:
         """Train on the pooled encrypted data. Without `preconditioner`, each site's own (local
         preconditioning); with one (released pooled P), the cloud applies it.
 
         `refresh` (owner-assisted mode) brings the weights back to the top level whenever the
         next iteration would not fit (see `hedge.ml.refresh.refresh_tiled`); `progress` is
         called with the number of finished iterations; with `pool`, the per-block work of every
-        iteration runs in its worker processes (same result)."""
+        iteration runs in its worker processes (same result). `checkpoint` receives the number
+        of finished iterations and the encrypted tiled weights after each; `resume` continues
+        from such a pair (same data, same estimator), giving the same model."""
         if data.task != "classification":
             raise SchemaError("logistic regression needs a classification dataset (a binary "
                               "label); use EncryptedRidge for a continuous one")
@@ -142,14 +152,22 @@ class EncryptedLogisticRegression:
                 raise ShapeError(
                     f"preconditioner must be {len(data.columns)} square, got {p.shape}")
             rows = precondition(data, p)
-        w = column_sums(data.layout, rows).scaled_to(self.learning_rate * self.coeffs[0],
-                                                      rows[0].level - 1)
+        if resume is None:
+            first, w = 1, column_sums(data.layout, rows).scaled_to(
+                self.learning_rate * self.coeffs[0], rows[0].level - 1)
+        else:
+            first, w = resume
+            if not 1 <= first <= self.iterations or w.length != data.layout.slots:
+                raise ShapeError(f"cannot resume from iteration {first} with weights of length "
+                                 f"{w.length}")
         # g(-t) with the learning rate folded in: coefficients of t^k change sign for odd k
         g = [self.learning_rate * c * (-1) ** k for k, c in enumerate(self.coeffs)]
         penalties = penalty_weighted(data)  # constant over the iterations: weight them once
         if progress:
-            progress(1)
-        for done in range(2, self.iterations + 1):
+            progress(first)
+        if checkpoint and resume is None:
+            checkpoint(1, w)
+        for done in range(first + 1, self.iterations + 1):
             if refresh is not None and w.level < self.iteration_depth + 1:
                 w = refresh(w)
             if pool is None:
@@ -164,8 +182,10 @@ class EncryptedLogisticRegression:
             w = w + column_sums(data.layout, terms)
             if progress:
                 progress(done)
+            if checkpoint:
+                checkpoint(done, w)
         return EncryptedLinearModel(w.head(len(data.columns)), data.layout, data.columns,
-                                      data.schema)
+                                      data.schema, tiled=w)
 
 
 def block_gradient(zd: EncryptedVector, zp: EncryptedVector, w: EncryptedVector,
@@ -177,27 +197,5 @@ def block_gradient(zd: EncryptedVector, zp: EncryptedVector, w: EncryptedVector,
 
 
 def precondition(data: EncryptedDataset, p: np.ndarray) -> list[EncryptedVector]:
-    """Rows [P z_i, 0] from [z_i, z_i]: per-row diagonal method with BSGS rotations, depth 1."""
-    layout = data.layout
-    width, stride = layout.width, layout.stride
-    padded = np.zeros((width, width))
-    padded[: p.shape[0], : p.shape[1]] = p
-    baby, giant = layout.row_product_plan()
-    j = np.arange(width)
-    out = []
-    for zd in data.doubled:
-        babies = [zd.rotate(t) if t else zd for t in range(baby)]
-        shifted = []
-        for g in range(giant):
-            inner = []
-            for t in range(min(baby, width - g * baby)):
-                pattern = np.zeros(stride)
-                # (P^T z)_j = sum_k P[k, j] z_k, diagonal delta = g * baby + t
-                pattern[:width] = padded[(j + g * baby + t) % width, j]
-                diag = np.roll(np.tile(pattern, layout.rows_per_block), g * baby)
-                inner.append(babies[t] * diag)
-            block = add_all(inner)
-            shifted.append(block.rotate(g * baby) if g else block)
-        out.append(add_all(shifted))
-    return out
-
+    """Rows [P z_i, 0] from [z_i, z_i] (P symmetric): depth 1, see `row_product`."""
+    return [row_product(data.layout, zd, p) for zd in data.doubled]

@@ -19,6 +19,8 @@ from hedge.ml.layout import RowLayout
 
 __all__ = ["EncryptedLinearModel", "LinearModel"]
 
+_TAG_WEIGHTS, _TAG_TILED = 1, 2
+
 
 @dataclass
 class LinearModel:
@@ -96,13 +98,20 @@ class LinearModel:
 
 @dataclass
 class EncryptedLinearModel:
-    """Weights as ciphertext (a vector of the model's length); only the owner can decrypt."""
+    """Weights as ciphertext (a vector of the model's length); only the owner can decrypt.
+
+    `tiled` holds the same weights tiled [w, w] in every row of `layout`, times `tiled_scale`
+    (1 as training leaves them; a refresh may fold a factor in, see
+    `hedge.ml.refresh.refresh_tiled`): what encrypted evaluation multiplies the data rows with
+    (`hedge.ml.evaluate`, `hedge.ml.confusion`)."""
 
     weights: EncryptedVector
     layout: RowLayout
     columns: list[str]
     schema: dict[str, Any] | None = None
     kind: str = "logistic"
+    tiled: EncryptedVector | None = None
+    tiled_scale: float = 1.0
 
     def decrypt(self, keys: KeySet, *, release: bool = True) -> LinearModel:
         """Decrypt the weights; `release` (default) floods and rounds them, as for any value
@@ -114,8 +123,11 @@ class EncryptedLinearModel:
 
     def to_bytes(self) -> bytes:
         header = {"kind": self.kind, "columns": self.columns, "schema": self.schema,
-                  "fingerprint": self.weights.fingerprint}
-        return container.to_bytes(container.Kind.MODEL, header, [(1, self.weights.to_bytes())])
+                  "fingerprint": self.weights.fingerprint, "tiled_scale": self.tiled_scale}
+        records = [(_TAG_WEIGHTS, self.weights.to_bytes())]
+        if self.tiled is not None:
+            records.append((_TAG_TILED, self.tiled.to_bytes()))
+        return container.to_bytes(container.Kind.MODEL, header, records)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         write_atomic(path, self.to_bytes())
@@ -127,11 +139,17 @@ class EncryptedLinearModel:
             columns = [str(c) for c in header.fields["columns"]]
             schema = header.fields.get("schema")
             kind = str(header.fields["kind"])
-        except (KeyError, TypeError) as exc:
+            tiled_scale = float(header.fields.get("tiled_scale", 1.0))
+        except (KeyError, TypeError, ValueError) as exc:
             raise CorruptDataError(f"model header is malformed: {exc}") from exc
-        if len(records) != 1:
-            raise CorruptDataError("a model file holds exactly one weights vector")
+        if not (np.isfinite(tiled_scale) and tiled_scale > 0):
+            raise CorruptDataError("the model's tiled scale must be a positive number")
+        tags = [tag for tag, _ in records]
+        if tags not in ([_TAG_WEIGHTS], [_TAG_WEIGHTS, _TAG_TILED]):
+            raise CorruptDataError("a model file holds its weights vector, then optionally its "
+                                   "tiled weights")
         weights = EncryptedVector.from_bytes(records[0][1], bundle)
+        tiled = EncryptedVector.from_bytes(records[1][1], bundle) if len(records) == 2 else None
         if weights.length != len(columns):
             raise CorruptDataError("model weights do not match its columns")
         if isinstance(schema, dict):
@@ -145,4 +163,7 @@ class EncryptedLinearModel:
         layout = RowLayout(len(columns), bundle.params.slot_count)
         if kind not in ("logistic", "ridge"):
             raise CorruptDataError(f"unknown model kind {kind!r}")
-        return cls(weights, layout, columns, schema if isinstance(schema, dict) else None, kind)
+        if tiled is not None and tiled.length != layout.slots:
+            raise CorruptDataError("the model's tiled weights do not fill its layout")
+        return cls(weights, layout, columns, schema if isinstance(schema, dict) else None, kind,
+                   tiled, tiled_scale)

@@ -38,10 +38,18 @@ def _uniform(n: int) -> np.ndarray:
 
 
 def refresh_tiled(client: RefreshClient, job_id: str, w: EncryptedVector,
-                  layout: RowLayout) -> EncryptedVector:
+                  layout: RowLayout, *, scale: float = 1.0) -> EncryptedVector:
     """Refresh weights held tiled in `layout`: only the model's `layout.columns` values travel
-    (cut out with one level), and the key service returns them tiled at the top level."""
-    compact = w.head(layout.columns)
+    (cut out with one level, `scale` folded into that cut for free), and the key service
+    returns them tiled at the top level: scale * w in every row."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise ParameterError(f"scale must be a positive number, not {scale!r}")
+    if scale == 1.0:
+        compact = w.head(layout.columns)
+    else:
+        cut = np.zeros(w.length)
+        cut[: layout.columns] = scale
+        compact = (w * cut).truncated(layout.columns)
     capacity = w.bundle.params.max_result_magnitude
     if compact.level == 0 and capacity <= 2 * MASK_RANGE:
         raise ParameterError(

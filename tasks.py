@@ -58,7 +58,7 @@ def test() -> None:
 
 def bench() -> None:
     setup("dev,bench")
-    for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py"):
+    for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py", "segment.py"):
         _sh(BIN / "python", f"benchmarks/{script}")
 
 

@@ -7,7 +7,8 @@ HedgeError                      root: catch this to handle any hedge failure
 ├── DepthExhaustedError         an operation needs more multiplicative depth than remains
 ├── RotationKeyError            a rotation needs a Galois key the bundle does not hold
 ├── CorruptDataError            truncated, corrupted or foreign bytes (containers, keystores)
-│   └── WrongPassphraseError    a keystore could not be opened: wrong passphrase or modified file
+│   ├── WrongPassphraseError    a keystore could not be opened: wrong passphrase or modified file
+│   └── SignatureError          a signed message does not verify: modified, or another signer
 ├── SecretMaterialError         secret key material where only public material is allowed
 ├── PolicyError                 an operation is refused by a policy (release limits, budgets)
 ├── ShapeError                  operand lengths or matrix shapes do not fit together
@@ -32,6 +33,7 @@ __all__ = [
     "SchemaError",
     "SecretMaterialError",
     "ShapeError",
+    "SignatureError",
     "WrongPassphraseError",
 ]
 
@@ -75,6 +77,10 @@ class CorruptDataError(HedgeError, ValueError):
 
 class WrongPassphraseError(CorruptDataError):
     """A keystore could not be decrypted: the passphrase is wrong or the file was modified."""
+
+
+class SignatureError(CorruptDataError):
+    """A signed message does not verify: it was modified, or signed by another key."""
 
 
 class SecretMaterialError(HedgeError):

@@ -34,6 +34,8 @@ __all__ = ["FORMAT_VERSION", "Kind", "read_container", "read_header", "write_con
 MAGIC = b"\x89HEDGE\r\n"
 FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<8sHHI")
+#: Bytes before the header: enough for `peek_kind`.
+PREFIX_SIZE = _PREFIX.size
 _REC = struct.Struct("<HQ")
 _CRC = struct.Struct("<I")
 _END_TAG = 0
@@ -49,6 +51,7 @@ class Kind:
     KEYSTORE = 3
     DATASET = 4
     MODEL = 5
+    CONTRIBUTION = 6
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,14 @@ def _read_exact(stream: IO[bytes], n: int, what: str) -> bytes:
     if len(data) != n:
         raise CorruptDataError(f"truncated hedge data: {what} is incomplete")
     return data
+
+
+def peek_kind(raw: bytes) -> int | None:
+    """The container kind from the first PREFIX_SIZE bytes, or None if they are not hedge data
+    (lets a receiver refuse, say, a keystore before storing anything of it)."""
+    if len(raw) < _PREFIX.size or raw[: len(MAGIC)] != MAGIC:
+        return None
+    return int(_PREFIX.unpack(raw[: _PREFIX.size])[2])
 
 
 def read_header(stream: IO[bytes], expected_kind: int | None = None) -> Header:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hedge.ckks import container
-from hedge.errors import CorruptDataError, SecretMaterialError
+from hedge.errors import CorruptDataError, SchemaError, SecretMaterialError
 
 console = Console(stderr=True)
 
@@ -49,3 +50,13 @@ def refuse_secret_files(*paths: Path) -> None:
                 "cloud and takes only public bundles and encrypted data. Keep keystores with the "
                 "owner."
             )
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file (UTF-8, with or without BOM) as a frame, or `SchemaError`."""
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SchemaError(f"{path} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path} is not a readable CSV file: {exc}") from exc

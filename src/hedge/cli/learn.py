@@ -13,7 +13,7 @@ import typer
 
 from hedge.ckks import CkksPool, EncryptedVector, KeySet, PublicBundle
 from hedge.ckks.ray_pool import RayPool
-from hedge.cli._common import console, passphrase, progress, refuse_secret_files
+from hedge.cli._common import console, passphrase, progress, read_csv, refuse_secret_files
 from hedge.data import Schema
 from hedge.errors import KeyMismatchError, ParameterError, SchemaError
 from hedge.ml import (
@@ -104,9 +104,18 @@ def schema_infer(
                                                            "(identifiers, leaks).")] = None,
     margin: Annotated[float, typer.Option(help="Widen numeric ranges by this fraction "
                                                 "(ranges are also rounded outward).")] = 0.05,
+    only: Annotated[list[str] | None, typer.Option(help="Use only these feature columns "
+                                                        "(repeat the option).")] = None,
 ) -> None:
     """Infer a schema (feature kinds and ranges, label) from a CSV file."""
-    schema = Schema.infer(_read_csv(data), label, exclude=exclude or (), margin=margin)
+    frame = read_csv(data)
+    if only:
+        wanted = list(dict.fromkeys([*only, *([label] if label else [])]))
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"{data} has no column(s) {missing}")
+        frame = frame[wanted]
+    schema = Schema.infer(frame, label, exclude=exclude or (), margin=margin)
     schema.save(out)
     console.print(f"schema: {len(schema.columns)} model columns, label {label!r} -> {out}")
 
@@ -131,7 +140,7 @@ def encrypt(
     if b.params.name != p.preset:
         raise KeyMismatchError(f"the bundle is for preset {b.params.name!r}, the plan for "
                                f"{p.preset!r}")
-    frame = _read_csv(data)
+    frame = read_csv(data)
     if len(frame) > p.max_rows:
         raise ParameterError(f"{len(frame)} rows exceed the plan's {p.max_rows}")
     with console.status(f"encrypting {len(frame)} rows…"):
@@ -244,18 +253,9 @@ def predict(
     if out.resolve() in (data.resolve(), model.resolve()):
         raise ParameterError(f"--out {out} would overwrite an input; choose another file")
     m = LinearModel.load(model)
-    values = m.predict_frame(_read_csv(data))
+    values = m.predict_frame(read_csv(data))
     column = "probability" if m.kind == "logistic" else "prediction"
     pd.DataFrame({column: np.round(values, 6)}).to_csv(out, index=False)
     console.print(f"{len(values)} predictions -> {out}")
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SchemaError(f"{path} does not exist") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{path} is not a readable CSV file: {exc}") from exc
 
 

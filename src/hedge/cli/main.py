@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from hedge import HedgeError, __version__
-from hedge.cli import engine, learn, owner
+from hedge.cli import engine, learn, owner, segment
 
 app = typer.Typer(
     name="hedge",
@@ -26,6 +26,7 @@ app.command("train")(learn.train)
 app.command("decrypt-model")(learn.decrypt_model)
 app.command("predict")(learn.predict)
 app.add_typer(owner.app, name="owner")
+app.add_typer(segment.app, name="segment")
 
 
 def _version(value: bool) -> None:

@@ -45,7 +45,7 @@ def setup(extras: str) -> None:
 
 def run() -> None:
     setup("")
-    _sh(BIN / "hedge", "selfcheck")
+    _sh(BIN / "hedge", "demo", "--data-dir", "hedge-demo", "--fresh")
 
 
 def test() -> None:

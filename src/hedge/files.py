@@ -10,12 +10,21 @@ from typing import Any
 
 from hedge.errors import SchemaError
 
-__all__ = ["read_json", "write_atomic", "write_json"]
+__all__ = ["fsync_dir", "read_json", "write_atomic", "write_json"]
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make a rename or a new file in `directory` durable (the directory entry itself)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` through a temporary file, fsync and rename: readers see the old
-    file or the new one, never a partial write, even after a crash."""
+    """Write `data` to `path` through a temporary file, fsync, rename, fsync the directory:
+    readers see the old file or the new one, never a partial write, even after a crash."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
@@ -25,6 +34,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        fsync_dir(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

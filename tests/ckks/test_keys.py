@@ -19,6 +19,7 @@ from hedge.errors import (
     HedgeError,
     KeyMismatchError,
     ParameterError,
+    RotationKeyError,
     SecretMaterialError,
     WrongPassphraseError,
 )
@@ -443,3 +444,14 @@ def test_bundle_can_be_pinned_to_a_fingerprint(keys: KeySet, bundle: PublicBundl
         other_keys.fingerprint)
     with pytest.raises(KeyMismatchError, match="pinned"):
         PublicBundle.load(path, expected_fingerprint=keys.fingerprint)
+
+
+def test_an_encryption_only_bundle(keys: KeySet) -> None:
+    full = keys.public()
+    small = full.for_encryption()
+    assert small.fingerprint == full.fingerprint and small.rotation_steps == ()
+    assert len(small.to_bytes()) < len(full.to_bytes()) / 4
+    v = small.encrypt(np.arange(4.0))
+    assert np.allclose(keys.decrypt(v), np.arange(4.0), atol=1e-6)
+    with pytest.raises(RotationKeyError):
+        v.rotate(1)

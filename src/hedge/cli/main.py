@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from hedge import HedgeError, __version__
-from hedge.cli import engine, learn, owner, segment
+from hedge.cli import cloud, demo, edge, engine, learn, owner, owner_flow, segment
 
 app = typer.Typer(
     name="hedge",
@@ -16,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("demo")(demo.demo)
 app.command("presets")(engine.presets)
 app.command("selfcheck")(engine.selfcheck)
 app.add_typer(learn.plan_app, name="plan")
@@ -27,6 +28,9 @@ app.command("decrypt-model")(learn.decrypt_model)
 app.command("predict")(learn.predict)
 app.add_typer(owner.app, name="owner")
 app.add_typer(segment.app, name="segment")
+app.add_typer(cloud.app, name="cloud")
+app.add_typer(edge.app, name="edge")
+_ = owner_flow  # registers the owner's pipeline commands on `hedge owner`
 
 
 def _version(value: bool) -> None:
@@ -53,3 +57,7 @@ def run() -> None:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc.strerror}: {exc.filename}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,4 +1,5 @@
-"""`hedge owner …`: the owner's commands (key service, audit log)."""
+"""`hedge owner …`: the owner's key service and audit log (the pipeline commands are in
+`hedge.cli.owner_flow`)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from hedge.owner.http import MIN_TOKEN_LENGTH, create_app, is_loopback_host
 from hedge.owner.keyservice import KeyService
 
 app = typer.Typer(
-    help="The owner's side: run the key service that refreshes the cloud's masked model "
-         "vectors (policy-checked, audited), and verify its audit log.",
+    help="The owner's side: create the consortium, enrol sites, train, release, deploy and roll "
+         "back models (working directory: --dir); run the key service for assisted training; "
+         "verify the audit log.",
     no_args_is_help=True,
     add_completion=False,
 )

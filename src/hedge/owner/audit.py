@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hedge.errors import CorruptDataError, PolicyError
+from hedge.files import fsync_dir
 
 __all__ = ["GENESIS", "AuditEntry", "AuditLog", "canonical_json", "verify_log"]
 
@@ -139,7 +140,7 @@ class AuditLog:
                 raise PolicyError(f"audit log {self.path} is open by another key service; "
                                   "run one service per log") from None
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             entries = _verify_bytes(self.path, self.path.read_bytes())
         except BaseException:
             os.close(self._fd)
@@ -224,11 +225,3 @@ class AuditLog:
         """Walk the chain on disk; the number of entries, or `CorruptDataError` naming the
         first bad line. Also detects lines removed from the end since this object wrote them."""
         return len(self.entries())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,93 @@
+"""`hedge cloud`: the untrusted cloud service."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from hedge.cli._common import console
+from hedge.cloud import CloudService
+from hedge.cloud.app import DEFAULT_MAX_UPLOAD
+from hedge.cloud.worker import worker_main
+from hedge.owner.http import is_loopback_host
+
+app = typer.Typer(help="The cloud service: stores ciphertexts, runs jobs, holds no secret key.",
+                  no_args_is_help=True)
+
+
+@app.command("serve")
+def serve(
+    data_dir: Annotated[Path, typer.Option(help="Where the cloud keeps its files.")] = Path(
+        "hedge-cloud"),
+    db_url: Annotated[str | None, typer.Option(
+        help="Metadata database (default: SQLite in the data directory), e.g. "
+             "postgresql+psycopg://hedge@127.0.0.1/hedge.", envvar="HEDGE_CLOUD_DB")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8700,
+    max_upload: Annotated[int, typer.Option(help="Largest upload, bytes.")] = DEFAULT_MAX_UPLOAD,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    workers: Annotated[int, typer.Option(help="Job worker processes to start.", min=0)] = 1,
+    stale_seconds: Annotated[float, typer.Option(
+        help="Requeue running jobs whose worker has been silent this long.")] = 60.0,
+) -> None:
+    """Serve the cloud API (OpenAPI at /docs) and start job workers. The admin token, which
+    creates consortia, is written to DATA_DIR/admin.token on first start."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        console.print("[red]error:[/red] give both --ssl-certfile and --ssl-keyfile, or neither")
+        raise typer.Exit(1)
+    service = CloudService(data_dir, db_url, max_upload=max_upload)
+    if ssl_certfile is None and not is_loopback_host(host):
+        console.print(f"[yellow]warning:[/yellow] listening on {host} without TLS: tokens "
+                      "travel in clear; give --ssl-certfile/--ssl-keyfile or a TLS proxy")
+    console.print(f"cloud data in {data_dir} (database {service.db.url.split('@')[-1]}); admin "
+                  f"token in {service.admin_token_path}", highlight=False)
+    spawn = multiprocessing.get_context("spawn")
+    worker_args = (str(data_dir), db_url, stale_seconds, os.getpid())
+    procs = [spawn.Process(target=worker_main, args=worker_args, daemon=True)
+             for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    stop = threading.Event()
+
+    def supervise() -> None:  # a worker that died (out of memory, a bug) is replaced
+        while not stop.wait(2.0):
+            for i, proc in enumerate(procs):
+                if not proc.is_alive():
+                    console.print(f"[yellow]worker {proc.pid} exited ({proc.exitcode}); "
+                                  "starting another[/yellow]")
+                    procs[i] = spawn.Process(target=worker_main, args=worker_args,
+                                             daemon=True)
+                    procs[i].start()
+
+    threading.Thread(target=supervise, daemon=True).start()
+    try:
+        uvicorn.run(service.app(), host=host, port=port, log_level="info",
+                    ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
+                    ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile))
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.terminate()
+            proc.join(10)
+        service.close()
+
+
+@app.command("worker")
+def worker(
+    data_dir: Annotated[Path, typer.Option(help="The cloud's data directory.")] = Path(
+        "hedge-cloud"),
+    db_url: Annotated[str | None, typer.Option(help="Metadata database URL.",
+                                               envvar="HEDGE_CLOUD_DB")] = None,
+    stale_seconds: Annotated[float, typer.Option(
+        help="Requeue running jobs whose worker has been silent this long.")] = 60.0,
+) -> None:
+    """Run one job worker (more processes, more jobs at once; any machine that sees the
+    database and the data directory)."""
+    worker_main(str(data_dir), db_url, stale_seconds)

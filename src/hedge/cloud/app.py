@@ -1,0 +1,297 @@
+"""The cloud service's HTTP API (FastAPI). OpenAPI at ``/docs`` and ``/openapi.json``.
+
+Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/pipeline.md):
+
+* ``POST /v1/consortia?name=&owner_key=`` (admin) — body: the consortium's public bundle;
+  answers the owner token;
+* ``POST /v1/consortia/{cid}/sites`` (owner) — JSON ``{"name"}``; answers the site token;
+* ``GET /v1/consortia/{cid}/bundle[?purpose=encrypt]`` (owner, sites) — the public bundle's
+  bytes; for encryption only, without its Galois keys (a small fraction of the size);
+* ``PUT /v1/consortia/{cid}/uploads/{key}`` (site) — body: an encrypted dataset, streamed; the
+  idempotency key makes retries safe;
+* ``GET /v1/consortia/{cid}/uploads`` (owner) — what the sites uploaded (metadata only);
+* ``POST /v1/consortia/{cid}/jobs`` (owner) — JSON ``{"kind": "train", "model", "iterations",
+  "uploads"}``: queue a training job; ``GET .../jobs`` and ``GET .../jobs/{id}``: status and
+  progress; ``GET .../jobs/{id}/result``: the encrypted model (only the owner can decrypt it);
+* ``PUT /v1/consortia/{cid}/sites/{name}/deployments/{sequence}`` (owner) — a model package for
+  that site (signed, encrypted for the site: the cloud only relays it);
+  ``GET /v1/consortia/{cid}/deployments/latest`` (site) — the newest package for the caller's
+  own site (``X-Hedge-Sequence`` header), 404 before the first.
+
+A token of another consortium gets 404 for everything of this one (no existence oracle).
+Errors carry a JSON ``detail`` that says what to do.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from hedge import __version__
+from hedge.ckks import PublicBundle, container
+from hedge.cloud import auth
+from hedge.cloud.access import Who, member
+from hedge.cloud.blobs import BlobStore, BlobWriter, TooLargeError
+from hedge.cloud.db import Consortium, Database, Site, Upload
+from hedge.cloud.routes_deploy import add_deployment_routes
+from hedge.cloud.routes_jobs import add_job_routes
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    PolicyError,
+    SchemaError,
+    SecretMaterialError,
+)
+from hedge.signing import VerifyKey
+
+__all__ = ["DEFAULT_MAX_UPLOAD", "NAME_PATTERN", "create_app"]
+
+#: Default size limit of one upload (a dataset of a few hundred thousand rows at N=16384).
+DEFAULT_MAX_UPLOAD = 2 * 2**30
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # idempotency keys, whole string
+#: Largest body of a JSON request (the streaming routes have their own limits).
+MAX_JSON_BODY = 64 * 1024
+_STREAMING = re.compile(r"^/v1/consortia(/\d+/(uploads|sites/[^/]+/deployments)/[^/]+)?$")
+
+
+class SiteSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN, description="the site's name, unique in its "
+                                                        "consortium")
+
+
+class Created(BaseModel):
+    id: int
+    name: str
+    token: str = Field(description="shown once: store it, the cloud keeps only its hash")
+
+
+class UploadInfo(BaseModel):
+    id: int
+    site: str
+    idempotency_key: str
+    blob: str = Field(description="SHA-256 of the uploaded bytes")
+    rows: int
+    size: int
+    replay: bool = Field(False, description="true if this key was uploaded before")
+
+
+def _status_for(exc: HedgeError) -> int:
+    if isinstance(exc, TooLargeError):
+        return status.HTTP_413_CONTENT_TOO_LARGE
+    if isinstance(exc, SecretMaterialError):
+        return status.HTTP_422_UNPROCESSABLE_CONTENT
+    if isinstance(exc, PolicyError):
+        return status.HTTP_403_FORBIDDEN
+    if isinstance(exc, KeyMismatchError):
+        return status.HTTP_409_CONFLICT
+    return status.HTTP_400_BAD_REQUEST
+
+
+async def _no_keystore(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The stream unchanged, refused before its first byte is stored if it is a keystore."""
+    head = b""
+    checked = False
+    async for chunk in chunks:
+        if checked:
+            yield chunk
+            continue
+        head += chunk
+        if len(head) < container.PREFIX_SIZE:
+            continue
+        if container.peek_kind(head) == container.Kind.KEYSTORE:
+            raise SecretMaterialError("this is a keystore holding secret key material; the "
+                                      "cloud never takes one. Upload encrypted datasets only")
+        checked = True
+        yield head
+    if not checked and head:
+        yield head
+
+
+def _check_dataset(path: Path, fingerprint: str) -> int:
+    """Structure of an uploaded dataset (every record's checksum, nothing after the end), the
+    consortium's key; returns its row count. Refuses secret key material first."""
+    with path.open("rb") as fh:
+        header = container.read_header(fh)
+        if header.kind == container.Kind.KEYSTORE:
+            raise SecretMaterialError("this is a keystore holding secret key material; the "
+                                      "cloud never takes one. Upload encrypted datasets only")
+        if header.kind != container.Kind.DATASET:
+            raise SchemaError(f"expected an encrypted dataset (container kind "
+                              f"{container.Kind.DATASET}), got kind {header.kind}")
+        for _ in container.read_records(fh):
+            pass
+        if fh.read(1):
+            raise CorruptDataError("unexpected bytes after the dataset's end record")
+    if header.fields.get("fingerprint") != fingerprint:
+        raise KeyMismatchError("the dataset is encrypted under another key set than this "
+                               "consortium's bundle; encrypt with the consortium's bundle")
+    try:
+        return sum(int(n) for n in header.fields["site_rows"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptDataError(f"the dataset header is malformed: {exc}") from exc
+
+
+def create_app(db: Database, blobs: BlobStore, *,
+               max_upload: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
+    app = FastAPI(title="hedge cloud", version=__version__,
+                  description="Stores ciphertexts from sites and runs jobs on them; holds no "
+                              "secret key.")
+    app.state.db = db
+
+    @app.middleware("http")
+    async def bounded_bodies(request: Request, call_next: Any) -> Any:
+        """JSON routes read whole bodies before any token check: cap them by Content-Length
+        (the streaming routes count their bytes themselves)."""
+        if request.method in ("POST", "PUT", "PATCH") and not _STREAMING.match(
+                request.url.path):
+            length = request.headers.get("content-length")
+            if length is None or not length.isdigit() or int(length) > MAX_JSON_BODY:
+                return JSONResponse({"detail": f"a JSON body needs a Content-Length of at most "
+                                               f"{MAX_JSON_BODY} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(HedgeError)
+    async def hedge_error(_: Request, exc: HedgeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=_status_for(exc))
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/consortia", status_code=status.HTTP_201_CREATED)
+    async def create_consortium(request: Request, who: Who,
+                                name: Annotated[str, Query(pattern=NAME_PATTERN)],
+                                owner_key: Annotated[str, Query(min_length=40, max_length=64)]
+                                ) -> Created:
+        if who.role != "admin":
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only the cloud's admin token "
+                                                           "creates consortia")
+        VerifyKey.from_str(owner_key)
+        writer = await blobs.put_stream(request.stream(), max_upload)
+        return await run_in_threadpool(_register, writer, name, owner_key)
+
+    def _register(writer: BlobWriter, name: str, owner_key: str) -> Created:
+        try:
+            bundle = PublicBundle.load(writer.path)  # refuses secret material, corruption
+        except BaseException:
+            writer.abort()
+            raise
+        digest = writer.commit()
+        edge_digest = blobs.put(bundle.for_encryption().to_bytes())
+        try:
+            with db.session() as s:
+                if s.scalar(select(Consortium).where(Consortium.name == name)) is not None:
+                    raise HTTPException(status.HTTP_409_CONFLICT, f"consortium {name!r} exists")
+                row = Consortium(name=name, bundle=digest, edge_bundle=edge_digest,
+                                 fingerprint=bundle.fingerprint, owner_key=owner_key)
+                s.add(row)
+                s.flush()
+                token = auth.issue(s, "owner", row.id)
+                return Created(id=row.id, name=name, token=token)
+        except IntegrityError:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"consortium {name!r} exists") from None
+
+    @app.post("/v1/consortia/{cid}/sites", status_code=status.HTTP_201_CREATED)
+    def add_site(cid: int, spec: SiteSpec, who: Who) -> Created:
+        member(who, cid, "owner")
+        try:
+            with db.session() as s:
+                if s.scalar(select(Site).where(Site.consortium_id == cid,
+                                               Site.name == spec.name)) is not None:
+                    raise HTTPException(status.HTTP_409_CONFLICT, f"site {spec.name!r} exists")
+                site = Site(consortium_id=cid, name=spec.name)
+                s.add(site)
+                s.flush()
+                return Created(id=site.id, name=site.name,
+                               token=auth.issue(s, "site", cid, site.id))
+        except IntegrityError:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"site {spec.name!r} exists") from None
+
+    @app.get("/v1/consortia/{cid}/bundle")
+    def bundle(cid: int, who: Who, purpose: Literal["evaluate", "encrypt"] = "evaluate"
+               ) -> StreamingResponse:
+        """The public bundle; `purpose=encrypt`: without Galois keys (what sites need)."""
+        member(who, cid, "owner", "site")
+        with db.session() as s:
+            row = s.get(Consortium, cid)
+            assert row is not None
+        digest = row.edge_bundle if purpose == "encrypt" else row.bundle
+        return StreamingResponse(blobs.iter_chunks(digest),
+                                 media_type="application/octet-stream",
+                                 headers={"X-Hedge-Fingerprint": row.fingerprint})
+
+    @app.put("/v1/consortia/{cid}/uploads/{key}")
+    async def upload(cid: int, key: str, request: Request, who: Who,
+                     response: Response) -> UploadInfo:
+        member(who, cid, "site")
+        if not _KEY.fullmatch(key):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the idempotency key must be "
+                                                             "1-128 letters, digits and ._-")
+        previous = await run_in_threadpool(_find_upload, who, key)
+        if previous is not None:  # a retry: nothing is stored or counted again
+            async for _ in request.stream():
+                pass
+            response.status_code = status.HTTP_200_OK
+            return previous
+        writer = await blobs.put_stream(_no_keystore(request.stream()), max_upload)
+        response.status_code = status.HTTP_201_CREATED
+        return await run_in_threadpool(_store_upload, who, key, writer)
+
+    def _find_upload(who: auth.Caller, key: str) -> UploadInfo | None:
+        with db.session() as s:
+            row = s.scalar(select(Upload).where(Upload.site_id == who.site_id,
+                                                Upload.idempotency_key == key))
+            return None if row is None else _info(s, row, replay=True)
+
+    def _store_upload(who: auth.Caller, key: str, writer: BlobWriter) -> UploadInfo:
+        assert who.consortium_id is not None and who.site_id is not None
+        with db.session() as s:
+            consortium = s.get(Consortium, who.consortium_id)
+            assert consortium is not None
+            fingerprint = consortium.fingerprint
+        try:
+            rows = _check_dataset(writer.path, fingerprint)
+        except BaseException:
+            writer.abort()
+            raise
+        size = writer.size
+        digest = writer.commit()
+        try:
+            with db.session() as s:
+                row = Upload(consortium_id=who.consortium_id, site_id=who.site_id,
+                             idempotency_key=key, blob=digest, rows=rows, size=size)
+                s.add(row)
+                s.flush()
+                return _info(s, row, replay=False)
+        except IntegrityError:  # the same key raced in from a parallel retry: it won
+            again = _find_upload(who, key)
+            assert again is not None
+            return again
+
+    def _info(s: Any, row: Upload, *, replay: bool) -> UploadInfo:
+        site = s.get(Site, row.site_id)
+        return UploadInfo(id=row.id, site=site.name, idempotency_key=row.idempotency_key,
+                          blob=row.blob, rows=row.rows, size=row.size, replay=replay)
+
+    @app.get("/v1/consortia/{cid}/uploads")
+    def uploads(cid: int, who: Who) -> list[UploadInfo]:
+        member(who, cid, "owner")
+        with db.session() as s:
+            rows = s.scalars(select(Upload).where(Upload.consortium_id == cid)
+                             .order_by(Upload.id)).all()
+            return [_info(s, r, replay=False) for r in rows]
+
+    add_job_routes(app, db, blobs)
+    add_deployment_routes(app, db, blobs)
+    return app

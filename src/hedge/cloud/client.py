@@ -1,0 +1,144 @@
+"""HTTP client of the cloud API (httpx), for the owner and the edges.
+
+Idempotent calls (uploads with their idempotency key, publications with their sequence number,
+reads) are retried with exponential backoff on network errors and 5xx answers; anything else
+fails at once with the service's message. Errors map back to hedge's exceptions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    SecretMaterialError,
+)
+
+__all__ = ["CloudClient", "CloudUnavailableError"]
+
+
+class CloudUnavailableError(HedgeError):
+    """The cloud could not be reached (after retries); nothing was lost, try again later."""
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    code = response.status_code
+    message = f"cloud answered {code}: {detail}"
+    if code == 422 and "secret" in str(detail):
+        raise SecretMaterialError(message)
+    if code in (401, 403, 404, 413):
+        raise PolicyError(message)
+    if code == 409:
+        raise KeyMismatchError(message) if "key set" in str(detail) else PolicyError(message)
+    if code == 400:
+        raise CorruptDataError(message)
+    raise ParameterError(message)
+
+
+class CloudClient:
+    def __init__(self, url: str, token: str, *, retries: int = 5, backoff: float = 0.5,
+                 timeout: float = 120.0, verify: bool | str = True,
+                 sleep: Callable[[float], None] = time.sleep,
+                 http: httpx.Client | None = None) -> None:
+        """`http`: an httpx client to use instead of a new one (e.g. one bound to an app
+        in-process); it gets the token header and base URL set."""
+        self.url = url.rstrip("/")
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout, verify=verify)
+        self._http.headers["Authorization"] = f"Bearer {token}"
+        self.retries, self.backoff, self._sleep = retries, backoff, sleep
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+                if response.status_code < 500:
+                    _raise_for(response)
+                    return response
+                problem = f"{response.status_code} {response.text[:200]}"
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if attempt < self.retries:
+                self._sleep(delay)
+                delay *= 2
+        raise CloudUnavailableError(f"{method} {self.url}{path} failed {self.retries + 1} "
+                                    f"times ({problem}); nothing is lost, try again later")
+
+    # -- admin / owner ---------------------------------------------------------------------
+
+    def create_consortium(self, name: str, owner_key: str, bundle: bytes) -> dict[str, Any]:
+        r = self._call("POST", "/v1/consortia", params={"name": name, "owner_key": owner_key},
+                       content=bundle)
+        result: dict[str, Any] = r.json()
+        return result
+
+    def add_site(self, cid: int, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/consortia/{cid}/sites",
+                                            json={"name": name}).json()
+        return result
+
+    def uploads(self, cid: int) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/v1/consortia/{cid}/uploads").json()
+        return result
+
+    def submit_job(self, cid: int, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/consortia/{cid}/jobs",
+                                            json=spec).json()
+        return result
+
+    def jobs(self, cid: int) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/v1/consortia/{cid}/jobs").json()
+        return result
+
+    def job(self, cid: int, job_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/consortia/{cid}/jobs/{job_id}").json()
+        return result
+
+    def job_result(self, cid: int, job_id: int) -> bytes:
+        return self._call("GET", f"/v1/consortia/{cid}/jobs/{job_id}/result").content
+
+    def publish(self, cid: int, site: str, sequence: int, package: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/v1/consortia/{cid}/sites/{site}/deployments/{sequence}",
+            content=package).json()
+        return result
+
+    # -- site ------------------------------------------------------------------------------
+
+    def bundle(self, cid: int, purpose: str = "encrypt") -> bytes:
+        """The consortium's public bundle: for encryption (no Galois keys, the default) or
+        for evaluation (all of it)."""
+        return self._call("GET", f"/v1/consortia/{cid}/bundle",
+                          params={"purpose": purpose}).content
+
+    def upload(self, cid: int, key: str, data: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PUT", f"/v1/consortia/{cid}/uploads/{key}",
+                                            content=data).json()
+        return result
+
+    def latest_deployment(self, cid: int) -> tuple[int, bytes] | None:
+        """(sequence, package) of the newest package for this site, None before the first."""
+        try:
+            r = self._call("GET", f"/v1/consortia/{cid}/deployments/latest")
+        except PolicyError as exc:
+            if "404" in str(exc) and "nothing deployed" in str(exc):
+                return None
+            raise
+        return int(r.headers["X-Hedge-Sequence"]), r.content

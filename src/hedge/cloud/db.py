@@ -1,0 +1,146 @@
+"""The cloud's metadata: SQLAlchemy models on SQLite (default: a file in the data directory) or
+PostgreSQL (a URL). Ciphertexts never go into the database, only their blob hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from hedge.errors import ParameterError
+
+__all__ = ["Base", "Consortium", "Database", "Deployment", "Job", "Site", "Token", "Upload"]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Consortium(Base):
+    __tablename__ = "consortium"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    bundle: Mapped[str] = mapped_column(String(64))  # blob hash of the public bundle
+    edge_bundle: Mapped[str] = mapped_column(String(64))  # the same without Galois keys
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    owner_key: Mapped[str] = mapped_column(String(64))  # Ed25519 verify key, base64
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+
+
+class Site(Base):
+    __tablename__ = "site"
+    __table_args__ = (UniqueConstraint("consortium_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+
+
+class Token(Base):
+    __tablename__ = "token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
+    role: Mapped[str] = mapped_column(String(16))  # admin | owner | site
+    consortium_id: Mapped[int | None] = mapped_column(ForeignKey("consortium.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
+    revoked: Mapped[bool] = mapped_column(default=False)
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+
+
+class Upload(Base):
+    __tablename__ = "upload"
+    __table_args__ = (UniqueConstraint("site_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    blob: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+
+
+class Job(Base):
+    """A unit of cloud work (training, evaluation) and its state; see `hedge.cloud.jobs`."""
+
+    __tablename__ = "job"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[str] = mapped_column(Text)  # JSON
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    checkpoint: Mapped[str | None] = mapped_column(String(64))  # blob: encrypted state
+    checkpoint_step: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[str | None] = mapped_column(String(64))  # blob: encrypted result
+    compute_seconds: Mapped[float] = mapped_column(default=0.0)  # in the estimator
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    heartbeat: Mapped[dt.datetime | None] = mapped_column()
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+    updated: Mapped[dt.datetime] = mapped_column(default=_now, onupdate=_now)
+
+
+class Deployment(Base):
+    """A model package the owner published for one site (opaque to the cloud)."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("site_id", "sequence"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    sequence: Mapped[int] = mapped_column(Integer)  # the owner's publication counter
+    blob: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+
+
+class Database:
+    """Engine and sessions for one database URL; creates the tables if they are missing."""
+
+    def __init__(self, url: str) -> None:
+        if not url.startswith(("sqlite:", "postgresql")):
+            raise ParameterError(f"unsupported database URL {url!r}: use sqlite:///PATH or "
+                                 "postgresql+psycopg://USER@HOST/DB")
+        self.url = url
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if url.startswith("sqlite:"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any exception."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(connection: object, _record: object) -> None:
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,60 @@
+"""Deployment routes of the cloud API: the owner publishes a package per site, a site fetches
+its own newest one. Packages are signed and encrypted for their site: the cloud only relays."""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from hedge.cloud.access import Who, member
+from hedge.cloud.blobs import BlobStore, BlobWriter
+from hedge.cloud.db import Database, Deployment, Site
+
+__all__ = ["MAX_PACKAGE", "add_deployment_routes"]
+
+MAX_PACKAGE = 16 * 2**20  # a model package is a few kilobytes
+
+
+def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
+    @app.put("/v1/consortia/{cid}/sites/{name}/deployments/{sequence}")
+    async def publish(cid: int, name: str, sequence: int, request: Request, who: Who,
+                      response: Response) -> dict[str, Any]:
+        member(who, cid, "owner")
+        writer = await blobs.put_stream(request.stream(), MAX_PACKAGE)
+        return await run_in_threadpool(_publish, cid, name, sequence, writer, response)
+
+    def _publish(cid: int, name: str, sequence: int, writer: BlobWriter,
+                 response: Response) -> dict[str, Any]:
+        size, digest = writer.size, writer.commit()
+        with db.session() as s:
+            site = s.scalar(select(Site).where(Site.consortium_id == cid, Site.name == name))
+            if site is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
+            old = s.scalar(select(Deployment).where(Deployment.site_id == site.id,
+                                                    Deployment.sequence == sequence))
+            if old is not None:
+                if old.blob != digest:
+                    raise HTTPException(status.HTTP_409_CONFLICT, f"sequence {sequence} of "
+                                        f"{name!r} holds another package; use the next number")
+                response.status_code = status.HTTP_200_OK
+            else:
+                s.add(Deployment(consortium_id=cid, site_id=site.id, sequence=sequence,
+                                 blob=digest, size=size))
+                response.status_code = status.HTTP_201_CREATED
+        return {"site": name, "sequence": sequence, "blob": digest, "size": size}
+
+    @app.get("/v1/consortia/{cid}/deployments/latest")
+    def latest(cid: int, who: Who) -> StreamingResponse:
+        member(who, cid, "site")
+        with db.session() as s:
+            row = s.scalar(select(Deployment).where(Deployment.site_id == who.site_id)
+                           .order_by(Deployment.sequence.desc()).limit(1))
+            if row is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "nothing deployed yet")
+            digest, sequence = row.blob, row.sequence
+        return StreamingResponse(blobs.iter_chunks(digest), media_type="application/json",
+                                 headers={"X-Hedge-Sequence": str(sequence)})
+

@@ -1,0 +1,55 @@
+"""One cloud instance: its data directory, database, blob store and admin token."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from hedge.cloud import auth
+from hedge.cloud.app import DEFAULT_MAX_UPLOAD, create_app
+from hedge.cloud.blobs import BlobStore
+from hedge.cloud.db import Database, Token
+from hedge.files import write_atomic
+
+__all__ = ["CloudService"]
+
+
+class CloudService:
+    """`data_dir`/cloud.db (unless `db_url` names another database), `data_dir`/blobs/, and
+    `data_dir`/admin.token (mode 0600), created on first start: the token that creates
+    consortia. Restarting keeps everything."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], db_url: str | None = None, *,
+                 max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(db_url or f"sqlite:///{self.data_dir / 'cloud.db'}")
+        self.blobs = BlobStore(self.data_dir / "blobs", clean=True)
+        self.max_upload = max_upload
+        self.admin_token_path = self.data_dir / "admin.token"
+        self._ensure_admin_token()
+
+    def _ensure_admin_token(self) -> None:
+        with self.db.session() as s:
+            known = self.admin_token_path.exists() and auth.resolve(
+                s, self.admin_token_path.read_text().strip()) is not None
+            if known:
+                return
+            for old in s.scalars(select(Token).where(Token.role == "admin")):
+                old.revoked = True  # a lost token file: the old admin tokens stop working
+            token = auth.issue(s, "admin")
+        write_atomic(self.admin_token_path, (token + "\n").encode())
+        self.admin_token_path.chmod(0o600)
+
+    @property
+    def admin_token(self) -> str:
+        return self.admin_token_path.read_text().strip()
+
+    def app(self) -> FastAPI:
+        return create_app(self.db, self.blobs, max_upload=self.max_upload)
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,188 @@
+"""Cloud workers: processes that claim jobs from the database and run them on ciphertexts.
+
+Training (`kind="train"`): the consortium's uploads (encrypted datasets) are pooled and the
+estimator of the job's spec is fitted with the consortium's public bundle. Logistic regression
+saves its encrypted tiled weights after every iteration as the job's checkpoint; a job resumed
+after a crash continues from there and ends with the same model. Ridge restarts cleanly (it is a
+few iterations). The result, an encrypted model, is stored as a blob; only the owner can decrypt
+it. A worker never holds a secret key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hedge.ckks import EncryptedVector, PublicBundle
+from hedge.cloud.blobs import BlobStore
+from hedge.cloud.db import Consortium, Database, Upload
+from hedge.cloud.jobs import JobQueue, JobView, training_spec
+from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
+from hedge.ml import EncryptedDataset, EncryptedLogisticRegression, EncryptedRidge
+
+__all__ = ["HEARTBEAT_SECONDS", "Worker", "worker_main"]
+
+log = logging.getLogger("hedge.cloud.worker")
+
+HEARTBEAT_SECONDS = 2.0
+_CACHED_UPLOADS = 256  # parsed uploads a worker keeps for the next job
+
+
+class Worker:
+    """One worker: `run_once` claims and runs one job; `run` loops until stopped."""
+
+    def __init__(self, db: Database, blobs: BlobStore, *, name: str | None = None,
+                 stale_after: dt.timedelta = dt.timedelta(seconds=60)) -> None:
+        self.db, self.blobs, self.queue = db, blobs, JobQueue(db)
+        self.name = name or f"{os.uname().nodename}:{os.getpid()}"
+        self.stale_after = stale_after
+        self._bundles: dict[int, PublicBundle] = {}
+        self._datasets: dict[str, EncryptedDataset] = {}  # uploads are immutable: by blob
+        self._unreadable: set[str] = set()
+
+    def run(self, stop: threading.Event, poll: float = 0.2, parent: int | None = None) -> None:
+        """Loop until `stop` is set, or until the process `parent` is gone (a worker started
+        by `hedge cloud serve` must not outlive a killed service)."""
+        while not stop.is_set() and (parent is None or os.getppid() == parent):
+            try:
+                busy = self.run_once() or self.prefetch()
+            except Exception:  # a database hiccup, a bad upload: log it, keep serving
+                log.exception("worker %s: unexpected error; continuing", self.name)
+                busy = False
+            if not busy:
+                stop.wait(poll)
+
+    def prefetch(self) -> bool:
+        """While idle, load one public bundle or parse one upload the next job will need (a
+        380 MB bundle takes seconds to load); True if it did some work."""
+        with self.db.session() as s:
+            consortia = [c.id for c in s.scalars(select(Consortium)).all()]
+            uploads = [(u.consortium_id, u.blob) for u in s.scalars(
+                select(Upload).order_by(Upload.id.desc()).limit(_CACHED_UPLOADS)).all()]
+        for cid in consortia:
+            if cid not in self._bundles:
+                self._bundle(cid)
+                return True
+        for cid, blob in uploads:
+            if blob not in self._datasets and blob not in self._unreadable and len(
+                    self._datasets) < _CACHED_UPLOADS:
+                try:
+                    self._datasets[blob] = EncryptedDataset.from_bytes(self.blobs.read(blob),
+                                                                       self._bundle(cid))
+                except HedgeError as exc:  # a job using it will fail with this message
+                    self._unreadable.add(blob)
+                    log.warning("upload %s cannot be read: %s", blob[:12], exc)
+                return True
+        return False
+
+    def run_once(self) -> bool:
+        """Requeue jobs of dead workers, then run one job if there is one; True if it did."""
+        for job_id in self.queue.requeue_stale(self.stale_after):
+            log.warning("job %d: its worker went silent; requeued", job_id)
+        job = self.queue.claim(self.name)
+        if job is None:
+            return False
+        beat = threading.Event()
+        pulse = threading.Thread(target=self._pulse, args=(job.id, beat), daemon=True)
+        pulse.start()
+        try:
+            result, seconds = self._run(job)
+            self.queue.finish(job.id, self.name, result, seconds)
+            log.info("job %d done", job.id)
+        except PolicyError as exc:  # another worker owns it now
+            log.warning("job %d: %s", job.id, exc)
+        except HedgeError as exc:
+            self.queue.fail(job.id, self.name, f"{type(exc).__name__}: {exc}")
+            log.warning("job %d failed: %s", job.id, exc)
+        finally:
+            beat.set()
+            pulse.join()
+        return True
+
+    def _pulse(self, job_id: int, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.queue.heartbeat(job_id, self.name)
+            except PolicyError:
+                return
+
+    def _bundle(self, consortium_id: int) -> PublicBundle:
+        if consortium_id not in self._bundles:
+            with self.db.session() as s:
+                row = s.get(Consortium, consortium_id)
+                assert row is not None
+                digest, fingerprint = row.bundle, row.fingerprint
+            self._bundles[consortium_id] = PublicBundle.from_bytes(
+                self.blobs.read(digest), expected_fingerprint=fingerprint)
+        return self._bundles[consortium_id]
+
+    def _dataset(self, job: JobView, bundle: PublicBundle) -> EncryptedDataset:
+        wanted = job.spec.get("uploads")
+        with self.db.session() as s:
+            query = select(Upload).where(Upload.consortium_id == job.consortium_id)
+            if wanted is not None:
+                query = query.where(Upload.id.in_(wanted))
+            blobs = [u.blob for u in s.scalars(query.order_by(Upload.id)).all()]
+        if not blobs or (wanted is not None and len(blobs) != len(set(wanted))):
+            raise SchemaError("the job names uploads this consortium does not have")
+        if len(self._datasets) > _CACHED_UPLOADS:
+            self._datasets.clear()
+        for b in blobs:
+            if b not in self._datasets:
+                self._datasets[b] = EncryptedDataset.from_bytes(self.blobs.read(b), bundle)
+        return EncryptedDataset.concat([self._datasets[b] for b in blobs])
+
+    def _run(self, job: JobView) -> tuple[str, float]:
+        """Run a job; returns the result blob and the seconds spent in the estimator (the
+        homomorphic computation, against which the service's own overhead is measured)."""
+        if job.kind != "train":
+            raise ParameterError(f"unknown job kind {job.kind!r}")
+        spec = training_spec(job.spec)
+        bundle = self._bundle(job.consortium_id)
+        data = self._dataset(job, bundle)
+        began = time.perf_counter()
+        if spec["model"] == "ridge":
+            model = EncryptedRidge(iterations=spec["iterations"]).fit(
+                data, progress=lambda done: self.queue.heartbeat(job.id, self.name, done))
+            return self.blobs.put(model.to_bytes()), time.perf_counter() - began
+        resume = None
+        if job.checkpoint is not None:
+            w = EncryptedVector.from_bytes(self.blobs.read(job.checkpoint), bundle)
+            resume = (job.checkpoint_step, w)
+            log.info("job %d: resuming after iteration %d", job.id, job.checkpoint_step)
+
+        saving = [0.0]  # checkpoints are the service's work, not homomorphic computation
+
+        def checkpoint(step: int, w: EncryptedVector) -> None:
+            start = time.perf_counter()
+            self.queue.save_checkpoint(job.id, self.name, step, self.blobs.put(w.to_bytes()))
+            saving[0] += time.perf_counter() - start
+
+        estimator = EncryptedLogisticRegression(iterations=spec["iterations"])
+        began = time.perf_counter()
+        model = estimator.fit(data, checkpoint=checkpoint, resume=resume)
+        seconds = time.perf_counter() - began - saving[0]
+        return self.blobs.put(model.to_bytes()), seconds
+
+
+def worker_main(data_dir: str, db_url: str | None, stale_seconds: float = 60.0,
+                parent: int | None = None) -> None:
+    """Entry point of a worker process (`hedge cloud worker`, or started by `serve`, which
+    passes its pid as `parent`)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    db = Database(db_url or f"sqlite:///{Path(data_dir) / 'cloud.db'}")
+    worker = Worker(db, BlobStore(Path(data_dir) / "blobs"),
+                    stale_after=dt.timedelta(seconds=stale_seconds))
+    stop = threading.Event()
+    try:
+        worker.run(stop, parent=parent)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.dispose()

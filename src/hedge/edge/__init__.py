@@ -1,0 +1,10 @@
+"""hedge.edge — the factory-side agent: connectors, durable buffer, encrypted uploads, model
+activation and local inference. Holds only public material and its own data."""
+
+from hedge.edge.agent import EdgeAgent, EdgeConfig, StepReport
+from hedge.edge.buffer import Buffer, BufferFullError
+from hedge.edge.connectors import Connector, FolderConnector
+from hedge.edge.models import ModelStore
+
+__all__ = ["Buffer", "BufferFullError", "Connector", "EdgeAgent", "EdgeConfig",
+           "FolderConnector", "ModelStore", "StepReport"]

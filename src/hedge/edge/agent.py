@@ -1,0 +1,271 @@
+"""The edge agent: ingest rows into the durable buffer, encrypt and upload them in batches,
+install the models the owner deploys, and score incoming rows with the active model.
+
+Configuration (TOML; relative paths are relative to the file):
+
+    enrolment = "site.json"          # from the owner: cloud, token, owner key, package key
+    data_dir = "edge-data"           # buffer, bundle, models, predictions
+    schema = "schema.json"           # the consortium's schema (features and label)
+    [source]
+    folder = "incoming"              # CSV / Parquet files dropped here
+    settle_seconds = 2.0             # taken once unchanged this long
+    [upload]
+    batch_rows = 2000
+    class_weight = "balanced"        # optional; every site must choose the same
+    [buffer]
+    max_bytes = 104857600
+    [sink]
+    alert_threshold = 0.5
+
+With balanced class weights, every batch is weighted by the class counts of all rows the site
+has buffered so far, so small batches need not hold both classes.
+
+Guarantees: a row is acknowledged at its source only after the buffer committed it; a batch is
+encrypted and uploaded under a fixed idempotency key until the cloud acknowledges it, so a crash
+or an outage at any point loses nothing and counts nothing twice. A deployment is installed
+only if genuine, for this site, newer (or a signed rollback) and self-checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hedge.ckks import PublicBundle
+from hedge.cloud.client import CloudClient, CloudUnavailableError
+from hedge.data import Schema
+from hedge.edge.buffer import Buffer, BufferFullError
+from hedge.edge.connectors import Connector, FolderConnector
+from hedge.edge.models import ModelStore, package_key
+from hedge.errors import HedgeError, SchemaError
+from hedge.files import read_json, write_atomic
+from hedge.ml import EncryptedDataset
+from hedge.signing import VerifyKey
+
+__all__ = ["EdgeAgent", "EdgeConfig", "StepReport"]
+
+log = logging.getLogger("hedge.edge")
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    enrolment: dict[str, Any]
+    data_dir: Path
+    schema: Schema
+    source: Path
+    batch_rows: int = 2000
+    class_weight: str | None = None
+    max_bytes: int = 100 * 2**20
+    alert_threshold: float = 0.5
+    settle_seconds: float = 2.0
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EdgeConfig:
+        file = Path(path)
+        try:
+            raw = tomllib.loads(file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SchemaError(f"{file} is not a readable edge configuration: {exc}") from exc
+        base = file.parent
+
+        def where(value: Any, name: str) -> Path:
+            if not isinstance(value, str) or not value:
+                raise SchemaError(f"{file}: '{name}' must name a path")
+            return base / value
+
+        try:
+            enrolment = read_json(where(raw.get("enrolment"), "enrolment"), "site enrolment")
+            for field in ("cloud", "consortium", "site", "token", "owner_key", "fingerprint",
+                          "package_key"):
+                if field not in enrolment:
+                    raise SchemaError(f"the enrolment file lacks {field!r}; ask the owner for "
+                                      "a new one (hedge owner add-site)")
+            upload, sink, source = raw.get("upload", {}), raw.get("sink", {}), raw.get(
+                "source", {})
+            config = cls(enrolment, where(raw.get("data_dir"), "data_dir"),
+                         Schema.load(where(raw.get("schema"), "schema")),
+                         where(source.get("folder"), "source.folder"),
+                         int(upload.get("batch_rows", 2000)), upload.get("class_weight"),
+                         int(raw.get("buffer", {}).get("max_bytes", 100 * 2**20)),
+                         float(sink.get("alert_threshold", 0.5)),
+                         float(source.get("settle_seconds", 2.0)))
+            int(enrolment["consortium"])
+            package_key(str(enrolment["package_key"]))
+            VerifyKey.from_str(str(enrolment["owner_key"]))
+        except (TypeError, ValueError, AttributeError, HedgeError) as exc:
+            if isinstance(exc, SchemaError):
+                raise
+            raise SchemaError(f"{file}: {exc}") from exc
+        if config.batch_rows < 1 or config.max_bytes < 1 or config.class_weight not in (
+                None, "balanced"):
+            raise SchemaError(f"{file}: batch_rows and max_bytes must be positive, "
+                              "class_weight 'balanced' or absent")
+        if config.schema.label is None:
+            raise SchemaError(f"{file}: the schema needs the label the model is trained on")
+        return config
+
+
+@dataclass
+class StepReport:
+    ingested: int = 0
+    rejected: int = 0
+    uploaded_rows: int = 0
+    uploaded_bytes: int = 0
+    installed: int | None = None
+    refused: str | None = None
+    problem: str | None = None
+    alerts: int = 0
+
+
+class EdgeAgent:
+    def __init__(self, config: EdgeConfig, connector: Connector | None = None,
+                 client: CloudClient | None = None) -> None:
+        self.config = config
+        e = config.enrolment
+        self.site, self.consortium = str(e["site"]), int(e["consortium"])
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site)
+        self.connector = connector or FolderConnector(config.source, config.settle_seconds)
+        self.client = client or CloudClient(str(e["cloud"]), str(e["token"]))
+        self.models = ModelStore(config.data_dir / "models", site=self.site,
+                                 owner=VerifyKey.from_str(str(e["owner_key"])),
+                                 package_key=package_key(str(e["package_key"])))
+        self._bundle: PublicBundle | None = None
+
+    def close(self) -> None:
+        self.buffer.close()
+        self.client.close()
+
+    def bundle(self) -> PublicBundle:
+        """The consortium's public bundle, fetched once and pinned to the enrolment's
+        fingerprint."""
+        if self._bundle is None:
+            path = self.config.data_dir / "public.bundle"
+            expected = str(self.config.enrolment["fingerprint"])
+            if path.exists():
+                self._bundle = PublicBundle.load(path, expected_fingerprint=expected)
+            else:
+                raw = self.client.bundle(self.consortium)
+                self._bundle = PublicBundle.from_bytes(raw, expected_fingerprint=expected)
+                write_atomic(path, raw)
+        return self._bundle
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    def step(self) -> StepReport:
+        report = StepReport()
+        self._ingest(report)
+        for part in (self._upload, self._deployments):
+            try:
+                part(report)
+            except CloudUnavailableError as exc:
+                log.warning("%s: %s", self.site, exc)
+            except HedgeError as exc:  # refused by the cloud: keep running, say why
+                report.problem = f"{type(exc).__name__}: {exc}"
+                log.error("%s: %s", self.site, exc)
+        return report
+
+    def _ingest(self, report: StepReport) -> None:
+        for intake in self.connector.poll():
+            if self.buffer.seen(intake.name):  # committed before a crash: only acknowledge
+                intake.acknowledge()
+                continue
+            frame = pd.DataFrame(intake.rows)
+            try:
+                self.config.schema.features_matrix(frame)
+                self.config.schema.label_vector(frame)
+            except HedgeError as exc:
+                intake.reject(str(exc))
+                report.rejected += len(intake.rows)
+                continue
+            try:
+                self.buffer.add(intake.rows, source=intake.name,
+                                counts=self._count_classes(frame))
+            except BufferFullError as exc:
+                if self.buffer.bytes == 0:  # it would never fit
+                    intake.reject(f"larger than the whole buffer: {exc}; split it")
+                    report.rejected += len(intake.rows)
+                    continue
+                log.warning("%s: %s", self.site, exc)
+                return  # the file stays at its source until there is room
+            intake.acknowledge()
+            report.ingested += len(intake.rows)
+            report.alerts += self._score(frame, intake.name)
+
+    def _score(self, frame: pd.DataFrame, source: str) -> int:
+        model = self.models.active()
+        if model is None or frame.empty:
+            return 0
+        probabilities = model.predict_frame(frame)
+        alerts = 0
+        with (self.config.data_dir / "predictions.jsonl").open("a") as sink:
+            for row, p in enumerate(probabilities):
+                alert = bool(p >= self.config.alert_threshold)
+                alerts += alert
+                sink.write(json.dumps({"site": self.site, "source": source, "row": row,
+                                       "model_version": self.models.version,
+                                       "probability": round(float(p), 6), "alert": alert})
+                           + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+        return alerts
+
+    def _count_classes(self, frame: pd.DataFrame) -> dict[str, str]:
+        """Running class counts with these rows (stored with them, for balanced weights)."""
+        label = self.config.schema.label
+        if label is None or label.kind != "binary":
+            return {}
+        y = self.config.schema.label_vector(frame)
+        n0, n1 = self._class_counts()
+        return {"class_counts": json.dumps([n0 + int((y == 0).sum()),
+                                            n1 + int((y == 1).sum())])}
+
+    def _class_counts(self) -> tuple[int, int]:
+        n0, n1 = json.loads(self.buffer.get("class_counts") or "[0, 0]")
+        return int(n0), int(n1)
+
+    def _upload(self, report: StepReport) -> None:
+        counts = self._class_counts()
+        if self.config.class_weight == "balanced" and min(counts) == 0:
+            log.info("%s: waiting for rows of both classes before uploading with balanced "
+                     "weights (seen %s)", self.site, counts)
+            return
+        while (batch := self.buffer.start_batch(self.config.batch_rows)) is not None:
+            frame = pd.DataFrame(batch.rows)
+            data = EncryptedDataset.from_frame(frame, self.config.schema, self.bundle(),
+                                               class_weight=self.config.class_weight,
+                                               class_counts=counts)
+            raw = data.to_bytes()
+            self.client.upload(self.consortium, batch.key, raw)
+            self.buffer.finish_batch(batch)
+            report.uploaded_rows += len(batch.rows)
+            report.uploaded_bytes += len(raw)
+
+    def _deployments(self, report: StepReport) -> None:
+        latest = self.client.latest_deployment(self.consortium)
+        if latest is None or latest[0] <= self.models.sequence:
+            return
+        sequence, package = latest
+        if self.buffer.get("refused") == str(sequence):
+            return
+        try:
+            report.installed = self.models.install(sequence, package)
+            log.info("%s: model version %d active", self.site, report.installed)
+        except HedgeError as exc:
+            self.buffer.set("refused", str(sequence))
+            report.refused = f"{type(exc).__name__}: {exc}"
+            log.warning("%s: deployment %d refused, the active model stays: %s", self.site,
+                        sequence, exc)
+
+    def run(self, stop: threading.Event, interval: float = 2.0) -> None:
+        while not stop.is_set():
+            self.step()
+            stop.wait(interval)

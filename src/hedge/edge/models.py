@@ -1,0 +1,124 @@
+"""The edge's models: the active one, the last good one, and how a new package becomes active.
+
+A package from the cloud is opened with the owner key pinned at enrolment (`hedge.package`):
+tampered, foreign, replayed or downgraded packages are refused and the active model stays. A
+new model must pass a self-check (finite probabilities on probe rows built from its schema's
+ranges) before it is activated; activation replaces `active.json` atomically and keeps the
+previous model as `last_good.json`. If a model fails later, `revert` goes back to the last
+good one.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hedge.data import Schema
+from hedge.errors import CorruptDataError, HedgeError, SchemaError
+from hedge.files import read_json, write_json
+from hedge.ml import LinearModel
+from hedge.package import open_package
+from hedge.signing import VerifyKey
+
+__all__ = ["ModelStore"]
+
+
+def self_check(model: LinearModel) -> None:
+    """Probabilities of probe rows (low, middle, high of every range) must be finite."""
+    if model.schema is None:
+        raise SchemaError("the model carries no schema; the edge cannot scale its rows")
+    schema = Schema.from_dict(model.schema)
+    probes: dict[str, list[object]] = {}
+    for f in schema.features:
+        if f.kind == "numeric":
+            probes[f.name] = [f.low, (f.low + f.high) / 2, f.high]
+        else:
+            probes[f.name] = [f.categories[0]] * 3
+    values = model.predict_frame(pd.DataFrame(probes))
+    if values.shape != (3,) or not np.all(np.isfinite(values)):
+        raise CorruptDataError("the model's self-check failed: non-finite predictions")
+
+
+class ModelStore:
+    def __init__(self, folder: str | os.PathLike[str], *, site: str, owner: VerifyKey,
+                 package_key: bytes) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.site, self.owner, self.package_key = site, owner, package_key
+
+    def _state(self) -> dict[str, object]:
+        path = self.folder / "state.json"
+        return read_json(path, "edge model state") if path.exists() else {}
+
+    @property
+    def version(self) -> int | None:
+        value = self._state().get("version")
+        return None if value is None else int(str(value))
+
+    @property
+    def highest(self) -> int | None:
+        """The newest version ever installed here (rollbacks do not lower it)."""
+        value = self._state().get("highest", self._state().get("version"))
+        return None if value is None else int(str(value))
+
+    @property
+    def sequence(self) -> int:
+        return int(str(self._state().get("sequence", 0)))
+
+    def active(self) -> LinearModel | None:
+        """The active model; if its file is damaged, the last good one takes its place."""
+        path = self.folder / "active.json"
+        if not path.exists():
+            return None
+        try:
+            return LinearModel.load(path)
+        except HedgeError:
+            if not (self.folder / "last_good.json").exists():
+                raise
+            self.revert()
+            return LinearModel.load(path)
+
+    def install(self, sequence: int, package: bytes) -> int:
+        """Open, check and activate a package; returns its version. Raises (and keeps the
+        active model) when the package is refused or the model fails its self-check."""
+        manifest, model = open_package(package, site=self.site, owner=self.owner,
+                                       package_key=self.package_key,
+                                       active_version=self.version,
+                                       highest_version=self.highest)
+        self_check(model)
+        previous = self.version
+        active = self.folder / "active.json"
+        if active.exists():
+            os.replace(active, self.folder / "last_good.json")
+        staged = self.folder / "staged.json"
+        model.save(staged)
+        os.replace(staged, active)
+        highest = max(v for v in (manifest.version, self.highest, 0) if v is not None)
+        write_json(self.folder / "state.json", {
+            "version": manifest.version, "sequence": sequence, "rollback": manifest.rollback,
+            "last_good": previous, "highest": highest})
+        return manifest.version
+
+    def revert(self) -> None:
+        """Back to the last good model (the active one failed in use)."""
+        last = self.folder / "last_good.json"
+        if not last.exists():
+            raise HedgeError("there is no last good model to go back to")
+        os.replace(last, self.folder / "active.json")
+        state = self._state()
+        write_json(self.folder / "state.json", {**state, "version": state.get("last_good"),
+                                                "last_good": None})
+
+
+def package_key(text: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise CorruptDataError(f"the package key is not base64: {exc}") from exc
+    if len(key) != 32:
+        raise CorruptDataError("a package key has 32 bytes")
+    return key

@@ -1,0 +1,212 @@
+"""The owner's working directory and what the owner does with it: create the consortium at the
+cloud, enrol sites, start training, release and deploy models.
+
+Layout of the directory (every secret file mode 0600):
+
+    keys.hks        CKKS secret key (passphrase-encrypted keystore)
+    public.bundle   the consortium's public bundle (also at the cloud)
+    signing.pem     Ed25519 signing key (passphrase-encrypted)
+    owner.json      cloud URL, consortium id, fingerprint, deployments made
+    owner.token     the owner's API token for the cloud
+    sites/NAME.json the enrolment file of site NAME: its token, the owner's verify key, its
+                    package key. Hand it to the site out of band; the cloud never sees it.
+    audit.jsonl     hash-chained log of every release decryption
+    models/vN.json  every deployed model version (for rollbacks)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hedge.ckks import KeySet
+from hedge.cloud.client import CloudClient
+from hedge.errors import ParameterError, PolicyError, SchemaError
+from hedge.files import read_json, write_atomic, write_json
+from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
+from hedge.owner.audit import AuditLog
+from hedge.package import build_package, new_package_key
+from hedge.signing import SigningKey
+
+__all__ = ["OwnerWorkspace"]
+
+
+def _secret(path: Path, data: bytes) -> None:
+    write_atomic(path, data)
+    path.chmod(0o600)
+
+
+@dataclass
+class OwnerWorkspace:
+    root: Path
+    state: dict[str, Any]
+
+    # -- creation --------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str], plan: TrainingPlan, *, cloud: str,
+               admin_token: str, name: str, passphrase: str,
+               verify: bool | str = True) -> OwnerWorkspace:
+        """Keys from `plan`, a signing key, and the consortium registered at the cloud."""
+        path = Path(root)
+        if (path / "owner.json").exists() or (path / "keys.hks").exists():
+            raise ParameterError(f"{path} already holds an owner; choose another directory "
+                                 "(replacing keys would make all data unreadable)")
+        path.mkdir(parents=True, exist_ok=True)
+        keys = KeySet.generate(plan.preset, rotations=plan.rotation_steps)
+        keys.save(path / "keys.hks", passphrase=passphrase)
+        bundle = keys.public()
+        bundle.save(path / "public.bundle")
+        signing = SigningKey()
+        signing.save(path / "signing.pem", passphrase=passphrase)
+        plan.save(path / "plan.json")
+        admin = CloudClient(cloud, admin_token, verify=verify)
+        try:
+            made = admin.create_consortium(name, str(signing.verify_key), bundle.to_bytes())
+        finally:
+            admin.close()
+        _secret(path / "owner.token", made["token"].encode())
+        state = {"version": 1, "cloud": cloud, "consortium": made["id"], "name": name,
+                 "fingerprint": keys.fingerprint, "owner_key": str(signing.verify_key),
+                 "sites": [], "deployments": {}, "next_version": 1}
+        workspace = cls(path, state)
+        workspace._save()
+        return workspace
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> OwnerWorkspace:
+        path = Path(root)
+        state = read_json(path / "owner.json", "hedge owner state")
+        if state.get("version") != 1:
+            raise SchemaError(f"{path / 'owner.json'} is not a hedge owner state")
+        return cls(path, state)
+
+    def _save(self) -> None:
+        write_json(self.root / "owner.json", self.state)
+
+    def client(self, verify: bool | str = True) -> CloudClient:
+        token = (self.root / "owner.token").read_text().strip()
+        return CloudClient(self.state["cloud"], token, verify=verify)
+
+    @property
+    def consortium(self) -> int:
+        return int(self.state["consortium"])
+
+    # -- sites -----------------------------------------------------------------------------
+
+    def add_site(self, name: str) -> Path:
+        """Register a site; returns its enrolment file (token, owner key, package key)."""
+        if name in self.state["sites"]:
+            raise PolicyError(f"site {name!r} is enrolled already; its file is "
+                              f"{self.root / 'sites' / (name + '.json')}")
+        client = self.client()
+        try:
+            made = client.add_site(self.consortium, name)
+        finally:
+            client.close()
+        enrolment = {"version": 1, "cloud": self.state["cloud"],
+                     "consortium": self.consortium, "site": name, "token": made["token"],
+                     "owner_key": self.state["owner_key"],
+                     "fingerprint": self.state["fingerprint"],
+                     "package_key": base64.b64encode(new_package_key()).decode()}
+        (self.root / "sites").mkdir(exist_ok=True)
+        target = self.root / "sites" / f"{name}.json"
+        _secret(target, json.dumps(enrolment, indent=2).encode())
+        self.state["sites"].append(name)
+        self._save()
+        return target
+
+    def _enrolment(self, name: str) -> dict[str, Any]:
+        return read_json(self.root / "sites" / f"{name}.json", "site enrolment")
+
+    # -- training and release ----------------------------------------------------------------
+
+    def train(self, model: str = "logistic", iterations: int | None = None) -> int:
+        plan = TrainingPlan.load(self.root / "plan.json")
+        client = self.client()
+        try:
+            job = client.submit_job(self.consortium, {
+                "model": model, "iterations": iterations or plan.iterations})
+        finally:
+            client.close()
+        return int(job["id"])
+
+    def wait(self, job_id: int, poll: float = 0.5) -> dict[str, Any]:
+        """Wait until a job ends; its final state, or `ParameterError` if it failed."""
+        client = self.client()
+        try:
+            while (state := client.job(self.consortium, job_id))["status"] in ("queued",
+                                                                                "running"):
+                time.sleep(poll)
+        finally:
+            client.close()
+        if state["status"] != "done":
+            raise ParameterError(f"job {job_id} {state['status']}: {state['message']}")
+        return state
+
+    def release(self, job_id: int, passphrase: str) -> LinearModel:
+        """Fetch a finished job's encrypted model and release-decrypt it (audited)."""
+        keys = KeySet.load(self.root / "keys.hks", passphrase=passphrase)
+        client = self.client()
+        try:
+            raw = client.job_result(self.consortium, job_id)
+        finally:
+            client.close()
+        path = self.root / f"job-{job_id}.hem"
+        write_atomic(path, raw)
+        model = EncryptedLinearModel.load(path, keys.public()).decrypt(keys)
+        keys.save(self.root / "keys.hks", passphrase=passphrase)  # the spent release counts
+        log = AuditLog(self.root / "audit.jsonl")
+        try:
+            log.append("release-model", f"job-{job_id}", {"columns": len(model.columns),
+                                                         "kind": model.kind})
+        finally:
+            log.close()
+        return model
+
+    # -- deployment --------------------------------------------------------------------------
+
+    def deploy(self, model: LinearModel, passphrase: str, sites: list[str] | None = None,
+               *, rollback_to: int | None = None) -> int:
+        """Sign and encrypt `model` for every (given) site and publish it through the cloud.
+        Returns its version. With `rollback_to`, the package is a signed rollback to that
+        (older) version number, replacing each site's current one."""
+        signing = SigningKey.load(self.root / "signing.pem", passphrase=passphrase)
+        targets = sites or list(self.state["sites"])
+        version = rollback_to or int(self.state["next_version"])
+        if rollback_to is None:  # the number is spent even if a publication fails below
+            (self.root / "models").mkdir(exist_ok=True)
+            model.save(self.root / "models" / f"v{version}.json")
+            self.state["next_version"] = version + 1
+            self._save()
+        client = self.client()
+        try:
+            for site in targets:
+                current = self.state["deployments"].get(site, {"version": None, "sequence": 0})
+                replaces = current["version"] if rollback_to is not None else None
+                if rollback_to is not None and (replaces is None or replaces <= version):
+                    raise PolicyError(f"site {site!r} runs version {replaces}; a rollback to "
+                                      f"{version} must go back to an older one")
+                key = base64.b64decode(self._enrolment(site)["package_key"])
+                package = build_package(model, site=site, version=version, signing_key=signing,
+                                        package_key=key, replaces=replaces)
+                sequence = int(current["sequence"]) + 1
+                client.publish(self.consortium, site, sequence, package)
+                self.state["deployments"][site] = {"version": version, "sequence": sequence}
+                self._save()
+        finally:
+            client.close()
+        return version
+
+    def model(self, version: int) -> LinearModel:
+        """A model deployed earlier (kept for rollbacks)."""
+        path = self.root / "models" / f"v{version}.json"
+        if not path.exists():
+            known = sorted(int(p.stem[1:]) for p in (self.root / "models").glob("v*.json"))
+            raise ParameterError(f"version {version} was never deployed; deployed: {known}")
+        return LinearModel.load(path)

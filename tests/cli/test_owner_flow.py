@@ -1,0 +1,73 @@
+"""`hedge owner init / add-site / status / deploy / rollback` against a real cloud process."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hedge.cli.main import app
+from hedge.cloud.client import CloudClient
+from hedge.cloud.process import CloudProcess
+from hedge.errors import HedgeError
+from hedge.ml import LinearModel, plan_training
+from hedge.package import open_package
+from hedge.signing import VerifyKey
+
+runner = CliRunner()
+ENV = {"HEDGE_PASSPHRASE": "a long test passphrase"}
+
+
+def hedge(*args: object) -> str:
+    result = runner.invoke(app, [str(a) for a in args], env=ENV)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def test_owner_commands(tmp_path: Path) -> None:
+    server = CloudProcess(tmp_path / "cloud", ["--workers", "0"])
+    server.start()
+    try:
+        plan = plan_training("logistic", 2, 1000, iterations=1)
+        small = dataclasses.replace(plan, preset="fast", rotation_steps=[1])  # a quick test
+        small.save(tmp_path / "plan.json")
+        owner = tmp_path / "owner"
+        hedge("owner", "init", "--plan", tmp_path / "plan.json", "--cloud", server.url,
+              "--admin-token-file", server.data_dir / "admin.token", "--name", "acme",
+              "--dir", owner)
+        for secret in ("keys.hks", "signing.pem", "owner.token"):
+            assert oct((owner / secret).stat().st_mode & 0o777) == "0o600"
+        with pytest.raises(HedgeError, match="already holds an owner"):
+            hedge("owner", "init", "--plan", tmp_path / "plan.json", "--cloud", server.url,
+                  "--admin-token-file", server.data_dir / "admin.token", "--name", "acme2",
+                  "--dir", owner)
+        hedge("owner", "add-site", "plant-1", "--dir", owner)
+        enrolment = json.loads((owner / "sites" / "plant-1.json").read_text())
+        assert "plant-1" in hedge("owner", "status", "--dir", owner)
+        model = LinearModel(["a", "b"], 0.1, np.array([1.0, -1.0]))
+        model.save(tmp_path / "v1.json")
+        hedge("owner", "deploy", tmp_path / "v1.json", "--dir", owner)
+        LinearModel(["a", "b"], 0.2, np.array([2.0, -1.0])).save(tmp_path / "v2.json")
+        hedge("owner", "deploy", tmp_path / "v2.json", "--dir", owner)
+        hedge("owner", "rollback", "--to", 1, "--dir", owner)
+        site = CloudClient(server.url, enrolment["token"])
+        latest = site.latest_deployment(enrolment["consortium"])
+        assert latest is not None and latest[0] == 3
+        manifest, released = open_package(
+            latest[1], site="plant-1", owner=VerifyKey.from_str(enrolment["owner_key"]),
+            package_key=base64.b64decode(enrolment["package_key"]), active_version=2,
+            highest_version=2)
+        assert manifest.rollback and manifest.version == 1 and released.intercept == 0.1
+        with pytest.raises(HedgeError, match="older one"):  # the sites run version 1 now
+            hedge("owner", "rollback", "--to", 2, "--dir", owner)
+        with pytest.raises(HedgeError, match="never deployed"):
+            hedge("owner", "rollback", "--to", 7, "--dir", owner)
+    finally:
+        server.stop()

@@ -1,0 +1,197 @@
+"""The cloud API: consortia, sites, scoped tokens, idempotent streaming uploads, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hedge.ckks import KeySet, PublicBundle
+from hedge.cloud import CloudService
+from hedge.cloud.db import Base
+from hedge.ml import EncryptedDataset
+from hedge.signing import SigningKey
+
+COLUMNS = ["a", "b", "c"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def dataset(keys: KeySet, rows: int = 40, seed: int = 0) -> tuple[bytes, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (rows, 3)).round(6)
+    y = (x[:, 0] > 0).astype(float)
+    return EncryptedDataset.encrypt(keys.public(), x, y, COLUMNS).to_bytes(), x
+
+
+def consortium(client: TestClient, service: CloudService, keys: KeySet,
+               name: str = "acme") -> tuple[int, str]:
+    r = client.post("/v1/consortia", params={"name": name,
+                                             "owner_key": str(SigningKey().verify_key)},
+                    content=keys.public().to_bytes(), headers=bearer(service.admin_token))
+    assert r.status_code == 201, r.text
+    return r.json()["id"], r.json()["token"]
+
+
+def site(client: TestClient, cid: int, owner: str, name: str) -> str:
+    r = client.post(f"/v1/consortia/{cid}/sites", json={"name": name}, headers=bearer(owner))
+    assert r.status_code == 201, r.text
+    token: str = r.json()["token"]
+    return token
+
+
+def test_enrol_upload_and_retry(client: TestClient, service: CloudService,
+                                owner_keys: KeySet) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    token = site(client, cid, owner, "plant-1")
+    body, _ = dataset(owner_keys)
+    first = client.put(f"/v1/consortia/{cid}/uploads/batch-0001", content=body,
+                       headers=bearer(token))
+    assert first.status_code == 201, first.text
+    info = first.json()
+    assert info["rows"] == 40 and info["size"] == len(body) and not info["replay"]
+    again = client.put(f"/v1/consortia/{cid}/uploads/batch-0001", content=body,
+                       headers=bearer(token))
+    assert again.status_code == 200 and again.json()["replay"]
+    assert again.json()["id"] == info["id"]
+    listed = client.get(f"/v1/consortia/{cid}/uploads", headers=bearer(owner)).json()
+    assert [u["rows"] for u in listed] == [40]  # the retry did not count twice
+    bundle = client.get(f"/v1/consortia/{cid}/bundle", headers=bearer(token))
+    assert bundle.content == owner_keys.public().to_bytes()
+    assert bundle.headers["X-Hedge-Fingerprint"] == owner_keys.fingerprint
+    small = client.get(f"/v1/consortia/{cid}/bundle", params={"purpose": "encrypt"},
+                       headers=bearer(token)).content
+    edge_bundle = PublicBundle.from_bytes(small, expected_fingerprint=owner_keys.fingerprint)
+    assert len(small) < len(bundle.content) and edge_bundle.rotation_steps == ()
+    assert np.allclose(owner_keys.decrypt(edge_bundle.encrypt(np.ones(3))), 1.0, atol=1e-6)
+    assert service.blobs.read(info["blob"]) == body
+
+
+def test_tokens_are_scoped(client: TestClient, service: CloudService, owner_keys: KeySet,
+                           stranger_keys: KeySet) -> None:
+    cid, owner = consortium(client, service, owner_keys, "acme")
+    other_cid, other_owner = consortium(client, service, stranger_keys, "globex")
+    token = site(client, cid, owner, "plant-1")
+    other_site = site(client, other_cid, other_owner, "plant-9")
+    body, _ = dataset(owner_keys)
+    assert client.post("/v1/consortia", params={"name": "x", "owner_key": "A" * 44},
+                       headers=bearer(owner)).status_code == 403
+    assert client.get(f"/v1/consortia/{cid}/bundle").status_code == 401
+    assert client.get(f"/v1/consortia/{cid}/bundle",
+                      headers=bearer("hedge_guess")).status_code == 401
+    # another consortium's tokens see nothing of this one
+    assert client.get(f"/v1/consortia/{cid}/bundle",
+                      headers=bearer(other_site)).status_code == 404
+    assert client.get(f"/v1/consortia/{cid}/uploads",
+                      headers=bearer(other_owner)).status_code == 404
+    assert client.put(f"/v1/consortia/{cid}/uploads/k1", content=body,
+                      headers=bearer(other_site)).status_code == 404
+    # roles within the consortium
+    assert client.get(f"/v1/consortia/{cid}/uploads", headers=bearer(token)).status_code == 403
+    assert client.post(f"/v1/consortia/{cid}/sites", json={"name": "p2"},
+                       headers=bearer(token)).status_code == 403
+    assert client.put(f"/v1/consortia/{cid}/uploads/k1", content=body,
+                      headers=bearer(owner)).status_code == 403
+    assert client.post(f"/v1/consortia/{cid}/sites", json={"name": "plant-1"},
+                       headers=bearer(owner)).status_code == 409
+    # JSON bodies are capped before any token is even looked at
+    big = client.post(f"/v1/consortia/{cid}/sites", content=b"{" + b" " * 70_000 + b"}",
+                      headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+
+
+def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, service: CloudService,
+                                                   owner_keys: KeySet, stranger_keys: KeySet,
+                                                   tmp_path: Path) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    token = site(client, cid, owner, "plant-1")
+    owner_keys.save(tmp_path / "keys.hks", passphrase="a passphrase for the test")
+    keystore = (tmp_path / "keys.hks").read_bytes()
+    body, _ = dataset(owner_keys)
+    foreign, _ = dataset(stranger_keys)
+    cases = {
+        "keystore": (keystore, 422, "secret key"),
+        "foreign": (foreign, 409, "another key set"),
+        "truncated": (body[:-100], 400, "truncated"),
+        "junk": (b"\x00" * 5000, 400, "not hedge data"),
+        "bundle": (owner_keys.public().to_bytes(), 400, "expected an encrypted dataset"),
+        "huge": (b"\x00" * (9 * 2**20), 413, "exceeds the limit"),
+    }
+    for key, (content, code, message) in cases.items():
+        r = client.put(f"/v1/consortia/{cid}/uploads/{key}", content=content,
+                       headers=bearer(token))
+        assert r.status_code == code and message in r.json()["detail"], (key, r.text)
+    assert client.get(f"/v1/consortia/{cid}/uploads", headers=bearer(owner)).json() == []
+    stored = [p for p in (service.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert len(stored) == 2  # only the bundle (in full and for encryption); no temporary file
+    assert client.put(f"/v1/consortia/{cid}/uploads/bad key!", content=body,
+                      headers=bearer(token)).status_code in (400, 404)
+
+
+def test_state_survives_a_restart(tmp_path: Path, db_url: str | None,
+                                  owner_keys: KeySet) -> None:
+    first = CloudService(tmp_path / "cloud", db_url)
+    client = TestClient(first.app())
+    cid, owner = consortium(client, first, owner_keys)
+    token = site(client, cid, owner, "plant-1")
+    body, _ = dataset(owner_keys)
+    client.put(f"/v1/consortia/{cid}/uploads/b1", content=body, headers=bearer(token))
+    admin = first.admin_token
+    first.close()
+    second = CloudService(tmp_path / "cloud", db_url)
+    client = TestClient(second.app())
+    assert second.admin_token == admin
+    again = client.put(f"/v1/consortia/{cid}/uploads/b1", content=body, headers=bearer(token))
+    assert again.status_code == 200 and again.json()["replay"]
+    second.close()
+
+
+@pytest.mark.parametrize("what", ["values", "secret key"])
+def test_breach_drill_finds_no_plaintext(client: TestClient, service: CloudService,
+                                         owner_keys: KeySet, what: str) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    token = site(client, cid, owner, "plant-1")
+    body, x = dataset(owner_keys, rows=60, seed=3)
+    assert client.put(f"/v1/consortia/{cid}/uploads/b1", content=body,
+                      headers=bearer(token)).status_code == 201
+    dump = b"".join(p.read_bytes() for p in sorted(service.data_dir.rglob("*")) if p.is_file())
+    with service.db.session() as s:  # every row of every table (PostgreSQL keeps them elsewhere)
+        for table in Base.metadata.sorted_tables:
+            dump += repr(s.execute(select(table)).all()).encode()
+    if what == "values":
+        for value in x.reshape(-1)[:60]:
+            for raw in (np.float64(value).tobytes(), repr(float(value)).encode()):
+                assert raw not in dump
+    else:
+        secret = owner_keys.export_secret_key_unsafe()
+        middle = len(secret) // 2
+        for part in (secret[:64], secret[middle : middle + 64], secret[-64:]):
+            assert part not in dump
+
+
+def test_deployments_are_relayed_to_their_site_only(client: TestClient, service: CloudService,
+                                                    owner_keys: KeySet) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    one, two = site(client, cid, owner, "plant-1"), site(client, cid, owner, "plant-2")
+    url = f"/v1/consortia/{cid}/deployments/latest"
+    assert client.get(url, headers=bearer(one)).status_code == 404  # nothing yet
+    package = b'{"format": "hedge-package-1", "opaque": true}'
+    put = f"/v1/consortia/{cid}/sites/plant-1/deployments/1"
+    assert client.put(put, content=package, headers=bearer(one)).status_code == 403
+    assert client.put(put, content=package, headers=bearer(owner)).status_code == 201
+    assert client.put(put, content=package, headers=bearer(owner)).status_code == 200  # retry
+    assert client.put(put, content=b"another", headers=bearer(owner)).status_code == 409
+    assert client.put(f"/v1/consortia/{cid}/sites/nobody/deployments/1", content=package,
+                      headers=bearer(owner)).status_code == 404
+    newer = b'{"format": "hedge-package-1", "v": 2}'
+    client.put(f"/v1/consortia/{cid}/sites/plant-1/deployments/2", content=newer,
+               headers=bearer(owner))
+    got = client.get(url, headers=bearer(one))
+    assert got.content == newer and got.headers["X-Hedge-Sequence"] == "2"
+    assert client.get(url, headers=bearer(two)).status_code == 404  # plant-2 sees only its own
+    assert client.get(url, headers=bearer(owner)).status_code == 403

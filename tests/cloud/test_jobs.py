@@ -1,0 +1,170 @@
+"""The job queue and the workers: exclusive claims, ownership, requeueing, training jobs that
+resume from their encrypted checkpoint after a crash and end with the same model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from hedge.ckks import KeySet
+from hedge.cloud import CloudService
+from hedge.cloud.db import Consortium, Site, Upload
+from hedge.cloud.jobs import MAX_ATTEMPTS, JobQueue
+from hedge.cloud.worker import Worker
+from hedge.data import Schema, load_idash
+from hedge.errors import PolicyError
+from hedge.ml import EncryptedDataset, EncryptedLinearModel, EncryptedLogisticRegression, RowLayout
+
+from .test_api import bearer, consortium, site
+
+TRAIN_TOL = 1e-4  # CKKS noise of a training run at N=16384 (tests/ml/test_logistic.py)
+
+
+def a_consortium(service: CloudService, keys: KeySet) -> int:
+    with service.db.session() as s:
+        digest = service.blobs.put(keys.public().to_bytes())
+        row = Consortium(name="c", bundle=digest, edge_bundle=digest,
+                         fingerprint=keys.fingerprint, owner_key="x" * 44)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_claims_are_exclusive_and_owned(service: CloudService, owner_keys: KeySet) -> None:
+    queue = JobQueue(service.db)
+    cid = a_consortium(service, owner_keys)
+    first = queue.submit(cid, "train", {"model": "ridge", "iterations": 1}, 1)
+    second = queue.submit(cid, "train", {"model": "ridge", "iterations": 1}, 1)
+    a, b = queue.claim("worker-a"), queue.claim("worker-b")
+    assert a is not None and b is not None and (a.id, b.id) == (first, second)
+    assert queue.claim("worker-c") is None
+    queue.heartbeat(first, "worker-a", 1)
+    with pytest.raises(PolicyError, match="no longer run by"):
+        queue.finish(first, "worker-b", "0" * 64)  # not its job
+    queue.fail(second, "worker-b", "boom")
+    job = queue.get(second)
+    assert job is not None and job.status == "failed" and job.message == "boom"
+
+
+def test_silent_workers_lose_their_jobs(service: CloudService, owner_keys: KeySet) -> None:
+    queue = JobQueue(service.db)
+    job_id = queue.submit(a_consortium(service, owner_keys), "train", {}, 1)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        claimed = queue.claim(f"w{attempt}")
+        assert claimed is not None and claimed.attempts == attempt
+        assert queue.requeue_stale(dt.timedelta(hours=1)) == []  # still fresh
+        assert queue.requeue_stale(dt.timedelta(seconds=-1)) == [job_id]
+        with pytest.raises(PolicyError):
+            queue.heartbeat(job_id, f"w{attempt}")  # presumed dead: it may not write
+    job = queue.get(job_id)
+    assert job is not None and job.status == "failed" and "stopped 3 times" in job.message
+
+
+class Killed(BaseException):
+    """Stands for the worker process dying (nothing below it handles this)."""
+
+
+@pytest.mark.datasets
+def test_training_resumes_from_its_checkpoint_after_a_crash(tmp_path: Path,
+                                                             db_url: str | None) -> None:
+    layout = RowLayout(10, 8192)  # local preconditioning: no row-product keys
+    steps = {*layout.row_sum_steps(), *layout.column_sum_steps(), -layout.width}
+    keys = KeySet.generate("standard", rotations=sorted(steps))
+    service = CloudService(tmp_path / "big", db_url, max_upload=2**30)  # a 330 MB bundle
+    frame = load_idash("edin")
+    schema = Schema.infer(frame, label="y")
+    x, y = schema.features_matrix(frame), schema.label_vector(frame)
+    client = TestClient(service.app())
+    cid, owner = consortium(client, service, keys)
+    for name, rows in (("a", slice(0, 600)), ("b", slice(600, None))):
+        token = site(client, cid, owner, name)
+        body = EncryptedDataset.encrypt(keys.public(), x[rows], y[rows], schema.columns)
+        assert client.put(f"/v1/consortia/{cid}/uploads/{name}-1", content=body.to_bytes(),
+                          headers=bearer(token)).status_code == 201
+    r = client.post(f"/v1/consortia/{cid}/jobs", json={"model": "logistic", "iterations": 2},
+                    headers=bearer(owner))
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    assert client.get(f"/v1/consortia/{cid}/jobs/{job_id}/result",
+                      headers=bearer(owner)).status_code == 409
+
+    first = Worker(service.db, service.blobs, name="first")
+    save = first.queue.save_checkpoint
+
+    def save_then_die(*args: object) -> None:
+        save(*args)  # type: ignore[arg-type]
+        raise Killed
+
+    first.queue.save_checkpoint = save_then_die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        first.run_once()
+    state = client.get(f"/v1/consortia/{cid}/jobs/{job_id}", headers=bearer(owner)).json()
+    assert state["status"] == "running" and state["progress"] == 1
+
+    second = Worker(service.db, service.blobs, name="second",
+                    stale_after=dt.timedelta(seconds=-1))
+    assert second.run_once()
+    state = client.get(f"/v1/consortia/{cid}/jobs/{job_id}", headers=bearer(owner)).json()
+    assert state["status"] == "done" and state["attempts"] == 2 and state["has_result"]
+    raw = client.get(f"/v1/consortia/{cid}/jobs/{job_id}/result", headers=bearer(owner))
+    path = service.data_dir / "model.hem"
+    path.write_bytes(raw.content)
+    resumed = EncryptedLinearModel.load(path, keys.public()).decrypt(keys, release=False)
+    with service.db.session() as s:
+        blobs = [u.blob for u in s.query(Upload).order_by(Upload.id)]
+    data = EncryptedDataset.concat([EncryptedDataset.from_bytes(service.blobs.read(b),
+                                                                keys.public()) for b in blobs])
+    straight = EncryptedLogisticRegression(iterations=2).fit(data).decrypt(keys, release=False)
+    assert np.allclose(resumed.coef, straight.coef, atol=TRAIN_TOL)
+    assert abs(resumed.intercept - straight.intercept) < TRAIN_TOL
+    service.close()
+
+
+def test_job_api_validates_and_scopes(client: TestClient, service: CloudService,
+                                      owner_keys: KeySet, stranger_keys: KeySet) -> None:
+    cid, owner = consortium(client, service, owner_keys, "acme")
+    other_cid, other_owner = consortium(client, service, stranger_keys, "globex")
+    token = site(client, cid, owner, "p1")
+    url = f"/v1/consortia/{cid}/jobs"
+    for bad in ({"model": "svm", "iterations": 2}, {"model": "ridge", "iterations": 0},
+                {"model": "ridge", "iterations": 2, "extra": 1},
+                {"model": "ridge", "iterations": 2, "uploads": []}):
+        assert client.post(url, json=bad, headers=bearer(owner)).status_code == 422
+    assert client.post(url, json={"model": "ridge", "iterations": 1},
+                       headers=bearer(token)).status_code == 403
+    made = client.post(url, json={"model": "ridge", "iterations": 1, "uploads": [99]},
+                       headers=bearer(owner))
+    assert made.status_code == 201
+    job_id = made.json()["id"]
+    assert client.get(f"/v1/consortia/{other_cid}/jobs/{job_id}",
+                      headers=bearer(other_owner)).status_code == 404
+    assert Worker(service.db, service.blobs).run_once()  # upload 99 does not exist here
+    state = client.get(f"{url}/{job_id}", headers=bearer(owner)).json()
+    assert state["status"] == "failed" and "uploads" in state["message"]
+    listed = client.get(url, headers=bearer(owner)).json()
+    assert [j["id"] for j in listed] == [job_id]
+    assert json.loads(json.dumps(listed))[0]["has_result"] is False
+
+
+def test_a_worker_survives_an_unreadable_upload(service: CloudService,
+                                                owner_keys: KeySet) -> None:
+    cid = a_consortium(service, owner_keys)
+    with service.db.session() as s:
+        site = Site(consortium_id=cid, name="p")
+        s.add(site)
+        s.flush()
+        s.add(Upload(consortium_id=cid, site_id=site.id, idempotency_key="k",
+                     blob=service.blobs.put(b"HEDGE junk that passed no check"), rows=1, size=1))
+    worker = Worker(service.db, service.blobs)
+    assert worker.prefetch()  # the bundle
+    assert worker.prefetch()  # the upload: unreadable, noted, no exception
+    assert not worker.prefetch()  # nothing left to do; it is not tried again
+    job = JobQueue(service.db).submit(cid, "train", {"model": "ridge", "iterations": 1}, 1)
+    assert worker.run_once()
+    state = JobQueue(service.db).get(job)
+    assert state is not None and state.status == "failed" and "CorruptDataError" in state.message

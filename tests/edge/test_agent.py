@@ -1,0 +1,225 @@
+"""The edge agent against an in-process cloud: ingest, upload exactly once across crashes and
+outages, install only genuine new models, score rows."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from hedge.ckks import KeySet
+from hedge.cloud import CloudService
+from hedge.cloud.client import CloudClient
+from hedge.data import Schema
+from hedge.edge import EdgeAgent, EdgeConfig
+from hedge.ml import LinearModel
+from hedge.package import build_package, new_package_key
+from hedge.signing import SigningKey
+
+COLUMNS = ["temp", "speed"]
+
+
+@pytest.fixture(scope="module")
+def keys() -> KeySet:
+    return KeySet.generate("fast", rotations=[])
+
+
+@pytest.fixture
+def world(tmp_path: Path, keys: KeySet) -> Iterator[dict[str, object]]:
+    service = CloudService(tmp_path / "cloud", max_upload=64 * 2**20)
+    http = TestClient(service.app())
+    owner = SigningKey()
+    made = http.post("/v1/consortia", params={"name": "acme", "owner_key": str(owner.verify_key)},
+                     content=keys.public().to_bytes(),
+                     headers={"Authorization": f"Bearer {service.admin_token}"}).json()
+    cid, owner_token = made["id"], made["token"]
+    site = http.post(f"/v1/consortia/{cid}/sites", json={"name": "plant-1"},
+                     headers={"Authorization": f"Bearer {owner_token}"}).json()
+    key = new_package_key()
+    enrolment = {"version": 1, "cloud": "http://testserver", "consortium": cid,
+                 "site": "plant-1", "token": site["token"], "owner_key": str(owner.verify_key),
+                 "fingerprint": keys.fingerprint, "package_key": base64.b64encode(key).decode()}
+    (tmp_path / "site.json").write_text(json.dumps(enrolment))
+    frame = pd.DataFrame({"temp": [300.0, 310.0], "speed": [1200.0, 2800.0], "fail": [0, 1]})
+    schema = Schema.infer(frame, label="fail")
+    schema.save(tmp_path / "schema.json")
+    (tmp_path / "edge.toml").write_text(
+        'enrolment = "site.json"\ndata_dir = "data"\nschema = "schema.json"\n'
+        '[source]\nfolder = "incoming"\nsettle_seconds = 0\n[upload]\nbatch_rows = 100\n')
+    yield {"service": service, "http": http, "cid": cid, "owner": owner, "key": key,
+           "owner_token": owner_token, "site_token": site["token"], "schema": schema,
+           "dir": tmp_path}
+    service.close()
+
+
+def agent(world: dict[str, object], http: httpx.Client | None = None) -> EdgeAgent:
+    config = EdgeConfig.load(Path(str(world["dir"])) / "edge.toml")
+    service: CloudService = world["service"]  # type: ignore[assignment]
+    client = CloudClient("http://testserver", str(world["site_token"]), sleep=lambda _: None,
+                         retries=1, http=http or TestClient(service.app()))
+    return EdgeAgent(config, client=client)
+
+
+def drop(world: dict[str, object], name: str, rows: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"temp": rng.uniform(300, 310, rows),
+                          "speed": rng.uniform(1200, 2800, rows),
+                          "fail": rng.integers(0, 2, rows)})
+    folder = Path(str(world["dir"])) / "incoming"
+    folder.mkdir(exist_ok=True)
+    frame.to_csv(folder / name, index=False)
+
+
+def cloud_rows(world: dict[str, object]) -> list[int]:
+    http: TestClient = world["http"]  # type: ignore[assignment]
+    listed = http.get(f"/v1/consortia/{world['cid']}/uploads",
+                      headers={"Authorization": f"Bearer {world['owner_token']}"}).json()
+    return [u["rows"] for u in listed]
+
+
+def test_ingest_upload_and_reject(world: dict[str, object]) -> None:
+    drop(world, "a.csv", 40)
+    folder = Path(str(world["dir"])) / "incoming"
+    (folder / "b.csv").write_text("temp,speed\n305,2000\n")  # no label column
+    (folder / "c.csv").write_text("temp,speed,fail\n900,1500,0\n")  # far outside the range
+    edge = agent(world)
+    report = edge.step()
+    assert report.ingested == 40 and report.rejected == 2 and report.uploaded_rows == 40
+    assert cloud_rows(world) == [40]
+    assert (folder / "done" / "a.csv").exists()
+    assert "lacks column" in (folder / "rejected" / "b.csv.reason.txt").read_text()
+    assert "outside the declared range" in (folder / "rejected" / "c.csv.reason.txt").read_text()
+    edge.close()
+
+
+class Down(httpx.BaseTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("the cloud is down")
+
+
+def test_outages_and_crashes_lose_nothing_and_count_nothing_twice(
+        world: dict[str, object]) -> None:
+    drop(world, "a.csv", 30)
+    offline = agent(world, http=httpx.Client(transport=Down(), base_url="http://testserver"))
+    report = offline.step()  # the cloud is down: rows are buffered, the batch waits
+    assert report.ingested == 30 and report.uploaded_rows == 0
+    offline.close()
+    edge = agent(world)  # back online (a new process: state from the buffer only)
+    assert edge.step().uploaded_rows == 30 and cloud_rows(world) == [30]
+    # uploaded, then killed before the acknowledgement was recorded: the same batch again
+    drop(world, "b.csv", 20, seed=1)
+
+    def die(_: object) -> None:
+        raise Killed
+
+    edge.buffer.finish_batch = die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        edge.step()
+    assert cloud_rows(world) == [30, 20]  # the cloud has the batch, the edge did not record it
+    edge.close()
+    again = agent(world)
+    assert again.step().uploaded_rows == 20  # re-encrypted, sent under the same key
+    assert cloud_rows(world) == [30, 20]  # counted once
+    again.close()
+
+
+class Killed(BaseException):
+    """Stands for the edge process dying."""
+
+
+def publish(world: dict[str, object], sequence: int, package: bytes) -> None:
+    http: TestClient = world["http"]  # type: ignore[assignment]
+    r = http.put(f"/v1/consortia/{world['cid']}/sites/plant-1/deployments/{sequence}",
+                 content=package, headers={"Authorization": f"Bearer {world['owner_token']}"})
+    assert r.status_code in (200, 201), r.text
+
+
+def test_only_genuine_new_models_become_active(world: dict[str, object]) -> None:
+    schema: Schema = world["schema"]  # type: ignore[assignment]
+    owner: SigningKey = world["owner"]  # type: ignore[assignment]
+    key: bytes = world["key"]  # type: ignore[assignment]
+
+    def model(bias: float) -> LinearModel:
+        return LinearModel(COLUMNS, bias, np.array([2.0, -1.0]), schema.to_dict())
+
+    def package(version: int, signer: SigningKey = owner, replaces: int | None = None,
+                bias: float = 0.0) -> bytes:
+        return build_package(model(bias), site="plant-1", version=version, signing_key=signer,
+                             package_key=key, replaces=replaces)
+
+    edge = agent(world)
+    publish(world, 1, package(1))
+    assert edge.step().installed == 1
+    genuine_v2 = package(2, bias=5.0)
+    body = json.loads(genuine_v2)
+    body["manifest"]["payload"]["version"] = 3  # tampered
+    for sequence, bad in ((2, json.dumps(body).encode()), (3, package(2, SigningKey())),
+                          (4, package(1)), (5, b"not a package")):
+        publish(world, sequence, bad)
+        report = edge.step()
+        assert report.refused is not None and edge.models.version == 1, sequence
+    publish(world, 6, genuine_v2)
+    assert edge.step().installed == 2
+    publish(world, 7, package(1, replaces=2))  # a signed rollback
+    assert edge.step().installed == 1
+    publish(world, 8, genuine_v2)  # the version rolled back from, replayed
+    assert edge.step().refused is not None and edge.models.version == 1
+    active = edge.models.active()
+    assert active is not None and active.intercept == 0.0
+    drop(world, "live.csv", 25, seed=3)
+    scored = edge.step()
+    assert scored.ingested == 25
+    lines = (Path(str(world["dir"])) / "data" / "predictions.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 25 and all(r["model_version"] == 1 for r in records)
+    assert scored.alerts == sum(r["alert"] for r in records)
+    edge.close()
+
+
+def test_a_file_read_again_after_a_crash_is_not_counted_twice(
+        world: dict[str, object]) -> None:
+    drop(world, "a.csv", 12)
+    edge = agent(world)
+    real = edge.connector.poll
+
+    def poll_then_die() -> Iterator[object]:
+        for intake in real():
+            def die() -> None:
+                raise Killed
+
+            intake.acknowledge = die  # type: ignore[attr-defined]
+            yield intake
+
+    edge.connector.poll = poll_then_die  # type: ignore[method-assign]
+    with pytest.raises(Killed):  # committed to the buffer, killed before the file moved
+        edge.step()
+    assert edge.buffer.pending() == 12
+    edge.close()
+    again = agent(world)
+    report = again.step()
+    assert report.ingested == 0 and again.buffer.pending() == 0  # only acknowledged, uploaded
+    assert cloud_rows(world) == [12]
+    assert (Path(str(world["dir"])) / "incoming" / "done" / "a.csv").exists()
+    again.close()
+
+
+def test_a_file_larger_than_the_whole_buffer_is_rejected(world: dict[str, object]) -> None:
+    folder = Path(str(world["dir"]))
+    config = (folder / "edge.toml").read_text() + "[buffer]\nmax_bytes = 2000\n"
+    (folder / "edge.toml").write_text(config)
+    drop(world, "huge.csv", 100)
+    edge = agent(world)
+    report = edge.step()
+    assert report.rejected == 100 and report.ingested == 0
+    reason = (folder / "incoming" / "rejected" / "huge.csv.reason.txt").read_text()
+    assert "larger than the whole buffer" in reason
+    drop(world, "small.csv", 5)  # a file that fits still goes through
+    assert edge.step().ingested == 5
+    edge.close()

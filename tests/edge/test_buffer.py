@@ -1,0 +1,65 @@
+"""The durable buffer: committed rows survive, batches keep their key until acknowledged, the
+byte bound refuses instead of dropping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hedge.edge import Buffer, BufferFullError
+
+
+def rows(n: int, start: int = 0) -> list[dict[str, float]]:
+    return [{"x": float(i), "y": float(i % 2)} for i in range(start, start + n)]
+
+
+def test_rows_and_open_batches_survive_a_restart(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.db", 10**6, "plant-1")
+    buffer.add(rows(5))
+    batch = buffer.start_batch(3)
+    assert batch is not None and len(batch.rows) == 3
+    assert batch.key == f"plant-1-{buffer.id}-00000001" and len(buffer.id) == 8
+    buffer.close()  # the process dies before the upload is acknowledged
+    again = Buffer(tmp_path / "b.db", 10**6, "plant-1")
+    resumed = again.start_batch(3)
+    assert resumed is not None and resumed.key == batch.key and resumed.rows == batch.rows
+    again.finish_batch(resumed)
+    nxt = again.start_batch(10)
+    assert nxt is not None and nxt.key.endswith("-00000002")
+    assert [r["x"] for r in nxt.rows] == [3.0, 4.0]
+    again.finish_batch(nxt)
+    assert again.start_batch(10) is None and again.pending() == 0 and again.bytes == 0
+
+
+def test_the_byte_bound_refuses_whole_intakes(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.db", 200, "s")
+    buffer.add(rows(3))
+    with pytest.raises(BufferFullError, match="wait at their source"):
+        buffer.add(rows(10, 3))
+    assert buffer.pending() == 3  # nothing of the refused intake went in
+    batch = buffer.start_batch(10)
+    assert batch is not None
+    buffer.finish_batch(batch)
+    buffer.add(rows(3, 3))  # room again
+    with pytest.raises(ValueError):
+        buffer.add([{"x": float("nan")}])  # NaN is not JSON: refused, nothing stored
+    assert buffer.pending() == 3
+
+
+def test_sources_and_counts_commit_with_their_rows(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.db", 10**6, "s")
+    assert not buffer.seen("a.csv:abc")
+    buffer.add(rows(2), source="a.csv:abc", counts={"class_counts": "[1, 1]"})
+    assert buffer.seen("a.csv:abc") and buffer.get("class_counts") == "[1, 1]"
+    with pytest.raises(Exception):  # noqa: B017  (sqlite3.IntegrityError: the same source)
+        buffer.add(rows(2), source="a.csv:abc", counts={"class_counts": "[2, 2]"})
+    assert buffer.pending() == 2 and buffer.get("class_counts") == "[1, 1]"  # all or none
+
+
+def test_meta_values(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.db", 100, "s")
+    assert buffer.get("refused") is None
+    buffer.set("refused", "3")
+    buffer.set("refused", "4")
+    assert buffer.get("refused") == "4"

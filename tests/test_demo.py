@@ -1,0 +1,67 @@
+"""`hedge demo` end to end through real HTTP on loopback (small AI4I sample), then a breach
+drill: everything the cloud wrote holds no input value and no secret key bytes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from hedge.ckks import KeySet
+from hedge.data import Schema, load_ai4i
+from hedge.demo import LEAKS, run_demo
+
+pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    root = tmp_path_factory.mktemp("demo")
+    summary = run_demo(root, rows=900, console=Console(quiet=True))
+    return root, summary
+
+
+def test_the_flow_ends_with_an_active_model_everywhere(demo: tuple[Path, object]) -> None:
+    root, summary = demo
+    s = summary  # DemoSummary
+    assert sum(v["rows"] for v in s.sites.values()) == 630  # the 70 % training split
+    assert all(v["version"] == 1 for v in s.sites.values())
+    assert sum(v["scored"] for v in s.sites.values()) == 270
+    assert s.auc > 0.6 and abs(s.auc - s.plain_auc) < 0.15
+    for i in (1, 2, 3):
+        lines = (root / f"edge-{i}" / "data" / "predictions.jsonl").read_text().splitlines()
+        assert lines and json.loads(lines[0])["model_version"] == 1
+    assert (root / "owner" / "audit.jsonl").exists()
+
+
+def test_breach_drill_over_everything_the_cloud_wrote(demo: tuple[Path, object]) -> None:
+    root, _ = demo
+    cloud = root / "cloud"
+    db = sqlite3.connect(cloud / "cloud.db")
+    bundle_blob = db.execute("SELECT bundle FROM consortium").fetchone()[0]
+    rows = b"".join(repr(r).encode() for table in ("consortium", "site", "token", "upload",
+                                                    "job", "deployment")
+                    for r in db.execute(f"SELECT * FROM {table}"))
+    db.close()
+    files = [p for p in cloud.rglob("*") if p.is_file() and p.name != bundle_blob[2:]]
+    dump = rows + b"".join(p.read_bytes() for p in files)  # the public bundle is left out
+    frame = load_ai4i().drop(columns=LEAKS).sample(n=900, random_state=0)
+    schema = Schema.infer(frame, label="Machine failure")
+    scaled = schema.features_matrix(frame)
+    numeric = frame.select_dtypes("number").drop(columns=["Machine failure"]).to_numpy()
+    for i in range(0, 900, 90):
+        values = [v for v in (*numeric[i], *scaled[i]) if abs(v) not in (0.0, 1.0)]
+        needles = [np.float64(v).tobytes() for v in values]  # 0 and +-1 are in any binary
+        needles.append(",".join(str(v) for v in frame.iloc[i].tolist()).encode())
+        for needle in needles:
+            assert needle not in dump, (i, needle)
+    passphrase = (root / "owner" / "PASSPHRASE.demo").read_text().strip()
+    secret = KeySet.load(root / "owner" / "keys.hks", passphrase=passphrase
+                         ).export_secret_key_unsafe()
+    middle = len(secret) // 2
+    for part in (secret[:64], secret[middle : middle + 64], secret[-64:]):
+        assert part not in dump

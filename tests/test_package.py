@@ -1,0 +1,86 @@
+"""Model packages: only the right site opens them, and only when they are genuine and new."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from hedge.errors import CorruptDataError, PolicyError, SignatureError
+from hedge.ml import LinearModel
+from hedge.package import build_package, new_package_key, open_package
+from hedge.signing import SigningKey
+
+OWNER = SigningKey()
+KEY = new_package_key()
+MODEL = LinearModel(["a", "b"], 0.25, np.array([1.5, -2.0]))
+
+
+def package(version: int = 2, replaces: int | None = None, site: str = "plant-1",
+            owner: SigningKey = OWNER, key: bytes = KEY) -> bytes:
+    return build_package(MODEL, site=site, version=version, signing_key=owner,
+                         package_key=key, replaces=replaces)
+
+
+def opened(raw: bytes, active: int | None = 1, key: bytes = KEY) -> int:
+    manifest, model = open_package(raw, site="plant-1", owner=OWNER.verify_key,
+                                   package_key=key, active_version=active)
+    assert model.columns == MODEL.columns and np.allclose(model.coef, MODEL.coef)
+    return manifest.version
+
+
+def test_a_genuine_newer_package_opens() -> None:
+    raw = package()
+    assert opened(raw) == 2 and opened(raw, active=None) == 2
+    assert b"1.5" not in base64.b64decode(json.loads(raw)["model"])  # the model is encrypted
+
+
+def tamper(raw: bytes, where: str) -> bytes:
+    body = json.loads(raw)
+    if where == "model":
+        blob = bytearray(base64.b64decode(body["model"]))
+        blob[5] ^= 1
+        body["model"] = base64.b64encode(bytes(blob)).decode()
+    else:
+        body["manifest"]["payload"]["version"] = 9
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("where", ["model", "manifest"])
+def test_tampering_is_detected(where: str) -> None:
+    with pytest.raises(SignatureError):
+        opened(tamper(package(), where))
+
+
+def test_a_stranger_cannot_sign_and_a_site_cannot_open_another_sites_package() -> None:
+    with pytest.raises(SignatureError):
+        opened(package(owner=SigningKey()))
+    with pytest.raises(PolicyError, match="for site 'plant-2'"):
+        opened(package(site="plant-2"))
+    with pytest.raises(CorruptDataError, match="package key"):
+        opened(package(), key=new_package_key())
+
+
+def test_replays_and_downgrades_are_refused_rollbacks_need_a_signature() -> None:
+    old = package(version=2)
+    for active in (2, 3):
+        with pytest.raises(PolicyError, match="not newer"):
+            opened(old, active=active)
+    rollback = package(version=2, replaces=3)
+    assert opened(rollback, active=3) == 2
+    v3 = package(version=3)
+    with pytest.raises(PolicyError, match="not newer than every version"):
+        open_package(v3, site="plant-1", owner=OWNER.verify_key, package_key=KEY,
+                     active_version=2, highest_version=3)  # rolled back from: no replay
+    with pytest.raises(PolicyError, match="replayed"):
+        opened(rollback, active=4)  # that rollback was for version 3, not for 4
+    with pytest.raises(PolicyError):
+        package(version=3, replaces=2)
+
+
+def test_malformed_packages() -> None:
+    for raw in (b"", b"{}", b"[1]", json.dumps({"format": "hedge-package-1"}).encode()):
+        with pytest.raises(CorruptDataError):
+            opened(raw)

@@ -105,6 +105,27 @@ def test_tokens_are_scoped(client: TestClient, service: CloudService, owner_keys
     assert big.status_code == 413
 
 
+def test_a_revoked_site_is_locked_out(client: TestClient, service: CloudService,
+                                     owner_keys: KeySet) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    one, two = site(client, cid, owner, "plant-1"), site(client, cid, owner, "plant-2")
+    body, _ = dataset(owner_keys)
+    assert client.put(f"/v1/consortia/{cid}/uploads/k1", content=body,
+                      headers=bearer(one)).status_code == 201
+    url = f"/v1/consortia/{cid}/sites/plant-1/tokens"
+    assert client.delete(url, headers=bearer(one)).status_code == 403  # not the site itself
+    assert client.delete(url, headers=bearer(owner)).json() == {"revoked": 1}
+    assert client.delete(url, headers=bearer(owner)).json() == {"revoked": 0}  # idempotent
+    assert client.delete(f"/v1/consortia/{cid}/sites/nope/tokens",
+                         headers=bearer(owner)).status_code == 404
+    assert client.put(f"/v1/consortia/{cid}/uploads/k2", content=body,
+                      headers=bearer(one)).status_code == 401
+    assert client.get(f"/v1/consortia/{cid}/bundle", headers=bearer(one)).status_code == 401
+    assert client.get(f"/v1/consortia/{cid}/bundle", headers=bearer(two)).status_code == 200
+    listed = client.get(f"/v1/consortia/{cid}/uploads", headers=bearer(owner)).json()
+    assert [u["site"] for u in listed] == ["plant-1"]  # what it uploaded stays
+
+
 def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, service: CloudService,
                                                    owner_keys: KeySet, stranger_keys: KeySet,
                                                    tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import ssl
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -33,6 +34,9 @@ def serve(
     max_upload: Annotated[int, typer.Option(help="Largest upload, bytes.")] = DEFAULT_MAX_UPLOAD,
     ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    client_ca: Annotated[Path | None, typer.Option(
+        help="Mutual TLS: accept only clients with a certificate from these CAs (PEM, e.g. "
+             "the owner's tls/cloud/client-ca.pem; concatenate several owners' CAs).")] = None,
     workers: Annotated[int, typer.Option(help="Job worker processes to start.", min=0)] = 1,
     stale_seconds: Annotated[float, typer.Option(
         help="Requeue running jobs whose worker has been silent this long.")] = 60.0,
@@ -41,6 +45,10 @@ def serve(
     creates consortia, is written to DATA_DIR/admin.token on first start."""
     if (ssl_certfile is None) != (ssl_keyfile is None):
         console.print("[red]error:[/red] give both --ssl-certfile and --ssl-keyfile, or neither")
+        raise typer.Exit(1)
+    if client_ca is not None and ssl_certfile is None:
+        console.print("[red]error:[/red] --client-ca needs TLS: give --ssl-certfile and "
+                      "--ssl-keyfile too")
         raise typer.Exit(1)
     service = CloudService(data_dir, db_url, max_upload=max_upload)
     if ssl_certfile is None and not is_loopback_host(host):
@@ -70,7 +78,9 @@ def serve(
     try:
         uvicorn.run(service.app(), host=host, port=port, log_level="info",
                     ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
-                    ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile))
+                    ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
+                    ssl_ca_certs=None if client_ca is None else str(client_ca),
+                    ssl_cert_reqs=ssl.CERT_NONE if client_ca is None else ssl.CERT_REQUIRED)
     finally:
         stop.set()
         for proc in procs:

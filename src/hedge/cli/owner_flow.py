@@ -1,5 +1,5 @@
-"""`hedge owner init | add-site | train | status | release | deploy | rollback`: the owner's
-side of the pipeline (working directory: `hedge.owner.workspace`)."""
+"""`hedge owner tls-init | init | add-site | revoke-site | train | status | release | deploy |
+rollback`: the owner's side of the pipeline (working directory: `hedge.owner.workspace`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,27 @@ from rich.table import Table
 from hedge.cli._common import console, passphrase
 from hedge.cli.owner import app
 from hedge.ml import LinearModel, TrainingPlan
+from hedge.owner.tls import has_tls, init_tls
 from hedge.owner.workspace import OwnerWorkspace
 
 Dir = Annotated[Path, typer.Option("--dir", help="The owner's working directory.")]
+
+
+@app.command("tls-init")
+def tls_init(
+    dir: Dir,
+    host: Annotated[list[str], typer.Option(help="Host name or address the sites use to reach "
+                                                 "the cloud (repeat the option).")],
+    name: Annotated[str, typer.Option(help="Name in the CA certificate.")] = "hedge owner",
+) -> None:
+    """Create the owner's CA for mutual TLS (before `init`): the owner's client certificate
+    and the cloud's server certificate; every later call to the cloud, and every site enrolled
+    from then on, uses it."""
+    cloud = init_tls(dir, name, tuple(host), passphrase=passphrase(confirm=True))
+    console.print(f"CA in {dir / 'tls'}; give {cloud} to the cloud's operator and start the "
+                  f"service with\n  hedge cloud serve --ssl-certfile {cloud / 'cert.pem'} "
+                  f"--ssl-keyfile {cloud / 'key.pem'} --client-ca {cloud / 'client-ca.pem'}",
+                  highlight=False)
 
 
 @app.command("init")
@@ -36,8 +54,16 @@ def init(
 @app.command("add-site")
 def add_site(name: Annotated[str, typer.Argument(help="The site's name.")], dir: Dir) -> None:
     """Enrol a site: writes DIR/sites/NAME.json, to hand to the site out of band."""
-    path = OwnerWorkspace.open(dir).add_site(name)
+    path = OwnerWorkspace.open(dir).add_site(name, passphrase() if has_tls(dir) else None)
     console.print(f"site {name!r} enrolled -> {path} (secret: give it to the site only)")
+
+
+@app.command("revoke-site")
+def revoke_site(name: Annotated[str, typer.Argument(help="The site's name.")], dir: Dir) -> None:
+    """Revoke a site's token at the cloud (a lost enrolment file, a site that leaves): it can no
+    longer upload or fetch models; its uploads stay, and it gets no further deployments."""
+    OwnerWorkspace.open(dir).revoke_site(name)
+    console.print(f"site {name!r} revoked")
 
 
 @app.command("train")

@@ -5,6 +5,7 @@ Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/
 * ``POST /v1/consortia?name=&owner_key=`` (admin) — body: the consortium's public bundle;
   answers the owner token;
 * ``POST /v1/consortia/{cid}/sites`` (owner) — JSON ``{"name"}``; answers the site token;
+  ``DELETE /v1/consortia/{cid}/sites/{name}/tokens`` (owner) — revoke the site's tokens;
 * ``GET /v1/consortia/{cid}/bundle[?purpose=encrypt]`` (owner, sites) — the public bundle's
   bytes; for encryption only, without its Galois keys (a small fraction of the size);
 * ``PUT /v1/consortia/{cid}/uploads/{key}`` (site) — body: an encrypted dataset, streamed; the
@@ -32,7 +33,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from hedge import __version__
@@ -40,7 +41,7 @@ from hedge.ckks import PublicBundle, container
 from hedge.cloud import auth
 from hedge.cloud.access import Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter, TooLargeError
-from hedge.cloud.db import Consortium, Database, Site, Upload
+from hedge.cloud.db import Consortium, Database, Site, Token, Upload
 from hedge.cloud.routes_deploy import add_deployment_routes
 from hedge.cloud.routes_jobs import add_job_routes
 from hedge.errors import (
@@ -217,6 +218,19 @@ def create_app(db: Database, blobs: BlobStore, *,
                                token=auth.issue(s, "site", cid, site.id))
         except IntegrityError:
             raise HTTPException(status.HTTP_409_CONFLICT, f"site {spec.name!r} exists") from None
+
+    @app.delete("/v1/consortia/{cid}/sites/{name}/tokens")
+    def revoke_site(cid: int, name: str, who: Who) -> dict[str, int]:
+        """Revoke the site's tokens (a lost enrolment file, a site that leaves): it can no
+        longer upload or fetch anything; its uploads stay. Idempotent."""
+        member(who, cid, "owner")
+        with db.session() as s:
+            site = s.scalar(select(Site).where(Site.consortium_id == cid, Site.name == name))
+            if site is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
+            done = s.execute(update(Token).where(Token.site_id == site.id,
+                                                 Token.revoked.is_(False)).values(revoked=True))
+            return {"revoked": int(done.rowcount)}  # type: ignore[attr-defined]
 
     @app.get("/v1/consortia/{cid}/bundle")
     def bundle(cid: int, who: Who, purpose: Literal["evaluate", "encrypt"] = "evaluate"

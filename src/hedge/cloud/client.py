@@ -7,6 +7,7 @@ fails at once with the service's message. Errors map back to hedge's exceptions.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +52,7 @@ def _raise_for(response: httpx.Response) -> None:
 
 class CloudClient:
     def __init__(self, url: str, token: str, *, retries: int = 5, backoff: float = 0.5,
-                 timeout: float = 120.0, verify: bool | str = True,
+                 timeout: float = 120.0, verify: bool | str | ssl.SSLContext = True,
                  sleep: Callable[[float], None] = time.sleep,
                  http: httpx.Client | None = None) -> None:
         """`http`: an httpx client to use instead of a new one (e.g. one bound to an app
@@ -93,6 +94,11 @@ class CloudClient:
         result: dict[str, Any] = self._call("POST", f"/v1/consortia/{cid}/sites",
                                             json={"name": name}).json()
         return result
+
+    def revoke_site(self, cid: int, name: str) -> int:
+        """Revoke a site's tokens; the number revoked (0 if they were already)."""
+        return int(self._call("DELETE", f"/v1/consortia/{cid}/sites/{name}/tokens"
+                              ).json()["revoked"])
 
     def uploads(self, cid: int) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", f"/v1/consortia/{cid}/uploads").json()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,11 +30,13 @@ def _free_port() -> int:
 
 class CloudProcess:
     def __init__(self, data_dir: Path, options: list[str] | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, tls: ssl.SSLContext | None = None) -> None:
         """`options`: further `hedge cloud serve` options (e.g. ["--workers", "0"]); `log`:
-        where its output goes (default: discarded)."""
+        where its output goes (default: discarded); `tls`: a client context to check that the
+        service answers over TLS (the options then name its certificate)."""
         self.data_dir, self.port = data_dir, _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.tls = tls
         self.options, self.log = options or [], log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -52,7 +55,8 @@ class CloudProcess:
                 raise HedgeError(f"the cloud service exited ({self.proc.returncode}); see "
                                  f"{self.log or 'its output'}")
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/health", timeout=1,
+                             verify=self.tls or True).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -48,6 +48,7 @@ from hedge.edge.models import ModelStore, package_key
 from hedge.errors import HedgeError, SchemaError
 from hedge.files import read_json, write_atomic
 from hedge.ml import EncryptedDataset
+from hedge.pki import enrolment_context
 from hedge.signing import VerifyKey
 
 __all__ = ["EdgeAgent", "EdgeConfig", "StepReport"]
@@ -100,6 +101,7 @@ class EdgeConfig:
             int(enrolment["consortium"])
             package_key(str(enrolment["package_key"]))
             VerifyKey.from_str(str(enrolment["owner_key"]))
+            enrolment_context(enrolment)
         except (TypeError, ValueError, AttributeError, HedgeError) as exc:
             if isinstance(exc, SchemaError):
                 raise
@@ -134,7 +136,8 @@ class EdgeAgent:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site)
         self.connector = connector or FolderConnector(config.source, config.settle_seconds)
-        self.client = client or CloudClient(str(e["cloud"]), str(e["token"]))
+        self.client = client or CloudClient(str(e["cloud"]), str(e["token"]),
+                                            verify=enrolment_context(e))
         self.models = ModelStore(config.data_dir / "models", site=self.site,
                                  owner=VerifyKey.from_str(str(e["owner_key"])),
                                  package_key=package_key(str(e["package_key"])))

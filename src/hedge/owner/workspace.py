@@ -12,6 +12,8 @@ Layout of the directory (every secret file mode 0600):
                     package key. Hand it to the site out of band; the cloud never sees it.
     audit.jsonl     hash-chained log of every release decryption
     models/vN.json  every deployed model version (for rollbacks)
+    tls/            optional: the CA for mutual TLS and the certificates it issued
+                    (`hedge.owner.tls`); when present, every call to the cloud uses it
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,7 @@ from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.owner.audit import AuditLog
+from hedge.owner.tls import has_tls, owner_context, site_credential
 from hedge.package import build_package, new_package_key
 from hedge.signing import SigningKey
 
@@ -51,8 +55,9 @@ class OwnerWorkspace:
     @classmethod
     def create(cls, root: str | os.PathLike[str], plan: TrainingPlan, *, cloud: str,
                admin_token: str, name: str, passphrase: str,
-               verify: bool | str = True) -> OwnerWorkspace:
-        """Keys from `plan`, a signing key, and the consortium registered at the cloud."""
+               verify: bool | str | ssl.SSLContext = True) -> OwnerWorkspace:
+        """Keys from `plan`, a signing key, and the consortium registered at the cloud (over
+        mutual TLS if `init_tls` made a CA in `root` before)."""
         path = Path(root)
         if (path / "owner.json").exists() or (path / "keys.hks").exists():
             raise ParameterError(f"{path} already holds an owner; choose another directory "
@@ -65,7 +70,7 @@ class OwnerWorkspace:
         signing = SigningKey()
         signing.save(path / "signing.pem", passphrase=passphrase)
         plan.save(path / "plan.json")
-        admin = CloudClient(cloud, admin_token, verify=verify)
+        admin = CloudClient(cloud, admin_token, verify=owner_context(path) or verify)
         try:
             made = admin.create_consortium(name, str(signing.verify_key), bundle.to_bytes())
         finally:
@@ -89,9 +94,10 @@ class OwnerWorkspace:
     def _save(self) -> None:
         write_json(self.root / "owner.json", self.state)
 
-    def client(self, verify: bool | str = True) -> CloudClient:
+    def client(self, verify: bool | str | ssl.SSLContext = True) -> CloudClient:
+        """The owner's cloud client (mutual TLS with the owner's certificate, if any)."""
         token = (self.root / "owner.token").read_text().strip()
-        return CloudClient(self.state["cloud"], token, verify=verify)
+        return CloudClient(self.state["cloud"], token, verify=owner_context(self.root) or verify)
 
     @property
     def consortium(self) -> int:
@@ -99,11 +105,18 @@ class OwnerWorkspace:
 
     # -- sites -----------------------------------------------------------------------------
 
-    def add_site(self, name: str) -> Path:
-        """Register a site; returns its enrolment file (token, owner key, package key)."""
+    def add_site(self, name: str, passphrase: str | None = None) -> Path:
+        """Register a site; returns its enrolment file (token, owner key, package key and,
+        with mutual TLS, a client certificate: `passphrase` opens the CA key)."""
         if name in self.state["sites"]:
             raise PolicyError(f"site {name!r} is enrolled already; its file is "
                               f"{self.root / 'sites' / (name + '.json')}")
+        tls = None
+        if has_tls(self.root):  # first, so that a wrong passphrase leaves nothing half done
+            if passphrase is None:
+                raise ParameterError("this owner uses mutual TLS: the site's certificate needs "
+                                     "the CA key's passphrase")
+            tls = site_credential(self.root, name, passphrase=passphrase)
         client = self.client()
         try:
             made = client.add_site(self.consortium, name)
@@ -114,12 +127,28 @@ class OwnerWorkspace:
                      "owner_key": self.state["owner_key"],
                      "fingerprint": self.state["fingerprint"],
                      "package_key": base64.b64encode(new_package_key()).decode()}
+        if tls is not None:
+            enrolment["tls"] = tls
         (self.root / "sites").mkdir(exist_ok=True)
         target = self.root / "sites" / f"{name}.json"
         _secret(target, json.dumps(enrolment, indent=2).encode())
         self.state["sites"].append(name)
         self._save()
         return target
+
+    def revoke_site(self, name: str) -> None:
+        """Revoke the site's token at the cloud; it gets no further deployments."""
+        if name not in self.state["sites"]:
+            raise ParameterError(f"no site {name!r}; enrolled: {self.state['sites']}")
+        client = self.client()
+        try:
+            client.revoke_site(self.consortium, name)
+        finally:
+            client.close()
+        revoked = self.state.setdefault("revoked", [])
+        if name not in revoked:
+            revoked.append(name)
+            self._save()
 
     def _enrolment(self, name: str) -> dict[str, Any]:
         return read_json(self.root / "sites" / f"{name}.json", "site enrolment")
@@ -177,7 +206,10 @@ class OwnerWorkspace:
         Returns its version. With `rollback_to`, the package is a signed rollback to that
         (older) version number, replacing each site's current one."""
         signing = SigningKey.load(self.root / "signing.pem", passphrase=passphrase)
-        targets = sites or list(self.state["sites"])
+        revoked = self.state.get("revoked", [])
+        targets = sites or [s for s in self.state["sites"] if s not in revoked]
+        if any(site in revoked for site in targets):
+            raise PolicyError(f"sites {[s for s in targets if s in revoked]} are revoked")
         version = rollback_to or int(self.state["next_version"])
         if rollback_to is None:  # the number is spent even if a publication fails below
             (self.root / "models").mkdir(exist_ok=True)

@@ -14,6 +14,7 @@ from rich.console import Console
 from hedge.ckks import KeySet
 from hedge.data import Schema, load_ai4i
 from hedge.demo import LEAKS, run_demo
+from hedge.ml.evaluate import BRIER_BOUND
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 
@@ -32,6 +33,11 @@ def test_the_flow_ends_with_an_active_model_everywhere(demo: tuple[Path, object]
     assert all(v["version"] == 1 for v in s.sites.values())
     assert sum(v["scored"] for v in s.sites.values()) == 270
     assert s.auc > 0.6 and abs(s.auc - s.plain_auc) < 0.15
+    # the cloud scored the released model, encrypted, on the 270 held-out encrypted rows
+    e, p = s.evaluation, s.plain_evaluation
+    assert e["rows"] == 270
+    assert abs(e["brier"] - p["brier"]) <= BRIER_BOUND
+    assert abs(e["accuracy"] - p["accuracy"]) < 0.1  # sign approximation near the boundary
     for i in (1, 2, 3):
         lines = (root / f"edge-{i}" / "data" / "predictions.jsonl").read_text().splitlines()
         assert lines and json.loads(lines[0])["model_version"] == 1
@@ -59,6 +65,11 @@ def test_breach_drill_over_everything_the_cloud_wrote(demo: tuple[Path, object])
         needles.append(",".join(str(v) for v in frame.iloc[i].tolist()).encode())
         for needle in needles:
             assert needle not in dump, (i, needle)
+    # nor the model: trained as ciphertext, deployed encrypted per site, evaluated encrypted
+    model = json.loads((root / "owner" / "models" / "v1.json").read_text())
+    for weight in (model["intercept"], *model["coef"]):
+        for needle in (np.float64(weight).tobytes(), repr(float(weight)).encode()):
+            assert needle not in dump, ("model", weight)
     passphrase = (root / "owner" / "PASSPHRASE.demo").read_text().strip()
     secret = KeySet.load(root / "owner" / "keys.hks", passphrase=passphrase
                          ).export_secret_key_unsafe()

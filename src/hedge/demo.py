@@ -49,6 +49,10 @@ class DemoSummary:
     jobs: list[tuple[float, float]] = field(default_factory=list)  # (wall, compute) per job
     auc: float = 0.0
     plain_auc: float = 0.0
+    #: the cloud's encrypted evaluation on the sites' held-out uploads (released metrics),
+    #: and the same metrics computed in the clear, for comparison
+    evaluation: dict[str, float | None] = field(default_factory=dict)
+    plain_evaluation: dict[str, float] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
 
 
@@ -127,9 +131,14 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
                                          "bytes": report.uploaded_bytes}
             out.print(f"[bold]{agent.site}[/bold]: {report.uploaded_rows} rows encrypted and "
                       f"uploaded ({report.uploaded_bytes / 1e6:.1f} MB)")
+        history = _upload_ids(owner)
+        for agent, rows_ in zip(agents, tests, strict=True):  # labelled rows, held out
+            test.iloc[rows_].to_csv(agent.config.source / "0002-validation.csv", index=False)
+            agent.step()
+        validation = sorted(set(_upload_ids(owner)) - set(history))
         stage("encrypt and upload")
         for _ in range(1 + repeat_training):
-            job, wall, compute = _train(owner)
+            job, wall, compute = _train(owner, history)
             summary.jobs.append((wall, compute))
         summary.train_seconds, summary.compute_seconds = summary.jobs[0]
         stage("train in the cloud")
@@ -142,12 +151,21 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
             schema.features_matrix(train), schema.label_vector(train))
         summary.plain_auc = float(roc_auc_score(y_test, plain.decision_function(x_test)))
         stage("release")
+        evaluation = owner.evaluate(model, validation)
+        owner.wait(evaluation, poll=0.1)
+        summary.evaluation = owner.release_evaluation(evaluation, passphrase).as_dict()
+        summary.plain_evaluation = {
+            "brier": float(np.mean((y_test - model.predict_proba(x_test)) ** 2)),
+            "accuracy": float(np.mean((model.decision_function(x_test) > 0) == (y_test == 1)))}
+        stage("evaluate in the cloud")
+        out.print(f"[bold]cloud[/bold]: scored the released model, encrypted, on "
+                  f"{len(test)} held-out encrypted rows")
         version = owner.deploy(model, passphrase)
         stage("sign and deploy")
         for agent, rows_ in zip(agents, tests, strict=True):
             agent.step()  # installs the model
             folder = agent.config.source
-            test.iloc[rows_].to_csv(folder / "0002-live.csv", index=False)
+            test.iloc[rows_].to_csv(folder / "0003-live.csv", index=False)
             report = agent.step()
             summary.sites[agent.site].update(version=float(agent.models.version or 0),
                                              scored=float(report.ingested),
@@ -162,10 +180,18 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
     return summary
 
 
-def _train(owner: OwnerWorkspace) -> tuple[int, float, float]:
+def _upload_ids(owner: OwnerWorkspace) -> list[int]:
+    client = owner.client()
+    try:
+        return [int(u["id"]) for u in client.uploads(owner.consortium)]
+    finally:
+        client.close()
+
+
+def _train(owner: OwnerWorkspace, uploads: list[int]) -> tuple[int, float, float]:
     """Queue a training job and wait for it: (job id, wall seconds, compute seconds)."""
     started = time.perf_counter()
-    job = owner.train("logistic")
+    job = owner.train("logistic", uploads=uploads)
     state = owner.wait(job, poll=0.1)
     return job, time.perf_counter() - started, float(state["compute_seconds"])
 
@@ -183,5 +209,10 @@ def _print(out: Console, s: DemoSummary, root: Path) -> None:
     out.print(f"training on ciphertexts: {s.train_seconds:.1f} s; test AUC of the encrypted-"
               f"trained model {s.auc:.3f}, plaintext scikit-learn on the pooled data "
               f"{s.plain_auc:.3f}")
+    e, p = s.evaluation, s.plain_evaluation
+    if e:
+        out.print(f"encrypted evaluation in the cloud on {e['rows']:.0f} held-out rows: Brier "
+                  f"{e['brier']:.4f} (in the clear {p['brier']:.4f}), accuracy "
+                  f"{e['accuracy']:.3f} (in the clear {p['accuracy']:.3f})")
     out.print("stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in s.stages.items()))
     out.print(f"everything each party wrote is under {root}/ (cloud/, owner/, edge-N/)")

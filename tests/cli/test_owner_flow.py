@@ -32,7 +32,7 @@ def hedge(*args: object) -> str:
 
 
 def test_owner_commands(tmp_path: Path) -> None:
-    server = CloudProcess(tmp_path / "cloud", ["--workers", "0"])
+    server = CloudProcess(tmp_path / "cloud", ["--workers", "1"])
     server.start()
     try:
         plan = plan_training("logistic", 2, 1000, iterations=1)
@@ -69,5 +69,10 @@ def test_owner_commands(tmp_path: Path) -> None:
             hedge("owner", "rollback", "--to", 2, "--dir", owner)
         with pytest.raises(HedgeError, match="never deployed"):
             hedge("owner", "rollback", "--to", 7, "--dir", owner)
+        # an evaluation job is queued with the model encrypted, and fails with the reason
+        with pytest.raises(HedgeError, match="uploads this consortium does not have"):
+            hedge("owner", "evaluate", tmp_path / "v1.json", "--dir", owner)
+        with pytest.raises(HedgeError, match="uploads this consortium does not have"):
+            hedge("owner", "train", "--upload", 5, "--wait", "--dir", owner)
     finally:
         server.stop()

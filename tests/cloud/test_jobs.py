@@ -3,6 +3,7 @@ resume from their encrypted checkpoint after a crash and end with the same model
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -19,6 +20,8 @@ from hedge.cloud.worker import Worker
 from hedge.data import Schema, load_idash
 from hedge.errors import PolicyError
 from hedge.ml import EncryptedDataset, EncryptedLinearModel, EncryptedLogisticRegression, RowLayout
+from hedge.ml.evaluate import BRIER_BOUND
+from hedge.ml.evaluation import EncryptedEvaluation
 
 from .test_api import bearer, consortium, site
 
@@ -70,8 +73,8 @@ class Killed(BaseException):
 
 
 @pytest.mark.datasets
-def test_training_resumes_from_its_checkpoint_after_a_crash(tmp_path: Path,
-                                                             db_url: str | None) -> None:
+def test_training_resumes_from_its_checkpoint_after_a_crash_then_an_evaluation_runs(
+        tmp_path: Path, db_url: str | None) -> None:
     layout = RowLayout(10, 8192)  # local preconditioning: no row-product keys
     steps = {*layout.row_sum_steps(), *layout.column_sum_steps(), -layout.width}
     keys = KeySet.generate("standard", rotations=sorted(steps))
@@ -122,6 +125,27 @@ def test_training_resumes_from_its_checkpoint_after_a_crash(tmp_path: Path,
     straight = EncryptedLogisticRegression(iterations=2).fit(data).decrypt(keys, release=False)
     assert np.allclose(resumed.coef, straight.coef, atol=TRAIN_TOL)
     assert abs(resumed.intercept - straight.intercept) < TRAIN_TOL
+
+    # the owner has the released model scored on site b's upload: encrypted afresh, stored,
+    # evaluated by a worker; only the aggregates come back, encrypted
+    stored = client.put(f"/v1/consortia/{cid}/models", headers=bearer(owner),
+                        content=EncryptedLinearModel.encrypt(resumed, keys.public()).to_bytes())
+    assert stored.status_code == 201, stored.text
+    with service.db.session() as s:
+        upload_b = s.query(Upload).order_by(Upload.id).all()[1].id
+    r = client.post(f"/v1/consortia/{cid}/jobs", headers=bearer(owner), json={
+        "kind": "evaluate", "model_blob": stored.json()["blob"], "uploads": [upload_b]})
+    assert r.status_code == 201, r.text
+    assert second.run_once()
+    state = client.get(f"/v1/consortia/{cid}/jobs/{r.json()['id']}", headers=bearer(owner)).json()
+    assert state["status"] == "done", state
+    raw = client.get(f"/v1/consortia/{cid}/jobs/{r.json()['id']}/result", headers=bearer(owner))
+    report = EncryptedEvaluation.from_bytes(raw.content, keys.public()).decrypt(keys)
+    xb, yb = x[600:], y[600:]
+    assert report.rows == len(yb)
+    assert abs(report.brier - np.mean((yb - resumed.predict_proba(xb)) ** 2)) <= BRIER_BOUND
+    predicted_right = ((resumed.decision_function(xb) > 0) == (yb == 1)).mean()
+    assert abs(report.counts.accuracy - predicted_right) < 0.05
     service.close()
 
 
@@ -168,3 +192,28 @@ def test_a_worker_survives_an_unreadable_upload(service: CloudService,
     assert worker.run_once()
     state = JobQueue(service.db).get(job)
     assert state is not None and state.status == "failed" and "CorruptDataError" in state.message
+
+
+def test_evaluation_jobs_take_only_the_consortium_s_encrypted_models(
+        client: TestClient, service: CloudService, owner_keys: KeySet,
+        stranger_keys: KeySet) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    token = site(client, cid, owner, "p1")
+    url = f"/v1/consortia/{cid}/models"
+    model = EncryptedLinearModel(owner_keys.public().encrypt(np.ones(3)), RowLayout(3, 4096),
+                                 ["(bias)", "a", "b"])
+    stored = client.put(url, content=model.to_bytes(), headers=bearer(owner))
+    assert stored.status_code == 201
+    again = client.put(url, content=model.to_bytes(), headers=bearer(owner))
+    assert again.json() == stored.json()  # content-addressed: idempotent
+    foreign = dataclasses.replace(model, weights=stranger_keys.public().encrypt(np.ones(3)))
+    assert client.put(url, content=foreign.to_bytes(), headers=bearer(owner)).status_code == 409
+    dataset = EncryptedDataset.encrypt(owner_keys.public(), np.zeros((2, 2)), np.ones(2),
+                                       ["a", "b"])
+    assert client.put(url, content=dataset.to_bytes(), headers=bearer(owner)).status_code == 400
+    assert client.put(url, content=model.to_bytes(), headers=bearer(token)).status_code == 403
+    jobs = f"/v1/consortia/{cid}/jobs"
+    assert client.post(jobs, headers=bearer(owner), json={
+        "kind": "evaluate", "model_blob": "0" * 64}).status_code == 404
+    assert client.post(jobs, headers=bearer(owner), json={
+        "kind": "evaluate", "model_blob": "../etc"}).status_code == 422

@@ -12,14 +12,13 @@ from sklearn.linear_model import LogisticRegression
 
 from hedge.ckks import KeySet, container
 from hedge.ckks.release import flooding_sigma
-from hedge.data import Schema, load_cmapss, load_idash
+from hedge.data import Schema, load_cmapss
 from hedge.errors import CorruptDataError, DepthExhaustedError, ParameterError, SchemaError
 from hedge.ml import (
     EncryptedDataset,
     EncryptedLinearModel,
     EncryptedLogisticRegression,
     LinearModel,
-    RowLayout,
     brier_score,
 )
 from hedge.ml.confusion import (
@@ -32,29 +31,16 @@ from hedge.ml.evaluate import BRIER_BOUND
 from hedge.ml.refresh import refresh_tiled
 from hedge.owner import AuditLog, InProcessRefreshClient, KeyService
 
+from .conftest import Edinburgh
+
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 
 CKKS_TOL = 1e-2  # counts: CKKS noise summed over ~1250 rows (measured ~1e-4)
 
 
 @pytest.fixture(scope="module")
-def keys() -> KeySet:
-    return KeySet.generate("standard", rotations=sorted(RowLayout(10, 8192).rotation_steps()))
-
-
-Edinburgh = tuple[np.ndarray, np.ndarray, EncryptedDataset]
-
-
-@pytest.fixture(scope="module")
-def edinburgh(keys: KeySet) -> Edinburgh:
-    frame = load_idash("edin")
-    schema = Schema.infer(frame, label="y")
-    x, y = schema.features_matrix(frame), schema.label_vector(frame)
-    bundle = keys.public()
-    data = EncryptedDataset.concat([  # partial last blocks: padding rows must not count
-        EncryptedDataset.encrypt(bundle, x[:300], y[:300], schema.columns),
-        EncryptedDataset.encrypt(bundle, x[300:], y[300:], schema.columns)])
-    return x, y, data
+def keys(standard_keys: KeySet) -> KeySet:
+    return standard_keys
 
 
 def exact_counts(model: LinearModel, x: np.ndarray, y: np.ndarray) -> np.ndarray:

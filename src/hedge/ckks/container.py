@@ -52,6 +52,7 @@ class Kind:
     DATASET = 4
     MODEL = 5
     CONTRIBUTION = 6
+    EVALUATION = 7
 
 
 @dataclass(frozen=True)

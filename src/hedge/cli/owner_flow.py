@@ -1,5 +1,6 @@
-"""`hedge owner tls-init | init | add-site | revoke-site | train | status | release | deploy |
-rollback`: the owner's side of the pipeline (working directory: `hedge.owner.workspace`)."""
+"""`hedge owner tls-init | init | add-site | revoke-site | train | status | release | evaluate |
+deploy | rollback`: the owner's side of the pipeline (working directory:
+`hedge.owner.workspace`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from hedge.cli._common import console, passphrase
 from hedge.cli.owner import app
+from hedge.files import write_json
 from hedge.ml import LinearModel, TrainingPlan
 from hedge.owner.tls import has_tls, init_tls
 from hedge.owner.workspace import OwnerWorkspace
@@ -72,10 +74,12 @@ def train(
     model: Annotated[str, typer.Option(help="logistic or ridge.")] = "logistic",
     iterations: Annotated[int | None, typer.Option(help="Default: the plan's.")] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the job ends.")] = False,
+    upload: Annotated[list[int] | None, typer.Option(
+        help="Train on these uploads only (ids from `status`; repeat the option).")] = None,
 ) -> None:
-    """Start training on everything the sites uploaded."""
+    """Start training on what the sites uploaded (all of it, or --upload ...)."""
     ws = OwnerWorkspace.open(dir)
-    job = ws.train(model, iterations)
+    job = ws.train(model, iterations, upload)
     console.print(f"job {job} queued")
     if wait:
         ws.wait(job, poll=1.0)
@@ -92,12 +96,13 @@ def status(dir: Dir) -> None:
     finally:
         client.close()
     table = Table(title=f"consortium {ws.state['name']}")
-    for column in ("site", "uploads", "rows", "MB"):
+    for column in ("site", "uploads", "rows", "MB", "upload ids"):
         table.add_column(column)
     for site in ws.state["sites"]:
         mine = [u for u in uploads if u["site"] == site]
         table.add_row(site, str(len(mine)), str(sum(u["rows"] for u in mine)),
-                      f"{sum(u['size'] for u in mine) / 1e6:.1f}")
+                      f"{sum(u['size'] for u in mine) / 1e6:.1f}",
+                      " ".join(str(u["id"]) for u in mine))
     console.print(table)
     for j in jobs:
         console.print(f"job {j['id']}: {j['status']} {j['progress']}/{j['total']} "
@@ -114,6 +119,41 @@ def release(
     model = OwnerWorkspace.open(dir).release(job, passphrase())
     model.save(out)
     console.print(f"model released ({len(model.coef)} coefficients, audited) -> {out}")
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A released logistic model (JSON).")],
+    dir: Dir,
+    upload: Annotated[list[int] | None, typer.Option(
+        help="Evaluate on these uploads (ids from `status`, e.g. held out from training; "
+             "repeat the option). Default: all.")] = None,
+    margin_bound: Annotated[float | None, typer.Option(
+        help="Bound R on |b + x.w| for the sign approximation (default: the weights' "
+             "1-norm, always a true bound).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the metrics (JSON).")] = None,
+) -> None:
+    """Score a released model on the sites' encrypted data in the cloud (the model travels
+    encrypted; the cloud learns neither it nor any row), then release the Brier score and the
+    confusion counts (audited)."""
+    ws = OwnerWorkspace.open(dir)
+    job = ws.evaluate(LinearModel.load(model), upload, margin_bound)
+    console.print(f"evaluation job {job} queued")
+    ws.wait(job, poll=1.0)
+    report = ws.release_evaluation(job, passphrase())
+    c = report.counts
+    table = Table(title=f"encrypted evaluation on {report.rows} rows (job {job})")
+    for column in ("metric", "value"):
+        table.add_column(column)
+    table.add_row("Brier score", f"{report.brier:.4f} (± {report.brier_bound:.3f})")
+    for name, value in (("TP", c.tp), ("FP", c.fp), ("TN", c.tn), ("FN", c.fn)):
+        table.add_row(name, f"{value:.1f}")
+    for name, value in (("accuracy", c.accuracy), ("precision", c.precision),
+                        ("recall", c.recall)):
+        table.add_row(name, f"{value:.3f}")
+    console.print(table)
+    if out is not None:
+        write_json(out, report.as_dict())
 
 
 @app.command("deploy")

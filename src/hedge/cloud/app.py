@@ -12,8 +12,11 @@ Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/
   idempotency key makes retries safe;
 * ``GET /v1/consortia/{cid}/uploads`` (owner) — what the sites uploaded (metadata only);
 * ``POST /v1/consortia/{cid}/jobs`` (owner) — JSON ``{"kind": "train", "model", "iterations",
-  "uploads"}``: queue a training job; ``GET .../jobs`` and ``GET .../jobs/{id}``: status and
-  progress; ``GET .../jobs/{id}/result``: the encrypted model (only the owner can decrypt it);
+  "uploads"}``: queue a training job, or ``{"kind": "evaluate", "model_blob", "uploads"}``: an
+  evaluation of a model stored with ``PUT /v1/consortia/{cid}/models`` (body: the model,
+  encrypted under the consortium's key set); ``GET .../jobs`` and ``GET .../jobs/{id}``: status
+  and progress; ``GET .../jobs/{id}/result``: the encrypted model or evaluation (only the owner
+  can decrypt it);
 * ``PUT /v1/consortia/{cid}/sites/{name}/deployments/{sequence}`` (owner) — a model package for
   that site (signed, encrypted for the site: the cloud only relays it);
   ``GET /v1/consortia/{cid}/deployments/latest`` (site) — the newest package for the caller's
@@ -25,8 +28,6 @@ Errors carry a JSON ``detail`` that says what to do.
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response, status
@@ -37,19 +38,18 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from hedge import __version__
-from hedge.ckks import PublicBundle, container
+from hedge.ckks import PublicBundle
 from hedge.cloud import auth
 from hedge.cloud.access import Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter, TooLargeError
+from hedge.cloud.checks import dataset_rows, no_keystore
 from hedge.cloud.db import Consortium, Database, Site, Token, Upload
 from hedge.cloud.routes_deploy import add_deployment_routes
 from hedge.cloud.routes_jobs import add_job_routes
 from hedge.errors import (
-    CorruptDataError,
     HedgeError,
     KeyMismatchError,
     PolicyError,
-    SchemaError,
     SecretMaterialError,
 )
 from hedge.signing import VerifyKey
@@ -62,7 +62,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # idempotency keys, whole string
 #: Largest body of a JSON request (the streaming routes have their own limits).
 MAX_JSON_BODY = 64 * 1024
-_STREAMING = re.compile(r"^/v1/consortia(/\d+/(uploads|sites/[^/]+/deployments)/[^/]+)?$")
+_STREAMING = re.compile(
+    r"^/v1/consortia(/\d+/((uploads|sites/[^/]+/deployments)/[^/]+|models))?$")
 
 
 class SiteSpec(BaseModel):
@@ -97,50 +98,6 @@ def _status_for(exc: HedgeError) -> int:
     if isinstance(exc, KeyMismatchError):
         return status.HTTP_409_CONFLICT
     return status.HTTP_400_BAD_REQUEST
-
-
-async def _no_keystore(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The stream unchanged, refused before its first byte is stored if it is a keystore."""
-    head = b""
-    checked = False
-    async for chunk in chunks:
-        if checked:
-            yield chunk
-            continue
-        head += chunk
-        if len(head) < container.PREFIX_SIZE:
-            continue
-        if container.peek_kind(head) == container.Kind.KEYSTORE:
-            raise SecretMaterialError("this is a keystore holding secret key material; the "
-                                      "cloud never takes one. Upload encrypted datasets only")
-        checked = True
-        yield head
-    if not checked and head:
-        yield head
-
-
-def _check_dataset(path: Path, fingerprint: str) -> int:
-    """Structure of an uploaded dataset (every record's checksum, nothing after the end), the
-    consortium's key; returns its row count. Refuses secret key material first."""
-    with path.open("rb") as fh:
-        header = container.read_header(fh)
-        if header.kind == container.Kind.KEYSTORE:
-            raise SecretMaterialError("this is a keystore holding secret key material; the "
-                                      "cloud never takes one. Upload encrypted datasets only")
-        if header.kind != container.Kind.DATASET:
-            raise SchemaError(f"expected an encrypted dataset (container kind "
-                              f"{container.Kind.DATASET}), got kind {header.kind}")
-        for _ in container.read_records(fh):
-            pass
-        if fh.read(1):
-            raise CorruptDataError("unexpected bytes after the dataset's end record")
-    if header.fields.get("fingerprint") != fingerprint:
-        raise KeyMismatchError("the dataset is encrypted under another key set than this "
-                               "consortium's bundle; encrypt with the consortium's bundle")
-    try:
-        return sum(int(n) for n in header.fields["site_rows"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptDataError(f"the dataset header is malformed: {exc}") from exc
 
 
 def create_app(db: Database, blobs: BlobStore, *,
@@ -258,7 +215,7 @@ def create_app(db: Database, blobs: BlobStore, *,
                 pass
             response.status_code = status.HTTP_200_OK
             return previous
-        writer = await blobs.put_stream(_no_keystore(request.stream()), max_upload)
+        writer = await blobs.put_stream(no_keystore(request.stream()), max_upload)
         response.status_code = status.HTTP_201_CREATED
         return await run_in_threadpool(_store_upload, who, key, writer)
 
@@ -275,7 +232,7 @@ def create_app(db: Database, blobs: BlobStore, *,
             assert consortium is not None
             fingerprint = consortium.fingerprint
         try:
-            rows = _check_dataset(writer.path, fingerprint)
+            rows = dataset_rows(writer.path, fingerprint)
         except BaseException:
             writer.abort()
             raise
@@ -306,6 +263,6 @@ def create_app(db: Database, blobs: BlobStore, *,
                              .order_by(Upload.id)).all()
             return [_info(s, r, replay=False) for r in rows]
 
-    add_job_routes(app, db, blobs)
+    add_job_routes(app, db, blobs, max_upload)
     add_deployment_routes(app, db, blobs)
     return app

@@ -109,6 +109,11 @@ class CloudClient:
                                             json=spec).json()
         return result
 
+    def store_model(self, cid: int, model: bytes) -> str:
+        """Store an encrypted model for evaluation jobs; its blob name (idempotent)."""
+        return str(self._call("PUT", f"/v1/consortia/{cid}/models", content=model
+                              ).json()["blob"])
+
     def jobs(self, cid: int) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", f"/v1/consortia/{cid}/jobs").json()
         return result

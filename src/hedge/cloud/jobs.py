@@ -19,10 +19,18 @@ from sqlalchemy import select, update
 from hedge.cloud.db import Database, Job, _now
 from hedge.errors import ParameterError, PolicyError
 
-__all__ = ["MAX_ATTEMPTS", "JobQueue", "JobView", "training_spec"]
+__all__ = ["MAX_ATTEMPTS", "JobQueue", "JobView", "evaluation_spec", "training_spec"]
 
 #: A job that crashed its worker this often is failed instead of requeued.
 MAX_ATTEMPTS = 3
+
+
+def _uploads(spec: dict[str, Any]) -> list[int] | None:
+    uploads = spec.get("uploads")
+    if uploads is not None and (not isinstance(uploads, list) or not uploads
+                                or any(type(u) is not int for u in uploads)):
+        raise ParameterError("uploads must be a non-empty list of upload ids, or absent (all)")
+    return uploads
 
 
 def training_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -32,11 +40,15 @@ def training_spec(spec: dict[str, Any]) -> dict[str, Any]:
         raise ParameterError(f"model must be 'logistic' or 'ridge', not {model!r}")
     if type(iterations) is not int or not 1 <= iterations <= 64:
         raise ParameterError(f"iterations must be an integer from 1 to 64, not {iterations!r}")
-    uploads = spec.get("uploads")
-    if uploads is not None and (not isinstance(uploads, list) or not uploads
-                                or any(type(u) is not int for u in uploads)):
-        raise ParameterError("uploads must be a non-empty list of upload ids, or absent (all)")
-    return {"model": model, "iterations": iterations, "uploads": uploads}
+    return {"model": model, "iterations": iterations, "uploads": _uploads(spec)}
+
+
+def evaluation_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A validated evaluation spec: model_blob (a stored encrypted model), uploads."""
+    blob = spec.get("model_blob")
+    if not isinstance(blob, str) or len(blob) != 64:
+        raise ParameterError(f"model_blob must name a stored model, not {blob!r}")
+    return {"model_blob": blob, "uploads": _uploads(spec)}
 
 
 @dataclass(frozen=True)

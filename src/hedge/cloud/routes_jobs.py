@@ -1,27 +1,45 @@
-"""Job routes of the cloud API: queue training, follow it, fetch the encrypted result."""
+"""Job routes of the cloud API: queue training and evaluation, follow them, fetch the encrypted
+results; the owner's encrypted models for evaluation."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import FastAPI, HTTPException, status
+from fastapi import Body, FastAPI, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hedge.ckks import container
 from hedge.cloud.access import Who, member
-from hedge.cloud.blobs import BlobStore
-from hedge.cloud.db import Database
-from hedge.cloud.jobs import JobQueue, JobView, training_spec
+from hedge.cloud.blobs import BlobStore, BlobWriter
+from hedge.cloud.checks import check_container, no_keystore
+from hedge.cloud.db import Consortium, Database
+from hedge.cloud.jobs import JobQueue, JobView, evaluation_spec, training_spec
 
-__all__ = ["JobInfo", "JobSpec", "add_job_routes"]
+__all__ = ["EvaluateSpec", "JobInfo", "TrainSpec", "add_job_routes"]
+
+_UPLOADS = Field(None, min_length=1, description="upload ids; all if absent")
 
 
-class JobSpec(BaseModel):
+class TrainSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["train"] = "train"
     model: Literal["logistic", "ridge"]
     iterations: int = Field(ge=1, le=64)
-    uploads: list[int] | None = Field(None, min_length=1, description="upload ids; all if "
-                                                                       "absent")
+    uploads: list[int] | None = _UPLOADS
+
+
+class EvaluateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["evaluate"]
+    model_blob: str = Field(pattern=r"^[0-9a-f]{64}$",
+                            description="an encrypted model the owner stored (PUT .../models)")
+    uploads: list[int] | None = _UPLOADS
+
+
+class ModelStored(BaseModel):
+    blob: str
+    size: int
 
 
 class JobInfo(BaseModel):
@@ -33,8 +51,8 @@ class JobInfo(BaseModel):
     message: str
     attempts: int
     has_result: bool
-    compute_seconds: float = Field(description="seconds the training spent in homomorphic "
-                                               "computation (the estimator)")
+    compute_seconds: float = Field(description="seconds the job spent in homomorphic "
+                                               "computation")
 
     @classmethod
     def of(cls, job: JobView) -> "JobInfo":
@@ -45,7 +63,7 @@ class JobInfo(BaseModel):
 
 
 
-def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
+def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int) -> None:
     queue = JobQueue(db)
 
     def job_of(cid: int, job_id: int) -> JobView:
@@ -55,11 +73,41 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
         return job
 
     @app.post("/v1/consortia/{cid}/jobs", status_code=status.HTTP_201_CREATED)
-    def submit(cid: int, spec: JobSpec, who: Who) -> JobInfo:
+    def submit(cid: int, who: Who,
+               spec: Annotated[TrainSpec | EvaluateSpec, Body()]) -> JobInfo:
         member(who, cid, "owner")
-        checked = training_spec(spec.model_dump(exclude={"kind"}))
-        job_id = queue.submit(cid, spec.kind, checked, total=spec.iterations)
+        if isinstance(spec, TrainSpec):
+            job_id = queue.submit(cid, spec.kind, training_spec(spec.model_dump(exclude={"kind"})),
+                                  total=spec.iterations)
+        else:
+            if not blobs.path(spec.model_blob).exists():
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such model; store it first "
+                                                               "(PUT .../models)")
+            job_id = queue.submit(cid, spec.kind,
+                                  evaluation_spec(spec.model_dump(exclude={"kind"})), total=1)
         return JobInfo.of(job_of(cid, job_id))
+
+    @app.put("/v1/consortia/{cid}/models", status_code=status.HTTP_201_CREATED)
+    async def store_model(cid: int, request: Request, who: Who) -> ModelStored:
+        """An encrypted model (under the consortium's key set) for an evaluation job: a
+        released model the owner encrypted afresh, so the cloud scores it without learning
+        it. Idempotent (content-addressed)."""
+        member(who, cid, "owner")
+        writer = await blobs.put_stream(no_keystore(request.stream()), max_upload)
+        return await run_in_threadpool(_commit_model, cid, writer)
+
+    def _commit_model(cid: int, writer: BlobWriter) -> ModelStored:
+        with db.session() as s:
+            row = s.get(Consortium, cid)
+            assert row is not None
+            fingerprint = row.fingerprint
+        try:
+            check_container(writer.path, fingerprint, container.Kind.MODEL, "an encrypted model")
+        except BaseException:
+            writer.abort()
+            raise
+        size = writer.size
+        return ModelStored(blob=writer.commit(), size=size)
 
     @app.get("/v1/consortia/{cid}/jobs")
     def jobs(cid: int, who: Who) -> list[JobInfo]:

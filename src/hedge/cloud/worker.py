@@ -1,7 +1,9 @@
 """Cloud workers: processes that claim jobs from the database and run them on ciphertexts.
 
 Training (`kind="train"`): the consortium's uploads (encrypted datasets) are pooled and the
-estimator of the job's spec is fitted with the consortium's public bundle. Logistic regression
+estimator of the job's spec is fitted with the consortium's public bundle. Evaluation
+(`kind="evaluate"`): an encrypted model the owner stored is scored on the named uploads (Brier
+score and confusion counts, `hedge.ml.evaluation`); the result is encrypted too. Logistic regression
 saves its encrypted tiled weights after every iteration as the job's checkpoint; a job resumed
 after a crash continues from there and ends with the same model. Ridge restarts cleanly (it is a
 few iterations). The result, an encrypted model, is stored as a blob; only the owner can decrypt
@@ -22,9 +24,15 @@ from sqlalchemy import select
 from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Consortium, Database, Upload
-from hedge.cloud.jobs import JobQueue, JobView, training_spec
+from hedge.cloud.jobs import JobQueue, JobView, evaluation_spec, training_spec
 from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
-from hedge.ml import EncryptedDataset, EncryptedLogisticRegression, EncryptedRidge
+from hedge.ml import (
+    EncryptedDataset,
+    EncryptedLinearModel,
+    EncryptedLogisticRegression,
+    EncryptedRidge,
+)
+from hedge.ml.evaluation import evaluate
 
 __all__ = ["HEARTBEAT_SECONDS", "Worker", "worker_main"]
 
@@ -141,6 +149,8 @@ class Worker:
     def _run(self, job: JobView) -> tuple[str, float]:
         """Run a job; returns the result blob and the seconds spent in the estimator (the
         homomorphic computation, against which the service's own overhead is measured)."""
+        if job.kind == "evaluate":
+            return self._evaluate(job)
         if job.kind != "train":
             raise ParameterError(f"unknown job kind {job.kind!r}")
         spec = training_spec(job.spec)
@@ -169,6 +179,17 @@ class Worker:
         model = estimator.fit(data, checkpoint=checkpoint, resume=resume)
         seconds = time.perf_counter() - began - saving[0]
         return self.blobs.put(model.to_bytes()), seconds
+
+
+    def _evaluate(self, job: JobView) -> tuple[str, float]:
+        spec = evaluation_spec(job.spec)
+        bundle = self._bundle(job.consortium_id)
+        data = self._dataset(job, bundle)
+        model = EncryptedLinearModel.from_bytes(self.blobs.read(spec["model_blob"]), bundle)
+        began = time.perf_counter()
+        result = evaluate(data, model)
+        seconds = time.perf_counter() - began
+        return self.blobs.put(result.to_bytes()), seconds
 
 
 def worker_main(data_dir: str, db_url: str | None, stale_seconds: float = 60.0,

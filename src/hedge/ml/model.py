@@ -13,8 +13,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.data import Schema
-from hedge.errors import CorruptDataError, SchemaError
+from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
+from hedge.ml.dataset import BIAS
 from hedge.ml.layout import RowLayout
 
 __all__ = ["EncryptedLinearModel", "LinearModel"]
@@ -113,6 +114,26 @@ class EncryptedLinearModel:
     tiled: EncryptedVector | None = None
     tiled_scale: float = 1.0
 
+    @classmethod
+    def encrypt(cls, model: LinearModel, bundle: PublicBundle, *,
+                margin_bound: float | None = None) -> EncryptedLinearModel:
+        """A released logistic model encrypted afresh (by its owner, with the public bundle),
+        so that a party that must not learn it can score it on encrypted data
+        (`hedge.ml.evaluate.brier_score`, `hedge.ml.confusion.confusion_counts`). Its tiled
+        weights are at the top level and carry 1 / R, R the margin bound: by default
+        |b| + sum |w_j|, a true bound since the schema scales features into [-1, 1]."""
+        if model.kind != "logistic":
+            raise SchemaError(f"encrypted evaluation scores logistic models, not {model.kind}")
+        w = np.concatenate([[model.intercept], np.asarray(model.coef, dtype=np.float64)])
+        bound = float(np.abs(w).sum()) if margin_bound is None else float(margin_bound)
+        if not (np.isfinite(bound) and bound > 0 and bound != 1.0):
+            # R = 1 would leave tiled_scale 1, which means "no bound folded in"
+            raise ParameterError(f"the margin bound must be positive and not 1, not {bound!r}")
+        columns = [BIAS, *model.columns]
+        layout = RowLayout(len(columns), bundle.params.slot_count)
+        return cls(bundle.encrypt(w), layout, columns, model.schema, "logistic",
+                   bundle.encrypt(layout.tile(w / bound)), 1.0 / bound)
+
     def decrypt(self, keys: KeySet, *, release: bool = True) -> LinearModel:
         """Decrypt the weights; `release` (default) floods and rounds them, as for any value
         that leaves the owner."""
@@ -134,7 +155,11 @@ class EncryptedLinearModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], bundle: PublicBundle) -> EncryptedLinearModel:
-        header, records = container.from_bytes(Path(path).read_bytes(), container.Kind.MODEL)
+        return cls.from_bytes(Path(path).read_bytes(), bundle)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, bundle: PublicBundle) -> EncryptedLinearModel:
+        header, records = container.from_bytes(raw, container.Kind.MODEL)
         try:
             columns = [str(c) for c in header.fields["columns"]]
             schema = header.fields.get("schema")

@@ -23,21 +23,25 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from hedge.ckks import KeySet
+from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.client import CloudClient
 from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
+from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
 from hedge.owner.audit import AuditLog
 from hedge.owner.tls import has_tls, owner_context, site_credential
 from hedge.package import build_package, new_package_key
 from hedge.signing import SigningKey
 
 __all__ = ["OwnerWorkspace"]
+
+T = TypeVar("T")
 
 
 def _secret(path: Path, data: bytes) -> None:
@@ -155,12 +159,32 @@ class OwnerWorkspace:
 
     # -- training and release ----------------------------------------------------------------
 
-    def train(self, model: str = "logistic", iterations: int | None = None) -> int:
+    def train(self, model: str = "logistic", iterations: int | None = None,
+              uploads: list[int] | None = None) -> int:
+        """Queue training on the given uploads (default: all); the job's id."""
         plan = TrainingPlan.load(self.root / "plan.json")
+        return self._submit({"kind": "train", "model": model,
+                             "iterations": iterations or plan.iterations, "uploads": uploads})
+
+    def evaluate(self, model: LinearModel, uploads: list[int] | None = None,
+                 margin_bound: float | None = None) -> int:
+        """Queue an encrypted evaluation of a released logistic model on the given uploads
+        (e.g. held out from training): the model is encrypted afresh with the public bundle,
+        so the cloud scores it without learning it. The job's id."""
+        bundle = PublicBundle.load(self.root / "public.bundle",
+                                   expected_fingerprint=self.state["fingerprint"])
+        encrypted = EncryptedLinearModel.encrypt(model, bundle, margin_bound=margin_bound)
         client = self.client()
         try:
-            job = client.submit_job(self.consortium, {
-                "model": model, "iterations": iterations or plan.iterations})
+            blob = client.store_model(self.consortium, encrypted.to_bytes())
+        finally:
+            client.close()
+        return self._submit({"kind": "evaluate", "model_blob": blob, "uploads": uploads})
+
+    def _submit(self, spec: dict[str, Any]) -> int:
+        client = self.client()
+        try:
+            job = client.submit_job(self.consortium, spec)
         finally:
             client.close()
         return int(job["id"])
@@ -179,24 +203,37 @@ class OwnerWorkspace:
         return state
 
     def release(self, job_id: int, passphrase: str) -> LinearModel:
-        """Fetch a finished job's encrypted model and release-decrypt it (audited)."""
+        """Fetch a finished training job's encrypted model and release-decrypt it (audited;
+        the encrypted model stays in the directory as job-N.hem)."""
+        def decrypt(raw: bytes, keys: KeySet) -> tuple[LinearModel, dict[str, Any]]:
+            write_atomic(self.root / f"job-{job_id}.hem", raw)
+            model = EncryptedLinearModel.from_bytes(raw, keys.public()).decrypt(keys)
+            return model, {"columns": len(model.columns), "kind": model.kind}
+        return self._release(job_id, passphrase, "release-model", decrypt)
+
+    def release_evaluation(self, job_id: int, passphrase: str) -> EvaluationReport:
+        """Fetch a finished evaluation and release-decrypt its aggregates (audited)."""
+        def decrypt(raw: bytes, keys: KeySet) -> tuple[EvaluationReport, dict[str, Any]]:
+            report = EncryptedEvaluation.from_bytes(raw, keys.public()).decrypt(keys)
+            return report, {"rows": report.rows}
+        return self._release(job_id, passphrase, "release-evaluation", decrypt)
+
+    def _release(self, job_id: int, passphrase: str, event: str,
+                 decrypt: Callable[[bytes, KeySet], tuple[T, dict[str, Any]]]) -> T:
         keys = KeySet.load(self.root / "keys.hks", passphrase=passphrase)
         client = self.client()
         try:
             raw = client.job_result(self.consortium, job_id)
         finally:
             client.close()
-        path = self.root / f"job-{job_id}.hem"
-        write_atomic(path, raw)
-        model = EncryptedLinearModel.load(path, keys.public()).decrypt(keys)
-        keys.save(self.root / "keys.hks", passphrase=passphrase)  # the spent release counts
+        released, details = decrypt(raw, keys)
+        keys.save(self.root / "keys.hks", passphrase=passphrase)  # the spent releases count
         log = AuditLog(self.root / "audit.jsonl")
         try:
-            log.append("release-model", f"job-{job_id}", {"columns": len(model.columns),
-                                                         "kind": model.kind})
+            log.append(event, f"job-{job_id}", details)
         finally:
             log.close()
-        return model
+        return released
 
     # -- deployment --------------------------------------------------------------------------
 

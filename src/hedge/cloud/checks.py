@@ -1,0 +1,63 @@
+"""What the cloud checks in an upload before it commits anything: no secret key material, the
+container structure (every record's checksum, nothing after the end), the expected kind and the
+consortium's key set."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from hedge.ckks import container
+from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, SecretMaterialError
+
+__all__ = ["check_container", "dataset_rows", "no_keystore"]
+
+_KEYSTORE = ("this is a keystore holding secret key material; the cloud never takes one. "
+             "Upload encrypted data only")
+
+
+async def no_keystore(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The stream unchanged, refused before its first byte is stored if it is a keystore."""
+    head = b""
+    checked = False
+    async for chunk in chunks:
+        if checked:
+            yield chunk
+            continue
+        head += chunk
+        if len(head) < container.PREFIX_SIZE:
+            continue
+        if container.peek_kind(head) == container.Kind.KEYSTORE:
+            raise SecretMaterialError(_KEYSTORE)
+        checked = True
+        yield head
+    if not checked and head:
+        yield head
+
+
+def check_container(path: Path, fingerprint: str, kind: int, what: str) -> container.Header:
+    """The header of a stored upload of `kind` (`what`: how to call it in errors) under the
+    consortium's key set `fingerprint`, after reading every record."""
+    with path.open("rb") as fh:
+        header = container.read_header(fh)
+        if header.kind == container.Kind.KEYSTORE:
+            raise SecretMaterialError(_KEYSTORE)
+        if header.kind != kind:
+            raise SchemaError(f"expected {what} (container kind {kind}), got kind {header.kind}")
+        for _ in container.read_records(fh):
+            pass
+        if fh.read(1):
+            raise CorruptDataError(f"unexpected bytes after the end record of {what}")
+    if header.fields.get("fingerprint") != fingerprint:
+        raise KeyMismatchError(f"{what} is encrypted under another key set than this "
+                               "consortium's bundle; encrypt with the consortium's bundle")
+    return header
+
+
+def dataset_rows(path: Path, fingerprint: str) -> int:
+    """The row count of a stored dataset upload, after `check_container`."""
+    header = check_container(path, fingerprint, container.Kind.DATASET, "an encrypted dataset")
+    try:
+        return sum(int(n) for n in header.fields["site_rows"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptDataError(f"the dataset header is malformed: {exc}") from exc

@@ -58,7 +58,8 @@ def test() -> None:
 
 def bench() -> None:
     setup("dev,bench")
-    for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py", "segment.py"):
+    for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py", "segment.py",
+                   "pipeline.py"):
         _sh(BIN / "python", f"benchmarks/{script}")
 
 

@@ -28,12 +28,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from hedge.cloud.process import CloudProcess
 from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.errors import ParameterError
 from hedge.ml import plan_training
+from hedge.ml.plan import Mode
 from hedge.owner.workspace import OwnerWorkspace
+from hedge.services import CloudProcess, KeyServiceProcess
 
 __all__ = ["DemoSummary", "run_demo"]
 
@@ -68,8 +69,10 @@ def _edge_config(folder: Path, enrolment: Path, schema: Path) -> Path:
 
 def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | None = None,
              sites: int = 3, fresh: bool = False, repeat_training: int = 0,
-             console: Console | None = None) -> DemoSummary:
-    """Run the demo in `data_dir`; `fresh` replaces an earlier demo's directory there;
+             mode: Mode = "assisted", console: Console | None = None) -> DemoSummary:
+    """Run the demo in `data_dir`; `fresh` replaces an earlier demo's directory there; `mode`
+    'assisted' starts the owner's key service and trains with refreshes through it,
+    'non-interactive' trains in the cloud alone;
     `repeat_training` trains that many more times on the same uploads (warm workers), each
     job's wall time and compute time going to `DemoSummary.jobs` (benchmarks)."""
     out = console or Console()
@@ -94,12 +97,13 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
     train, test = train_test_split(frame, test_size=0.3, stratify=frame[LABEL], random_state=0)
     schema = Schema.infer(frame, label=LABEL)  # the ranges the consortium agreed on
     schema.save(root / "schema.json")
-    plan = plan_training("logistic", len(schema.columns), len(train), "non-interactive")
+    plan = plan_training("logistic", len(schema.columns), len(train), mode)
     out.print(f"[bold]plan[/bold]: preset {plan.preset}, {plan.iterations} iterations, "
               f"{len(plan.rotation_steps)} rotation keys")
     cloud = CloudProcess(root / "cloud", ["--workers", "1"], log=root / "cloud.log")
     cloud.start()
     agents: list[EdgeAgent] = []
+    key_service: KeyServiceProcess | None = None
     try:
         stage("start cloud")
         passphrase = secrets.token_urlsafe(16)
@@ -110,6 +114,11 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
         owner = OwnerWorkspace.create(root / "owner", plan, cloud=cloud.url,
                                       admin_token=(root / "cloud" / "admin.token").read_text()
                                       .strip(), name="demo", passphrase=passphrase)
+        if mode == "assisted":
+            key_service = KeyServiceProcess(root / "owner", passphrase,
+                                            log=root / "keyservice.log")
+            key_service.start()
+            owner = OwnerWorkspace.open(root / "owner")  # the service recorded its URL there
         stage("owner keys and consortium")
         out.print(f"[bold]owner[/bold]: consortium {owner.consortium}, keys "
                   f"{owner.state['fingerprint'][:12]}…")
@@ -175,6 +184,8 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
     finally:
         for agent in agents:
             agent.close()
+        if key_service is not None:
+            key_service.stop()
         cloud.stop()
     _print(out, summary, root)
     return summary

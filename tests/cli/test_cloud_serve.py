@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from hedge.ckks import KeySet
-from hedge.cloud.process import CloudProcess
 from hedge.ml import EncryptedDataset
+from hedge.services import CloudProcess
 from hedge.signing import SigningKey
 
 

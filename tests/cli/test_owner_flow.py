@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from hedge.cli.main import app
 from hedge.cloud.client import CloudClient
-from hedge.cloud.process import CloudProcess
 from hedge.errors import HedgeError
 from hedge.ml import LinearModel, plan_training
 from hedge.package import open_package
+from hedge.services import CloudProcess
 from hedge.signing import VerifyKey
 
 runner = CliRunner()

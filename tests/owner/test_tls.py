@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from hedge.cli.main import app
 from hedge.cloud.client import CloudClient
-from hedge.cloud.process import CloudProcess
 from hedge.data import Schema
 from hedge.edge.agent import EdgeConfig
 from hedge.errors import ParameterError, PolicyError, SchemaError, WrongPassphraseError
@@ -24,6 +23,7 @@ from hedge.ml import LinearModel, plan_training
 from hedge.owner.tls import init_tls, owner_context
 from hedge.owner.workspace import OwnerWorkspace
 from hedge.pki import CertificateAuthority, client_context, enrolment_context
+from hedge.services import CloudProcess
 
 runner = CliRunner()
 PASSPHRASE = "a long test passphrase"

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hedge.demo import run_demo
+from hedge.errors import ParameterError
 
 
 def demo(
@@ -15,7 +16,17 @@ def demo(
         "hedge-demo"),
     rows: Annotated[int | None, typer.Option(help="Use a sample of this many AI4I rows.")] = None,
     fresh: Annotated[bool, typer.Option(help="Replace an earlier demo in --data-dir.")] = False,
+    mode: Annotated[str, typer.Option(
+        help="assisted: the owner runs its key service and the cloud refreshes the weights "
+             "through it (more iterations); non-interactive: training runs in the cloud "
+             "alone.")] = "assisted",
 ) -> None:
     """Run the whole flow on this machine: enrol, encrypt and upload, train on ciphertexts,
-    release, sign and deploy, verify, activate and score at the edges; then a summary."""
-    run_demo(data_dir, rows=rows, fresh=fresh)
+    release, evaluate, sign and deploy, verify, activate and score at the edges; then a
+    summary."""
+    if mode == "assisted":
+        run_demo(data_dir, rows=rows, fresh=fresh, mode="assisted")
+    elif mode == "non-interactive":
+        run_demo(data_dir, rows=rows, fresh=fresh, mode="non-interactive")
+    else:
+        raise ParameterError("--mode must be 'assisted' or 'non-interactive'")

@@ -64,6 +64,14 @@ def serve_keys(
                     "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
     if admin_token is not None and len(admin_token) < MIN_TOKEN_LENGTH:
         raise _fail(f"the admin token must have at least {MIN_TOKEN_LENGTH} characters")
+    run_key_service(keys, audit, host, port, token, admin_token, ssl_certfile, ssl_keyfile)
+
+
+def run_key_service(keys: Path, audit: Path, host: str, port: int, token: str,
+                    admin_token: str | None, ssl_certfile: Path | None,
+                    ssl_keyfile: Path | None) -> None:
+    """Load the keystore (passphrase from HEDGE_PASSPHRASE or a prompt) and serve the key
+    service until interrupted (`serve-keys`, and `key-service` for an owner directory)."""
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise _fail("give both --ssl-certfile and --ssl-keyfile, or neither")
     try:

@@ -1,5 +1,5 @@
-"""`hedge owner tls-init | init | add-site | revoke-site | train | status | release | evaluate |
-deploy | rollback`: the owner's side of the pipeline (working directory:
+"""The owner's side of the pipeline: `hedge owner tls-init | init | add-site | revoke-site |
+key-service | train | status | release | evaluate | deploy | rollback` (working directory:
 `hedge.owner.workspace`)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from hedge.cli._common import console, passphrase
-from hedge.cli.owner import app
+from hedge.cli.owner import app, run_key_service
+from hedge.errors import ParameterError
 from hedge.files import write_json
 from hedge.ml import LinearModel, TrainingPlan
 from hedge.owner.tls import has_tls, init_tls
@@ -60,6 +61,27 @@ def add_site(name: Annotated[str, typer.Argument(help="The site's name.")], dir:
     console.print(f"site {name!r} enrolled -> {path} (secret: give it to the site only)")
 
 
+@app.command("key-service")
+def key_service(
+    dir: Dir,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
+    public_url: Annotated[str | None, typer.Option(
+        help="The URL the cloud reaches this service at (default: from host and port).")
+    ] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+) -> None:
+    """Run the owner's key service for assisted training (keys, tokens and audit log from the
+    owner directory; `hedge owner train` registers each assisted job with it)."""
+    ws = OwnerWorkspace.open(dir)
+    token, admin = ws.key_service_tokens()
+    scheme = "https" if ssl_certfile else "http"
+    ws.set_key_service(public_url or f"{scheme}://{host}:{port}")
+    run_key_service(dir / "keys.hks", dir / "keyservice-audit.jsonl", host, port, token, admin,
+                    ssl_certfile, ssl_keyfile)
+
+
 @app.command("revoke-site")
 def revoke_site(name: Annotated[str, typer.Argument(help="The site's name.")], dir: Dir) -> None:
     """Revoke a site's token at the cloud (a lost enrolment file, a site that leaves): it can no
@@ -76,10 +98,16 @@ def train(
     wait: Annotated[bool, typer.Option(help="Wait until the job ends.")] = False,
     upload: Annotated[list[int] | None, typer.Option(
         help="Train on these uploads only (ids from `status`; repeat the option).")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="non-interactive or assisted (refreshes through `hedge owner key-service`); "
+             "default: the plan's.")] = None,
 ) -> None:
     """Start training on what the sites uploaded (all of it, or --upload ...)."""
+    if mode not in (None, "non-interactive", "assisted"):
+        raise ParameterError("--mode must be 'non-interactive' or 'assisted'")
     ws = OwnerWorkspace.open(dir)
-    job = ws.train(model, iterations, upload)
+    job = ws.train(model, iterations, upload,
+                   assisted=None if mode is None else mode == "assisted")
     console.print(f"job {job} queued")
     if wait:
         ws.wait(job, poll=1.0)

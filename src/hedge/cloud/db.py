@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -115,7 +116,9 @@ class Deployment(Base):
 
 
 class Database:
-    """Engine and sessions for one database URL; creates the tables if they are missing."""
+    """Engine and sessions for one database URL; creates the tables if they are missing and
+    refuses to start on tables that lack columns this hedge needs (a database of an older
+    hedge) before any request could fail on them."""
 
     def __init__(self, url: str) -> None:
         if not url.startswith(("sqlite:", "postgresql")):
@@ -126,6 +129,7 @@ class Database:
         if url.startswith("sqlite:"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _check_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -136,6 +140,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _check_columns(engine: Engine) -> None:
+    found = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in found.get_columns(table.name)}
+        missing = [c.name for c in table.columns if c.name not in have]
+        if missing:
+            where = engine.url.render_as_string(hide_password=True)
+            raise ParameterError(
+                f"the cloud database {where} was created by an older hedge: table "
+                f"{table.name!r} lacks {missing}. Nothing was changed; start this hedge on a new "
+                "database (--db-url or another --data-dir), or keep running the hedge that "
+                "created it")
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from hedge.cloud.db import Database, Job, _now
 from hedge.errors import ParameterError, PolicyError
 
-__all__ = ["MAX_ATTEMPTS", "JobQueue", "JobView", "evaluation_spec", "training_spec"]
+__all__ = ["MAX_ATTEMPTS", "JobLostError", "JobQueue", "JobView", "evaluation_spec",
+           "training_spec"]
 
 #: A job that crashed its worker this often is failed instead of requeued.
 MAX_ATTEMPTS = 3
@@ -34,13 +35,22 @@ def _uploads(spec: dict[str, Any]) -> list[int] | None:
 
 
 def training_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A validated training spec: model (logistic | ridge), iterations, uploads (ids or all)."""
+    """A validated training spec: model (logistic | ridge), iterations, uploads (ids or all),
+    key_service (owner-assisted logistic training: url, job, token; or absent)."""
     model, iterations = spec.get("model"), spec.get("iterations")
     if model not in ("logistic", "ridge"):
         raise ParameterError(f"model must be 'logistic' or 'ridge', not {model!r}")
     if type(iterations) is not int or not 1 <= iterations <= 64:
         raise ParameterError(f"iterations must be an integer from 1 to 64, not {iterations!r}")
-    return {"model": model, "iterations": iterations, "uploads": _uploads(spec)}
+    key_service = spec.get("key_service")
+    if key_service is not None:
+        if model != "logistic":
+            raise ParameterError("only logistic regression trains with a key service")
+        if not isinstance(key_service, dict) or set(key_service) != {"url", "job", "token"} \
+                or not all(isinstance(v, str) and v for v in key_service.values()):
+            raise ParameterError("key_service needs a url, a job and a token")
+    return {"model": model, "iterations": iterations, "uploads": _uploads(spec),
+            "key_service": key_service}
 
 
 def evaluation_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +59,10 @@ def evaluation_spec(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(blob, str) or len(blob) != 64:
         raise ParameterError(f"model_blob must name a stored model, not {blob!r}")
     return {"model_blob": blob, "uploads": _uploads(spec)}
+
+
+class JobLostError(PolicyError):
+    """The worker no longer owns the job (it was presumed dead and the job requeued)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,7 @@ class JobQueue:
                                                Job.status == "running")
                              .values(heartbeat=_now(), **values))
         if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise PolicyError(f"job {job_id} is no longer run by worker {worker}")
+            raise JobLostError(f"job {job_id} is no longer run by worker {worker}")
 
     def heartbeat(self, job_id: int, worker: str, progress: int | None = None) -> None:
         self._owned(job_id, worker, **({} if progress is None else {"progress": progress}))

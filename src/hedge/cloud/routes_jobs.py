@@ -15,10 +15,22 @@ from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, no_keystore
 from hedge.cloud.db import Consortium, Database
 from hedge.cloud.jobs import JobQueue, JobView, evaluation_spec, training_spec
+from hedge.owner.http import MIN_TOKEN_LENGTH
+from hedge.owner.keyservice import JOB_ID_PATTERN
 
 __all__ = ["EvaluateSpec", "JobInfo", "TrainSpec", "add_job_routes"]
 
 _UPLOADS = Field(None, min_length=1, description="upload ids; all if absent")
+
+
+class KeyServiceRef(BaseModel):
+    """Where the worker refreshes weights in owner-assisted training: the owner's key service,
+    a job registered there for this training, and the token the key service gave the cloud."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=512)
+    job: str = Field(pattern=JOB_ID_PATTERN)
+    token: str = Field(min_length=MIN_TOKEN_LENGTH, max_length=256)
 
 
 class TrainSpec(BaseModel):
@@ -27,6 +39,8 @@ class TrainSpec(BaseModel):
     model: Literal["logistic", "ridge"]
     iterations: int = Field(ge=1, le=64)
     uploads: list[int] | None = _UPLOADS
+    key_service: KeyServiceRef | None = Field(
+        None, description="owner-assisted training (logistic): refresh through this service")
 
 
 class EvaluateSpec(BaseModel):

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -24,8 +25,8 @@ from sqlalchemy import select
 from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Consortium, Database, Upload
-from hedge.cloud.jobs import JobQueue, JobView, evaluation_spec, training_spec
-from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
+from hedge.cloud.jobs import JobLostError, JobQueue, JobView, evaluation_spec, training_spec
+from hedge.errors import HedgeError, ParameterError, SchemaError
 from hedge.ml import (
     EncryptedDataset,
     EncryptedLinearModel,
@@ -33,6 +34,8 @@ from hedge.ml import (
     EncryptedRidge,
 )
 from hedge.ml.evaluation import evaluate
+from hedge.ml.refresh import refresh_tiled
+from hedge.owner.http import HttpRefreshClient
 
 __all__ = ["HEARTBEAT_SECONDS", "Worker", "worker_main"]
 
@@ -103,7 +106,7 @@ class Worker:
             result, seconds = self._run(job)
             self.queue.finish(job.id, self.name, result, seconds)
             log.info("job %d done", job.id)
-        except PolicyError as exc:  # another worker owns it now
+        except JobLostError as exc:  # another worker owns it now
             log.warning("job %d: %s", job.id, exc)
         except HedgeError as exc:
             self.queue.fail(job.id, self.name, f"{type(exc).__name__}: {exc}")
@@ -117,7 +120,7 @@ class Worker:
         while not stop.wait(HEARTBEAT_SECONDS):
             try:
                 self.queue.heartbeat(job_id, self.name)
-            except PolicyError:
+            except JobLostError:
                 return
 
     def _bundle(self, consortium_id: int) -> PublicBundle:
@@ -175,8 +178,17 @@ class Worker:
             saving[0] += time.perf_counter() - start
 
         estimator = EncryptedLogisticRegression(iterations=spec["iterations"])
-        began = time.perf_counter()
-        model = estimator.fit(data, checkpoint=checkpoint, resume=resume)
+        keys = spec["key_service"]
+        client = None if keys is None else HttpRefreshClient(keys["url"], keys["token"])
+        try:
+            refresh = None
+            if client is not None:  # owner-assisted: check the key service's job first
+                refresh = _refresher(client, keys["job"], data)
+            began = time.perf_counter()
+            model = estimator.fit(data, refresh=refresh, checkpoint=checkpoint, resume=resume)
+        finally:
+            if client is not None:
+                client.close()
         seconds = time.perf_counter() - began - saving[0]
         return self.blobs.put(model.to_bytes()), seconds
 
@@ -190,6 +202,17 @@ class Worker:
         result = evaluate(data, model)
         seconds = time.perf_counter() - began
         return self.blobs.put(result.to_bytes()), seconds
+
+
+def _refresher(client: HttpRefreshClient, job: str,
+               data: EncryptedDataset) -> Callable[[EncryptedVector], EncryptedVector]:
+    """Refreshes through the owner's key service (its round trips count as homomorphic
+    computation: the owner's side of the protocol)."""
+    state = client.job(job)
+    if state.get("length") != len(data.columns):
+        raise ParameterError(f"key service job {job!r} is registered for {state.get('length')} "
+                             f"weights, the data has {len(data.columns)}")
+    return lambda w: refresh_tiled(client, job, w, data.layout)
 
 
 def worker_main(data_dir: str, db_url: str | None, stale_seconds: float = 60.0,

@@ -14,6 +14,9 @@ Layout of the directory (every secret file mode 0600):
     models/vN.json  every deployed model version (for rollbacks)
     tls/            optional: the CA for mutual TLS and the certificates it issued
                     (`hedge.owner.tls`); when present, every call to the cloud uses it
+    keyservice*.token, keyservice-audit.jsonl
+                    the key service for owner-assisted training (`hedge owner key-service`):
+                    the cloud's refresh token, the owner's job-registration token, its log
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import ssl
 import time
 from collections.abc import Callable
@@ -30,11 +34,13 @@ from typing import Any, TypeVar
 
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.client import CloudClient
+from hedge.cloud.jobs import MAX_ATTEMPTS
 from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
 from hedge.owner.audit import AuditLog
+from hedge.owner.http import HttpRefreshClient
 from hedge.owner.tls import has_tls, owner_context, site_credential
 from hedge.package import build_package, new_package_key
 from hedge.signing import SigningKey
@@ -159,12 +165,43 @@ class OwnerWorkspace:
 
     # -- training and release ----------------------------------------------------------------
 
+    def key_service_tokens(self) -> tuple[str, str]:
+        """(refresh token for the cloud, registration token for the owner) of the owner's key
+        service, created on first use (files 0600)."""
+        tokens = []
+        for name in ("keyservice.token", "keyservice-admin.token"):
+            path = self.root / name
+            if not path.exists():
+                _secret(path, secrets.token_urlsafe(32).encode())
+            tokens.append(path.read_text().strip())
+        return tokens[0], tokens[1]
+
+    def set_key_service(self, url: str) -> None:
+        """Record where the cloud reaches the owner's key service."""
+        self.state["key_service"] = url
+        self._save()
+
     def train(self, model: str = "logistic", iterations: int | None = None,
-              uploads: list[int] | None = None) -> int:
-        """Queue training on the given uploads (default: all); the job's id."""
+              uploads: list[int] | None = None, *, assisted: bool | None = None) -> int:
+        """Queue training on the given uploads (default: all); the job's id. `assisted`
+        (default: the plan's mode) registers a job at the owner's key service, with a refresh
+        budget of the iterations plus the worker restarts a job may take, and hands the
+        cloud its reference and the refresh token."""
         plan = TrainingPlan.load(self.root / "plan.json")
-        return self._submit({"kind": "train", "model": model,
-                             "iterations": iterations or plan.iterations, "uploads": uploads})
+        iterations = iterations or plan.iterations
+        spec: dict[str, Any] = {"kind": "train", "model": model, "iterations": iterations,
+                                "uploads": uploads}
+        if plan.mode == "assisted" if assisted is None else assisted:
+            url = self.state.get("key_service")
+            if not url:
+                raise ParameterError("assisted training needs the owner's key service: start "
+                                     f"it with `hedge owner key-service --dir {self.root}`")
+            token, admin = self.key_service_tokens()
+            job = f"c{self.consortium}-{secrets.token_hex(8)}"
+            with HttpRefreshClient(url, admin) as service:
+                service.register_job(job, plan.columns, plan.columns, iterations + MAX_ATTEMPTS)
+            spec["key_service"] = {"url": url, "job": job, "token": token}
+        return self._submit(spec)
 
     def evaluate(self, model: LinearModel, uploads: list[int] | None = None,
                  margin_bound: float | None = None) -> int:

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from hedge.ckks import PublicBundle
 from hedge.cli.main import app
 from hedge.cloud.client import CloudClient
 from hedge.errors import HedgeError
-from hedge.ml import LinearModel, plan_training
+from hedge.ml import EncryptedDataset, LinearModel, plan_training
 from hedge.package import open_package
 from hedge.services import CloudProcess
 from hedge.signing import VerifyKey
@@ -69,8 +70,23 @@ def test_owner_commands(tmp_path: Path) -> None:
             hedge("owner", "rollback", "--to", 2, "--dir", owner)
         with pytest.raises(HedgeError, match="never deployed"):
             hedge("owner", "rollback", "--to", 7, "--dir", owner)
-        # an evaluation job is queued with the model encrypted, and fails with the reason
-        with pytest.raises(HedgeError, match="uploads this consortium does not have"):
+        # a site uploads; the owner has the pooled statistics released
+        rng = np.random.default_rng(1)
+        x = rng.uniform(-1, 1, (80, 2)).round(4)
+        y = (x[:, 0] > 0).astype(float)
+        bundle = PublicBundle.load(owner / "public.bundle")
+        site.upload(enrolment["consortium"], "b1",
+                    EncryptedDataset.encrypt(bundle, x, y, ["a", "b"]).to_bytes())
+        with pytest.raises(HedgeError, match="fewer than 50 rows"):
+            hedge("owner", "prepare", "--dir", owner, "--min-rows", 50)
+        hedge("owner", "prepare", "--dir", owner, "--min-rows", 10, "--out", tmp_path / "s.json")
+        stats = json.loads((tmp_path / "s.json").read_text())
+        assert stats["counts"] == [float((y == 0).sum()), float((y == 1).sum())]
+        assert np.allclose(stats["means"][1], x[y == 1].mean(axis=0), atol=0.01)
+        events = [json.loads(line)["event"] for line in (owner / "audit.jsonl").open()]
+        assert events.count("refused") == 1 and events.count("release-statistics") == 1
+        # an evaluation needs the standard preset's depth: the job fails and says so
+        with pytest.raises(HedgeError, match="DepthExhaustedError"):
             hedge("owner", "evaluate", tmp_path / "v1.json", "--dir", owner)
         with pytest.raises(HedgeError, match="uploads this consortium does not have"):
             hedge("owner", "train", "--upload", 5, "--wait", "--dir", owner)

@@ -22,6 +22,9 @@ from hedge.errors import PolicyError
 from hedge.ml import EncryptedDataset, EncryptedLinearModel, EncryptedLogisticRegression, RowLayout
 from hedge.ml.evaluate import BRIER_BOUND
 from hedge.ml.evaluation import EncryptedEvaluation
+from hedge.ml.statistics import PooledStatistics
+from hedge.owner import AuditLog
+from hedge.owner.statistics import release_statistics
 
 from .test_api import bearer, consortium, site
 
@@ -217,3 +220,63 @@ def test_evaluation_jobs_take_only_the_consortium_s_encrypted_models(
         "kind": "evaluate", "model_blob": "0" * 64}).status_code == 404
     assert client.post(jobs, headers=bearer(owner), json={
         "kind": "evaluate", "model_blob": "../etc"}).status_code == 422
+
+
+def test_a_preparation_adds_the_sites_statistics(client: TestClient, service: CloudService,
+                                                owner_keys: KeySet, tmp_path: Path) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (90, 3)).round(5)
+    y = (x[:, 1] > 0).astype(float)
+    for name, rows in (("p1", slice(0, 50)), ("p2", slice(50, None))):
+        body = EncryptedDataset.encrypt(owner_keys.public(), x[rows], y[rows], ["a", "b", "c"])
+        assert client.put(f"/v1/consortia/{cid}/uploads/{name}", content=body.to_bytes(),
+                          headers=bearer(site(client, cid, owner, name))).status_code == 201
+    url = f"/v1/consortia/{cid}/jobs"
+    assert client.post(url, json={"kind": "prepare", "uploads": []},
+                       headers=bearer(owner)).status_code == 422
+    made = client.post(url, json={"kind": "prepare"}, headers=bearer(owner))
+    assert made.status_code == 201, made.text
+    assert Worker(service.db, service.blobs).run_once()
+    raw = client.get(f"{url}/{made.json()['id']}/result", headers=bearer(owner)).content
+    pooled = PooledStatistics.from_bytes(raw, owner_keys.public())
+    assert pooled.columns == ["a", "b", "c"]
+    stats = release_statistics(owner_keys, pooled.vector, pooled.columns,
+                               AuditLog(tmp_path / "audit.jsonl"), min_rows=10)
+    assert stats.counts.tolist() == [float((y == 0).sum()), float((y == 1).sum())]
+    assert np.allclose(stats.means[0], x[y == 0].mean(axis=0), atol=5e-3)  # flooding: ~3e-4
+    assert np.allclose(stats.stds[1], x[y == 1].std(axis=0), atol=5e-3)
+
+
+@pytest.mark.datasets
+def test_a_worker_on_ray_trains_the_same_model(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    layout = RowLayout(10, 8192)
+    keys = KeySet.generate("standard", rotations=sorted(
+        {*layout.row_sum_steps(), *layout.column_sum_steps(), -layout.width}))
+    service = CloudService(tmp_path / "cloud", None, max_upload=2**30)
+    frame = load_idash("edin")
+    schema = Schema.infer(frame, label="y")
+    x, y = schema.features_matrix(frame), schema.label_vector(frame)
+    client = TestClient(service.app())
+    cid, owner = consortium(client, service, keys)
+    body = EncryptedDataset.encrypt(keys.public(), x[:300], y[:300], schema.columns).to_bytes()
+    assert client.put(f"/v1/consortia/{cid}/uploads/a-1", content=body,
+                      headers=bearer(site(client, cid, owner, "a"))).status_code == 201
+    models = []
+    for worker in (Worker(service.db, service.blobs), Worker(service.db, service.blobs,
+                                                             ray="local")):
+        r = client.post(f"/v1/consortia/{cid}/jobs", json={"model": "logistic", "iterations": 2},
+                        headers=bearer(owner))
+        try:
+            assert worker.run_once()
+        finally:
+            worker.close()
+        raw = client.get(f"/v1/consortia/{cid}/jobs/{r.json()['id']}/result",
+                         headers=bearer(owner)).content
+        models.append(EncryptedLinearModel.from_bytes(raw, keys.public()).decrypt(
+            keys, release=False))
+    alone, on_ray = models
+    assert abs(alone.intercept - on_ray.intercept) < 1e-9
+    assert np.allclose(alone.coef, on_ray.coef, atol=1e-9)
+    service.close()

@@ -53,6 +53,7 @@ class Kind:
     MODEL = 5
     CONTRIBUTION = 6
     EVALUATION = 7
+    STATISTICS = 8
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from hedge.cloud.app import DEFAULT_MAX_UPLOAD
 from hedge.cloud.worker import worker_main
 from hedge.owner.http import is_loopback_host
 
+_RAY_HELP = ("Run the per-block work of training jobs on a Ray cluster: its address, or 'local' "
+             "to start one per worker (needs hedge's 'ray' extra).")
+
 app = typer.Typer(help="The cloud service: stores ciphertexts, runs jobs, holds no secret key.",
                   no_args_is_help=True)
 
@@ -40,6 +43,8 @@ def serve(
     workers: Annotated[int, typer.Option(help="Job worker processes to start.", min=0)] = 1,
     stale_seconds: Annotated[float, typer.Option(
         help="Requeue running jobs whose worker has been silent this long.")] = 60.0,
+    ray: Annotated[str | None, typer.Option(
+        help=_RAY_HELP)] = None,
 ) -> None:
     """Serve the cloud API (OpenAPI at /docs) and start job workers. The admin token, which
     creates consortia, is written to DATA_DIR/admin.token on first start."""
@@ -57,7 +62,7 @@ def serve(
     console.print(f"cloud data in {data_dir} (database {service.db.url.split('@')[-1]}); admin "
                   f"token in {service.admin_token_path}", highlight=False)
     spawn = multiprocessing.get_context("spawn")
-    worker_args = (str(data_dir), db_url, stale_seconds, os.getpid())
+    worker_args = (str(data_dir), db_url, stale_seconds, os.getpid(), ray)
     procs = [spawn.Process(target=worker_main, args=worker_args, daemon=True)
              for _ in range(workers)]
     for proc in procs:
@@ -97,7 +102,8 @@ def worker(
                                                envvar="HEDGE_CLOUD_DB")] = None,
     stale_seconds: Annotated[float, typer.Option(
         help="Requeue running jobs whose worker has been silent this long.")] = 60.0,
+    ray: Annotated[str | None, typer.Option(help=_RAY_HELP)] = None,
 ) -> None:
     """Run one job worker (more processes, more jobs at once; any machine that sees the
     database and the data directory)."""
-    worker_main(str(data_dir), db_url, stale_seconds)
+    worker_main(str(data_dir), db_url, stale_seconds, ray=ray)

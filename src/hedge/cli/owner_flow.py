@@ -1,5 +1,5 @@
 """The owner's side of the pipeline: `hedge owner tls-init | init | add-site | revoke-site |
-key-service | train | status | release | evaluate | deploy | rollback` (working directory:
+key-service | train | status | prepare | release | evaluate | deploy | rollback` (working directory:
 `hedge.owner.workspace`)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from hedge.cli.owner import app, run_key_service
 from hedge.errors import ParameterError
 from hedge.files import write_json
 from hedge.ml import LinearModel, TrainingPlan
+from hedge.owner.statistics import DEFAULT_MIN_ROWS
 from hedge.owner.tls import has_tls, init_tls
 from hedge.owner.workspace import OwnerWorkspace
 
@@ -147,6 +148,37 @@ def release(
     model = OwnerWorkspace.open(dir).release(job, passphrase())
     model.save(out)
     console.print(f"model released ({len(model.coef)} coefficients, audited) -> {out}")
+
+
+@app.command("prepare")
+def prepare(
+    dir: Dir,
+    upload: Annotated[list[int] | None, typer.Option(
+        help="Only these uploads (ids from `status`; repeat the option). Default: all.")] = None,
+    min_rows: Annotated[int, typer.Option(
+        help="Refuse the release if a class has fewer rows.", min=1)] = DEFAULT_MIN_ROWS,
+    out: Annotated[Path | None, typer.Option(help="Also write the statistics (JSON).")] = None,
+) -> None:
+    """Pooled per-class statistics of the sites' data: the cloud adds their encrypted counts,
+    sums and sums of squares; the owner releases the totals (audited, refused for small
+    classes) as per-class counts and per-feature means and standard deviations (the schema's
+    scaled units, [-1, 1])."""
+    ws = OwnerWorkspace.open(dir)
+    job = ws.prepare(upload)
+    console.print(f"preparation job {job} queued")
+    ws.wait(job, poll=0.5)
+    stats = ws.release_statistics(job, passphrase(), min_rows)
+    table = Table(title=f"pooled statistics (job {job}): class 0 {stats.counts[0]:.0f} rows, "
+                        f"class 1 {stats.counts[1]:.0f} rows")
+    for column in ("feature", "mean (0)", "std (0)", "mean (1)", "std (1)"):
+        table.add_column(column, justify="right")
+    for j, name in enumerate(stats.columns):
+        table.add_row(name, *(f"{v:.4f}" for v in (stats.means[0, j], stats.stds[0, j],
+                                                    stats.means[1, j], stats.stds[1, j])))
+    console.print(table)
+    if out is not None:
+        write_json(out, {"columns": stats.columns, "counts": stats.counts.tolist(),
+                         "means": stats.means.tolist(), "stds": stats.stds.tolist()})
 
 
 @app.command("evaluate")

@@ -1,5 +1,5 @@
-"""Job routes of the cloud API: queue training and evaluation, follow them, fetch the encrypted
-results; the owner's encrypted models for evaluation."""
+"""Job routes of the cloud API: queue preparation (pooled statistics), training and evaluation,
+follow them, fetch the encrypted results; the owner's encrypted models for evaluation."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 from typing import Annotated, Literal
@@ -18,7 +18,7 @@ from hedge.cloud.jobs import JobQueue, JobView, evaluation_spec, training_spec
 from hedge.owner.http import MIN_TOKEN_LENGTH
 from hedge.owner.keyservice import JOB_ID_PATTERN
 
-__all__ = ["EvaluateSpec", "JobInfo", "TrainSpec", "add_job_routes"]
+__all__ = ["EvaluateSpec", "JobInfo", "PrepareSpec", "TrainSpec", "add_job_routes"]
 
 _UPLOADS = Field(None, min_length=1, description="upload ids; all if absent")
 
@@ -48,6 +48,12 @@ class EvaluateSpec(BaseModel):
     kind: Literal["evaluate"]
     model_blob: str = Field(pattern=r"^[0-9a-f]{64}$",
                             description="an encrypted model the owner stored (PUT .../models)")
+    uploads: list[int] | None = _UPLOADS
+
+
+class PrepareSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["prepare"]
     uploads: list[int] | None = _UPLOADS
 
 
@@ -88,9 +94,11 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
 
     @app.post("/v1/consortia/{cid}/jobs", status_code=status.HTTP_201_CREATED)
     def submit(cid: int, who: Who,
-               spec: Annotated[TrainSpec | EvaluateSpec, Body()]) -> JobInfo:
+               spec: Annotated[TrainSpec | EvaluateSpec | PrepareSpec, Body()]) -> JobInfo:
         member(who, cid, "owner")
-        if isinstance(spec, TrainSpec):
+        if isinstance(spec, PrepareSpec):
+            job_id = queue.submit(cid, spec.kind, {"uploads": spec.uploads}, total=1)
+        elif isinstance(spec, TrainSpec):
             job_id = queue.submit(cid, spec.kind, training_spec(spec.model_dump(exclude={"kind"})),
                                   total=spec.iterations)
         else:

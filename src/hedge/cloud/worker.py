@@ -1,13 +1,17 @@
 """Cloud workers: processes that claim jobs from the database and run them on ciphertexts.
 
-Training (`kind="train"`): the consortium's uploads (encrypted datasets) are pooled and the
-estimator of the job's spec is fitted with the consortium's public bundle. Evaluation
-(`kind="evaluate"`): an encrypted model the owner stored is scored on the named uploads (Brier
-score and confusion counts, `hedge.ml.evaluation`); the result is encrypted too. Logistic regression
-saves its encrypted tiled weights after every iteration as the job's checkpoint; a job resumed
-after a crash continues from there and ends with the same model. Ridge restarts cleanly (it is a
-few iterations). The result, an encrypted model, is stored as a blob; only the owner can decrypt
-it. A worker never holds a secret key.
+* Training (`kind="train"`): the consortium's uploads (encrypted datasets) are pooled and the
+  estimator of the job's spec is fitted with the consortium's public bundle; owner-assisted
+  logistic training refreshes through the owner's key service. Logistic regression saves its
+  encrypted tiled weights after every iteration as the job's checkpoint; a job resumed after a
+  crash continues from there and ends with the same model. Ridge restarts cleanly (it is a few
+  iterations). The result is an encrypted model.
+* Preparation (`kind="prepare"`): the sites' encrypted per-class statistics of the named
+  uploads, added (`hedge.ml.statistics`).
+* Evaluation (`kind="evaluate"`): an encrypted model the owner stored is scored on the named
+  uploads (Brier score and confusion counts, `hedge.ml.evaluation`).
+
+Results are stored as blobs; only the owner can decrypt them. A worker never holds a secret key.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from hedge.ckks import EncryptedVector, PublicBundle
+from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Consortium, Database, Upload
 from hedge.cloud.jobs import JobLostError, JobQueue, JobView, evaluation_spec, training_spec
@@ -35,6 +40,7 @@ from hedge.ml import (
 )
 from hedge.ml.evaluation import evaluate
 from hedge.ml.refresh import refresh_tiled
+from hedge.ml.statistics import PooledStatistics
 from hedge.owner.http import HttpRefreshClient
 
 __all__ = ["HEARTBEAT_SECONDS", "Worker", "worker_main"]
@@ -49,8 +55,13 @@ class Worker:
     """One worker: `run_once` claims and runs one job; `run` loops until stopped."""
 
     def __init__(self, db: Database, blobs: BlobStore, *, name: str | None = None,
-                 stale_after: dt.timedelta = dt.timedelta(seconds=60)) -> None:
+                 stale_after: dt.timedelta = dt.timedelta(seconds=60),
+                 ray: str | None = None) -> None:
+        """`ray`: run the per-block work of logistic training on a Ray cluster (its address,
+        or 'local' to start one); its actors load each consortium's bundle once."""
         self.db, self.blobs, self.queue = db, blobs, JobQueue(db)
+        self.ray = ray
+        self._ray_pools: dict[int, RayPool] = {}
         self.name = name or f"{os.uname().nodename}:{os.getpid()}"
         self.stale_after = stale_after
         self._bundles: dict[int, PublicBundle] = {}
@@ -154,6 +165,11 @@ class Worker:
         homomorphic computation, against which the service's own overhead is measured)."""
         if job.kind == "evaluate":
             return self._evaluate(job)
+        if job.kind == "prepare":
+            data = self._dataset(job, self._bundle(job.consortium_id))
+            began = time.perf_counter()
+            pooled = PooledStatistics.of(data)  # the sites' vectors, added on concatenation
+            return self.blobs.put(pooled.to_bytes()), time.perf_counter() - began
         if job.kind != "train":
             raise ParameterError(f"unknown job kind {job.kind!r}")
         spec = training_spec(job.spec)
@@ -184,14 +200,29 @@ class Worker:
             refresh = None
             if client is not None:  # owner-assisted: check the key service's job first
                 refresh = _refresher(client, keys["job"], data)
+            pool = self._ray_pool(job.consortium_id, bundle)
             began = time.perf_counter()
-            model = estimator.fit(data, refresh=refresh, checkpoint=checkpoint, resume=resume)
+            model = estimator.fit(data, refresh=refresh, checkpoint=checkpoint, resume=resume,
+                                  pool=pool)
         finally:
             if client is not None:
                 client.close()
         seconds = time.perf_counter() - began - saving[0]
         return self.blobs.put(model.to_bytes()), seconds
 
+
+    def _ray_pool(self, consortium_id: int, bundle: PublicBundle) -> RayPool | None:
+        if self.ray is None:
+            return None
+        if consortium_id not in self._ray_pools:
+            self._ray_pools[consortium_id] = RayPool(
+                bundle, address=None if self.ray == "local" else self.ray)
+        return self._ray_pools[consortium_id]
+
+    def close(self) -> None:
+        for pool in self._ray_pools.values():
+            pool.close()
+        self._ray_pools.clear()
 
     def _evaluate(self, job: JobView) -> tuple[str, float]:
         spec = evaluation_spec(job.spec)
@@ -216,17 +247,18 @@ def _refresher(client: HttpRefreshClient, job: str,
 
 
 def worker_main(data_dir: str, db_url: str | None, stale_seconds: float = 60.0,
-                parent: int | None = None) -> None:
+                parent: int | None = None, ray: str | None = None) -> None:
     """Entry point of a worker process (`hedge cloud worker`, or started by `serve`, which
     passes its pid as `parent`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     db = Database(db_url or f"sqlite:///{Path(data_dir) / 'cloud.db'}")
     worker = Worker(db, BlobStore(Path(data_dir) / "blobs"),
-                    stale_after=dt.timedelta(seconds=stale_seconds))
+                    stale_after=dt.timedelta(seconds=stale_seconds), ray=ray)
     stop = threading.Event()
     try:
         worker.run(stop, parent=parent)
     except KeyboardInterrupt:
         pass
     finally:
+        worker.close()
         db.dispose()

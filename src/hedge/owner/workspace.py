@@ -27,10 +27,11 @@ import os
 import secrets
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.client import CloudClient
@@ -39,15 +40,15 @@ from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
+from hedge.ml.statistics import PooledStatistics
 from hedge.owner.audit import AuditLog
 from hedge.owner.http import HttpRefreshClient
+from hedge.owner.statistics import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
 from hedge.owner.tls import has_tls, owner_context, site_credential
 from hedge.package import build_package, new_package_key
 from hedge.signing import SigningKey
 
 __all__ = ["OwnerWorkspace"]
-
-T = TypeVar("T")
 
 
 def _secret(path: Path, data: bytes) -> None:
@@ -218,6 +219,11 @@ class OwnerWorkspace:
             client.close()
         return self._submit({"kind": "evaluate", "model_blob": blob, "uploads": uploads})
 
+    def prepare(self, uploads: list[int] | None = None) -> int:
+        """Queue a preparation: the cloud adds the sites' encrypted per-class statistics of the
+        given uploads (default: all). The job's id."""
+        return self._submit({"kind": "prepare", "uploads": uploads})
+
     def _submit(self, spec: dict[str, Any]) -> int:
         client = self.client()
         try:
@@ -242,35 +248,46 @@ class OwnerWorkspace:
     def release(self, job_id: int, passphrase: str) -> LinearModel:
         """Fetch a finished training job's encrypted model and release-decrypt it (audited;
         the encrypted model stays in the directory as job-N.hem)."""
-        def decrypt(raw: bytes, keys: KeySet) -> tuple[LinearModel, dict[str, Any]]:
+        with self._releasing(job_id, passphrase) as (keys, raw, log):
             write_atomic(self.root / f"job-{job_id}.hem", raw)
             model = EncryptedLinearModel.from_bytes(raw, keys.public()).decrypt(keys)
-            return model, {"columns": len(model.columns), "kind": model.kind}
-        return self._release(job_id, passphrase, "release-model", decrypt)
+            log.append("release-model", f"job-{job_id}", {"columns": len(model.columns),
+                                                         "kind": model.kind})
+        return model
 
     def release_evaluation(self, job_id: int, passphrase: str) -> EvaluationReport:
         """Fetch a finished evaluation and release-decrypt its aggregates (audited)."""
-        def decrypt(raw: bytes, keys: KeySet) -> tuple[EvaluationReport, dict[str, Any]]:
+        with self._releasing(job_id, passphrase) as (keys, raw, log):
             report = EncryptedEvaluation.from_bytes(raw, keys.public()).decrypt(keys)
-            return report, {"rows": report.rows}
-        return self._release(job_id, passphrase, "release-evaluation", decrypt)
+            log.append("release-evaluation", f"job-{job_id}", {"rows": report.rows})
+        return report
 
-    def _release(self, job_id: int, passphrase: str, event: str,
-                 decrypt: Callable[[bytes, KeySet], tuple[T, dict[str, Any]]]) -> T:
+    def release_statistics(self, job_id: int, passphrase: str,
+                           min_rows: int = DEFAULT_MIN_ROWS) -> ClassStatistics:
+        """Fetch a finished preparation's pooled statistics and release them (audited;
+        refused when a class has fewer than `min_rows` rows)."""
+        with self._releasing(job_id, passphrase) as (keys, raw, log):
+            pooled = PooledStatistics.from_bytes(raw, keys.public())
+            return release_statistics(keys, pooled.vector, pooled.columns, log,
+                                      min_rows=min_rows, job=f"job-{job_id}")
+
+    @contextmanager
+    def _releasing(self, job_id: int, passphrase: str
+                   ) -> Iterator[tuple[KeySet, bytes, AuditLog]]:
+        """The keys, a finished job's result and the audit log; afterwards the keystore is
+        saved (spent releases count, even for a refused release) and the log closed."""
         keys = KeySet.load(self.root / "keys.hks", passphrase=passphrase)
         client = self.client()
         try:
             raw = client.job_result(self.consortium, job_id)
         finally:
             client.close()
-        released, details = decrypt(raw, keys)
-        keys.save(self.root / "keys.hks", passphrase=passphrase)  # the spent releases count
         log = AuditLog(self.root / "audit.jsonl")
         try:
-            log.append(event, f"job-{job_id}", details)
+            yield keys, raw, log
         finally:
+            keys.save(self.root / "keys.hks", passphrase=passphrase)
             log.close()
-        return released
 
     # -- deployment --------------------------------------------------------------------------
 

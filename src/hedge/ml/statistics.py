@@ -1,0 +1,45 @@
+"""Pooled per-class statistics as the cloud hands them to the owner: the sum of the sites'
+encrypted statistics vectors (`dataset.class_statistics`: per class, the row count, per-feature
+sums and sums of squares) with the feature names, in one file. The owner releases it with
+`hedge.owner.statistics.release_statistics` (flooded, audited, refused for small classes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hedge.ckks import EncryptedVector, PublicBundle, container
+from hedge.errors import CorruptDataError, SchemaError
+from hedge.ml.dataset import BIAS, EncryptedDataset
+
+__all__ = ["PooledStatistics"]
+
+
+@dataclass
+class PooledStatistics:
+    vector: EncryptedVector
+    columns: list[str]  # the features, without the bias
+
+    @classmethod
+    def of(cls, data: EncryptedDataset) -> PooledStatistics:
+        """The pooled statistics of (concatenated) classification data: additions only."""
+        if data.task != "classification" or data.statistics is None:
+            raise SchemaError("pooled class statistics need classification data that carries "
+                              "its statistics (every site's upload)")
+        return cls(data.statistics, [c for c in data.columns if c != BIAS])
+
+    def to_bytes(self) -> bytes:
+        header = {"columns": self.columns, "fingerprint": self.vector.fingerprint}
+        return container.to_bytes(container.Kind.STATISTICS, header,
+                                  [(1, self.vector.to_bytes())])
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, bundle: PublicBundle) -> PooledStatistics:
+        header, records = container.from_bytes(raw, container.Kind.STATISTICS)
+        columns = header.fields.get("columns")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) \
+                or len(records) != 1:
+            raise CorruptDataError("pooled statistics hold their feature names and one vector")
+        vector = EncryptedVector.from_bytes(records[0][1], bundle)
+        if vector.length != 2 * (1 + 2 * len(columns)):
+            raise CorruptDataError("the statistics vector does not match its feature names")
+        return cls(vector, columns)

@@ -30,6 +30,7 @@ def test_the_flow_ends_with_an_active_model_everywhere(demo: tuple[Path, object]
     root, summary = demo
     s = summary  # DemoSummary
     assert sum(v["rows"] for v in s.sites.values()) == 630  # the 70 % training split
+    assert sum(s.class_counts) == 630  # the preparation's released pooled counts
     assert all(v["version"] == 1 for v in s.sites.values())
     assert sum(v["scored"] for v in s.sites.values()) == 270
     assert s.auc > 0.6 and abs(s.auc - s.plain_auc) < 0.15

@@ -19,14 +19,15 @@ MODEL = LinearModel(["a", "b"], 0.25, np.array([1.5, -2.0]))
 
 
 def package(version: int = 2, replaces: int | None = None, site: str = "plant-1",
-            owner: SigningKey = OWNER, key: bytes = KEY) -> bytes:
-    return build_package(MODEL, site=site, version=version, signing_key=owner,
-                         package_key=key, replaces=replaces)
+            owner: SigningKey = OWNER, key: bytes = KEY, sequence: int = 10) -> bytes:
+    return build_package(MODEL, site=site, sequence=sequence, version=version,
+                         signing_key=owner, package_key=key, replaces=replaces)
 
 
-def opened(raw: bytes, active: int | None = 1, key: bytes = KEY) -> int:
+def opened(raw: bytes, active: int | None = 1, key: bytes = KEY, last_sequence: int = 0) -> int:
     manifest, model = open_package(raw, site="plant-1", owner=OWNER.verify_key,
-                                   package_key=key, active_version=active)
+                                   package_key=key, active_version=active,
+                                   last_sequence=last_sequence)
     assert model.columns == MODEL.columns and np.allclose(model.coef, MODEL.coef)
     return manifest.version
 
@@ -78,6 +79,18 @@ def test_replays_and_downgrades_are_refused_rollbacks_need_a_signature() -> None
         opened(rollback, active=4)  # that rollback was for version 3, not for 4
     with pytest.raises(PolicyError):
         package(version=3, replaces=2)
+
+
+def test_no_package_installed_once_can_be_replayed() -> None:
+    # v1, v2, rollback R to v1 (replacing v2), v3, rollback to v2 (replacing v3): replaying R
+    # finds the right active version (2) but an old publication sequence
+    rollback_r = package(version=1, replaces=2, sequence=3)
+    assert opened(rollback_r, active=2, last_sequence=2) == 1
+    assert opened(package(version=2, replaces=3, sequence=5), active=3, last_sequence=4) == 2
+    with pytest.raises(PolicyError, match="publication sequence 3"):
+        opened(rollback_r, active=2, last_sequence=5)
+    with pytest.raises(PolicyError, match="start at 1"):
+        package(sequence=0)
 
 
 def test_malformed_packages() -> None:

@@ -53,6 +53,7 @@ class DemoSummary:
     #: the cloud's encrypted evaluation on the sites' held-out uploads (released metrics),
     #: and the same metrics computed in the clear, for comparison
     evaluation: dict[str, float | None] = field(default_factory=dict)
+    class_counts: tuple[int, int] = (0, 0)  # released by the preparation job
     plain_evaluation: dict[str, float] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
 
@@ -146,6 +147,13 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
             agent.step()
         validation = sorted(set(_upload_ids(owner)) - set(history))
         stage("encrypt and upload")
+        prepared = owner.prepare(history)
+        owner.wait(prepared, poll=0.1)
+        stats = owner.release_statistics(prepared, passphrase, min_rows=10)
+        summary.class_counts = (int(stats.counts[0]), int(stats.counts[1]))
+        stage("prepare: pooled statistics")
+        out.print(f"[bold]owner[/bold]: pooled statistics released: {summary.class_counts[0]} "
+                  f"rows without failure, {summary.class_counts[1]} with (no site's own)")
         for _ in range(1 + repeat_training):
             job, wall, compute = _train(owner, history)
             summary.jobs.append((wall, compute))

@@ -5,13 +5,16 @@ encrypted for the one site with AES-256-GCM under the site's package key (32 ran
 owner creates at enrolment and hands to the site with its token, out of band; the cloud never
 sees it). The manifest binds everything the site relies on:
 
-    {site, version, created, rollback, replaces, ciphertext SHA-256, nonce, kind, columns}
+    {site, sequence, version, created, rollback, replaces, ciphertext SHA-256, nonce, kind,
+     columns}
 
 and the ciphertext's associated data is the manifest's canonical JSON, so the model cannot be
 moved to another manifest. A site accepts a package only if the signature verifies against the
 owner key it pinned, the manifest names it, the ciphertext matches, and the version is newer
 than the active one — or the owner signed it as a rollback from exactly the active version
-(`replaces`), so that an old rollback package replayed later is refused too.
+(`replaces`) — and its `sequence` (the owner's signed publication counter for the site) is above
+every sequence the site installed before, so that no package installed once, rollbacks
+included, can be replayed later.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def new_package_key() -> bytes:
 @dataclass(frozen=True)
 class Manifest:
     site: str
+    sequence: int
     version: int
     created: str
     rollback: bool
@@ -54,7 +58,8 @@ class Manifest:
     @classmethod
     def of(cls, payload: dict[str, Any]) -> Manifest:
         try:
-            return cls(str(payload["site"]), int(payload["version"]), str(payload["created"]),
+            return cls(str(payload["site"]), int(payload["sequence"]), int(payload["version"]),
+                       str(payload["created"]),
                        bool(payload["rollback"]),
                        None if payload["replaces"] is None else int(payload["replaces"]),
                        str(payload["sha256"]), str(payload["nonce"]),
@@ -69,15 +74,21 @@ def _model_bytes(model: LinearModel) -> bytes:
                            "schema": model.schema})
 
 
-def build_package(model: LinearModel, *, site: str, version: int, signing_key: SigningKey,
-                  package_key: bytes, replaces: int | None = None) -> bytes:
-    """The owner's side: encrypt `model` for `site` and sign the manifest. With `replaces`
-    (the version active at the site now, newer than `version`), a signed rollback."""
+def build_package(model: LinearModel, *, site: str, sequence: int, version: int,
+                  signing_key: SigningKey, package_key: bytes,
+                  replaces: int | None = None) -> bytes:
+    """The owner's side: encrypt `model` for `site` and sign the manifest. `sequence`: the
+    owner's publication counter for the site (1, 2, ...: every package it publishes there
+    gets the next one). With `replaces` (the version active at the site now, newer than
+    `version`), a signed rollback."""
+    if sequence < 1:
+        raise PolicyError(f"publication sequence numbers start at 1, not {sequence}")
     if replaces is not None and replaces <= version:
         raise PolicyError(f"a rollback to version {version} must replace a newer version, not "
                           f"{replaces}")
     nonce = os.urandom(12)
-    manifest = {"site": site, "version": int(version), "rollback": replaces is not None,
+    manifest = {"site": site, "sequence": int(sequence), "version": int(version),
+                "rollback": replaces is not None,
                 "replaces": replaces,
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "nonce": base64.b64encode(nonce).decode(), "kind": model.kind,
@@ -93,11 +104,12 @@ def build_package(model: LinearModel, *, site: str, version: int, signing_key: S
 
 
 def open_package(raw: bytes, *, site: str, owner: VerifyKey, package_key: bytes,
-                 active_version: int | None,
-                 highest_version: int | None = None) -> tuple[Manifest, LinearModel]:
+                 active_version: int | None, highest_version: int | None = None,
+                 last_sequence: int = 0) -> tuple[Manifest, LinearModel]:
     """The site's side: verify, check, decrypt. `SignatureError` (tampered, another signer),
-    `PolicyError` (not for this site, not newer than every version installed so far, or a
-    rollback that does not replace the active version), `CorruptDataError` (malformed, wrong
+    `PolicyError` (not for this site, a sequence not above `last_sequence` — the highest
+    signed sequence the site installed — , not newer than every version installed so far, or
+    a rollback that does not replace the active version), `CorruptDataError` (malformed, wrong
     key). `highest_version`: the newest version the site ever installed (after a rollback it
     is above the active one, so the package rolled back from cannot be replayed)."""
     try:
@@ -113,6 +125,9 @@ def open_package(raw: bytes, *, site: str, owner: VerifyKey, package_key: bytes,
         raise PolicyError(f"this package is for site {manifest.site!r}, not {site!r}")
     if hashlib.sha256(ciphertext).hexdigest() != manifest.sha256:
         raise SignatureError("the model does not match its signed manifest: modified in transit")
+    if manifest.sequence <= last_sequence:
+        raise PolicyError(f"this package has publication sequence {manifest.sequence}; this "
+                          f"site installed up to {last_sequence}: a replay; refused")
     if manifest.rollback:
         if active_version is None or manifest.replaces != active_version:
             raise PolicyError(f"this rollback replaces version {manifest.replaces}, the active "

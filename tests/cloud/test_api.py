@@ -59,8 +59,11 @@ def test_enrol_upload_and_retry(client: TestClient, service: CloudService,
                        headers=bearer(token))
     assert again.status_code == 200 and again.json()["replay"]
     assert again.json()["id"] == info["id"]
+    other_key = client.put(f"/v1/consortia/{cid}/uploads/batch-0002", content=body,
+                           headers=bearer(token))
+    assert other_key.status_code == 200 and other_key.json()["id"] == info["id"]
     listed = client.get(f"/v1/consortia/{cid}/uploads", headers=bearer(owner)).json()
-    assert [u["rows"] for u in listed] == [40]  # the retry did not count twice
+    assert [u["rows"] for u in listed] == [40]  # the retries did not count twice
     bundle = client.get(f"/v1/consortia/{cid}/bundle", headers=bearer(token))
     assert bundle.content == owner_keys.public().to_bytes()
     assert bundle.headers["X-Hedge-Fingerprint"] == owner_keys.fingerprint
@@ -196,7 +199,7 @@ def test_breach_drill_finds_no_plaintext(client: TestClient, service: CloudServi
 
 
 def test_deployments_are_relayed_to_their_site_only(client: TestClient, service: CloudService,
-                                                    owner_keys: KeySet) -> None:
+                                                    owner_keys: KeySet, tmp_path: Path) -> None:
     cid, owner = consortium(client, service, owner_keys)
     one, two = site(client, cid, owner, "plant-1"), site(client, cid, owner, "plant-2")
     url = f"/v1/consortia/{cid}/deployments/latest"
@@ -206,9 +209,15 @@ def test_deployments_are_relayed_to_their_site_only(client: TestClient, service:
     assert client.put(put, content=package, headers=bearer(one)).status_code == 403
     assert client.put(put, content=package, headers=bearer(owner)).status_code == 201
     assert client.put(put, content=package, headers=bearer(owner)).status_code == 200  # retry
+    blobs_before = sorted(service.blobs.root.rglob("*"))
     assert client.put(put, content=b"another", headers=bearer(owner)).status_code == 409
-    assert client.put(f"/v1/consortia/{cid}/sites/nobody/deployments/1", content=package,
+    assert client.put(f"/v1/consortia/{cid}/sites/nobody/deployments/1", content=b"orphan",
                       headers=bearer(owner)).status_code == 404
+    owner_keys.save(tmp_path / "keys.hks", passphrase="a passphrase for the test")
+    assert client.put(f"/v1/consortia/{cid}/sites/plant-1/deployments/9",
+                      content=(tmp_path / "keys.hks").read_bytes(),
+                      headers=bearer(owner)).status_code == 422
+    assert sorted(service.blobs.root.rglob("*")) == blobs_before  # refusals leave nothing
     newer = b'{"format": "hedge-package-1", "v": 2}'
     client.put(f"/v1/consortia/{cid}/sites/plant-1/deployments/2", content=newer,
                headers=bearer(owner))

@@ -280,3 +280,21 @@ def test_a_worker_on_ray_trains_the_same_model(tmp_path: Path) -> None:
     assert abs(alone.intercept - on_ray.intercept) < 1e-9
     assert np.allclose(alone.coef, on_ray.coef, atol=1e-9)
     service.close()
+
+
+def test_an_unexpected_error_gives_the_job_back_at_once(service: CloudService,
+                                                        owner_keys: KeySet) -> None:
+    queue = JobQueue(service.db)
+    job_id = queue.submit(a_consortium(service, owner_keys), "train",
+                          {"model": "ridge", "iterations": 1}, 1)
+    worker = Worker(service.db, service.blobs)
+
+    def broken(job: object) -> tuple[str, float]:
+        raise RuntimeError("a bug")
+
+    worker._run = broken  # type: ignore[method-assign]
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert worker.run_once()
+        state = queue.get(job_id)
+        assert state is not None and state.attempts == attempt and "a bug" in state.message
+        assert state.status == ("failed" if attempt == MAX_ATTEMPTS else "queued")

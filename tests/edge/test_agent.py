@@ -149,30 +149,32 @@ def test_only_genuine_new_models_become_active(world: dict[str, object]) -> None
     def model(bias: float) -> LinearModel:
         return LinearModel(COLUMNS, bias, np.array([2.0, -1.0]), schema.to_dict())
 
-    def package(version: int, signer: SigningKey = owner, replaces: int | None = None,
-                bias: float = 0.0) -> bytes:
-        return build_package(model(bias), site="plant-1", version=version, signing_key=signer,
-                             package_key=key, replaces=replaces)
+    def package(version: int, sequence: int, signer: SigningKey = owner,
+                replaces: int | None = None, bias: float = 0.0) -> bytes:
+        return build_package(model(bias), site="plant-1", sequence=sequence, version=version,
+                             signing_key=signer, package_key=key, replaces=replaces)
 
     edge = agent(world)
-    publish(world, 1, package(1))
+    publish(world, 1, package(1, 1))
     assert edge.step().installed == 1
-    genuine_v2 = package(2, bias=5.0)
+    genuine_v2 = package(2, 6, bias=5.0)
     body = json.loads(genuine_v2)
     body["manifest"]["payload"]["version"] = 3  # tampered
-    for sequence, bad in ((2, json.dumps(body).encode()), (3, package(2, SigningKey())),
-                          (4, package(1)), (5, b"not a package")):
+    for sequence, bad in ((2, json.dumps(body).encode()), (3, package(2, 3, SigningKey())),
+                          (4, package(1, 4)), (5, b"not a package")):
         publish(world, sequence, bad)
         report = edge.step()
         assert report.refused is not None and edge.models.version == 1, sequence
     publish(world, 6, genuine_v2)
     assert edge.step().installed == 2
-    publish(world, 7, package(1, replaces=2))  # a signed rollback
+    publish(world, 7, package(1, 7, replaces=2))  # a signed rollback
     assert edge.step().installed == 1
     publish(world, 8, genuine_v2)  # the version rolled back from, replayed
     assert edge.step().refused is not None and edge.models.version == 1
     active = edge.models.active()
     assert active is not None and active.intercept == 0.0
+    kept = sorted(p.name for p in edge.models.folder.glob("model-*.json"))
+    assert kept == ["model-6.json", "model-7.json"]  # the active one and the last good one
     drop(world, "live.csv", 25, seed=3)
     scored = edge.step()
     assert scored.ingested == 25
@@ -222,4 +224,23 @@ def test_a_file_larger_than_the_whole_buffer_is_rejected(world: dict[str, object
     assert "larger than the whole buffer" in reason
     drop(world, "small.csv", 5)  # a file that fits still goes through
     assert edge.step().ingested == 5
+    edge.close()
+
+
+def test_a_batch_the_cloud_refuses_is_set_aside_and_the_next_go_on(
+        world: dict[str, object]) -> None:
+    drop(world, "a.csv", 30)
+    strict = CloudService(Path(str(world["dir"])) / "cloud", max_upload=1000)  # same cloud
+    edge = agent(world, http=TestClient(strict.app()))
+    report = edge.step()
+    assert report.uploaded_rows == 0 and report.problem is not None
+    assert "set aside" in report.problem
+    [(key, reason)] = edge.buffer.quarantined().items()
+    assert reason.startswith("TooLargeError") and edge.buffer.bytes > 0  # rows kept
+    edge.close()
+    strict.close()
+    drop(world, "b.csv", 20, seed=1)
+    edge = agent(world)
+    assert edge.step().uploaded_rows == 20  # the next batch is not blocked
+    assert cloud_rows(world) == [20] and list(edge.buffer.quarantined()) == [key]
     edge.close()

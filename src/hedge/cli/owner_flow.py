@@ -15,6 +15,7 @@ from hedge.cli.owner import app, run_key_service
 from hedge.errors import ParameterError
 from hedge.files import write_json
 from hedge.ml import LinearModel, TrainingPlan
+from hedge.ml.evaluation import EvaluationReport
 from hedge.owner.statistics import DEFAULT_MIN_ROWS
 from hedge.owner.tls import has_tls, init_tls
 from hedge.owner.workspace import OwnerWorkspace
@@ -143,11 +144,19 @@ def release(
     job: Annotated[int, typer.Argument(help="A finished training job.")],
     dir: Dir,
     out: Annotated[Path, typer.Option("--out", help="The released model (JSON).")],
+    evaluate_on: Annotated[list[int] | None, typer.Option(
+        help="Then score the released model, encrypted, on these uploads (held out from "
+             "training; repeat the option) and show its quality.")] = None,
 ) -> None:
-    """Fetch the encrypted model and release-decrypt it (audited)."""
-    model = OwnerWorkspace.open(dir).release(job, passphrase())
+    """Fetch the encrypted model and release-decrypt it (audited); with --evaluate-on, show
+    its quality from an encrypted evaluation in the cloud."""
+    ws = OwnerWorkspace.open(dir)
+    secret = passphrase()
+    model = ws.release(job, secret)
     model.save(out)
     console.print(f"model released ({len(model.coef)} coefficients, audited) -> {out}")
+    if evaluate_on:
+        _show(*_evaluate(ws, model, evaluate_on, None, secret))
 
 
 @app.command("prepare")
@@ -197,10 +206,21 @@ def evaluate(
     encrypted; the cloud learns neither it nor any row), then release the Brier score and the
     confusion counts (audited)."""
     ws = OwnerWorkspace.open(dir)
-    job = ws.evaluate(LinearModel.load(model), upload, margin_bound)
+    report, job = _evaluate(ws, LinearModel.load(model), upload, margin_bound, passphrase())
+    _show(report, job)
+    if out is not None:
+        write_json(out, report.as_dict())
+
+
+def _evaluate(ws: OwnerWorkspace, model: LinearModel, uploads: list[int] | None,
+              margin_bound: float | None, secret: str) -> tuple[EvaluationReport, int]:
+    job = ws.evaluate(model, uploads, margin_bound)
     console.print(f"evaluation job {job} queued")
     ws.wait(job, poll=1.0)
-    report = ws.release_evaluation(job, passphrase())
+    return ws.release_evaluation(job, secret), job
+
+
+def _show(report: EvaluationReport, job: int) -> None:
     c = report.counts
     table = Table(title=f"encrypted evaluation on {report.rows} rows (job {job})")
     for column in ("metric", "value"):
@@ -212,8 +232,6 @@ def evaluate(
                         ("recall", c.recall)):
         table.add_row(name, f"{value:.3f}")
     console.print(table)
-    if out is not None:
-        write_json(out, report.as_dict())
 
 
 @app.command("deploy")

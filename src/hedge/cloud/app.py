@@ -217,8 +217,10 @@ def create_app(db: Database, blobs: BlobStore, *,
             response.status_code = status.HTTP_200_OK
             return previous
         writer = await blobs.put_stream(no_keystore(request.stream()), max_upload)
-        response.status_code = status.HTTP_201_CREATED
-        return await run_in_threadpool(_store_upload, who, key, writer)
+        stored = await run_in_threadpool(_store_upload, who, key, writer)
+        response.status_code = status.HTTP_200_OK if stored.replay else \
+            status.HTTP_201_CREATED
+        return stored
 
     def _find_upload(who: auth.Caller, key: str) -> UploadInfo | None:
         with db.session() as s:
@@ -239,6 +241,11 @@ def create_app(db: Database, blobs: BlobStore, *,
             raise
         size = writer.size
         digest = writer.commit()
+        with db.session() as s:  # the same content under another key: counted once
+            same = s.scalar(select(Upload).where(Upload.consortium_id == who.consortium_id,
+                                                 Upload.blob == digest))
+            if same is not None:
+                return _info(s, same, replay=True)
         try:
             with db.session() as s:
                 row = Upload(consortium_id=who.consortium_id, site_id=who.site_id,

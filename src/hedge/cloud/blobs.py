@@ -67,6 +67,11 @@ class BlobWriter:
             fsync_dir(target.parent)
         return digest
 
+    @property
+    def digest(self) -> str:
+        """The SHA-256 of what was written so far (the blob's name once committed)."""
+        return self._hash.hexdigest()
+
     def abort(self) -> None:
         if not self._file.closed:
             self._file.close()

@@ -1,8 +1,11 @@
 """HTTP client of the cloud API (httpx), for the owner and the edges.
 
-Idempotent calls (uploads with their idempotency key, publications with their sequence number,
-reads) are retried with exponential backoff on network errors and 5xx answers; anything else
-fails at once with the service's message. Errors map back to hedge's exceptions.
+Idempotent calls (GET, PUT, DELETE: reads, uploads with their idempotency key, publications
+with their sequence number, revocations) are retried with exponential backoff on network errors
+and 5xx answers. POST calls (creating a consortium, a site, a job) are retried only when the
+connection could not be opened, so a request the service may have processed is never sent twice;
+otherwise they fail at once, as does anything the service refused, with its message. Errors map
+back to hedge's exceptions.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from hedge.cloud.blobs import TooLargeError
 from hedge.errors import (
     CorruptDataError,
     HedgeError,
@@ -41,7 +45,9 @@ def _raise_for(response: httpx.Response) -> None:
     message = f"cloud answered {code}: {detail}"
     if code == 422 and "secret" in str(detail):
         raise SecretMaterialError(message)
-    if code in (401, 403, 404, 413):
+    if code == 413:
+        raise TooLargeError(message)
+    if code in (401, 403, 404):
         raise PolicyError(message)
     if code == 409:
         raise KeyMismatchError(message) if "key set" in str(detail) else PolicyError(message)
@@ -67,14 +73,22 @@ class CloudClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         delay = self.backoff
+        idempotent = method in ("GET", "PUT", "DELETE")
         for attempt in range(self.retries + 1):
             try:
                 response = self._http.request(method, path, **kwargs)
-                if response.status_code < 500:
+                if response.status_code < 500 or not idempotent:
                     _raise_for(response)
                     return response
                 problem = f"{response.status_code} {response.text[:200]}"
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
+                problem = f"{type(exc).__name__}: {exc}"
             except httpx.TransportError as exc:
+                if not idempotent:
+                    raise CloudUnavailableError(
+                        f"{method} {self.url}{path} failed ({type(exc).__name__}: {exc}) after "
+                        "the request was sent; check with `hedge owner status` whether it took "
+                        "effect before trying again") from exc
                 problem = f"{type(exc).__name__}: {exc}"
             if attempt < self.retries:
                 self._sleep(delay)

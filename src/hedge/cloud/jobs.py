@@ -126,13 +126,13 @@ class JobQueue:
                 assert view is not None
                 return view
 
-    def _owned(self, job_id: int, worker: str, **values: Any) -> None:
+    def _owned(self, job_id: int, owner: str, **values: Any) -> None:
         with self.db.session() as s:
-            done = s.execute(update(Job).where(Job.id == job_id, Job.worker == worker,
+            done = s.execute(update(Job).where(Job.id == job_id, Job.worker == owner,
                                                Job.status == "running")
                              .values(heartbeat=_now(), **values))
         if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise JobLostError(f"job {job_id} is no longer run by worker {worker}")
+            raise JobLostError(f"job {job_id} is no longer run by worker {owner}")
 
     def heartbeat(self, job_id: int, worker: str, progress: int | None = None) -> None:
         self._owned(job_id, worker, **({} if progress is None else {"progress": progress}))
@@ -147,6 +147,15 @@ class JobQueue:
 
     def fail(self, job_id: int, worker: str, message: str) -> None:
         self._owned(job_id, worker, status="failed", message=message)
+
+    def give_back(self, job_id: int, worker: str, message: str) -> None:
+        """An unexpected error in the worker: queued again at once for another attempt, or
+        failed with `message` once it has had MAX_ATTEMPTS."""
+        job = self.get(job_id)
+        if job is not None and job.attempts >= MAX_ATTEMPTS:
+            self.fail(job_id, worker, f"{message} (after {job.attempts} attempts)")
+        else:
+            self._owned(job_id, worker, status="queued", worker=None, message=message)
 
     def requeue_stale(self, older_than: dt.timedelta) -> list[int]:
         """Running jobs whose worker has been silent for `older_than`: queued again to resume

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from hedge.cloud.access import Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
+from hedge.cloud.checks import no_keystore
 from hedge.cloud.db import Database, Deployment, Site
 
 __all__ = ["MAX_PACKAGE", "add_deployment_routes"]
@@ -23,27 +24,31 @@ def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
     async def publish(cid: int, name: str, sequence: int, request: Request, who: Who,
                       response: Response) -> dict[str, Any]:
         member(who, cid, "owner")
-        writer = await blobs.put_stream(request.stream(), MAX_PACKAGE)
+        writer = await blobs.put_stream(no_keystore(request.stream()), MAX_PACKAGE)
         return await run_in_threadpool(_publish, cid, name, sequence, writer, response)
 
     def _publish(cid: int, name: str, sequence: int, writer: BlobWriter,
                  response: Response) -> dict[str, Any]:
-        size, digest = writer.size, writer.commit()
-        with db.session() as s:
-            site = s.scalar(select(Site).where(Site.consortium_id == cid, Site.name == name))
-            if site is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
-            old = s.scalar(select(Deployment).where(Deployment.site_id == site.id,
-                                                    Deployment.sequence == sequence))
-            if old is not None:
-                if old.blob != digest:
+        size, digest = writer.size, writer.digest
+        try:  # refusals leave no blob behind
+            with db.session() as s:
+                site = s.scalar(select(Site).where(Site.consortium_id == cid,
+                                                   Site.name == name))
+                if site is None:
+                    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
+                old = s.scalar(select(Deployment).where(Deployment.site_id == site.id,
+                                                        Deployment.sequence == sequence))
+                if old is not None and old.blob != digest:
                     raise HTTPException(status.HTTP_409_CONFLICT, f"sequence {sequence} of "
                                         f"{name!r} holds another package; use the next number")
-                response.status_code = status.HTTP_200_OK
-            else:
-                s.add(Deployment(consortium_id=cid, site_id=site.id, sequence=sequence,
-                                 blob=digest, size=size))
-                response.status_code = status.HTTP_201_CREATED
+                writer.commit()
+                if old is None:
+                    s.add(Deployment(consortium_id=cid, site_id=site.id, sequence=sequence,
+                                     blob=digest, size=size))
+                response.status_code = status.HTTP_200_OK if old else status.HTTP_201_CREATED
+        except BaseException:
+            writer.abort()
+            raise
         return {"site": name, "sequence": sequence, "blob": digest, "size": size}
 
     @app.get("/v1/consortia/{cid}/deployments/latest")

@@ -122,6 +122,10 @@ class Worker:
         except HedgeError as exc:
             self.queue.fail(job.id, self.name, f"{type(exc).__name__}: {exc}")
             log.warning("job %d failed: %s", job.id, exc)
+        except Exception as exc:  # a bug or a hiccup: another attempt now, not after a timeout
+            log.exception("job %d: unexpected error", job.id)
+            self.queue.give_back(job.id, self.name, f"internal error ({type(exc).__name__}: "
+                                                    f"{exc}); see the worker log")
         finally:
             beat.set()
             pulse.join()

@@ -12,6 +12,7 @@ Configuration (TOML; relative paths are relative to the file):
     [upload]
     batch_rows = 2000
     class_weight = "balanced"        # optional; every site must choose the same
+    l2 = 0.0                         # optional L2 penalty rows (as the plan's --l2)
     [buffer]
     max_bytes = 104857600
     [sink]
@@ -22,7 +23,10 @@ has buffered so far, so small batches need not hold both classes.
 
 Guarantees: a row is acknowledged at its source only after the buffer committed it; a batch is
 encrypted and uploaded under a fixed idempotency key until the cloud acknowledges it, so a crash
-or an outage at any point loses nothing and counts nothing twice. A deployment is installed
+or an outage at any point loses nothing and counts nothing twice; a batch the cloud refuses for
+good (not an outage) is set aside with its reason and its rows kept (`Buffer.quarantined`), and
+the next batches go on. Predictions go to a sink (`hedge.edge.sinks`; by default
+DATA_DIR/predictions.jsonl). A deployment is installed
 only if genuine, for this site, newer (or a signed rollback) and self-checked.
 """
 
@@ -40,12 +44,20 @@ from typing import Any
 import pandas as pd
 
 from hedge.ckks import PublicBundle
+from hedge.cloud.blobs import TooLargeError
 from hedge.cloud.client import CloudClient, CloudUnavailableError
 from hedge.data import Schema
 from hedge.edge.buffer import Buffer, BufferFullError
 from hedge.edge.connectors import Connector, FolderConnector
 from hedge.edge.models import ModelStore, package_key
-from hedge.errors import HedgeError, SchemaError
+from hedge.edge.sinks import JsonlSink, Prediction, Sink
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    SchemaError,
+    SecretMaterialError,
+)
 from hedge.files import read_json, write_atomic
 from hedge.ml import EncryptedDataset
 from hedge.pki import enrolment_context
@@ -54,6 +66,10 @@ from hedge.signing import VerifyKey
 __all__ = ["EdgeAgent", "EdgeConfig", "StepReport"]
 
 log = logging.getLogger("hedge.edge")
+
+#: What the cloud answers about a batch itself (malformed, another key set, too large, secret
+#: material); anything else (an outage, a revoked token) leaves the batch open for later.
+_BATCH_REFUSED = (CorruptDataError, KeyMismatchError, SecretMaterialError, TooLargeError)
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,7 @@ class EdgeConfig:
     max_bytes: int = 100 * 2**20
     alert_threshold: float = 0.5
     settle_seconds: float = 2.0
+    l2: float = 0.0  # L2 penalty rows for regularised training (as the plan's `--l2`)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> EdgeConfig:
@@ -97,7 +114,7 @@ class EdgeConfig:
                          int(upload.get("batch_rows", 2000)), upload.get("class_weight"),
                          int(raw.get("buffer", {}).get("max_bytes", 100 * 2**20)),
                          float(sink.get("alert_threshold", 0.5)),
-                         float(source.get("settle_seconds", 2.0)))
+                         float(source.get("settle_seconds", 2.0)), float(upload.get("l2", 0.0)))
             int(enrolment["consortium"])
             package_key(str(enrolment["package_key"]))
             VerifyKey.from_str(str(enrolment["owner_key"]))
@@ -107,9 +124,9 @@ class EdgeConfig:
                 raise
             raise SchemaError(f"{file}: {exc}") from exc
         if config.batch_rows < 1 or config.max_bytes < 1 or config.class_weight not in (
-                None, "balanced"):
+                None, "balanced") or not config.l2 >= 0:
             raise SchemaError(f"{file}: batch_rows and max_bytes must be positive, "
-                              "class_weight 'balanced' or absent")
+                              "class_weight 'balanced' or absent, l2 zero or positive")
         if config.schema.label is None:
             raise SchemaError(f"{file}: the schema needs the label the model is trained on")
         return config
@@ -129,13 +146,14 @@ class StepReport:
 
 class EdgeAgent:
     def __init__(self, config: EdgeConfig, connector: Connector | None = None,
-                 client: CloudClient | None = None) -> None:
+                 client: CloudClient | None = None, sink: Sink | None = None) -> None:
         self.config = config
         e = config.enrolment
         self.site, self.consortium = str(e["site"]), int(e["consortium"])
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site)
         self.connector = connector or FolderConnector(config.source, config.settle_seconds)
+        self.sink = sink or JsonlSink(config.data_dir / "predictions.jsonl")
         self.client = client or CloudClient(str(e["cloud"]), str(e["token"]),
                                             verify=enrolment_context(e))
         self.models = ModelStore(config.data_dir / "models", site=self.site,
@@ -207,19 +225,12 @@ class EdgeAgent:
         model = self.models.active()
         if model is None or frame.empty:
             return 0
-        probabilities = model.predict_frame(frame)
-        alerts = 0
-        with (self.config.data_dir / "predictions.jsonl").open("a") as sink:
-            for row, p in enumerate(probabilities):
-                alert = bool(p >= self.config.alert_threshold)
-                alerts += alert
-                sink.write(json.dumps({"site": self.site, "source": source, "row": row,
-                                       "model_version": self.models.version,
-                                       "probability": round(float(p), 6), "alert": alert})
-                           + "\n")
-            sink.flush()
-            os.fsync(sink.fileno())
-        return alerts
+        threshold = self.config.alert_threshold
+        predictions = [Prediction(self.site, source, row, self.models.version,
+                                  round(float(p), 6), bool(p >= threshold))
+                       for row, p in enumerate(model.predict_frame(frame))]
+        self.sink.write(predictions)
+        return sum(p.alert for p in predictions)
 
     def _count_classes(self, frame: pd.DataFrame) -> dict[str, str]:
         """Running class counts with these rows (stored with them, for balanced weights)."""
@@ -245,9 +256,15 @@ class EdgeAgent:
             frame = pd.DataFrame(batch.rows)
             data = EncryptedDataset.from_frame(frame, self.config.schema, self.bundle(),
                                                class_weight=self.config.class_weight,
-                                               class_counts=counts)
+                                               l2=self.config.l2, class_counts=counts)
             raw = data.to_bytes()
-            self.client.upload(self.consortium, batch.key, raw)
+            try:
+                self.client.upload(self.consortium, batch.key, raw)
+            except _BATCH_REFUSED as exc:  # this batch, for good: set aside, the others go on
+                self.buffer.quarantine_batch(batch, f"{type(exc).__name__}: {exc}")
+                report.problem = f"batch {batch.key} refused and set aside: {exc}"
+                log.error("%s: %s", self.site, report.problem)
+                continue
             self.buffer.finish_batch(batch)
             report.uploaded_rows += len(batch.rows)
             report.uploaded_bytes += len(raw)
@@ -260,7 +277,7 @@ class EdgeAgent:
         if self.buffer.get("refused") == str(sequence):
             return
         try:
-            report.installed = self.models.install(sequence, package)
+            report.installed = self.models.install(package)
             log.info("%s: model version %d active", self.site, report.installed)
         except HedgeError as exc:
             self.buffer.set("refused", str(sequence))

@@ -129,6 +129,21 @@ class Buffer:
             self._db.execute("UPDATE batch SET uploaded = 1 WHERE id = ?", (batch.id,))
             self._db.execute("DELETE FROM row WHERE batch = ?", (batch.id,))
 
+    def quarantine_batch(self, batch: Batch, reason: str) -> None:
+        """The cloud refused the batch for good (not an outage): it is set aside with the
+        reason, its rows kept (and counted against the buffer) for an operator, and later
+        batches go on."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE batch SET uploaded = -1 WHERE id = ?", (batch.id,))
+            self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                             "value = excluded.value", (f"refused:{batch.key}", reason))
+
+    def quarantined(self) -> dict[str, str]:
+        """Batches the cloud refused: key -> reason."""
+        return {str(name)[len("refused:"):]: str(value) for name, value in self._db.execute(
+            "SELECT name, value FROM meta WHERE name LIKE 'refused:%' ORDER BY name")}
+
     def get(self, name: str) -> str | None:
         found = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return None if found is None else str(found[0])

@@ -3,9 +3,11 @@
 A package from the cloud is opened with the owner key pinned at enrolment (`hedge.package`):
 tampered, foreign, replayed or downgraded packages are refused and the active model stays. A
 new model must pass a self-check (finite probabilities on probe rows built from its schema's
-ranges) before it is activated; activation replaces `active.json` atomically and keeps the
-previous model as `last_good.json`. If a model fails later, `revert` goes back to the last
-good one.
+ranges) before it is activated. Every installed model has its own file (`model-SEQUENCE.json`,
+written before anything points to it); `state.json` names the active one and the last good one,
+so activation is one atomic write of `state.json`: a crash leaves the old state or the new one.
+If a model fails later, `revert` goes back to the last good one. Files of models that are
+neither active nor last good are removed after each switch.
 """
 
 from __future__ import annotations
@@ -54,64 +56,71 @@ class ModelStore:
         path = self.folder / "state.json"
         return read_json(path, "edge model state") if path.exists() else {}
 
+    def _int(self, name: str) -> int | None:
+        value = self._state().get(name)
+        return None if value is None else int(str(value))
+
     @property
     def version(self) -> int | None:
-        value = self._state().get("version")
-        return None if value is None else int(str(value))
+        return self._int("version")
 
     @property
     def highest(self) -> int | None:
         """The newest version ever installed here (rollbacks do not lower it)."""
-        value = self._state().get("highest", self._state().get("version"))
-        return None if value is None else int(str(value))
+        return self._int("highest")
 
     @property
     def sequence(self) -> int:
-        return int(str(self._state().get("sequence", 0)))
+        """The newest signed publication sequence installed here."""
+        return self._int("sequence") or 0
 
     def active(self) -> LinearModel | None:
         """The active model; if its file is damaged, the last good one takes its place."""
-        path = self.folder / "active.json"
-        if not path.exists():
+        name = self._state().get("active")
+        if name is None:
             return None
         try:
-            return LinearModel.load(path)
+            return LinearModel.load(self.folder / str(name))
         except HedgeError:
-            if not (self.folder / "last_good.json").exists():
+            if self._state().get("last_good") is None:
                 raise
             self.revert()
-            return LinearModel.load(path)
+            return LinearModel.load(self.folder / str(self._state()["active"]))
 
-    def install(self, sequence: int, package: bytes) -> int:
+    def install(self, package: bytes) -> int:
         """Open, check and activate a package; returns its version. Raises (and keeps the
         active model) when the package is refused or the model fails its self-check."""
         manifest, model = open_package(package, site=self.site, owner=self.owner,
                                        package_key=self.package_key,
                                        active_version=self.version,
-                                       highest_version=self.highest)
+                                       highest_version=self.highest,
+                                       last_sequence=self.sequence)
         self_check(model)
-        previous = self.version
-        active = self.folder / "active.json"
-        if active.exists():
-            os.replace(active, self.folder / "last_good.json")
-        staged = self.folder / "staged.json"
-        model.save(staged)
-        os.replace(staged, active)
+        name = f"model-{manifest.sequence}.json"
+        model.save(self.folder / name)
+        state = self._state()
         highest = max(v for v in (manifest.version, self.highest, 0) if v is not None)
-        write_json(self.folder / "state.json", {
-            "version": manifest.version, "sequence": sequence, "rollback": manifest.rollback,
-            "last_good": previous, "highest": highest})
+        self._switch({"active": name, "version": manifest.version,
+                      "sequence": manifest.sequence, "rollback": manifest.rollback,
+                      "highest": highest, "last_good": state.get("active"),
+                      "last_good_version": state.get("version")})
         return manifest.version
 
     def revert(self) -> None:
         """Back to the last good model (the active one failed in use)."""
-        last = self.folder / "last_good.json"
-        if not last.exists():
-            raise HedgeError("there is no last good model to go back to")
-        os.replace(last, self.folder / "active.json")
         state = self._state()
-        write_json(self.folder / "state.json", {**state, "version": state.get("last_good"),
-                                                "last_good": None})
+        if state.get("last_good") is None:
+            raise HedgeError("there is no last good model to go back to")
+        self._switch({**state, "active": state["last_good"],
+                      "version": state.get("last_good_version"), "last_good": None,
+                      "last_good_version": None})
+
+    def _switch(self, state: dict[str, object]) -> None:
+        write_json(self.folder / "state.json", state)  # atomic: the switch itself
+        keep = {state.get("active"), state.get("last_good")}
+        for path in self.folder.glob("model-*.json"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
 
 def package_key(text: str) -> bytes:

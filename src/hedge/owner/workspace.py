@@ -316,9 +316,9 @@ class OwnerWorkspace:
                     raise PolicyError(f"site {site!r} runs version {replaces}; a rollback to "
                                       f"{version} must go back to an older one")
                 key = base64.b64decode(self._enrolment(site)["package_key"])
-                package = build_package(model, site=site, version=version, signing_key=signing,
-                                        package_key=key, replaces=replaces)
                 sequence = int(current["sequence"]) + 1
+                package = build_package(model, site=site, sequence=sequence, version=version,
+                                        signing_key=signing, package_key=key, replaces=replaces)
                 client.publish(self.consortium, site, sequence, package)
                 self.state["deployments"][site] = {"version": version, "sequence": sequence}
                 self._save()

@@ -1,0 +1,44 @@
+"""Where the edge's predictions and alerts go. A sink takes the scored rows of one intake at
+a time; `JsonlSink` appends them to a JSON Lines file (fsynced). Industrial sinks (an MQTT
+topic, an OPC UA node of the machine) implement the same interface."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["JsonlSink", "Prediction", "Sink"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    site: str
+    source: str  # the intake the row came with
+    row: int  # its position there
+    model_version: int | None
+    probability: float
+    alert: bool
+
+
+class Sink(Protocol):
+    def write(self, predictions: Sequence[Prediction]) -> None: ...
+
+
+class JsonlSink:
+    """Appends one JSON object per prediction to `path` and fsyncs."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def write(self, predictions: Sequence[Prediction]) -> None:
+        if not predictions:
+            return
+        with self.path.open("a") as out:
+            for p in predictions:
+                out.write(json.dumps(asdict(p)) + "\n")
+            out.flush()
+            os.fsync(out.fileno())

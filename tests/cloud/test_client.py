@@ -1,0 +1,51 @@
+"""The cloud client's retries: idempotent calls are retried, a POST the service may have
+processed is never sent twice."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from hedge.cloud.client import CloudClient, CloudUnavailableError
+from hedge.errors import ParameterError
+
+
+def client_with(answers: list[object]) -> tuple[CloudClient, list[str]]:
+    """A client whose transport answers from `answers` (a status code, or an exception to
+    raise), recording each request's method."""
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        assert isinstance(answer, int)
+        return httpx.Response(answer, json={"detail": "x", "id": 1, "revoked": 1})
+
+    http = httpx.Client(base_url="http://cloud", transport=httpx.MockTransport(handle))
+    return CloudClient("http://cloud", "t", sleep=lambda _: None, retries=3, http=http), seen
+
+
+def test_reads_and_puts_are_retried_on_5xx_and_network_errors() -> None:
+    client, seen = client_with([503, httpx.ReadTimeout("slow"), 200])
+    assert client.jobs(1) == {"detail": "x", "id": 1, "revoked": 1}
+    assert seen == ["GET"] * 3
+    client, seen = client_with([500, 500, 500, 500])
+    with pytest.raises(CloudUnavailableError, match="failed 4 times"):
+        client.revoke_site(1, "p")
+    assert seen == ["DELETE"] * 4
+
+
+def test_a_post_is_sent_again_only_if_it_never_left() -> None:
+    client, seen = client_with([httpx.ConnectError("refused"), 201])
+    assert client.submit_job(1, {})["id"] == 1
+    assert seen == ["POST", "POST"]
+    client, seen = client_with([500])
+    with pytest.raises(ParameterError, match="500"):
+        client.submit_job(1, {})
+    assert seen == ["POST"]
+    client, seen = client_with([httpx.ReadTimeout("slow")])
+    with pytest.raises(CloudUnavailableError, match="whether it took effect"):
+        client.add_site(1, "p")
+    assert seen == ["POST"]

@@ -1,6 +1,12 @@
-"""Shared fixtures: small presets so that the suite stays fast."""
+"""Shared fixtures: small presets so that the suite stays fast; `db_url` runs a cloud test on
+SQLite and on the machine's PostgreSQL (a fresh database per test; skipped with the reason when
+127.0.0.1:5432 is unreachable)."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,3 +60,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "datasets" in item.keywords:
                 item.add_marker(skip)
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_database() -> Iterator[str]:
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc}); the SQLite "
+                    "variant of this test still runs")
+    name = f"hedge_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    if request.param == "sqlite":
+        yield None  # the embedded default: DIR/cloud.db
+    else:
+        yield from _postgres_database()

@@ -20,9 +20,13 @@ from hedge.services import CloudProcess
 from hedge.signing import SigningKey
 
 
+def database(db_url: str | None) -> list[str]:
+    return [] if db_url is None else ["--db-url", db_url]
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[CloudProcess]:
-    s = CloudProcess(tmp_path / "cloud", ["--workers", "0"])
+def server(tmp_path: Path, db_url: str | None) -> Iterator[CloudProcess]:
+    s = CloudProcess(tmp_path / "cloud", ["--workers", "0", *database(db_url)])
     s.start()
     yield s
     s.stop()
@@ -66,7 +70,8 @@ def test_upload_survives_a_killed_service(server: CloudProcess) -> None:
 
 
 @pytest.mark.datasets
-def test_training_completes_after_the_service_is_killed(tmp_path: Path) -> None:
+def test_training_completes_after_the_service_is_killed(tmp_path: Path,
+                                                        db_url: str | None) -> None:
     from hedge.cloud.client import CloudClient
     from hedge.data import Schema, load_ai4i
     from hedge.ml import EncryptedLinearModel, EncryptedLogisticRegression, RowLayout
@@ -78,7 +83,8 @@ def test_training_completes_after_the_service_is_killed(tmp_path: Path) -> None:
     layout = RowLayout(len(schema.columns) + 1, 8192)
     keys = KeySet.generate("standard", rotations=sorted(
         {*layout.row_sum_steps(), *layout.column_sum_steps(), -layout.width}))
-    server = CloudProcess(tmp_path / "cloud", ["--workers", "1", "--stale-seconds", "3"])
+    server = CloudProcess(tmp_path / "cloud", ["--workers", "1", "--stale-seconds", "3",
+                                               *database(db_url)])
     server.start()
     try:
         admin = CloudClient(server.url, (server.data_dir / "admin.token").read_text().strip())

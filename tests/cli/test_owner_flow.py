@@ -8,14 +8,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from hedge.ckks import PublicBundle
 from hedge.cli.main import app
 from hedge.cloud.client import CloudClient
+from hedge.data import Schema
 from hedge.errors import HedgeError
 from hedge.ml import EncryptedDataset, LinearModel, plan_training
+from hedge.owner.workspace import OwnerWorkspace
 from hedge.package import open_package
 from hedge.services import CloudProcess
 from hedge.signing import VerifyKey
@@ -88,6 +91,21 @@ def test_owner_commands(tmp_path: Path) -> None:
         # an evaluation needs the standard preset's depth: the job fails and says so
         with pytest.raises(HedgeError, match="DepthExhaustedError"):
             hedge("owner", "evaluate", tmp_path / "v1.json", "--dir", owner)
+        # the edge agent as its command: one cycle ingests a dropped file and uploads it
+        edge = tmp_path / "edge"
+        (edge / "incoming").mkdir(parents=True)
+        frame = pd.DataFrame({"a": x[:30, 0], "b": x[:30, 1], "y": y[:30].astype(int)})
+        frame.to_csv(edge / "incoming" / "rows.csv", index=False)
+        Schema.infer(frame, label="y").save(edge / "schema.json")
+        (edge / "edge.toml").write_text(
+            f'enrolment = "{owner / "sites" / "plant-1.json"}"\ndata_dir = "data"\n'
+            'schema = "schema.json"\n[source]\nfolder = "incoming"\nsettle_seconds = 0\n')
+        hedge("edge", "run", "--config", edge / "edge.toml", "--once")
+        assert (edge / "incoming" / "done" / "rows.csv").exists()
+        ws = OwnerWorkspace.open(owner)
+        client = ws.client()
+        assert [u["rows"] for u in client.uploads(ws.consortium)] == [80, 30]
+        client.close()
         with pytest.raises(HedgeError, match="uploads this consortium does not have"):
             hedge("owner", "train", "--upload", 5, "--wait", "--dir", owner)
     finally:

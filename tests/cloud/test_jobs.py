@@ -298,3 +298,26 @@ def test_an_unexpected_error_gives_the_job_back_at_once(service: CloudService,
         state = queue.get(job_id)
         assert state is not None and state.attempts == attempt and "a bug" in state.message
         assert state.status == ("failed" if attempt == MAX_ATTEMPTS else "queued")
+
+
+def test_assisted_jobs_name_only_key_services_the_cloud_allows(
+        client: TestClient, service: CloudService, owner_keys: KeySet, tmp_path: Path) -> None:
+    cid, owner = consortium(client, service, owner_keys)
+    url = f"/v1/consortia/{cid}/jobs"
+
+    def spec(where: str) -> dict[str, object]:
+        return {"model": "logistic", "iterations": 2,
+                "key_service": {"url": where, "job": "j1", "token": "t" * 20}}
+
+    assert client.post(url, json=spec("http://127.0.0.1:8765"),
+                       headers=bearer(owner)).status_code == 201  # loopback: by default
+    refused = client.post(url, json=spec("http://10.1.2.3:8765"), headers=bearer(owner))
+    assert refused.status_code == 403 and "--key-service" in refused.json()["detail"]
+    configured = CloudService(tmp_path / "other", key_services=("https://keys.acme.example/",))
+    other = TestClient(configured.app())
+    cid2, owner2 = consortium(other, configured, owner_keys)
+    assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec("https://keys.acme.example/ks"),
+                      headers=bearer(owner2)).status_code == 201
+    assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec("http://127.0.0.1:8765"),
+                      headers=bearer(owner2)).status_code == 403
+    configured.close()

@@ -45,6 +45,9 @@ def serve(
         help="Requeue running jobs whose worker has been silent this long.")] = 60.0,
     ray: Annotated[str | None, typer.Option(
         help=_RAY_HELP)] = None,
+    key_service: Annotated[list[str] | None, typer.Option(
+        help="URL prefix of an owner's key service that assisted-training jobs may name "
+             "(repeat the option); without any, only loopback URLs.")] = None,
 ) -> None:
     """Serve the cloud API (OpenAPI at /docs) and start job workers. The admin token, which
     creates consortia, is written to DATA_DIR/admin.token on first start."""
@@ -55,7 +58,8 @@ def serve(
         console.print("[red]error:[/red] --client-ca needs TLS: give --ssl-certfile and "
                       "--ssl-keyfile too")
         raise typer.Exit(1)
-    service = CloudService(data_dir, db_url, max_upload=max_upload)
+    service = CloudService(data_dir, db_url, max_upload=max_upload,
+                           key_services=tuple(key_service or ()))
     if ssl_certfile is None and not is_loopback_host(host):
         console.print(f"[yellow]warning:[/yellow] listening on {host} without TLS: tokens "
                       "travel in clear; give --ssl-certfile/--ssl-keyfile or a TLS proxy")

@@ -101,8 +101,8 @@ def _status_for(exc: HedgeError) -> int:
     return status.HTTP_400_BAD_REQUEST
 
 
-def create_app(db: Database, blobs: BlobStore, *,
-               max_upload: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
+def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_UPLOAD,
+               key_services: tuple[str, ...] = ()) -> FastAPI:
     app = FastAPI(title="hedge cloud", version=__version__,
                   description="Stores ciphertexts from sites and runs jobs on them; holds no "
                               "secret key.")
@@ -271,6 +271,6 @@ def create_app(db: Database, blobs: BlobStore, *,
                              .order_by(Upload.id)).all()
             return [_info(s, r, replay=False) for r in rows]
 
-    add_job_routes(app, db, blobs, max_upload)
+    add_job_routes(app, db, blobs, max_upload, key_services)
     add_deployment_routes(app, db, blobs)
     return app

@@ -15,7 +15,7 @@ from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, no_keystore
 from hedge.cloud.db import Consortium, Database
 from hedge.cloud.jobs import JobQueue, JobView, evaluation_spec, training_spec
-from hedge.owner.http import MIN_TOKEN_LENGTH
+from hedge.owner.http import MIN_TOKEN_LENGTH, is_loopback_url
 from hedge.owner.keyservice import JOB_ID_PATTERN
 
 __all__ = ["EvaluateSpec", "JobInfo", "PrepareSpec", "TrainSpec", "add_job_routes"]
@@ -83,8 +83,16 @@ class JobInfo(BaseModel):
 
 
 
-def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int) -> None:
+def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int,
+                   key_services: tuple[str, ...] = ()) -> None:
+    """`key_services`: URL prefixes assisted-training jobs may name (the workers connect
+    there, so an owner cannot point them elsewhere in the cloud's network); none: loopback."""
     queue = JobQueue(db)
+
+    def allowed(url: str) -> bool:
+        if not key_services:
+            return is_loopback_url(url)
+        return any(url.startswith(prefix) for prefix in key_services)
 
     def job_of(cid: int, job_id: int) -> JobView:
         job = queue.get(job_id)
@@ -99,6 +107,11 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         if isinstance(spec, PrepareSpec):
             job_id = queue.submit(cid, spec.kind, {"uploads": spec.uploads}, total=1)
         elif isinstance(spec, TrainSpec):
+            if spec.key_service is not None and not allowed(spec.key_service.url):
+                raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                    f"this cloud does not connect to the key service at "
+                                    f"{spec.key_service.url}; its operator allows it with "
+                                    "`hedge cloud serve --key-service URL-PREFIX`")
             job_id = queue.submit(cid, spec.kind, training_spec(spec.model_dump(exclude={"kind"})),
                                   total=spec.iterations)
         else:

@@ -23,12 +23,15 @@ class CloudService:
     consortia. Restarting keeps everything."""
 
     def __init__(self, data_dir: str | os.PathLike[str], db_url: str | None = None, *,
-                 max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
+                 max_upload: int = DEFAULT_MAX_UPLOAD,
+                 key_services: tuple[str, ...] = ()) -> None:
+        """`key_services`: URL prefixes of owners' key services that assisted-training jobs
+        may name (the workers connect there); without any, only loopback URLs."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(db_url or f"sqlite:///{self.data_dir / 'cloud.db'}")
         self.blobs = BlobStore(self.data_dir / "blobs", clean=True)
-        self.max_upload = max_upload
+        self.max_upload, self.key_services = max_upload, key_services
         self.admin_token_path = self.data_dir / "admin.token"
         self._ensure_admin_token()
 
@@ -49,7 +52,8 @@ class CloudService:
         return self.admin_token_path.read_text().strip()
 
     def app(self) -> FastAPI:
-        return create_app(self.db, self.blobs, max_upload=self.max_upload)
+        return create_app(self.db, self.blobs, max_upload=self.max_upload,
+                          key_services=self.key_services)
 
     def close(self) -> None:
         self.db.dispose()

@@ -192,7 +192,9 @@ class OwnerWorkspace:
         iterations = iterations or plan.iterations
         spec: dict[str, Any] = {"kind": "train", "model": model, "iterations": iterations,
                                 "uploads": uploads}
-        if plan.mode == "assisted" if assisted is None else assisted:
+        if assisted is None:
+            assisted = plan.mode == "assisted"
+        if assisted:
             url = self.state.get("key_service")
             if not url:
                 raise ParameterError("assisted training needs the owner's key service: start "

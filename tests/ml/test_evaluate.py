@@ -6,37 +6,32 @@ import numpy as np
 import pytest
 
 from hedge.ckks import KeySet
-from hedge.data import Schema, load_cmapss, load_idash
+from hedge.data import Schema, load_cmapss
 from hedge.errors import SchemaError, ShapeError
 from hedge.ml import (
     BRIER_BOUND,
     EncryptedDataset,
     LinearModel,
-    RowLayout,
     brier_score,
     mean_squared_error,
 )
 from hedge.ml.evaluate import BRIER_DEPTH
 
+from .conftest import Edinburgh
+
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 
 
 @pytest.fixture(scope="module")
-def keys() -> KeySet:
-    return KeySet.generate("standard", rotations=sorted(RowLayout(10, 8192).rotation_steps()))
+def keys(standard_keys: KeySet) -> KeySet:
+    return standard_keys
 
 
-def test_brier_score_within_the_stated_bound(keys: KeySet) -> None:
-    frame = load_idash("edin")
-    schema = Schema.infer(frame, label="y")
-    x, y = schema.features_matrix(frame), schema.label_vector(frame)
+def test_brier_score_within_the_stated_bound(keys: KeySet, edinburgh: Edinburgh) -> None:
+    x, y, data = edinburgh  # two sites with partial last blocks: padding rows must not count
     bundle = keys.public()
-    # two sites with partial last blocks: padding rows must not count
-    data = EncryptedDataset.concat([
-        EncryptedDataset.encrypt(bundle, x[:300], y[:300], schema.columns),
-        EncryptedDataset.encrypt(bundle, x[300:], y[300:], schema.columns)])
     rng = np.random.default_rng(0)
-    model = LinearModel(schema.columns, -1.0, rng.uniform(-0.8, 0.8, x.shape[1]))
+    model = LinearModel(data.columns[1:], -1.0, rng.uniform(-0.8, 0.8, x.shape[1]))
     encrypted = brier_score(data, model)
     assert encrypted.level == bundle.params.depth - BRIER_DEPTH
     value = keys.decrypt(encrypted)[0]
@@ -44,7 +39,7 @@ def test_brier_score_within_the_stated_bound(keys: KeySet) -> None:
     assert abs(value - exact) <= BRIER_BOUND
     assert abs(value - exact) < 0.01  # in practice far inside the bound
     with pytest.raises(ShapeError):
-        brier_score(data, LinearModel(schema.columns[:3], 0.0, np.zeros(3)))
+        brier_score(data, LinearModel(data.columns[1:4], 0.0, np.zeros(3)))
 
 
 def test_mean_squared_error_is_exact(keys: KeySet) -> None:

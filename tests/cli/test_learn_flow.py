@@ -22,6 +22,7 @@ from hedge.errors import (
     WrongPassphraseError,
 )
 from hedge.ml import LinearModel
+from tests.cli.invoke import invoker
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 
@@ -29,12 +30,7 @@ runner = CliRunner()
 ENV = {"HEDGE_PASSPHRASE": "correct horse", "COLUMNS": "200"}
 
 
-def hedge(*args: str | Path, env: dict[str, str] | None = None) -> object:
-    result = runner.invoke(app, [str(a) for a in args], env=env or ENV)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return result
+hedge = invoker(ENV)
 
 
 @pytest.fixture(scope="module")

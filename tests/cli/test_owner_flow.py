@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from hedge.ckks import PublicBundle
-from hedge.cli.main import app
 from hedge.cloud.client import CloudClient
 from hedge.data import Schema
 from hedge.errors import HedgeError
@@ -22,17 +20,12 @@ from hedge.owner.workspace import OwnerWorkspace
 from hedge.package import open_package
 from hedge.services import CloudProcess
 from hedge.signing import VerifyKey
+from tests.cli.invoke import invoker
 
-runner = CliRunner()
 ENV = {"HEDGE_PASSPHRASE": "a long test passphrase"}
 
 
-def hedge(*args: object) -> str:
-    result = runner.invoke(app, [str(a) for a in args], env=ENV)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return str(result.output)
+hedge = invoker(ENV)
 
 
 def test_owner_commands(tmp_path: Path) -> None:

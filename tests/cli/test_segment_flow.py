@@ -10,24 +10,17 @@ import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
-from typer.testing import CliRunner
 
-from hedge.cli.main import app
 from hedge.data import Schema, load_hr
 from hedge.errors import SchemaError
 from hedge.ml.segments import HR_PROFILE_FEATURES, Segments
+from tests.cli.invoke import invoker
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 
-runner = CliRunner()
 
 
-def hedge(*args: str | Path) -> str:
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return str(result.output)
+hedge = invoker()
 
 
 @pytest.fixture(scope="module")

@@ -24,17 +24,13 @@ from hedge.owner.tls import init_tls, owner_context
 from hedge.owner.workspace import OwnerWorkspace
 from hedge.pki import CertificateAuthority, client_context, enrolment_context
 from hedge.services import CloudProcess
+from tests.cli.invoke import invoker
 
 runner = CliRunner()
 PASSPHRASE = "a long test passphrase"
 
 
-def hedge(*args: object) -> str:
-    result = runner.invoke(app, [str(a) for a in args], env={"HEDGE_PASSPHRASE": PASSPHRASE})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return str(result.output)
+hedge = invoker({"HEDGE_PASSPHRASE": PASSPHRASE})
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from hedge.errors import CorruptDataError, PolicyError, SignatureError
 from hedge.ml.model import LinearModel
 from hedge.signing import SigningKey, VerifyKey, canonical_json
 
-__all__ = ["Manifest", "build_package", "new_package_key", "open_package"]
+__all__ = ["Manifest", "build_package", "new_package_key", "open_package", "package_key"]
 
 
 def new_package_key() -> bytes:
@@ -151,3 +151,14 @@ def open_package(raw: bytes, *, site: str, owner: VerifyKey, package_key: bytes,
     if model.kind != manifest.kind or model.columns != manifest.columns:
         raise CorruptDataError("the model does not match its manifest")
     return manifest, model
+
+
+def package_key(text: str) -> bytes:
+    """A site's package key from its enrolment file (base64, 32 bytes)."""
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise CorruptDataError(f"the package key is not base64: {exc}") from exc
+    if len(key) != 32:
+        raise CorruptDataError("a package key has 32 bytes")
+    return key

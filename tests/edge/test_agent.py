@@ -183,6 +183,14 @@ def test_only_genuine_new_models_become_active(world: dict[str, object]) -> None
     assert len(records) == 25 and all(r["model_version"] == 1 for r in records)
     assert scored.alerts == sum(r["alert"] for r in records)
     edge.close()
+    (edge.models.folder / "model-7.json").write_text("{damaged")  # the active model's file
+    again = agent(world)
+    fallback = again.models.active()  # the last good model takes its place, for good
+    assert fallback is not None and fallback.intercept == 5.0 and again.models.version == 2
+    again.close()
+    restarted = agent(world)
+    assert restarted.models.version == 2  # the fallback was recorded
+    restarted.close()
 
 
 def test_a_file_read_again_after_a_crash_is_not_counted_twice(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hedge.edge import Buffer, BufferFullError
+from hedge.edge.buffer import TooLargeForBufferError
 
 
 def rows(n: int, start: int = 0) -> list[dict[str, float]]:
@@ -36,8 +37,10 @@ def test_the_byte_bound_refuses_whole_intakes(tmp_path: Path) -> None:
     buffer = Buffer(tmp_path / "b.db", 200, "s")
     buffer.add(rows(3))
     with pytest.raises(BufferFullError, match="wait at their source"):
-        buffer.add(rows(10, 3))
-    assert buffer.pending() == 3  # nothing of the refused intake went in
+        buffer.add(rows(8, 3))  # fits an empty buffer, not this one
+    with pytest.raises(TooLargeForBufferError, match="more than the whole buffer"):
+        buffer.add(rows(11, 3))  # would never fit: told apart whatever the buffer holds
+    assert buffer.pending() == 3  # nothing of the refused intakes went in
     batch = buffer.start_batch(10)
     assert batch is not None
     buffer.finish_batch(batch)

@@ -41,15 +41,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hedge.ckks import PublicBundle
 from hedge.cloud.blobs import TooLargeError
 from hedge.cloud.client import CloudClient, CloudUnavailableError
 from hedge.data import Schema
-from hedge.edge.buffer import Buffer, BufferFullError
+from hedge.edge.buffer import Buffer, BufferFullError, TooLargeForBufferError
 from hedge.edge.connectors import Connector, FolderConnector
-from hedge.edge.models import ModelStore, package_key
+from hedge.edge.models import ModelStore
 from hedge.edge.sinks import JsonlSink, Prediction, Sink
 from hedge.errors import (
     CorruptDataError,
@@ -60,6 +61,7 @@ from hedge.errors import (
 )
 from hedge.files import read_json, write_atomic
 from hedge.ml import EncryptedDataset
+from hedge.package import package_key
 from hedge.pki import enrolment_context
 from hedge.signing import VerifyKey
 
@@ -202,19 +204,18 @@ class EdgeAgent:
             frame = pd.DataFrame(intake.rows)
             try:
                 self.config.schema.features_matrix(frame)
-                self.config.schema.label_vector(frame)
+                y = self.config.schema.label_vector(frame)
             except HedgeError as exc:
                 intake.reject(str(exc))
                 report.rejected += len(intake.rows)
                 continue
             try:
-                self.buffer.add(intake.rows, source=intake.name,
-                                counts=self._count_classes(frame))
+                self.buffer.add(intake.rows, source=intake.name, counts=self._count_classes(y))
+            except TooLargeForBufferError as exc:
+                intake.reject(f"larger than the whole buffer: {exc}; split it")
+                report.rejected += len(intake.rows)
+                continue
             except BufferFullError as exc:
-                if self.buffer.bytes == 0:  # it would never fit
-                    intake.reject(f"larger than the whole buffer: {exc}; split it")
-                    report.rejected += len(intake.rows)
-                    continue
                 log.warning("%s: %s", self.site, exc)
                 return  # the file stays at its source until there is room
             intake.acknowledge()
@@ -232,12 +233,11 @@ class EdgeAgent:
         self.sink.write(predictions)
         return sum(p.alert for p in predictions)
 
-    def _count_classes(self, frame: pd.DataFrame) -> dict[str, str]:
-        """Running class counts with these rows (stored with them, for balanced weights)."""
+    def _count_classes(self, y: np.ndarray) -> dict[str, str]:
+        """Running class counts with these labels (stored with them, for balanced weights)."""
         label = self.config.schema.label
         if label is None or label.kind != "binary":
             return {}
-        y = self.config.schema.label_vector(frame)
         n0, n1 = self._class_counts()
         return {"class_counts": json.dumps([n0 + int((y == 0).sum()),
                                             n1 + int((y == 1).sum())])}

@@ -25,11 +25,15 @@ from typing import Any
 
 from hedge.errors import PolicyError
 
-__all__ = ["Batch", "Buffer", "BufferFullError"]
+__all__ = ["Batch", "Buffer", "BufferFullError", "TooLargeForBufferError"]
 
 
 class BufferFullError(PolicyError):
     """The buffer is at its byte limit; the rows stay at their source until uploads free it."""
+
+
+class TooLargeForBufferError(BufferFullError):
+    """The rows are larger than the whole buffer: they would never fit; split them."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,12 @@ class Buffer:
         meta values (`counts`) in the same transaction."""
         payloads = [json.dumps(r, sort_keys=True, allow_nan=False) for r in rows]
         size = sum(len(p) for p in payloads)
-        if self.bytes + size > self.max_bytes:
-            raise BufferFullError(f"the buffer holds {self.bytes:,} of {self.max_bytes:,} bytes;"
+        if size > self.max_bytes:
+            raise TooLargeForBufferError(f"{len(rows)} rows take {size:,} bytes, more than the "
+                                         f"whole buffer ({self.max_bytes:,})")
+        held = self.bytes
+        if held + size > self.max_bytes:
+            raise BufferFullError(f"the buffer holds {held:,} of {self.max_bytes:,} bytes;"
                                   f" {len(rows)} new rows wait at their source")
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
@@ -89,8 +97,7 @@ class Buffer:
             if source is not None:
                 self._db.execute("INSERT INTO source VALUES (?)", (source,))
             for name, value in (counts or {}).items():
-                self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
-                                 "SET value = excluded.value", (name, value))
+                self._put(name, value)
 
     def open_batch(self) -> Batch | None:
         """The batch started but not acknowledged before (a crash or an outage), if any."""
@@ -136,8 +143,7 @@ class Buffer:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("UPDATE batch SET uploaded = -1 WHERE id = ?", (batch.id,))
-            self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
-                             "value = excluded.value", (f"refused:{batch.key}", reason))
+            self._put(f"refused:{batch.key}", reason)
 
     def quarantined(self) -> dict[str, str]:
         """Batches the cloud refused: key -> reason."""
@@ -150,5 +156,9 @@ class Buffer:
 
     def set(self, name: str, value: str) -> None:
         with self._db:
-            self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
-                             "value = excluded.value", (name, value))
+            self._put(name, value)
+
+    def _put(self, name: str, value: str) -> None:
+        """Set a meta value inside the caller's transaction."""
+        self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                         "value = excluded.value", (name, value))

@@ -12,6 +12,7 @@ MQTT) implement the same interface.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import time
@@ -47,9 +48,9 @@ def _clean(value: Any) -> Any:
 
 
 class _FileIntake:
-    def __init__(self, path: Path, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, path: Path, raw: bytes, rows: list[dict[str, Any]]) -> None:
         self.path, self.rows = path, rows
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else ""
+        digest = hashlib.sha256(raw).hexdigest()[:16]
         self.name = f"{path.name}:{digest}"  # identity: a file of the same name later is new
 
     def _move(self, folder: str) -> Path:
@@ -82,11 +83,12 @@ class FolderConnector:
                        if p.is_file() and p.suffix.lower() in (".csv", ".parquet")
                        and p.stat().st_mtime <= quiet_since)
         for path in files:
+            raw = path.read_bytes()  # once: the rows and their identity come from these bytes
             try:
-                frame = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
-                         else pd.read_csv(path, encoding="utf-8-sig"))
+                frame = (pd.read_parquet(io.BytesIO(raw)) if path.suffix.lower() == ".parquet"
+                         else pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig"))
             except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-                _FileIntake(path, []).reject(f"unreadable: {exc}")
+                _FileIntake(path, raw, []).reject(f"unreadable: {exc}")
                 continue
             rows = [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
-            yield _FileIntake(path, rows)
+            yield _FileIntake(path, raw, rows)

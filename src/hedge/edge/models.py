@@ -12,7 +12,6 @@ neither active nor last good are removed after each switch.
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 
@@ -48,16 +47,18 @@ def self_check(model: LinearModel) -> None:
 class ModelStore:
     def __init__(self, folder: str | os.PathLike[str], *, site: str, owner: VerifyKey,
                  package_key: bytes) -> None:
+        """The store is the only writer of `folder` (one agent per data directory): it reads
+        `state.json` once and keeps it, and the active model, in memory."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.site, self.owner, self.package_key = site, owner, package_key
-
-    def _state(self) -> dict[str, object]:
         path = self.folder / "state.json"
-        return read_json(path, "edge model state") if path.exists() else {}
+        self._state: dict[str, object] = (read_json(path, "edge model state") if path.exists()
+                                          else {})
+        self._loaded: tuple[object, LinearModel] | None = None  # (file name, model)
 
     def _int(self, name: str) -> int | None:
-        value = self._state().get(name)
+        value = self._state.get(name)
         return None if value is None else int(str(value))
 
     @property
@@ -75,17 +76,21 @@ class ModelStore:
         return self._int("sequence") or 0
 
     def active(self) -> LinearModel | None:
-        """The active model; if its file is damaged, the last good one takes its place."""
-        name = self._state().get("active")
+        """The active model (read from its file once); if the file is damaged, the last good
+        one takes its place."""
+        name = self._state.get("active")
         if name is None:
             return None
-        try:
-            return LinearModel.load(self.folder / str(name))
-        except HedgeError:
-            if self._state().get("last_good") is None:
-                raise
-            self.revert()
-            return LinearModel.load(self.folder / str(self._state()["active"]))
+        if self._loaded is None or self._loaded[0] != name:
+            try:
+                model = LinearModel.load(self.folder / str(name))
+            except HedgeError:
+                if self._state.get("last_good") is None:
+                    raise
+                self.revert()
+                return self.active()
+            self._loaded = (name, model)
+        return self._loaded[1]
 
     def install(self, package: bytes) -> int:
         """Open, check and activate a package; returns its version. Raises (and keeps the
@@ -98,17 +103,18 @@ class ModelStore:
         self_check(model)
         name = f"model-{manifest.sequence}.json"
         model.save(self.folder / name)
-        state = self._state()
-        highest = max(v for v in (manifest.version, self.highest, 0) if v is not None)
+        state = self._state
         self._switch({"active": name, "version": manifest.version,
                       "sequence": manifest.sequence, "rollback": manifest.rollback,
-                      "highest": highest, "last_good": state.get("active"),
+                      "highest": max(manifest.version, self.highest or 0),
+                      "last_good": state.get("active"),
                       "last_good_version": state.get("version")})
+        self._loaded = (name, model)
         return manifest.version
 
     def revert(self) -> None:
         """Back to the last good model (the active one failed in use)."""
-        state = self._state()
+        state = self._state
         if state.get("last_good") is None:
             raise HedgeError("there is no last good model to go back to")
         self._switch({**state, "active": state["last_good"],
@@ -117,17 +123,8 @@ class ModelStore:
 
     def _switch(self, state: dict[str, object]) -> None:
         write_json(self.folder / "state.json", state)  # atomic: the switch itself
+        self._state = state
         keep = {state.get("active"), state.get("last_good")}
         for path in self.folder.glob("model-*.json"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)
-
-
-def package_key(text: str) -> bytes:
-    try:
-        key = base64.b64decode(text, validate=True)
-    except ValueError as exc:
-        raise CorruptDataError(f"the package key is not base64: {exc}") from exc
-    if len(key) != 32:
-        raise CorruptDataError("a package key has 32 bytes")
-    return key

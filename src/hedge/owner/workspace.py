@@ -45,7 +45,7 @@ from hedge.owner.audit import AuditLog
 from hedge.owner.http import HttpRefreshClient
 from hedge.owner.statistics import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
 from hedge.owner.tls import has_tls, owner_context, site_credential
-from hedge.package import build_package, new_package_key
+from hedge.package import build_package, new_package_key, package_key
 from hedge.signing import SigningKey
 
 __all__ = ["OwnerWorkspace"]
@@ -317,7 +317,7 @@ class OwnerWorkspace:
                 if rollback_to is not None and (replaces is None or replaces <= version):
                     raise PolicyError(f"site {site!r} runs version {replaces}; a rollback to "
                                       f"{version} must go back to an older one")
-                key = base64.b64decode(self._enrolment(site)["package_key"])
+                key = package_key(str(self._enrolment(site)["package_key"]))
                 sequence = int(current["sequence"]) + 1
                 package = build_package(model, site=site, sequence=sequence, version=version,
                                         signing_key=signing, package_key=key, replaces=replaces)

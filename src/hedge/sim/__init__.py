@@ -1,2 +1,2 @@
-"""A machine to connect to: a milling machine with the AI4I 2020 variables and failure modes
-(`milling`), served over OPC UA (`opcua_server`)."""
+"""Machines to connect to: a milling machine with the AI4I 2020 variables and failure modes
+(`milling`)."""

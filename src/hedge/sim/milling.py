@@ -33,13 +33,9 @@ import numpy as np
 
 from hedge.errors import ParameterError
 
-__all__ = ["MODES", "UNITS", "MillingMachine", "Reading"]
+__all__ = ["MODES", "MillingMachine", "Reading"]
 
 MODES = ("TWF", "HDF", "PWF", "OSF", "RNF")
-
-#: Variable name -> (unit symbol, UN/CEFACT common code) for every measured variable.
-UNITS = {"AirTemperature": ("K", "KEL"), "ProcessTemperature": ("K", "KEL"),
-         "RotationalSpeed": ("rpm", "RPM"), "Torque": ("N·m", "NU"), "ToolWear": ("min", "MIN")}
 
 _WEAR = {"L": 2, "M": 3, "H": 5}
 _OVERSTRAIN = {"L": 11_000.0, "M": 12_000.0, "H": 13_000.0}
@@ -62,13 +58,6 @@ class Reading:
     @property
     def failure(self) -> bool:
         return bool(self.failures)
-
-    def values(self) -> dict[str, float | int | str | bool]:
-        """The variables under their OPC UA / MQTT names."""
-        return {"Type": self.type, "AirTemperature": self.air_temperature,
-                "ProcessTemperature": self.process_temperature,
-                "RotationalSpeed": self.rotational_speed, "Torque": self.torque,
-                "ToolWear": self.tool_wear, "MachineFailure": self.failure}
 
     def ai4i_row(self) -> dict[str, float | int | str]:
         """The reading as a row with the AI4I 2020 column names (what the schemas expect)."""

@@ -31,6 +31,7 @@ from sklearn.model_selection import train_test_split
 from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.errors import ParameterError
+from hedge.files import write_atomic
 from hedge.ml import plan_training
 from hedge.ml.plan import Mode
 from hedge.owner.workspace import OwnerWorkspace
@@ -108,10 +109,8 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
     try:
         stage("start cloud")
         passphrase = secrets.token_urlsafe(16)
-        (root / "owner").mkdir(exist_ok=True)
-        secret = root / "owner" / "PASSPHRASE.demo"  # a demo keeps it for inspection
-        secret.touch(mode=0o600)
-        secret.write_text(passphrase + "\n")
+        # a demo keeps it for inspection (0600)
+        write_atomic(root / "owner" / "PASSPHRASE.demo", (passphrase + "\n").encode())
         owner = OwnerWorkspace.create(root / "owner", plan, cloud=cloud.url,
                                       admin_token=(root / "cloud" / "admin.token").read_text()
                                       .strip(), name="demo", passphrase=passphrase)
@@ -200,11 +199,7 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
 
 
 def _upload_ids(owner: OwnerWorkspace) -> list[int]:
-    client = owner.client()
-    try:
-        return [int(u["id"]) for u in client.uploads(owner.consortium)]
-    finally:
-        client.close()
+    return [int(u["id"]) for u in owner.uploads()]
 
 
 def _train(owner: OwnerWorkspace, uploads: list[int]) -> tuple[int, float, float]:

@@ -24,7 +24,9 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `path` through a temporary file, fsync, rename, fsync the directory:
-    readers see the old file or the new one, never a partial write, even after a crash."""
+    readers see the old file or the new one, never a partial write, even after a crash. The
+    file is readable and writable by its owner only (mode 0600, from `mkstemp`): keys, tokens
+    and enrolment files need nothing more."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

@@ -51,7 +51,6 @@ class Credential:
     def save(self, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]) -> None:
         write_atomic(cert_path, self.cert_pem)
         write_atomic(key_path, self.key_pem)
-        Path(key_path).chmod(0o600)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -138,7 +137,6 @@ class CertificateAuthority:
         write_atomic(cert_path, self.cert_pem)
         write_atomic(key_path, self._key.private_bytes(
             Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase.encode())))
-        Path(key_path).chmod(0o600)
 
     @classmethod
     def load(cls, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str], *,

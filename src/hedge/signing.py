@@ -92,7 +92,6 @@ class SigningKey:
         pem = self._key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
                                       BestAvailableEncryption(passphrase.encode()))
         write_atomic(path, pem)
-        Path(path).chmod(0o600)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, passphrase: str) -> SigningKey:

@@ -95,10 +95,7 @@ def test_owner_commands(tmp_path: Path) -> None:
             'schema = "schema.json"\n[source]\nfolder = "incoming"\nsettle_seconds = 0\n')
         hedge("edge", "run", "--config", edge / "edge.toml", "--once")
         assert (edge / "incoming" / "done" / "rows.csv").exists()
-        ws = OwnerWorkspace.open(owner)
-        client = ws.client()
-        assert [u["rows"] for u in client.uploads(ws.consortium)] == [80, 30]
-        client.close()
+        assert [u["rows"] for u in OwnerWorkspace.open(owner).uploads()] == [80, 30]
         with pytest.raises(HedgeError, match="uploads this consortium does not have"):
             hedge("owner", "train", "--upload", 5, "--wait", "--dir", owner)
     finally:

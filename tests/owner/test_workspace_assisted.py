@@ -60,12 +60,11 @@ def test_assisted_training_runs_in_the_cloud_with_the_owners_key_service(tmp_pat
         assert len(refreshes) >= 2  # 4 iterations: refreshed before iterations 3 and 4
 
         # a job naming a key-service job that does not exist fails with the reason
-        client = ws.client()
         token, _ = ws.key_service_tokens()
-        bad = client.submit_job(ws.consortium, {
-            "model": "logistic", "iterations": 4,
-            "key_service": {"url": ws.state["key_service"], "job": "nope", "token": token}})
-        client.close()
+        with ws.client() as client:
+            bad = client.submit_job(ws.consortium, {
+                "model": "logistic", "iterations": 4,
+                "key_service": {"url": ws.state["key_service"], "job": "nope", "token": token}})
         with pytest.raises(ParameterError, match="404"):
             ws.wait(int(bad["id"]), poll=0.5)
     finally:

@@ -120,11 +120,7 @@ def train(
 def status(dir: Dir) -> None:
     """Uploads and jobs of the consortium."""
     ws = OwnerWorkspace.open(dir)
-    client = ws.client()
-    try:
-        uploads, jobs = client.uploads(ws.consortium), client.jobs(ws.consortium)
-    finally:
-        client.close()
+    uploads, jobs = ws.uploads(), ws.jobs()
     table = Table(title=f"consortium {ws.state['name']}")
     for column in ("site", "uploads", "rows", "MB", "upload ids"):
         table.add_column(column)

@@ -71,6 +71,12 @@ class CloudClient:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> CloudClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         delay = self.backoff
         idempotent = method in ("GET", "PUT", "DELETE")

@@ -45,7 +45,6 @@ class CloudService:
                 old.revoked = True  # a lost token file: the old admin tokens stop working
             token = auth.issue(s, "admin")
         write_atomic(self.admin_token_path, (token + "\n").encode())
-        self.admin_token_path.chmod(0o600)
 
     @property
     def admin_token(self) -> str:

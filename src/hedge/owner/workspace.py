@@ -25,7 +25,6 @@ import base64
 import json
 import os
 import secrets
-import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,11 +50,6 @@ from hedge.signing import SigningKey
 __all__ = ["OwnerWorkspace"]
 
 
-def _secret(path: Path, data: bytes) -> None:
-    write_atomic(path, data)
-    path.chmod(0o600)
-
-
 @dataclass
 class OwnerWorkspace:
     root: Path
@@ -65,8 +59,7 @@ class OwnerWorkspace:
 
     @classmethod
     def create(cls, root: str | os.PathLike[str], plan: TrainingPlan, *, cloud: str,
-               admin_token: str, name: str, passphrase: str,
-               verify: bool | str | ssl.SSLContext = True) -> OwnerWorkspace:
+               admin_token: str, name: str, passphrase: str) -> OwnerWorkspace:
         """Keys from `plan`, a signing key, and the consortium registered at the cloud (over
         mutual TLS if `init_tls` made a CA in `root` before)."""
         path = Path(root)
@@ -81,12 +74,9 @@ class OwnerWorkspace:
         signing = SigningKey()
         signing.save(path / "signing.pem", passphrase=passphrase)
         plan.save(path / "plan.json")
-        admin = CloudClient(cloud, admin_token, verify=owner_context(path) or verify)
-        try:
+        with CloudClient(cloud, admin_token, verify=owner_context(path) or True) as admin:
             made = admin.create_consortium(name, str(signing.verify_key), bundle.to_bytes())
-        finally:
-            admin.close()
-        _secret(path / "owner.token", made["token"].encode())
+        write_atomic(path / "owner.token", made["token"].encode())
         state = {"version": 1, "cloud": cloud, "consortium": made["id"], "name": name,
                  "fingerprint": keys.fingerprint, "owner_key": str(signing.verify_key),
                  "sites": [], "deployments": {}, "next_version": 1}
@@ -105,14 +95,23 @@ class OwnerWorkspace:
     def _save(self) -> None:
         write_json(self.root / "owner.json", self.state)
 
-    def client(self, verify: bool | str | ssl.SSLContext = True) -> CloudClient:
+    def client(self) -> CloudClient:
         """The owner's cloud client (mutual TLS with the owner's certificate, if any)."""
         token = (self.root / "owner.token").read_text().strip()
-        return CloudClient(self.state["cloud"], token, verify=owner_context(self.root) or verify)
+        return CloudClient(self.state["cloud"], token, verify=owner_context(self.root) or True)
 
     @property
     def consortium(self) -> int:
         return int(self.state["consortium"])
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """What the sites uploaded (metadata only: id, site, rows, size, ...)."""
+        with self.client() as client:
+            return client.uploads(self.consortium)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        with self.client() as client:
+            return client.jobs(self.consortium)
 
     # -- sites -----------------------------------------------------------------------------
 
@@ -128,11 +127,8 @@ class OwnerWorkspace:
                 raise ParameterError("this owner uses mutual TLS: the site's certificate needs "
                                      "the CA key's passphrase")
             tls = site_credential(self.root, name, passphrase=passphrase)
-        client = self.client()
-        try:
+        with self.client() as client:
             made = client.add_site(self.consortium, name)
-        finally:
-            client.close()
         enrolment = {"version": 1, "cloud": self.state["cloud"],
                      "consortium": self.consortium, "site": name, "token": made["token"],
                      "owner_key": self.state["owner_key"],
@@ -142,7 +138,7 @@ class OwnerWorkspace:
             enrolment["tls"] = tls
         (self.root / "sites").mkdir(exist_ok=True)
         target = self.root / "sites" / f"{name}.json"
-        _secret(target, json.dumps(enrolment, indent=2).encode())
+        write_atomic(target, json.dumps(enrolment, indent=2).encode())
         self.state["sites"].append(name)
         self._save()
         return target
@@ -151,11 +147,8 @@ class OwnerWorkspace:
         """Revoke the site's token at the cloud; it gets no further deployments."""
         if name not in self.state["sites"]:
             raise ParameterError(f"no site {name!r}; enrolled: {self.state['sites']}")
-        client = self.client()
-        try:
+        with self.client() as client:
             client.revoke_site(self.consortium, name)
-        finally:
-            client.close()
         revoked = self.state.setdefault("revoked", [])
         if name not in revoked:
             revoked.append(name)
@@ -173,7 +166,7 @@ class OwnerWorkspace:
         for name in ("keyservice.token", "keyservice-admin.token"):
             path = self.root / name
             if not path.exists():
-                _secret(path, secrets.token_urlsafe(32).encode())
+                write_atomic(path, secrets.token_urlsafe(32).encode())
             tokens.append(path.read_text().strip())
         return tokens[0], tokens[1]
 
@@ -214,11 +207,8 @@ class OwnerWorkspace:
         bundle = PublicBundle.load(self.root / "public.bundle",
                                    expected_fingerprint=self.state["fingerprint"])
         encrypted = EncryptedLinearModel.encrypt(model, bundle, margin_bound=margin_bound)
-        client = self.client()
-        try:
+        with self.client() as client:
             blob = client.store_model(self.consortium, encrypted.to_bytes())
-        finally:
-            client.close()
         return self._submit({"kind": "evaluate", "model_blob": blob, "uploads": uploads})
 
     def prepare(self, uploads: list[int] | None = None) -> int:
@@ -227,22 +217,16 @@ class OwnerWorkspace:
         return self._submit({"kind": "prepare", "uploads": uploads})
 
     def _submit(self, spec: dict[str, Any]) -> int:
-        client = self.client()
-        try:
+        with self.client() as client:
             job = client.submit_job(self.consortium, spec)
-        finally:
-            client.close()
         return int(job["id"])
 
     def wait(self, job_id: int, poll: float = 0.5) -> dict[str, Any]:
         """Wait until a job ends; its final state, or `ParameterError` if it failed."""
-        client = self.client()
-        try:
+        with self.client() as client:
             while (state := client.job(self.consortium, job_id))["status"] in ("queued",
                                                                                 "running"):
                 time.sleep(poll)
-        finally:
-            client.close()
         if state["status"] != "done":
             raise ParameterError(f"job {job_id} {state['status']}: {state['message']}")
         return state
@@ -279,11 +263,8 @@ class OwnerWorkspace:
         """The keys, a finished job's result and the audit log; afterwards the keystore is
         saved (spent releases count, even for a refused release) and the log closed."""
         keys = KeySet.load(self.root / "keys.hks", passphrase=passphrase)
-        client = self.client()
-        try:
+        with self.client() as client:
             raw = client.job_result(self.consortium, job_id)
-        finally:
-            client.close()
         log = AuditLog(self.root / "audit.jsonl")
         try:
             yield keys, raw, log
@@ -309,8 +290,7 @@ class OwnerWorkspace:
             model.save(self.root / "models" / f"v{version}.json")
             self.state["next_version"] = version + 1
             self._save()
-        client = self.client()
-        try:
+        with self.client() as client:
             for site in targets:
                 current = self.state["deployments"].get(site, {"version": None, "sequence": 0})
                 replaces = current["version"] if rollback_to is not None else None
@@ -324,8 +304,6 @@ class OwnerWorkspace:
                 client.publish(self.consortium, site, sequence, package)
                 self.state["deployments"][site] = {"version": version, "sequence": sequence}
                 self._save()
-        finally:
-            client.close()
         return version
 
     def model(self, version: int) -> LinearModel:

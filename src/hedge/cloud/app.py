@@ -141,17 +141,12 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
         return await run_in_threadpool(_register, writer, name, owner_key)
 
     def _register(writer: BlobWriter, name: str, owner_key: str) -> Created:
-        try:
+        with writer:
             bundle = PublicBundle.load(writer.path)  # refuses secret material, corruption
-        except BaseException:
-            writer.abort()
-            raise
-        digest = writer.commit()
+            digest = writer.commit()
         edge_digest = blobs.put(bundle.for_encryption().to_bytes())
-        try:
+        try:  # the unique name: a second consortium of that name is a conflict
             with db.session() as s:
-                if s.scalar(select(Consortium).where(Consortium.name == name)) is not None:
-                    raise HTTPException(status.HTTP_409_CONFLICT, f"consortium {name!r} exists")
                 row = Consortium(name=name, bundle=digest, edge_bundle=edge_digest,
                                  fingerprint=bundle.fingerprint, owner_key=owner_key)
                 s.add(row)
@@ -164,11 +159,8 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
     @app.post("/v1/consortia/{cid}/sites", status_code=status.HTTP_201_CREATED)
     def add_site(cid: int, spec: SiteSpec, who: Who) -> Created:
         member(who, cid, "owner")
-        try:
+        try:  # unique per consortium: a second site of that name is a conflict
             with db.session() as s:
-                if s.scalar(select(Site).where(Site.consortium_id == cid,
-                                               Site.name == spec.name)) is not None:
-                    raise HTTPException(status.HTTP_409_CONFLICT, f"site {spec.name!r} exists")
                 site = Site(consortium_id=cid, name=spec.name)
                 s.add(site)
                 s.flush()
@@ -230,17 +222,10 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
 
     def _store_upload(who: auth.Caller, key: str, writer: BlobWriter) -> UploadInfo:
         assert who.consortium_id is not None and who.site_id is not None
-        with db.session() as s:
-            consortium = s.get(Consortium, who.consortium_id)
-            assert consortium is not None
-            fingerprint = consortium.fingerprint
-        try:
-            rows = dataset_rows(writer.path, fingerprint)
-        except BaseException:
-            writer.abort()
-            raise
-        size = writer.size
-        digest = writer.commit()
+        with writer:
+            rows = dataset_rows(writer.path, db.fingerprint(who.consortium_id))
+            size = writer.size
+            digest = writer.commit()
         with db.session() as s:  # the same content under another key: counted once
             same = s.scalar(select(Upload).where(Upload.consortium_id == who.consortium_id,
                                                  Upload.blob == digest))

@@ -28,7 +28,8 @@ class TooLargeError(PolicyError):
 
 
 class BlobWriter:
-    """One blob being written: `write` chunks, then `commit` (or `abort`)."""
+    """One blob being written: `write` chunks, then `commit` (or `abort`). As a context
+    manager, anything that fails before the commit aborts it (nothing is left behind)."""
 
     def __init__(self, store: BlobStore, limit: int, prefix: str = "put-") -> None:
         self._store, self._limit = store, limit
@@ -66,6 +67,13 @@ class BlobWriter:
             os.replace(self.path, target)
             fsync_dir(target.parent)
         return digest
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self.abort()
 
     @property
     def digest(self) -> str:
@@ -108,14 +116,10 @@ class BlobStore:
     async def put_stream(self, chunks: AsyncIterator[bytes], limit: int) -> BlobWriter:
         """Write a stream; returns the writer, sealed (readable at `path`) but not committed:
         check the content first, then `commit` or `abort`."""
-        writer = self.writer(limit, _UPLOAD)
-        try:
+        with self.writer(limit, _UPLOAD) as writer:
             async for chunk in chunks:
                 writer.write(chunk)
             writer.seal()
-        except BaseException:
-            writer.abort()
-            raise
         return writer
 
     def read(self, digest: str) -> bytes:

@@ -4,8 +4,10 @@ PostgreSQL (a URL). Ciphertexts never go into the database, only their blob hash
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hedge.errors import ParameterError
 
-__all__ = ["Base", "Consortium", "Database", "Deployment", "Job", "Site", "Token", "Upload"]
+__all__ = ["Base", "Consortium", "Database", "Deployment", "Job", "Site", "Token", "Upload",
+           "database_url"]
 
 
 def _now() -> dt.datetime:
@@ -115,6 +118,11 @@ class Deployment(Base):
     created: Mapped[dt.datetime] = mapped_column(default=_now)
 
 
+def database_url(data_dir: str | os.PathLike[str], db_url: str | None) -> str:
+    """`db_url`, or the embedded default: SQLite in `data_dir`/cloud.db."""
+    return db_url or f"sqlite:///{Path(data_dir) / 'cloud.db'}"
+
+
 class Database:
     """Engine and sessions for one database URL; creates the tables if they are missing and
     refuses to start on tables that lack columns this hedge needs (a database of an older
@@ -137,6 +145,14 @@ class Database:
         """A transaction: committed on success, rolled back on any exception."""
         with self._sessions() as s, s.begin():
             yield s
+
+    def fingerprint(self, consortium_id: int) -> str:
+        """The key-set fingerprint of a consortium (what its uploads must carry)."""
+        with self.session() as s:
+            row = s.get(Consortium, consortium_id)
+            if row is None:
+                raise ParameterError(f"no consortium {consortium_id}")
+            return row.fingerprint
 
     def dispose(self) -> None:
         self.engine.dispose()

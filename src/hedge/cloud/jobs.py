@@ -17,48 +17,12 @@ from typing import Any
 from sqlalchemy import select, update
 
 from hedge.cloud.db import Database, Job, _now
-from hedge.errors import ParameterError, PolicyError
+from hedge.errors import PolicyError
 
-__all__ = ["MAX_ATTEMPTS", "JobLostError", "JobQueue", "JobView", "evaluation_spec",
-           "training_spec"]
+__all__ = ["MAX_ATTEMPTS", "JobLostError", "JobQueue", "JobView"]
 
 #: A job that crashed its worker this often is failed instead of requeued.
 MAX_ATTEMPTS = 3
-
-
-def _uploads(spec: dict[str, Any]) -> list[int] | None:
-    uploads = spec.get("uploads")
-    if uploads is not None and (not isinstance(uploads, list) or not uploads
-                                or any(type(u) is not int for u in uploads)):
-        raise ParameterError("uploads must be a non-empty list of upload ids, or absent (all)")
-    return uploads
-
-
-def training_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A validated training spec: model (logistic | ridge), iterations, uploads (ids or all),
-    key_service (owner-assisted logistic training: url, job, token; or absent)."""
-    model, iterations = spec.get("model"), spec.get("iterations")
-    if model not in ("logistic", "ridge"):
-        raise ParameterError(f"model must be 'logistic' or 'ridge', not {model!r}")
-    if type(iterations) is not int or not 1 <= iterations <= 64:
-        raise ParameterError(f"iterations must be an integer from 1 to 64, not {iterations!r}")
-    key_service = spec.get("key_service")
-    if key_service is not None:
-        if model != "logistic":
-            raise ParameterError("only logistic regression trains with a key service")
-        if not isinstance(key_service, dict) or set(key_service) != {"url", "job", "token"} \
-                or not all(isinstance(v, str) and v for v in key_service.values()):
-            raise ParameterError("key_service needs a url, a job and a token")
-    return {"model": model, "iterations": iterations, "uploads": _uploads(spec),
-            "key_service": key_service}
-
-
-def evaluation_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A validated evaluation spec: model_blob (a stored encrypted model), uploads."""
-    blob = spec.get("model_blob")
-    if not isinstance(blob, str) or len(blob) != 64:
-        raise ParameterError(f"model_blob must name a stored model, not {blob!r}")
-    return {"model_blob": blob, "uploads": _uploads(spec)}
 
 
 class JobLostError(PolicyError):

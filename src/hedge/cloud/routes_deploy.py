@@ -30,25 +30,21 @@ def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
     def _publish(cid: int, name: str, sequence: int, writer: BlobWriter,
                  response: Response) -> dict[str, Any]:
         size, digest = writer.size, writer.digest
-        try:  # refusals leave no blob behind
-            with db.session() as s:
-                site = s.scalar(select(Site).where(Site.consortium_id == cid,
-                                                   Site.name == name))
-                if site is None:
-                    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
-                old = s.scalar(select(Deployment).where(Deployment.site_id == site.id,
-                                                        Deployment.sequence == sequence))
-                if old is not None and old.blob != digest:
-                    raise HTTPException(status.HTTP_409_CONFLICT, f"sequence {sequence} of "
-                                        f"{name!r} holds another package; use the next number")
-                writer.commit()
-                if old is None:
-                    s.add(Deployment(consortium_id=cid, site_id=site.id, sequence=sequence,
-                                     blob=digest, size=size))
-                response.status_code = status.HTTP_200_OK if old else status.HTTP_201_CREATED
-        except BaseException:
-            writer.abort()
-            raise
+        with writer, db.session() as s:  # refusals leave no blob behind
+            site = s.scalar(select(Site).where(Site.consortium_id == cid,
+                                               Site.name == name))
+            if site is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
+            old = s.scalar(select(Deployment).where(Deployment.site_id == site.id,
+                                                    Deployment.sequence == sequence))
+            if old is not None and old.blob != digest:
+                raise HTTPException(status.HTTP_409_CONFLICT, f"sequence {sequence} of "
+                                    f"{name!r} holds another package; use the next number")
+            writer.commit()
+            if old is None:
+                s.add(Deployment(consortium_id=cid, site_id=site.id, sequence=sequence,
+                                 blob=digest, size=size))
+            response.status_code = status.HTTP_200_OK if old else status.HTTP_201_CREATED
         return {"site": name, "sequence": sequence, "blob": digest, "size": size}
 
     @app.get("/v1/consortia/{cid}/deployments/latest")

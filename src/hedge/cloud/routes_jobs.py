@@ -2,59 +2,23 @@
 follow them, fetch the encrypted results; the owner's encrypted models for evaluation."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Body, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hedge.ckks import container
 from hedge.cloud.access import Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, no_keystore
-from hedge.cloud.db import Consortium, Database
-from hedge.cloud.jobs import JobQueue, JobView, evaluation_spec, training_spec
-from hedge.owner.http import MIN_TOKEN_LENGTH, is_loopback_url
-from hedge.owner.keyservice import JOB_ID_PATTERN
+from hedge.cloud.db import Database
+from hedge.cloud.jobs import JobQueue, JobView
+from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
+from hedge.owner.http import is_loopback_url
 
-__all__ = ["EvaluateSpec", "JobInfo", "PrepareSpec", "TrainSpec", "add_job_routes"]
-
-_UPLOADS = Field(None, min_length=1, description="upload ids; all if absent")
-
-
-class KeyServiceRef(BaseModel):
-    """Where the worker refreshes weights in owner-assisted training: the owner's key service,
-    a job registered there for this training, and the token the key service gave the cloud."""
-
-    model_config = ConfigDict(extra="forbid")
-    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=512)
-    job: str = Field(pattern=JOB_ID_PATTERN)
-    token: str = Field(min_length=MIN_TOKEN_LENGTH, max_length=256)
-
-
-class TrainSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["train"] = "train"
-    model: Literal["logistic", "ridge"]
-    iterations: int = Field(ge=1, le=64)
-    uploads: list[int] | None = _UPLOADS
-    key_service: KeyServiceRef | None = Field(
-        None, description="owner-assisted training (logistic): refresh through this service")
-
-
-class EvaluateSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["evaluate"]
-    model_blob: str = Field(pattern=r"^[0-9a-f]{64}$",
-                            description="an encrypted model the owner stored (PUT .../models)")
-    uploads: list[int] | None = _UPLOADS
-
-
-class PrepareSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["prepare"]
-    uploads: list[int] | None = _UPLOADS
+__all__ = ["JobInfo", "add_job_routes"]
 
 
 class ModelStored(BaseModel):
@@ -104,22 +68,22 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
     def submit(cid: int, who: Who,
                spec: Annotated[TrainSpec | EvaluateSpec | PrepareSpec, Body()]) -> JobInfo:
         member(who, cid, "owner")
+        fields = spec.model_dump(exclude={"kind"})
         if isinstance(spec, PrepareSpec):
-            job_id = queue.submit(cid, spec.kind, {"uploads": spec.uploads}, total=1)
+            job_id = queue.submit(cid, spec.kind, fields, total=1)
         elif isinstance(spec, TrainSpec):
+            spec.checked()
             if spec.key_service is not None and not allowed(spec.key_service.url):
                 raise HTTPException(status.HTTP_403_FORBIDDEN,
                                     f"this cloud does not connect to the key service at "
                                     f"{spec.key_service.url}; its operator allows it with "
                                     "`hedge cloud serve --key-service URL-PREFIX`")
-            job_id = queue.submit(cid, spec.kind, training_spec(spec.model_dump(exclude={"kind"})),
-                                  total=spec.iterations)
+            job_id = queue.submit(cid, spec.kind, fields, total=spec.iterations)
         else:
             if not blobs.path(spec.model_blob).exists():
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such model; store it first "
                                                                "(PUT .../models)")
-            job_id = queue.submit(cid, spec.kind,
-                                  evaluation_spec(spec.model_dump(exclude={"kind"})), total=1)
+            job_id = queue.submit(cid, spec.kind, fields, total=1)
         return JobInfo.of(job_of(cid, job_id))
 
     @app.put("/v1/consortia/{cid}/models", status_code=status.HTTP_201_CREATED)
@@ -132,17 +96,10 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         return await run_in_threadpool(_commit_model, cid, writer)
 
     def _commit_model(cid: int, writer: BlobWriter) -> ModelStored:
-        with db.session() as s:
-            row = s.get(Consortium, cid)
-            assert row is not None
-            fingerprint = row.fingerprint
-        try:
-            check_container(writer.path, fingerprint, container.Kind.MODEL, "an encrypted model")
-        except BaseException:
-            writer.abort()
-            raise
-        size = writer.size
-        return ModelStored(blob=writer.commit(), size=size)
+        with writer:
+            check_container(writer.path, db.fingerprint(cid), container.Kind.MODEL,
+                            "an encrypted model")
+            return ModelStored(blob=writer.commit(), size=writer.size)
 
     @app.get("/v1/consortia/{cid}/jobs")
     def jobs(cid: int, who: Who) -> list[JobInfo]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from hedge.cloud import auth
 from hedge.cloud.app import DEFAULT_MAX_UPLOAD, create_app
 from hedge.cloud.blobs import BlobStore
-from hedge.cloud.db import Database, Token
+from hedge.cloud.db import Database, Token, database_url
 from hedge.files import write_atomic
 
 __all__ = ["CloudService"]
@@ -29,7 +29,7 @@ class CloudService:
         may name (the workers connect there); without any, only loopback URLs."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(db_url or f"sqlite:///{self.data_dir / 'cloud.db'}")
+        self.db = Database(database_url(self.data_dir, db_url))
         self.blobs = BlobStore(self.data_dir / "blobs", clean=True)
         self.max_upload, self.key_services = max_upload, key_services
         self.admin_token_path = self.data_dir / "admin.token"

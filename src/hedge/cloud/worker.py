@@ -29,8 +29,9 @@ from sqlalchemy import select
 from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.blobs import BlobStore
-from hedge.cloud.db import Consortium, Database, Upload
-from hedge.cloud.jobs import JobLostError, JobQueue, JobView, evaluation_spec, training_spec
+from hedge.cloud.db import Consortium, Database, Upload, database_url
+from hedge.cloud.jobs import JobLostError, JobQueue, JobView
+from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec, parse_spec
 from hedge.errors import HedgeError, ParameterError, SchemaError
 from hedge.ml import (
     EncryptedDataset,
@@ -83,14 +84,15 @@ class Worker:
     def prefetch(self) -> bool:
         """While idle, load one public bundle or parse one upload the next job will need (a
         380 MB bundle takes seconds to load); True if it did some work."""
-        with self.db.session() as s:
-            consortia = [c.id for c in s.scalars(select(Consortium)).all()]
-            uploads = [(u.consortium_id, u.blob) for u in s.scalars(
-                select(Upload).order_by(Upload.id.desc()).limit(_CACHED_UPLOADS)).all()]
+        with self.db.session() as s:  # ids only: this runs several times a second when idle
+            consortia = list(s.scalars(select(Consortium.id)))
         for cid in consortia:
             if cid not in self._bundles:
                 self._bundle(cid)
                 return True
+        with self.db.session() as s:
+            uploads = s.execute(select(Upload.consortium_id, Upload.blob)
+                                .order_by(Upload.id.desc()).limit(_CACHED_UPLOADS)).all()
         for cid, blob in uploads:
             if blob not in self._datasets and blob not in self._unreadable and len(
                     self._datasets) < _CACHED_UPLOADS:
@@ -165,25 +167,32 @@ class Worker:
         return EncryptedDataset.concat([self._datasets[b] for b in blobs])
 
     def _run(self, job: JobView) -> tuple[str, float]:
-        """Run a job; returns the result blob and the seconds spent in the estimator (the
-        homomorphic computation, against which the service's own overhead is measured)."""
-        if job.kind == "evaluate":
-            return self._evaluate(job)
-        if job.kind == "prepare":
-            data = self._dataset(job, self._bundle(job.consortium_id))
-            began = time.perf_counter()
-            pooled = PooledStatistics.of(data)  # the sites' vectors, added on concatenation
-            return self.blobs.put(pooled.to_bytes()), time.perf_counter() - began
-        if job.kind != "train":
-            raise ParameterError(f"unknown job kind {job.kind!r}")
-        spec = training_spec(job.spec)
+        """Run a job; returns the result blob and the seconds spent in homomorphic computation
+        (against which the service's own overhead is measured)."""
+        spec = parse_spec(job.kind, job.spec)
         bundle = self._bundle(job.consortium_id)
         data = self._dataset(job, bundle)
+        if isinstance(spec, TrainSpec) and spec.model == "logistic":
+            return self._train_logistic(job, spec, bundle, data)
+        model = (EncryptedLinearModel.from_bytes(self.blobs.read(spec.model_blob), bundle)
+                 if isinstance(spec, EvaluateSpec) else None)
         began = time.perf_counter()
-        if spec["model"] == "ridge":
-            model = EncryptedRidge(iterations=spec["iterations"]).fit(
-                data, progress=lambda done: self.queue.heartbeat(job.id, self.name, done))
-            return self.blobs.put(model.to_bytes()), time.perf_counter() - began
+        if isinstance(spec, PrepareSpec):  # the sites' vectors, added on concatenation
+            result = PooledStatistics.of(data).to_bytes()
+        elif model is not None:
+            result = evaluate(data, model).to_bytes()
+        else:
+            assert isinstance(spec, TrainSpec)  # ridge
+            result = EncryptedRidge(iterations=spec.iterations).fit(
+                data, progress=lambda done: self.queue.heartbeat(job.id, self.name, done)
+            ).to_bytes()
+        seconds = time.perf_counter() - began
+        return self.blobs.put(result), seconds
+
+    def _train_logistic(self, job: JobView, spec: TrainSpec, bundle: PublicBundle,
+                        data: EncryptedDataset) -> tuple[str, float]:
+        """Logistic training with a checkpoint per iteration, resumed from the last one; with
+        a key service, owner-assisted."""
         resume = None
         if job.checkpoint is not None:
             w = EncryptedVector.from_bytes(self.blobs.read(job.checkpoint), bundle)
@@ -197,13 +206,13 @@ class Worker:
             self.queue.save_checkpoint(job.id, self.name, step, self.blobs.put(w.to_bytes()))
             saving[0] += time.perf_counter() - start
 
-        estimator = EncryptedLogisticRegression(iterations=spec["iterations"])
-        keys = spec["key_service"]
-        client = None if keys is None else HttpRefreshClient(keys["url"], keys["token"])
+        estimator = EncryptedLogisticRegression(iterations=spec.iterations)
+        ref = spec.key_service
+        client = None if ref is None else HttpRefreshClient(ref.url, ref.token)
         try:
             refresh = None
-            if client is not None:  # owner-assisted: check the key service's job first
-                refresh = _refresher(client, keys["job"], data)
+            if client is not None and ref is not None:  # check the key service's job first
+                refresh = _refresher(client, ref.job, data)
             pool = self._ray_pool(job.consortium_id, bundle)
             began = time.perf_counter()
             model = estimator.fit(data, refresh=refresh, checkpoint=checkpoint, resume=resume,
@@ -213,7 +222,6 @@ class Worker:
                 client.close()
         seconds = time.perf_counter() - began - saving[0]
         return self.blobs.put(model.to_bytes()), seconds
-
 
     def _ray_pool(self, consortium_id: int, bundle: PublicBundle) -> RayPool | None:
         if self.ray is None:
@@ -227,16 +235,6 @@ class Worker:
         for pool in self._ray_pools.values():
             pool.close()
         self._ray_pools.clear()
-
-    def _evaluate(self, job: JobView) -> tuple[str, float]:
-        spec = evaluation_spec(job.spec)
-        bundle = self._bundle(job.consortium_id)
-        data = self._dataset(job, bundle)
-        model = EncryptedLinearModel.from_bytes(self.blobs.read(spec["model_blob"]), bundle)
-        began = time.perf_counter()
-        result = evaluate(data, model)
-        seconds = time.perf_counter() - began
-        return self.blobs.put(result.to_bytes()), seconds
 
 
 def _refresher(client: HttpRefreshClient, job: str,
@@ -255,7 +253,7 @@ def worker_main(data_dir: str, db_url: str | None, stale_seconds: float = 60.0,
     """Entry point of a worker process (`hedge cloud worker`, or started by `serve`, which
     passes its pid as `parent`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
-    db = Database(db_url or f"sqlite:///{Path(data_dir) / 'cloud.db'}")
+    db = Database(database_url(data_dir, db_url))
     worker = Worker(db, BlobStore(Path(data_dir) / "blobs"),
                     stale_after=dt.timedelta(seconds=stale_seconds), ray=ray)
     stop = threading.Event()

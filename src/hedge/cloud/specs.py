@@ -1,0 +1,72 @@
+"""Job specs: what the owner asks the cloud to run, checked by one set of rules when the API
+receives a job and again when a worker takes it from the database (which holds the spec as
+JSON, without its kind)."""
+
+# No `from __future__ import annotations`: pydantic and FastAPI read these annotations.
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hedge.errors import ParameterError
+from hedge.owner.http import MIN_TOKEN_LENGTH
+from hedge.owner.keyservice import JOB_ID_PATTERN
+
+__all__ = ["EvaluateSpec", "JobSpec", "KeyServiceRef", "PrepareSpec", "TrainSpec", "parse_spec"]
+
+_UPLOADS = Field(None, min_length=1, description="upload ids; all if absent")
+
+
+class KeyServiceRef(BaseModel):
+    """Where the worker refreshes weights in owner-assisted training: the owner's key service,
+    a job registered there for this training, and the token the key service gave the cloud."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=512)
+    job: str = Field(pattern=JOB_ID_PATTERN)
+    token: str = Field(min_length=MIN_TOKEN_LENGTH, max_length=256)
+
+
+class TrainSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["train"] = "train"
+    model: Literal["logistic", "ridge"]
+    iterations: int = Field(ge=1, le=64)
+    uploads: list[int] | None = _UPLOADS
+    key_service: KeyServiceRef | None = Field(
+        None, description="owner-assisted training (logistic): refresh through this service")
+
+    def checked(self) -> "TrainSpec":
+        """The rule across fields, as a `ParameterError` (HTTP 400)."""
+        if self.key_service is not None and self.model != "logistic":
+            raise ParameterError("only logistic regression trains with a key service")
+        return self
+
+
+class EvaluateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["evaluate"]
+    model_blob: str = Field(pattern=r"^[0-9a-f]{64}$",
+                            description="an encrypted model the owner stored (PUT .../models)")
+    uploads: list[int] | None = _UPLOADS
+
+
+class PrepareSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["prepare"]
+    uploads: list[int] | None = _UPLOADS
+
+
+JobSpec = TrainSpec | EvaluateSpec | PrepareSpec
+_KINDS: dict[str, type[TrainSpec] | type[EvaluateSpec] | type[PrepareSpec]] = {
+    "train": TrainSpec, "evaluate": EvaluateSpec, "prepare": PrepareSpec}
+
+
+def parse_spec(kind: str, fields: dict[str, Any]) -> JobSpec:
+    """A stored job's spec (`fields`: its JSON without the kind), or `ParameterError`."""
+    if kind not in _KINDS:
+        raise ParameterError(f"unknown job kind {kind!r}")
+    try:
+        spec = _KINDS[kind].model_validate({**fields, "kind": kind})
+    except ValidationError as exc:
+        raise ParameterError(f"a {kind} job spec is invalid: {exc}") from exc
+    return spec.checked() if isinstance(spec, TrainSpec) else spec

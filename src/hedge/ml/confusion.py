@@ -45,9 +45,9 @@ from hedge.errors import (
     SchemaError,
     ShapeError,
 )
-from hedge.ml._blocks import add_all, doubled_blocks, row_mask, row_sums
+from hedge.ml._blocks import add_all, doubled_blocks, row_mask
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.evaluate import tiled_weights
+from hedge.ml.evaluate import margins, tiled_weights
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sign import SIGN_STAGE_DEPTH, SignApproximation
 
@@ -126,12 +126,14 @@ class EncryptedConfusion:
 
 
 def confusion_counts(data: EncryptedDataset, model: LinearModel | EncryptedLinearModel, *,
-                     margin_bound: float | None = None) -> EncryptedConfusion:
+                     margin_bound: float | None = None,
+                     shared: list[EncryptedVector] | None = None) -> EncryptedConfusion:
     """Encrypted confusion counts of a logistic model on classification data.
 
     The sign polynomial takes m_i / R, so 1 / R must be in the weights before the dot product
     (powers of raw margins would overflow): free for a plaintext model; for an encrypted one,
-    refresh its weights with `refresh_tiled(..., scale=1 / R)` first (`tiled_scale` = 1 / R)."""
+    refresh its weights with `refresh_tiled(..., scale=1 / R)` first (`tiled_scale` = 1 / R).
+    `shared`: `evaluate.margins` of an encrypted model's tiled weights, when already computed."""
     if data.task != "classification":
         raise SchemaError("confusion counts need a classification dataset")
     if data.layout.width < 2:
@@ -158,8 +160,9 @@ def confusion_counts(data: EncryptedDataset, model: LinearModel | EncryptedLinea
     approximation = SignApproximation.for_levels(level - 2)  # dot product, then c_i U_i
     layout = data.layout
     terms = []
-    for block, real in doubled_blocks(data):
-        sign = row_sums(layout, block * tiled)
+    for (block, real), margin in zip(doubled_blocks(data), shared or margins(data, tiled),
+                                     strict=True):
+        sign = margin
         for stage in approximation.stages:
             sign = sign.polyval(list(stage))
         half = block * row_mask(layout, real, 0.5) + row_mask(layout, real, 0.5, offset=1)

@@ -28,7 +28,8 @@ from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
-__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "brier_score", "mean_squared_error", "tiled_weights"]
+__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "brier_score", "margins", "mean_squared_error",
+           "tiled_weights"]
 
 _DEGREE, _RANGE = 7, 8.0
 _FIT_ERROR = 0.032  # measured 0.0319 on [-8, 8]; tests/ml/test_layout_sigmoid.py checks it
@@ -74,9 +75,18 @@ def mean_squared_error(data: EncryptedDataset, model: LinearModel) -> EncryptedV
     return quadratic + linear
 
 
-def brier_score(data: EncryptedDataset,
-                model: LinearModel | EncryptedLinearModel) -> EncryptedVector:
-    """Encrypted Brier score of a logistic model on classification data (see module doc)."""
+def margins(data: EncryptedDataset,
+            tiled: np.ndarray | EncryptedVector) -> list[EncryptedVector]:
+    """Per doubled block, every row's scaled margin y'_i (b + x_i . w) (times the factor the
+    tiled weights carry) in the row's slots: one product and the row sums, 1 level. Metrics
+    of the same tiled weights can share them (`hedge.ml.evaluation`)."""
+    return [row_sums(data.layout, block * tiled) for block, _ in doubled_blocks(data)]
+
+
+def brier_score(data: EncryptedDataset, model: LinearModel | EncryptedLinearModel, *,
+                shared: list[EncryptedVector] | None = None) -> EncryptedVector:
+    """Encrypted Brier score of a logistic model on classification data (see module doc).
+    `shared`: the `margins` of the model's tiled weights, when already computed."""
     if data.task != "classification":
         raise SchemaError("the Brier score needs a classification dataset")
     layout = data.layout
@@ -85,8 +95,8 @@ def brier_score(data: EncryptedDataset,
     # sigmoid(-t), the probability of an error, of t = (scaled margin) / scale
     wrong = [ck * (-1) ** k / scale**k for k, ck in enumerate(c)]
     terms = []
-    for block, real in doubled_blocks(data):
-        mask = row_mask(layout, real, 1.0 / data.rows)
-        miss = row_sums(layout, block * tiled).polyval(wrong)
-        terms.append((miss * miss) * mask)
+    for (_, real), margin in zip(doubled_blocks(data), shared or margins(data, tiled),
+                                 strict=True):
+        miss = margin.polyval(wrong)
+        terms.append((miss * miss) * row_mask(layout, real, 1.0 / data.rows))
     return add_all(terms).sum()

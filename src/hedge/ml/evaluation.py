@@ -23,7 +23,7 @@ from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.errors import CorruptDataError
 from hedge.ml.confusion import RELEASE_ERROR, ConfusionCounts, EncryptedConfusion, confusion_counts
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.evaluate import BRIER_BOUND, brier_score
+from hedge.ml.evaluate import BRIER_BOUND, brier_score, margins, tiled_weights
 from hedge.ml.model import EncryptedLinearModel
 from hedge.ml.sign import SignApproximation
 
@@ -99,5 +99,6 @@ class EncryptedEvaluation:
 def evaluate(data: EncryptedDataset, model: EncryptedLinearModel) -> EncryptedEvaluation:
     """Brier score and confusion counts of an encrypted logistic model whose tiled weights
     carry 1 / R (`EncryptedLinearModel.encrypt`, or `refresh_tiled(..., scale=1 / R)`)."""
-    return EncryptedEvaluation(brier_score(data, model) * float(data.rows),
-                               confusion_counts(data, model))
+    shared = margins(data, tiled_weights(data, model)[0])  # one dot product per row for both
+    return EncryptedEvaluation(brier_score(data, model, shared=shared) * float(data.rows),
+                               confusion_counts(data, model, shared=shared))

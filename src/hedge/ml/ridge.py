@@ -74,7 +74,7 @@ class EncryptedRidge:
         if progress:
             progress(self.iterations)
         return EncryptedLinearModel(w.head(len(data.columns)), data.layout, data.columns,
-                                      data.schema, kind="ridge", tiled=w)
+                                      data.schema, kind="ridge")
 
 
 def reference_ridge_sites(zs: list[np.ndarray], ys: list[np.ndarray], alpha: float,

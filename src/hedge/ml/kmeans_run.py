@@ -81,17 +81,14 @@ def federated_kmeans(sites: Sequence[Site], owner: SegmentOwner, bundle: PublicB
         pooled = aggregate(bundle, {s.name: s.respond(signed) for s in sites}, signed, features)
         starts = [(seed + r, owner.initial_centroids(pooled, k, seed + r, scale))
                   for r in range(restarts)]
-    results = []
-    for start_seed, centroids in starts:
-        result = _lloyd(sites, owner, bundle, centroids, scale, tol, max_rounds, progress)
-        result.seed = start_seed
-        results.append(result)
+    results = [_lloyd(sites, owner, bundle, centroids, start_seed, scale, tol, max_rounds,
+                      progress) for start_seed, centroids in starts]
     candidates = [r for r in results if r.converged] or results
     return min(candidates, key=lambda r: r.inertia)
 
 
 def _lloyd(sites: Sequence[Site], owner: SegmentOwner, bundle: PublicBundle,
-           centroids: np.ndarray, scale: float, tol: float, max_rounds: int,
+           centroids: np.ndarray, seed: int, scale: float, tol: float, max_rounds: int,
            progress: Callable[[RoundReport], None] | None) -> KMeansResult:
     k, d = centroids.shape
     run = owner.new_run()
@@ -113,6 +110,6 @@ def _lloyd(sites: Sequence[Site], owner: SegmentOwner, bundle: PublicBundle,
         if converged or round_ == max_rounds:
             # this round's centroids, with their own sizes and inertia (at a fixed point the
             # update would only add release noise)
-            return KMeansResult(centroids, sizes, inertia, round_, converged, 0, history)
+            return KMeansResult(centroids, sizes, inertia, round_, converged, seed, history)
         centroids = updated
     raise AssertionError("unreachable: the loop returns in its last round")

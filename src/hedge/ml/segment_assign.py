@@ -83,11 +83,8 @@ def encrypted_distances(records: EncryptedRecords, centroids: np.ndarray) -> lis
         raise ShapeError(f"centroids of shape {c.shape} do not fit records of "
                          f"{records.features} features in rows of width {records.layout.width}")
     layout = records.layout
-    first_k = np.tile(np.concatenate([np.ones(k), np.zeros(layout.stride - k)]),
-                      layout.rows_per_block)
-    squares = np.zeros(layout.stride)
-    squares[:k] = (c**2).sum(axis=1)
-    squares_tiled = np.tile(squares, layout.rows_per_block)
+    first_k = layout.tile(np.ones(k), doubled=False)
+    squares_tiled = layout.tile((c**2).sum(axis=1), doubled=False)
     cross = -2.0 * c.T  # (M^T x)_j = -2 c_j . x
     out = []
     for block in records.blocks:

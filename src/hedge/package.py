@@ -27,7 +27,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -68,12 +67,6 @@ class Manifest:
             raise CorruptDataError(f"the package manifest is malformed: {exc}") from exc
 
 
-def _model_bytes(model: LinearModel) -> bytes:
-    return canonical_json({"version": 1, "kind": model.kind, "columns": model.columns,
-                           "intercept": model.intercept, "coef": model.coef.tolist(),
-                           "schema": model.schema})
-
-
 def build_package(model: LinearModel, *, site: str, sequence: int, version: int,
                   signing_key: SigningKey, package_key: bytes,
                   replaces: int | None = None) -> bytes:
@@ -93,7 +86,7 @@ def build_package(model: LinearModel, *, site: str, sequence: int, version: int,
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "nonce": base64.b64encode(nonce).decode(), "kind": model.kind,
                 "columns": list(model.columns)}
-    plain = _model_bytes(model)
+    plain = canonical_json(model.to_dict())
     # the hash of the ciphertext is part of the manifest, and the manifest (without it) is the
     # associated data of the encryption
     ciphertext = AESGCM(package_key).encrypt(nonce, plain, canonical_json(manifest))
@@ -144,10 +137,7 @@ def open_package(raw: bytes, *, site: str, owner: VerifyKey, package_key: bytes,
                                             canonical_json(associated))
     except (InvalidTag, ValueError) as exc:
         raise CorruptDataError("the package does not decrypt with this site's package key") from exc
-    data = json.loads(plain)
-    model = LinearModel(list(data["columns"]), float(data["intercept"]),
-                        np.asarray(data["coef"], dtype=np.float64), data.get("schema"),
-                        str(data["kind"]))
+    model = LinearModel.from_dict(json.loads(plain), "the package's model")
     if model.kind != manifest.kind or model.columns != manifest.columns:
         raise CorruptDataError("the model does not match its manifest")
     return manifest, model

@@ -49,27 +49,34 @@ class LinearModel:
         scaled = self.decision_function(x)
         return np.asarray(label.low + (scaled + 1.0) / 2.0 * (label.high - label.low))
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        body = {"version": 1, "kind": self.kind, "columns": self.columns,
+    def to_dict(self) -> dict[str, Any]:
+        """The model as JSON data (model files, deployment packages)."""
+        return {"version": 1, "kind": self.kind, "columns": self.columns,
                 "intercept": self.intercept, "coef": self.coef.tolist(), "schema": self.schema}
-        write_json(path, body)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> LinearModel:
-        body = read_json(path, "hedge model")
+    def from_dict(cls, body: dict[str, Any], what: str = "the model") -> LinearModel:
+        """The model from `to_dict`'s data, checked; `SchemaError` naming `what` if not."""
         try:
             if body.get("kind") not in ("logistic", "ridge") or body.get("version") != 1:
-                raise SchemaError(f"{path} is not a hedge model")
+                raise SchemaError(f"{what} is not a hedge model")
             coef = np.asarray(body["coef"], dtype=np.float64)
             model = cls(list(body["columns"]), float(body["intercept"]), coef, body.get("schema"),
                         body["kind"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, SchemaError):
                 raise
-            raise SchemaError(f"{path} is not a hedge model file: {exc}") from exc
+            raise SchemaError(f"{what} is not a hedge model file: {exc}") from exc
         if coef.shape != (len(model.columns),) or not np.all(np.isfinite(coef)):
-            raise SchemaError(f"{path}: coefficients do not match the columns")
+            raise SchemaError(f"{what}: coefficients do not match the columns")
         return model
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LinearModel:
+        return cls.from_dict(read_json(path, "hedge model"), str(path))
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         scores: np.ndarray = np.asarray(x, dtype=np.float64) @ self.coef + self.intercept

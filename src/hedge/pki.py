@@ -25,16 +25,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
-    BestAvailableEncryption,
     Encoding,
     NoEncryption,
     PrivateFormat,
-    load_pem_private_key,
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hedge.errors import CorruptDataError, ParameterError, SchemaError, WrongPassphraseError
+from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.files import write_atomic
+from hedge.signing import load_private_key, save_private_key
 
 __all__ = ["CertificateAuthority", "Credential", "client_context", "enrolment_context"]
 
@@ -135,23 +134,18 @@ class CertificateAuthority:
              passphrase: str) -> None:
         """The certificate as PEM; the key as passphrase-encrypted PKCS#8 PEM (mode 0600)."""
         write_atomic(cert_path, self.cert_pem)
-        write_atomic(key_path, self._key.private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase.encode())))
+        save_private_key(key_path, self._key, passphrase)
 
     @classmethod
     def load(cls, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str], *,
              passphrase: str) -> CertificateAuthority:
         try:
             cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
-            raw = Path(key_path).read_bytes()
-        except FileNotFoundError as exc:
-            raise CorruptDataError(f"{exc.filename} does not exist") from None
+        except FileNotFoundError:
+            raise CorruptDataError(f"{cert_path} does not exist") from None
         except ValueError as exc:
             raise CorruptDataError(f"{cert_path} is not a PEM certificate: {exc}") from exc
-        try:
-            key = load_pem_private_key(raw, passphrase.encode())
-        except (ValueError, TypeError) as exc:
-            raise WrongPassphraseError(f"{key_path}: wrong passphrase, or not a CA key") from exc
+        key = load_private_key(key_path, passphrase, "a CA key")
         if not isinstance(key, ec.EllipticCurvePrivateKey) or \
                 key.public_key() != cert.public_key():
             raise CorruptDataError(f"{key_path} is not the key of the CA certificate {cert_path}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import (
     BestAvailableEncryption,
     Encoding,
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import (
 from hedge.errors import CorruptDataError, SignatureError, WrongPassphraseError
 from hedge.files import write_atomic
 
-__all__ = ["SigningKey", "VerifyKey", "canonical_json"]
+__all__ = ["SigningKey", "VerifyKey", "canonical_json", "load_private_key", "save_private_key"]
 
 
 def canonical_json(payload: Any) -> bytes:
@@ -89,18 +90,32 @@ class SigningKey:
 
     def save(self, path: str | os.PathLike[str], *, passphrase: str) -> None:
         """Write the key as passphrase-encrypted PKCS#8 PEM (mode 0600), atomically."""
-        pem = self._key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
-                                      BestAvailableEncryption(passphrase.encode()))
-        write_atomic(path, pem)
+        save_private_key(path, self._key, passphrase)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, passphrase: str) -> SigningKey:
-        try:
-            key = load_pem_private_key(Path(path).read_bytes(), passphrase.encode())
-        except FileNotFoundError:
-            raise CorruptDataError(f"{path} does not exist") from None
-        except (ValueError, TypeError) as exc:
-            raise WrongPassphraseError(f"{path}: wrong passphrase, or not a signing key") from exc
+        key = load_private_key(path, passphrase, "a signing key")
         if not isinstance(key, Ed25519PrivateKey):
             raise CorruptDataError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
         return cls(key)
+
+
+def save_private_key(path: str | os.PathLike[str], key: PrivateKeyTypes,
+                     passphrase: str) -> None:
+    """A private key as passphrase-encrypted PKCS#8 PEM (mode 0600), written atomically."""
+    write_atomic(path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                         BestAvailableEncryption(passphrase.encode())))
+
+
+def load_private_key(path: str | os.PathLike[str], passphrase: str,
+                     what: str) -> PrivateKeyTypes:
+    """A key `save_private_key` wrote; `CorruptDataError` if the file is missing,
+    `WrongPassphraseError` if it does not open (`what` names the key expected)."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CorruptDataError(f"{path} does not exist") from None
+    try:
+        return load_pem_private_key(raw, passphrase.encode())
+    except (ValueError, TypeError) as exc:
+        raise WrongPassphraseError(f"{path}: wrong passphrase, or not {what}") from exc

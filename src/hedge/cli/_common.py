@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -12,8 +14,34 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hedge.ckks import container
 from hedge.errors import CorruptDataError, SchemaError, SecretMaterialError
+from hedge.owner.http import is_loopback_host
 
 console = Console(stderr=True)
+
+CertFile = Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")]
+KeyFile = Annotated[Path | None, typer.Option(help="TLS private key (PEM).")]
+
+
+def tls_options(host: str, certfile: Path | None, keyfile: Path | None,
+                client_ca: Path | None = None) -> dict[str, Any]:
+    """uvicorn's TLS arguments for a service on `host` (mutual TLS with `client_ca`); exits
+    with a message when an option lacks its partner, warns when a non-loopback address
+    would serve without TLS."""
+    if (certfile is None) != (keyfile is None):
+        console.print("[red]error:[/red] give both --ssl-certfile and --ssl-keyfile, or neither")
+        raise typer.Exit(1)
+    if client_ca is not None and certfile is None:
+        console.print("[red]error:[/red] --client-ca needs TLS: give --ssl-certfile and "
+                      "--ssl-keyfile too")
+        raise typer.Exit(1)
+    if certfile is None and not is_loopback_host(host):
+        console.print(f"[yellow]warning:[/yellow] listening on {host} without TLS: tokens and "
+                      "data travel in clear; give --ssl-certfile/--ssl-keyfile or put a TLS "
+                      "proxy in front")
+    return {"ssl_certfile": None if certfile is None else str(certfile),
+            "ssl_keyfile": None if keyfile is None else str(keyfile),
+            "ssl_ca_certs": None if client_ca is None else str(client_ca),
+            "ssl_cert_reqs": ssl.CERT_NONE if client_ca is None else ssl.CERT_REQUIRED}
 
 
 def passphrase(*, confirm: bool = False) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import ssl
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -12,11 +11,10 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from hedge.cli._common import console
+from hedge.cli._common import CertFile, KeyFile, console, tls_options
 from hedge.cloud import CloudService
 from hedge.cloud.app import DEFAULT_MAX_UPLOAD
 from hedge.cloud.worker import worker_main
-from hedge.owner.http import is_loopback_host
 
 _RAY_HELP = ("Run the per-block work of training jobs on a Ray cluster: its address, or 'local' "
              "to start one per worker (needs hedge's 'ray' extra).")
@@ -35,8 +33,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8700,
     max_upload: Annotated[int, typer.Option(help="Largest upload, bytes.")] = DEFAULT_MAX_UPLOAD,
-    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
-    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    ssl_certfile: CertFile = None,
+    ssl_keyfile: KeyFile = None,
     client_ca: Annotated[Path | None, typer.Option(
         help="Mutual TLS: accept only clients with a certificate from these CAs (PEM, e.g. "
              "the owner's tls/cloud/client-ca.pem; concatenate several owners' CAs).")] = None,
@@ -51,18 +49,9 @@ def serve(
 ) -> None:
     """Serve the cloud API (OpenAPI at /docs) and start job workers. The admin token, which
     creates consortia, is written to DATA_DIR/admin.token on first start."""
-    if (ssl_certfile is None) != (ssl_keyfile is None):
-        console.print("[red]error:[/red] give both --ssl-certfile and --ssl-keyfile, or neither")
-        raise typer.Exit(1)
-    if client_ca is not None and ssl_certfile is None:
-        console.print("[red]error:[/red] --client-ca needs TLS: give --ssl-certfile and "
-                      "--ssl-keyfile too")
-        raise typer.Exit(1)
+    tls = tls_options(host, ssl_certfile, ssl_keyfile, client_ca)
     service = CloudService(data_dir, db_url, max_upload=max_upload,
                            key_services=tuple(key_service or ()))
-    if ssl_certfile is None and not is_loopback_host(host):
-        console.print(f"[yellow]warning:[/yellow] listening on {host} without TLS: tokens "
-                      "travel in clear; give --ssl-certfile/--ssl-keyfile or a TLS proxy")
     console.print(f"cloud data in {data_dir} (database {service.db.url.split('@')[-1]}); admin "
                   f"token in {service.admin_token_path}", highlight=False)
     spawn = multiprocessing.get_context("spawn")
@@ -85,11 +74,7 @@ def serve(
 
     threading.Thread(target=supervise, daemon=True).start()
     try:
-        uvicorn.run(service.app(), host=host, port=port, log_level="info",
-                    ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
-                    ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
-                    ssl_ca_certs=None if client_ca is None else str(client_ca),
-                    ssl_cert_reqs=ssl.CERT_NONE if client_ca is None else ssl.CERT_REQUIRED)
+        uvicorn.run(service.app(), host=host, port=port, log_level="info", **tls)
     finally:
         stop.set()
         for proc in procs:

@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from hedge.ckks import KeySet
-from hedge.cli._common import passphrase
+from hedge.cli._common import CertFile, KeyFile, passphrase, tls_options
 from hedge.errors import HedgeError
 from hedge.owner.audit import AuditLog, verify_log
-from hedge.owner.http import MIN_TOKEN_LENGTH, create_app, is_loopback_host
+from hedge.owner.http import MIN_TOKEN_LENGTH, create_app
 from hedge.owner.keyservice import KeyService
 
 app = typer.Typer(
@@ -54,8 +54,8 @@ def serve_keys(
         help="Separate token that alone may register jobs (recommended: without it, whoever "
              "holds the refresh token can register jobs and grant itself refreshes).",
     )] = None,
-    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
-    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    ssl_certfile: CertFile = None,
+    ssl_keyfile: KeyFile = None,
 ) -> None:
     """Serve the key service over HTTP (passphrase from HEDGE_PASSPHRASE or a prompt)."""
     if token is None or len(token) < MIN_TOKEN_LENGTH:
@@ -72,8 +72,7 @@ def run_key_service(keys: Path, audit: Path, host: str, port: int, token: str,
                     ssl_keyfile: Path | None) -> None:
     """Load the keystore (passphrase from HEDGE_PASSPHRASE or a prompt) and serve the key
     service until interrupted (`serve-keys`, and `key-service` for an owner directory)."""
-    if (ssl_certfile is None) != (ssl_keyfile is None):
-        raise _fail("give both --ssl-certfile and --ssl-keyfile, or neither")
+    tls = tls_options(host, ssl_certfile, ssl_keyfile)
     try:
         keyset = KeySet.load(keys, passphrase=passphrase())
         log = AuditLog(audit)
@@ -82,19 +81,13 @@ def run_key_service(keys: Path, audit: Path, host: str, port: int, token: str,
     try:
         service = KeyService(keyset, log)
         api = create_app(service, token, admin_token=admin_token)
-        if ssl_certfile is None and not is_loopback_host(host):
-            errors.print(f"[yellow]warning:[/yellow] listening on {host} without TLS: tokens "
-                         "and ciphertexts travel in clear; give --ssl-certfile/--ssl-keyfile "
-                         "or put a TLS proxy in front")
         if admin_token is None:
             errors.print("[yellow]warning:[/yellow] no --admin-token: the refresh token can "
                          "also register jobs")
         count, last = log.head
         errors.print(f"key set {keyset.fingerprint[:12]}…, audit log {audit} ({count} entries, "
                      f"last hash {last[:16]}…)", highlight=False)
-        uvicorn.run(api, host=host, port=port, log_level="info",
-                    ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
-                    ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile))
+        uvicorn.run(api, host=host, port=port, log_level="info", **tls)
     except HedgeError as exc:
         raise _fail(str(exc)) from None
     finally:

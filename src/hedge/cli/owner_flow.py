@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hedge.cli._common import console, passphrase
+from hedge.cli._common import CertFile, KeyFile, console, passphrase
 from hedge.cli.owner import app, run_key_service
 from hedge.errors import ParameterError
 from hedge.files import write_json
@@ -71,8 +71,8 @@ def key_service(
     public_url: Annotated[str | None, typer.Option(
         help="The URL the cloud reaches this service at (default: from host and port).")
     ] = None,
-    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
-    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    ssl_certfile: CertFile = None,
+    ssl_keyfile: KeyFile = None,
 ) -> None:
     """Run the owner's key service for assisted training (keys, tokens and audit log from the
     owner directory; `hedge owner train` registers each assisted job with it)."""

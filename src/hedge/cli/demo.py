@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hedge.demo import run_demo
-from hedge.errors import ParameterError
+from hedge.ml.plan import check_mode
 
 
 def demo(
@@ -24,9 +24,4 @@ def demo(
     """Run the whole flow on this machine: enrol, encrypt and upload, train on ciphertexts,
     release, evaluate, sign and deploy, verify, activate and score at the edges; then a
     summary."""
-    if mode == "assisted":
-        run_demo(data_dir, rows=rows, fresh=fresh, mode="assisted")
-    elif mode == "non-interactive":
-        run_demo(data_dir, rows=rows, fresh=fresh, mode="non-interactive")
-    else:
-        raise ParameterError("--mode must be 'assisted' or 'non-interactive'")
+    run_demo(data_dir, rows=rows, fresh=fresh, mode=check_mode(mode))

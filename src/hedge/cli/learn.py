@@ -25,6 +25,7 @@ from hedge.ml import (
     TrainingPlan,
     plan_training,
 )
+from hedge.ml.plan import check_mode
 from hedge.ml.refresh import refresh_tiled
 
 #: From this many ciphertext blocks on, worker processes pay for their start-up.
@@ -64,7 +65,7 @@ def plan_ridge(
 
 def _plan(kind: str, features: int, max_rows: int, mode: str, iterations: int | None,
           out: Path) -> None:
-    plan = plan_training(kind, features, max_rows, mode, iterations)  # type: ignore[arg-type]
+    plan = plan_training(kind, features, max_rows, check_mode(mode), iterations)
     plan.save(out)
     console.print(f"plan: preset [bold]{plan.preset}[/bold], {plan.iterations} iterations, "
                   f"depth {plan.depth}, {len(plan.rotation_steps)} rotation keys, "

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from hedge.cli._common import CertFile, KeyFile, console, passphrase
 from hedge.cli.owner import app, run_key_service
-from hedge.errors import ParameterError
 from hedge.files import write_json
 from hedge.ml import LinearModel, TrainingPlan
 from hedge.ml.evaluation import EvaluationReport
+from hedge.ml.plan import check_mode
 from hedge.owner.statistics import DEFAULT_MIN_ROWS
 from hedge.owner.tls import has_tls, init_tls
 from hedge.owner.workspace import OwnerWorkspace
@@ -105,11 +105,9 @@ def train(
              "default: the plan's.")] = None,
 ) -> None:
     """Start training on what the sites uploaded (all of it, or --upload ...)."""
-    if mode not in (None, "non-interactive", "assisted"):
-        raise ParameterError("--mode must be 'non-interactive' or 'assisted'")
     ws = OwnerWorkspace.open(dir)
     job = ws.train(model, iterations, upload,
-                   assisted=None if mode is None else mode == "assisted")
+                   assisted=None if mode is None else check_mode(mode) == "assisted")
     console.print(f"job {job} queued")
     if wait:
         ws.wait(job, poll=1.0)

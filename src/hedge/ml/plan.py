@@ -80,6 +80,15 @@ class TrainingPlan:
         return plan
 
 
+def check_mode(mode: str) -> Mode:
+    """A training mode given as text (command lines), or `ParameterError`."""
+    if mode == "assisted":
+        return "assisted"
+    if mode == "non-interactive":
+        return "non-interactive"
+    raise ParameterError(f"mode must be 'non-interactive' or 'assisted', not {mode!r}")
+
+
 def plan_training(kind: str, features: int, max_rows: int, mode: Mode = "non-interactive",
                   iterations: int | None = None) -> TrainingPlan:
     """The plan for training `kind` on up to `max_rows` rows of `features` columns."""
@@ -87,8 +96,7 @@ def plan_training(kind: str, features: int, max_rows: int, mode: Mode = "non-int
         raise ParameterError(f"no plan for model kind {kind!r}; available: logistic, ridge")
     if features < 1 or max_rows < 1:
         raise ParameterError("features and max_rows must be positive")
-    if mode not in ("non-interactive", "assisted"):
-        raise ParameterError("mode must be 'non-interactive' or 'assisted'")
+    mode = check_mode(mode)
     if kind == "ridge":
         return _plan_ridge(features, max_rows, mode, iterations or 3)
     estimator = EncryptedLogisticRegression(iterations=iterations or 2)

@@ -6,8 +6,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from hedge.cloud.blobs import TooLargeError
 from hedge.cloud.client import CloudClient, CloudUnavailableError
-from hedge.errors import ParameterError
+from hedge.errors import (
+    CorruptDataError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    SecretMaterialError,
+)
 
 
 def client_with(answers: list[object]) -> tuple[CloudClient, list[str]]:
@@ -49,3 +56,19 @@ def test_a_post_is_sent_again_only_if_it_never_left() -> None:
     with pytest.raises(CloudUnavailableError, match="whether it took effect"):
         client.add_site(1, "p")
     assert seen == ["POST"]
+
+
+@pytest.mark.parametrize(("status", "error", "raised"), [
+    (409, "KeyMismatchError", KeyMismatchError), (409, None, PolicyError),
+    (413, "TooLargeError", TooLargeError), (422, "SecretMaterialError", SecretMaterialError),
+    (400, None, CorruptDataError), (404, None, PolicyError)])
+def test_refusals_map_back_to_their_exceptions(status: int, error: str | None,
+                                               raised: type[Exception]) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"detail": "why", "error": error})
+
+    http = httpx.Client(base_url="http://cloud", transport=httpx.MockTransport(handle))
+    client = CloudClient("http://cloud", "t", sleep=lambda _: None, http=http)
+    with pytest.raises(raised, match=f"{status}: why") as info:
+        client.upload(1, "k", b"x")
+    assert type(info.value) is raised

@@ -24,7 +24,8 @@ Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/
   own site (``X-Hedge-Sequence`` header), 404 before the first.
 
 A token of another consortium gets 404 for everything of this one (no existence oracle).
-Errors carry a JSON ``detail`` that says what to do.
+Errors carry a JSON ``detail`` that says what to do and, for hedge's own refusals, ``error``:
+the exception's name (clients map it back).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
@@ -122,7 +123,8 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
 
     @app.exception_handler(HedgeError)
     async def hedge_error(_: Request, exc: HedgeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=_status_for(exc))
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
+                            status_code=_status_for(exc))
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -34,23 +34,27 @@ class CloudUnavailableError(HedgeError):
     """The cloud could not be reached (after retries); nothing was lost, try again later."""
 
 
+#: hedge's refusals the cloud names in its answers (`error`), mapped back to their class
+_NAMED: dict[str, type[HedgeError]] = {
+    cls.__name__: cls for cls in (SecretMaterialError, KeyMismatchError, TooLargeError,
+                                  CorruptDataError)}
+
+
 def _raise_for(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
+        detail, error = (body.get("detail", response.text), body.get("error")) if isinstance(
+            body, dict) else (response.text, None)
     except ValueError:
-        detail = response.text
+        detail, error = response.text, None
     code = response.status_code
     message = f"cloud answered {code}: {detail}"
-    if code == 422 and "secret" in str(detail):
-        raise SecretMaterialError(message)
-    if code == 413:
-        raise TooLargeError(message)
-    if code in (401, 403, 404):
+    if error in _NAMED:
+        raise _NAMED[error](message)
+    if code in (401, 403, 404, 409, 413):
         raise PolicyError(message)
-    if code == 409:
-        raise KeyMismatchError(message) if "key set" in str(detail) else PolicyError(message)
     if code == 400:
         raise CorruptDataError(message)
     raise ParameterError(message)

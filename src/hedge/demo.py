@@ -4,8 +4,13 @@ Parties, each in its own directory under DATA_DIR:
 
 * the cloud: `hedge cloud serve` (a separate process, one job worker) in DATA_DIR/cloud;
 * the owner: keys, signing key, consortium (DATA_DIR/owner);
-* three edge agents, each fed one third of the AI4I 2020 training rows as CSV files
-  (DATA_DIR/edge-N), later the test rows to score.
+* three edge agents (DATA_DIR/edge-N), each connected to a simulated milling machine that
+  replays its share of the AI4I 2020 rows: plants 1 and 2 over OPC UA (a server per plant on a
+  free loopback port), plant 3 over MQTT (the local Mosquitto if it answers on
+  127.0.0.1:1883, else an in-process broker). The machines replay the training rows, then the
+  held-out rows (labelled, for the encrypted evaluation), then the held-out rows again as live
+  production, which the edges score with the deployed model, writing each machine's failure
+  risk and alert back to its OPC UA variables or MQTT alert topic.
 
 Flow: plan, enrol, encrypt and upload, train on ciphertexts in the cloud, release, sign and
 deploy, verify and activate at the edges, score and raise alerts. The summary compares the
@@ -14,14 +19,17 @@ encrypted-trained model's AUC with scikit-learn trained on the pooled plaintext.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from sklearn.linear_model import LogisticRegression
@@ -30,17 +38,26 @@ from sklearn.model_selection import train_test_split
 
 from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
-from hedge.errors import ParameterError
+from hedge.errors import HedgeError, ParameterError
 from hedge.files import write_atomic
 from hedge.ml import plan_training
 from hedge.ml.plan import Mode
+from hedge.mqtt import MqttSettings
 from hedge.owner.workspace import OwnerWorkspace
-from hedge.services import CloudProcess, KeyServiceProcess
+from hedge.services import CloudProcess, KeyServiceProcess, free_port
+from hedge.sim.broker import local_broker
+from hedge.sim.mqtt_publisher import TelemetryPublisher
+from hedge.sim.opcua_server import node_id
+from hedge.sim.runner import SimulatorThread
+from hedge.sim.telemetry import AI4I_VARIABLES, ReplaySource
 
 __all__ = ["DemoSummary", "run_demo"]
 
 LEAKS = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]  # ids, failure-mode labels
 LABEL = "Machine failure"
+VARIABLES = AI4I_VARIABLES[:7]  # the machine variables the schema uses, and the label
+RATE = 2000.0  # replayed cycles per second
+PREFIX = "factory/{site}/milling"  # MQTT topics: PREFIX/<machine>/telemetry and /alerts
 
 
 @dataclass
@@ -59,14 +76,81 @@ class DemoSummary:
     stages: dict[str, float] = field(default_factory=dict)
 
 
-def _edge_config(folder: Path, enrolment: Path, schema: Path) -> Path:
+def _edge_config(folder: Path, enrolment: Path, schema: Path, source: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "edge.toml"
     config.write_text(f'enrolment = "{enrolment}"\ndata_dir = "data"\nschema = "{schema}"\n'
-                      '[source]\nfolder = "incoming"\nsettle_seconds = 0\n'
-                      '[upload]\nbatch_rows = 5000\n'
-                      'class_weight = "balanced"\n[sink]\nalert_threshold = 0.5\n')
+                      '[upload]\nbatch_rows = 5000\nclass_weight = "balanced"\n' + source)
     return config
+
+
+def _opcua_source(port: int, machine: str) -> str:
+    nodes = "".join(f'"{node_id(machine, v.name)}" = "{v.column}"\n' for v in VARIABLES)
+    return (f'[source]\nkind = "opcua"\nendpoint = "opc.tcp://127.0.0.1:{port}/hedge/sim/"\n'
+            f'machine = "{machine}"\ncycle_node = "{node_id(machine, "Cycle")}"\n'
+            f'[source.nodes]\n{nodes}'
+            f'[alerts]\nrisk_node = "{node_id(machine, "FailureRisk")}"\n'
+            f'alert_node = "{node_id(machine, "Alert")}"\n')
+
+
+def _mqtt_source(url: str, site: str) -> str:
+    fields = "".join(f'{v.name} = "{v.column}"\n' for v in VARIABLES)
+    prefix = PREFIX.format(site=site)
+    return (f'[source]\nkind = "mqtt"\nbroker = "{url}"\nclient_id = "hedge-{site}-'
+            f'{secrets.token_hex(3)}"\ntopics = ["{prefix}/+/telemetry"]\n'
+            f'[source.fields]\n{fields}[alerts]\ntopic = "{prefix}/{{machine}}/alerts"\n')
+
+
+@dataclass
+class _Site:
+    """An edge agent and the simulated machine it is connected to."""
+
+    agent: EdgeAgent
+    machine: SimulatorThread
+    replay: ReplaySource
+
+    def feed(self, rows: pd.DataFrame, timeout: float = 120.0) -> tuple[int, int]:
+        """Replay `rows` on the machine; returns (rows ingested, rows in alert) once the edge
+        has all of them."""
+        self.replay.load(rows)
+        self.machine.start_publishing()
+        ingested = alerts = 0
+        deadline = time.monotonic() + timeout
+        while ingested < len(rows):
+            if time.monotonic() > deadline:
+                raise HedgeError(f"{self.agent.site}: {ingested} of {len(rows)} rows arrived "
+                                 f"within {timeout:.0f} s; see {self.agent.config.data_dir}")
+            self.agent.connector.wait(0.2)
+            report = self.agent.ingest()
+            ingested, alerts = ingested + report.ingested, alerts + report.alerts
+        return ingested, alerts
+
+
+def _connect_sites(owner: OwnerWorkspace, root: Path, first: pd.DataFrame, sites: int,
+                   broker: str, stack: ExitStack) -> list[_Site]:
+    """Enrol the sites, start their machines, connect their edges (closed with `stack`)."""
+    out = []
+    for i in range(sites):
+        name, machine = f"plant-{i + 1}", f"mill-{i + 1}"
+        replay = ReplaySource(machine, first, VARIABLES)
+        if i == 2:
+            settings = MqttSettings.parse(broker)
+            publisher = stack.enter_context(TelemetryPublisher(
+                settings, PREFIX.format(site=name)))
+            sim = SimulatorThread([replay], rate=RATE, publisher=publisher)
+            source = _mqtt_source(broker, name)
+        else:
+            port = free_port()
+            sim = SimulatorThread([replay], rate=RATE, opcua_port=port)
+            source = _opcua_source(port, machine)
+        stack.enter_context(sim)
+        config = _edge_config(root / f"edge-{i + 1}", owner.add_site(name).resolve(),
+                              (root / "schema.json").resolve(), source)
+        agent = EdgeAgent(EdgeConfig.load(config))
+        stack.callback(agent.close)
+        agent.connector.start()
+        out.append(_Site(agent, sim, replay))
+    return out
 
 
 def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | None = None,
@@ -78,6 +162,7 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
     `repeat_training` trains that many more times on the same uploads (warm workers), each
     job's wall time and compute time going to `DemoSummary.jobs` (benchmarks)."""
     out = console or Console()
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
     root = Path(data_dir)
     if (root / "owner" / "owner.json").exists():
         if not fresh:
@@ -104,8 +189,8 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
               f"{len(plan.rotation_steps)} rotation keys")
     cloud = CloudProcess(root / "cloud", ["--workers", "1"], log=root / "cloud.log")
     cloud.start()
-    agents: list[EdgeAgent] = []
     key_service: KeyServiceProcess | None = None
+    stack = ExitStack()
     try:
         stage("start cloud")
         passphrase = secrets.token_urlsafe(16)
@@ -124,26 +209,22 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
                   f"{owner.state['fingerprint'][:12]}…")
         parts = np.array_split(np.random.default_rng(0).permutation(len(train)), sites)
         tests = np.array_split(np.arange(len(test)), sites)
-        for i in range(sites):
-            name = f"plant-{i + 1}"
-            enrolment = owner.add_site(name)
-            folder = root / f"edge-{i + 1}"
-            agent = EdgeAgent(EdgeConfig.load(_edge_config(folder, enrolment.resolve(),
-                                                          (root / "schema.json").resolve())))
-            agents.append(agent)
-            (folder / "incoming").mkdir(parents=True, exist_ok=True)
-            train.iloc[parts[i]].to_csv(folder / "incoming" / "0001-history.csv", index=False)
-        stage("enrol sites")
-        for agent in agents:
-            report = agent.step()
-            summary.sites[agent.site] = {"rows": report.uploaded_rows,
-                                         "bytes": report.uploaded_bytes}
-            out.print(f"[bold]{agent.site}[/bold]: {report.uploaded_rows} rows encrypted and "
-                      f"uploaded ({report.uploaded_bytes / 1e6:.1f} MB)")
+        broker = stack.enter_context(local_broker())
+        plants = _connect_sites(owner, root, train.iloc[parts[0]], sites, broker, stack)
+        stage("enrol sites, start machines")
+        out.print(f"[bold]machines[/bold]: {sites - 1 if sites > 2 else sites} over OPC UA"
+                  + (f", 1 over MQTT ({broker})" if sites > 2 else ""))
+        for plant, rows_ in zip(plants, parts, strict=True):
+            plant.feed(train.iloc[rows_])
+            report = plant.agent.step()
+            summary.sites[plant.agent.site] = {"rows": report.uploaded_rows,
+                                               "bytes": report.uploaded_bytes}
+            out.print(f"[bold]{plant.agent.site}[/bold]: {report.uploaded_rows} rows from its "
+                      f"machine encrypted and uploaded ({report.uploaded_bytes / 1e6:.1f} MB)")
         history = _upload_ids(owner)
-        for agent, rows_ in zip(agents, tests, strict=True):  # labelled rows, held out
-            test.iloc[rows_].to_csv(agent.config.source / "0002-validation.csv", index=False)
-            agent.step()
+        for plant, rows_ in zip(plants, tests, strict=True):  # labelled rows, held out
+            plant.feed(test.iloc[rows_])
+            plant.agent.step()
         validation = sorted(set(_upload_ids(owner)) - set(history))
         stage("encrypt and upload")
         prepared = owner.prepare(history)
@@ -178,19 +259,16 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
                   f"{len(test)} held-out encrypted rows")
         version = owner.deploy(model, passphrase)
         stage("sign and deploy")
-        for agent, rows_ in zip(agents, tests, strict=True):
-            agent.step()  # installs the model
-            folder = agent.config.source
-            test.iloc[rows_].to_csv(folder / "0003-live.csv", index=False)
-            report = agent.step()
-            summary.sites[agent.site].update(version=float(agent.models.version or 0),
-                                             scored=float(report.ingested),
-                                             alerts=float(report.alerts))
+        for plant, rows_ in zip(plants, tests, strict=True):
+            plant.agent.step()  # installs the model
+            scored, alerts = plant.feed(test.iloc[rows_])  # live: scored, alerts to the machine
+            summary.sites[plant.agent.site].update(
+                version=float(plant.agent.models.version or 0), scored=float(scored),
+                alerts=float(alerts))
         stage("activate and score at the edges")
         out.print(f"[bold]owner[/bold]: model version {version} signed and deployed")
     finally:
-        for agent in agents:
-            agent.close()
+        stack.close()
         if key_service is not None:
             key_service.stop()
         cloud.stop()

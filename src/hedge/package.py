@@ -34,11 +34,35 @@ from hedge.errors import CorruptDataError, PolicyError, SignatureError
 from hedge.ml.model import LinearModel
 from hedge.signing import SigningKey, VerifyKey, canonical_json
 
-__all__ = ["Manifest", "build_package", "new_package_key", "open_package", "package_key"]
+__all__ = ["AlertPolicy", "Manifest", "build_package", "new_package_key", "open_package",
+           "package_key"]
 
 
 def new_package_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """When the edges raise an alert: a predicted probability at or above `threshold` turns
+    it on; it turns off only below `threshold - hysteresis` (no flapping around the line)."""
+
+    threshold: float = 0.5
+    hysteresis: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.threshold < 1 and 0 <= self.hysteresis < self.threshold):
+            raise PolicyError(f"an alert needs 0 < threshold < 1 and 0 <= hysteresis < "
+                              f"threshold, not {self.threshold} and {self.hysteresis}")
+
+    @classmethod
+    def of(cls, data: Any) -> AlertPolicy | None:
+        if data is None:
+            return None
+        try:
+            return cls(float(data["threshold"]), float(data["hysteresis"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptDataError(f"the alert policy is malformed: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -53,6 +77,7 @@ class Manifest:
     nonce: str
     kind: str
     columns: list[str]
+    alert: AlertPolicy | None = None  # signed with the model; None: the edge's own setting
 
     @classmethod
     def of(cls, payload: dict[str, Any]) -> Manifest:
@@ -62,18 +87,20 @@ class Manifest:
                        bool(payload["rollback"]),
                        None if payload["replaces"] is None else int(payload["replaces"]),
                        str(payload["sha256"]), str(payload["nonce"]),
-                       str(payload["kind"]), [str(c) for c in payload["columns"]])
+                       str(payload["kind"]), [str(c) for c in payload["columns"]],
+                       AlertPolicy.of(payload.get("alert")))
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptDataError(f"the package manifest is malformed: {exc}") from exc
 
 
 def build_package(model: LinearModel, *, site: str, sequence: int, version: int,
                   signing_key: SigningKey, package_key: bytes,
-                  replaces: int | None = None) -> bytes:
+                  replaces: int | None = None, alert: AlertPolicy | None = None) -> bytes:
     """The owner's side: encrypt `model` for `site` and sign the manifest. `sequence`: the
     owner's publication counter for the site (1, 2, ...: every package it publishes there
     gets the next one). With `replaces` (the version active at the site now, newer than
-    `version`), a signed rollback."""
+    `version`), a signed rollback. `alert`: the threshold and hysteresis the edges alert
+    with (signed with the model)."""
     if sequence < 1:
         raise PolicyError(f"publication sequence numbers start at 1, not {sequence}")
     if replaces is not None and replaces <= version:
@@ -86,6 +113,8 @@ def build_package(model: LinearModel, *, site: str, sequence: int, version: int,
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "nonce": base64.b64encode(nonce).decode(), "kind": model.kind,
                 "columns": list(model.columns)}
+    if alert is not None:
+        manifest["alert"] = {"threshold": alert.threshold, "hysteresis": alert.hysteresis}
     plain = canonical_json(model.to_dict())
     # the hash of the ciphertext is part of the manifest, and the manifest (without it) is the
     # associated data of the encryption

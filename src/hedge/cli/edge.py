@@ -24,9 +24,12 @@ def run(
 ) -> None:
     """Ingest, upload, poll deployments and score, until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s edge %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
     agent = EdgeAgent(EdgeConfig.load(config))
     try:
         if once:
+            agent.connector.start()
+            agent.connector.wait(interval)  # streams: what arrives within one interval
             report = agent.step()
             console.print(report)
         else:

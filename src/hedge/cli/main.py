@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from hedge import HedgeError, __version__
-from hedge.cli import cloud, demo, edge, engine, learn, owner, owner_flow, segment
+from hedge.cli import cloud, demo, edge, engine, learn, owner, owner_flow, segment, sim
 
 app = typer.Typer(
     name="hedge",
@@ -30,6 +30,7 @@ app.add_typer(owner.app, name="owner")
 app.add_typer(segment.app, name="segment")
 app.add_typer(cloud.app, name="cloud")
 app.add_typer(edge.app, name="edge")
+app.add_typer(sim.app, name="sim")
 _ = owner_flow  # registers the owner's pipeline commands on `hedge owner`
 
 

@@ -19,6 +19,7 @@ from hedge.ml.plan import check_mode
 from hedge.owner.statistics import DEFAULT_MIN_ROWS
 from hedge.owner.tls import has_tls, init_tls
 from hedge.owner.workspace import OwnerWorkspace
+from hedge.package import AlertPolicy
 
 Dir = Annotated[Path, typer.Option("--dir", help="The owner's working directory.")]
 
@@ -233,9 +234,16 @@ def deploy(
     model: Annotated[Path, typer.Argument(help="A released model (JSON).")],
     dir: Dir,
     site: Annotated[list[str] | None, typer.Option(help="Only these sites.")] = None,
+    alert_threshold: Annotated[float | None, typer.Option(
+        help="Edges raise an alert at this predicted probability (signed with the model; "
+             "default: each edge's own setting).")] = None,
+    hysteresis: Annotated[float, typer.Option(
+        help="An alert ends only below threshold minus this.")] = 0.0,
 ) -> None:
     """Sign the model, encrypt it for each site, publish it through the cloud."""
-    version = OwnerWorkspace.open(dir).deploy(LinearModel.load(model), passphrase(), site)
+    alert = None if alert_threshold is None else AlertPolicy(alert_threshold, hysteresis)
+    version = OwnerWorkspace.open(dir).deploy(LinearModel.load(model), passphrase(), site,
+                                              alert=alert)
     console.print(f"model version {version} published")
 
 

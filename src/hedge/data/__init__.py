@@ -1,4 +1,4 @@
-"""hedge.data — schemas and dataset loaders, used by every layer."""
+"""hedge.data — schemas, rolling-window features and dataset loaders, used by every layer."""
 
 from hedge.data.datasets import (
     IDASH_SETS,
@@ -9,15 +9,19 @@ from hedge.data.datasets import (
     load_idash,
 )
 from hedge.data.schema import Feature, Label, Schema
+from hedge.data.windows import RollingWindows, Window, rolling_frame
 
 __all__ = [
     "IDASH_SETS",
     "Feature",
     "Label",
+    "RollingWindows",
     "Schema",
+    "Window",
     "datasets_dir",
     "load_ai4i",
     "load_cmapss",
     "load_hr",
     "load_idash",
+    "rolling_frame",
 ]

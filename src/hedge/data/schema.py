@@ -12,7 +12,9 @@ shared by all sites of a consortium so that their encrypted data lines up column
 
 Numeric features are scaled linearly from [low, high] to [-1, 1] (the range CKKS presets and the
 sigmoid approximations are sized for); categories become 0/1 indicator columns. Values outside
-the declared range are schema drift: an error by default, or clipped on request.
+the declared range are schema drift: an error by default, or clipped on request. An optional
+`"windows": [{"source": "Torque [Nm]", "size": 10, "stats": ["mean", "slope"]}]` derives
+rolling-window columns per stream (`hedge.data.windows`); they are declared as numeric features.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from hedge.data.windows import Window, derived_columns, rolling_frame
 from hedge.errors import SchemaError
 from hedge.files import read_json, write_json
 
@@ -81,6 +84,7 @@ class Schema:
     features: tuple[Feature, ...]
     label: Label | None = None
     version: int = field(default=SCHEMA_VERSION)
+    windows: tuple[Window, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.features:
@@ -90,6 +94,15 @@ class Schema:
             raise SchemaError("feature names must be unique")
         if self.label is not None and self.label.name in names:
             raise SchemaError(f"the label {self.label.name!r} cannot also be a feature")
+        kinds = {f.name: f.kind for f in self.features}
+        for w in self.windows:
+            if kinds.get(w.source) != "numeric":
+                raise SchemaError(f"window source {w.source!r} must be a numeric feature of the "
+                                  f"schema; it is {kinds.get(w.source, 'not a feature')}")
+        undeclared = [c for c in derived_columns(self.windows) if kinds.get(c) != "numeric"]
+        if undeclared:
+            raise SchemaError(f"window column(s) {undeclared} must be declared as numeric "
+                              "features with a range (Schema.infer(..., windows=...) does so)")
 
     @property
     def columns(self) -> list[str]:
@@ -167,11 +180,16 @@ class Schema:
     def infer(cls, frame: pd.DataFrame, label: str | None = None, *,
               exclude: Sequence[str] = (), positive: Any = None,
               label_kind: Literal["binary", "continuous"] | None = None,
-              margin: float = 0.0) -> Schema:
+              margin: float = 0.0, windows: Sequence[Window] = (),
+              stream_column: str | None = None) -> Schema:
         """Infer feature kinds and ranges from data (a site's own, or released statistics).
 
         Numeric columns get [min, max] widened by `margin` (a fraction of the span); text columns
-        with at most 32 values become categories; other text columns must be excluded."""
+        with at most 32 values become categories; other text columns must be excluded. The
+        `windows`' columns are computed per stream (`rolling_frame`; exclude the stream column
+        unless it is a feature) and added as numeric features."""
+        if windows:
+            frame = rolling_frame(frame, windows, stream_column)
         if label is not None and label not in frame.columns:
             raise SchemaError(f"label column {label!r} is not in the data")
         unknown = [c for c in exclude if c not in frame.columns]
@@ -182,7 +200,8 @@ class Schema:
             if name == label or name in exclude:
                 continue
             features.append(_infer_feature(name, frame[name], margin))
-        return cls(tuple(features), _infer_label(frame, label, positive, label_kind))
+        return cls(tuple(features), _infer_label(frame, label, positive, label_kind),
+                   windows=tuple(windows))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": self.version, "features": []}
@@ -200,6 +219,9 @@ class Schema:
             else:
                 lab.update(low=self.label.low, high=self.label.high)
             out["label"] = lab
+        if self.windows:
+            out["windows"] = [{"source": w.source, "size": w.size, "stats": list(w.stats)}
+                              for w in self.windows]
         return out
 
     @classmethod
@@ -218,11 +240,13 @@ class Schema:
                 name=str(lab["name"]), kind=lab.get("kind", "binary"),
                 positive=lab.get("positive", 1), low=float(lab.get("low", 0.0)),
                 high=float(lab.get("high", 1.0)))
+            windows = tuple(Window(w["source"], w["size"], w["stats"])
+                            for w in data.get("windows", ()))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, SchemaError):
                 raise
             raise SchemaError(f"malformed schema: {exc!r}") from exc
-        return cls(features, label)
+        return cls(features, label, windows=windows)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         write_json(path, self.to_dict())

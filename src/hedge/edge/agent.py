@@ -6,7 +6,7 @@ Configuration (TOML; relative paths are relative to the file):
     enrolment = "site.json"          # from the owner: cloud, token, owner key, package key
     data_dir = "edge-data"           # buffer, bundle, models, predictions
     schema = "schema.json"           # the consortium's schema (features and label)
-    [source]
+    [source]                         # files, OPC UA or MQTT: see hedge.edge.sources
     folder = "incoming"              # CSV / Parquet files dropped here
     settle_seconds = 2.0             # taken once unchanged this long
     [upload]
@@ -15,8 +15,9 @@ Configuration (TOML; relative paths are relative to the file):
     l2 = 0.0                         # optional L2 penalty rows (as the plan's --l2)
     [buffer]
     max_bytes = 104857600
-    [sink]
-    alert_threshold = 0.5
+    [alerts]                         # optional; MQTT topic, OPC UA nodes, threshold
+    threshold = 0.5                  # (the model's signed policy, if any, comes first)
+    hysteresis = 0.0
 
 With balanced class weights, every batch is weighted by the class counts of all rows the site
 has buffered so far, so small batches need not hold both classes.
@@ -25,9 +26,15 @@ Guarantees: a row is acknowledged at its source only after the buffer committed 
 encrypted and uploaded under a fixed idempotency key until the cloud acknowledges it, so a crash
 or an outage at any point loses nothing and counts nothing twice; a batch the cloud refuses for
 good (not an outage) is set aside with its reason and its rows kept (`Buffer.quarantined`), and
-the next batches go on. Predictions go to a sink (`hedge.edge.sinks`; by default
-DATA_DIR/predictions.jsonl). A deployment is installed
-only if genuine, for this site, newer (or a signed rollback) and self-checked.
+the next batches go on. Rows from machine streams are deduplicated by their key (machine,
+source timestamp); a stream row that breaks the schema goes to DATA_DIR/rejected.jsonl and
+the others go on. Rolling-window features (the schema's `windows`) are computed per machine
+before rows are buffered. Predictions go to DATA_DIR/predictions.jsonl and to the alert sinks
+(`hedge.edge.alerts`). A deployment is installed only if genuine, for this site, newer (or a
+signed rollback) and self-checked.
+
+`run` ingests and scores as rows arrive (one thread) while another encrypts and uploads
+batches and looks for deployments every `interval` seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import logging
 import os
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +54,22 @@ import pandas as pd
 from hedge.ckks import PublicBundle
 from hedge.cloud.blobs import TooLargeError
 from hedge.cloud.client import CloudClient, CloudUnavailableError
-from hedge.data import Schema
+from hedge.data import RollingWindows, Schema
+from hedge.edge.alerts import AlertTracker
 from hedge.edge.buffer import Buffer, BufferFullError, TooLargeForBufferError
-from hedge.edge.connectors import Connector, FolderConnector
+from hedge.edge.connectors import Connector
 from hedge.edge.models import ModelStore
+from hedge.edge.prepare import FILE_STREAM, prepare
 from hedge.edge.sinks import JsonlSink, Prediction, Sink
+from hedge.edge.sources import (
+    AlertSettings,
+    Source,
+    alert_sinks,
+    open_connector,
+    parse_alerts,
+    parse_source,
+)
+from hedge.edge.streams import StreamIntake
 from hedge.errors import (
     CorruptDataError,
     HedgeError,
@@ -61,7 +79,7 @@ from hedge.errors import (
 )
 from hedge.files import read_json, write_atomic
 from hedge.ml import EncryptedDataset
-from hedge.package import package_key
+from hedge.package import AlertPolicy, package_key
 from hedge.pki import enrolment_context
 from hedge.signing import VerifyKey
 
@@ -79,12 +97,11 @@ class EdgeConfig:
     enrolment: dict[str, Any]
     data_dir: Path
     schema: Schema
-    source: Path
+    source: Source
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     batch_rows: int = 2000
     class_weight: str | None = None
     max_bytes: int = 100 * 2**20
-    alert_threshold: float = 0.5
-    settle_seconds: float = 2.0
     l2: float = 0.0  # L2 penalty rows for regularised training (as the plan's `--l2`)
 
     @classmethod
@@ -108,15 +125,14 @@ class EdgeConfig:
                 if field not in enrolment:
                     raise SchemaError(f"the enrolment file lacks {field!r}; ask the owner for "
                                       "a new one (hedge owner add-site)")
-            upload, sink, source = raw.get("upload", {}), raw.get("sink", {}), raw.get(
-                "source", {})
-            config = cls(enrolment, where(raw.get("data_dir"), "data_dir"),
-                         Schema.load(where(raw.get("schema"), "schema")),
-                         where(source.get("folder"), "source.folder"),
+            upload = raw.get("upload", {})
+            schema = Schema.load(where(raw.get("schema"), "schema"))
+            source = parse_source(raw.get("source", {}), schema, base, str(file))
+            config = cls(enrolment, where(raw.get("data_dir"), "data_dir"), schema, source,
+                         parse_alerts(raw.get("alerts", {}), source, str(file)),
                          int(upload.get("batch_rows", 2000)), upload.get("class_weight"),
                          int(raw.get("buffer", {}).get("max_bytes", 100 * 2**20)),
-                         float(sink.get("alert_threshold", 0.5)),
-                         float(source.get("settle_seconds", 2.0)), float(upload.get("l2", 0.0)))
+                         float(upload.get("l2", 0.0)))
             int(enrolment["consortium"])
             package_key(str(enrolment["package_key"]))
             VerifyKey.from_str(str(enrolment["owner_key"]))
@@ -154,8 +170,11 @@ class EdgeAgent:
         self.site, self.consortium = str(e["site"]), int(e["consortium"])
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site)
-        self.connector = connector or FolderConnector(config.source, config.settle_seconds)
-        self.sink = sink or JsonlSink(config.data_dir / "predictions.jsonl")
+        self.connector = connector or open_connector(config.source, config.data_dir)
+        self.sinks: list[Sink] = [sink or JsonlSink(config.data_dir / "predictions.jsonl"),
+                                  *alert_sinks(config.alerts, self.connector)]
+        self.windows = RollingWindows(config.schema.windows)
+        self.alerts = AlertTracker()
         self.client = client or CloudClient(str(e["cloud"]), str(e["token"]),
                                             verify=enrolment_context(e))
         self.models = ModelStore(config.data_dir / "models", site=self.site,
@@ -164,6 +183,7 @@ class EdgeAgent:
         self._bundle: PublicBundle | None = None
 
     def close(self) -> None:
+        self.connector.close()
         self.buffer.close()
         self.client.close()
 
@@ -186,6 +206,11 @@ class EdgeAgent:
     def step(self) -> StepReport:
         report = StepReport()
         self._ingest(report)
+        self._cloud(report)
+        return report
+
+    def _cloud(self, report: StepReport) -> None:
+        """Upload what is buffered, then look for a deployment."""
         for part in (self._upload, self._deployments):
             try:
                 part(report)
@@ -194,6 +219,11 @@ class EdgeAgent:
             except HedgeError as exc:  # refused by the cloud: keep running, say why
                 report.problem = f"{type(exc).__name__}: {exc}"
                 log.error("%s: %s", self.site, exc)
+
+    def ingest(self) -> StepReport:
+        """Take what the connector has now into the buffer and score it (no cloud)."""
+        report = StepReport()
+        self._ingest(report)
         return report
 
     def _ingest(self, report: StepReport) -> None:
@@ -201,36 +231,54 @@ class EdgeAgent:
             if self.buffer.seen(intake.name):  # committed before a crash: only acknowledge
                 intake.acknowledge()
                 continue
-            frame = pd.DataFrame(intake.rows)
+            stream = intake if isinstance(intake, StreamIntake) else None
+            if stream is not None:
+                fresh = self.buffer.fresh(stream.keys)  # the others were redelivered
+                stream.drop([i for i, new in enumerate(fresh) if not new])
+            before = len(intake.rows)
             try:
-                self.config.schema.features_matrix(frame)
-                y = self.config.schema.label_vector(frame)
-            except HedgeError as exc:
+                frame = prepare(self.config.schema, self.windows, intake)
+            except HedgeError as exc:  # a file, refused whole
                 intake.reject(str(exc))
-                report.rejected += len(intake.rows)
+                report.rejected += before
+                continue
+            report.rejected += before - len(intake.rows)
+            if frame is None:
+                intake.acknowledge()
                 continue
             try:
-                self.buffer.add(intake.rows, source=intake.name, counts=self._count_classes(y))
+                self.buffer.add(
+                    intake.rows, source=None if stream else intake.name,
+                    counts=self._count_classes(self.config.schema.label_vector(frame)),
+                    keys=stream.keys if stream else None)
             except TooLargeForBufferError as exc:
                 intake.reject(f"larger than the whole buffer: {exc}; split it")
                 report.rejected += len(intake.rows)
                 continue
             except BufferFullError as exc:
                 log.warning("%s: %s", self.site, exc)
-                return  # the file stays at its source until there is room
+                return  # the rows stay at their source until there is room
             intake.acknowledge()
             report.ingested += len(intake.rows)
-            report.alerts += self._score(frame, intake.name)
+            report.alerts += self._score(frame, intake.name, stream.keys if stream else None)
 
-    def _score(self, frame: pd.DataFrame, source: str) -> int:
+    def _score(self, frame: pd.DataFrame, source: str,
+               keys: list[tuple[str, int]] | None) -> int:
+        """Predictions for the rows, to every sink; returns how many rows are in alert."""
         model = self.models.active()
         if model is None or frame.empty:
             return 0
-        threshold = self.config.alert_threshold
-        predictions = [Prediction(self.site, source, row, self.models.version,
-                                  round(float(p), 6), bool(p >= threshold))
-                       for row, p in enumerate(model.predict_frame(frame))]
-        self.sink.write(predictions)
+        policy = self.models.alert or AlertPolicy(self.config.alerts.threshold,
+                                                  self.config.alerts.hysteresis)
+        predictions = []
+        for row, p in enumerate(model.predict_frame(frame)):
+            stream, at = keys[row] if keys is not None else (FILE_STREAM, None)
+            alert = self.alerts.update(stream, float(p), policy)
+            predictions.append(Prediction(self.site, source, row, self.models.version,
+                                          round(float(p), 6), alert,
+                                          stream if keys is not None else None, at))
+        for sink in self.sinks:
+            sink.write(predictions)
         return sum(p.alert for p in predictions)
 
     def _count_classes(self, y: np.ndarray) -> dict[str, str]:
@@ -286,6 +334,21 @@ class EdgeAgent:
                         sequence, exc)
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:
+        """Until `stop`: ingest and score as rows arrive (this thread); encrypt, upload and
+        install deployments every `interval` seconds (a second thread)."""
+        self.connector.start()
+        uploads = threading.Thread(target=self._upload_loop, args=(stop, interval),
+                                   name=f"upload-{self.site}", daemon=True)
+        uploads.start()
+        try:
+            while not stop.is_set():
+                self.connector.wait(interval)
+                self._ingest(StepReport())
+        finally:
+            stop.set()
+            uploads.join()
+
+    def _upload_loop(self, stop: threading.Event, interval: float) -> None:
         while not stop.is_set():
-            self.step()
+            self._cloud(StepReport())
             stop.wait(interval)

@@ -8,6 +8,11 @@ is not added twice. After a crash the same rows are
 encrypted again and sent under the same key, so the cloud counts them once. Rows leave the
 buffer only when their batch is acknowledged (`finish_batch`).
 
+Rows from machine streams carry a key (machine, source timestamp in microseconds) instead of a
+source name: the buffer keeps the newest committed timestamp per machine (a high-water mark,
+updated in the same transaction as the rows), and `fresh` tells which keys are newer, so a
+redelivered message (MQTT) or a value sent again after a reconnect (OPC UA) is not added twice.
+
 Bounded by bytes: when the stored payloads would exceed `max_bytes`, `add` refuses the rows
 (`BufferFullError`) and the connector leaves them at their source (backpressure): nothing is
 dropped, ingestion waits for uploads to free space.
@@ -15,17 +20,31 @@ dropped, ingestion waits for uploads to free space.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from hedge.errors import PolicyError
 
 __all__ = ["Batch", "Buffer", "BufferFullError", "TooLargeForBufferError"]
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _locked(method: _Method) -> _Method:
+    """One thread at a time on the shared connection (the agent ingests and uploads in two)."""
+    @functools.wraps(method)
+    def run(self: Buffer, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return cast(_Method, run)
 
 
 class BufferFullError(PolicyError):
@@ -46,7 +65,10 @@ class Batch:
 class Buffer:
     def __init__(self, path: str | os.PathLike[str], max_bytes: int, site: str) -> None:
         self.max_bytes, self.site = max_bytes, site
-        self._db = sqlite3.connect(os.fspath(path), isolation_level=None)
+        # one connection shared by the agent's ingest and upload threads, one at a time
+        self._db = sqlite3.connect(os.fspath(path), isolation_level=None,
+                                   check_same_thread=False)
+        self._lock = threading.RLock()  # reentrant: locked methods call each other
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript("""
@@ -60,27 +82,48 @@ class Buffer:
         if self.get("id") is None:  # batch keys stay unique even if this file is recreated
             self.set("id", secrets.token_hex(4))
         self.id = str(self.get("id"))
+        self._marks = {str(name)[len("mark:"):]: int(value) for name, value in self._db.execute(
+            "SELECT name, value FROM meta WHERE name LIKE 'mark:%'")}
 
+    @_locked
     def close(self) -> None:
         self._db.close()
 
     @property
+    @_locked
     def bytes(self) -> int:
         return int(self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM row").fetchone()[0])
 
+    @_locked
     def pending(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM row WHERE batch IS NULL").fetchone()[0])
 
+    @_locked
     def seen(self, source: str) -> bool:
         """Whether the rows of `source` were committed before (a crash after the commit and
         before the source was acknowledged must not add them twice)."""
         return self._db.execute("SELECT 1 FROM source WHERE name = ?",
                                 (source,)).fetchone() is not None
 
+    @_locked
+    def fresh(self, keys: Sequence[tuple[str, int]]) -> list[bool]:
+        """For stream rows in arrival order: which keys are newer than everything committed
+        (and than the keys before them) for their machine."""
+        marks, out = dict(self._marks), []
+        for stream, position in keys:
+            new = position > marks.get(stream, -1)
+            if new:
+                marks[stream] = position
+            out.append(new)
+        return out
+
+    @_locked
     def add(self, rows: Sequence[dict[str, Any]], source: str | None = None,
-            counts: dict[str, str] | None = None) -> None:
-        """Store rows durably (all or none), with the identity of their source and updated
-        meta values (`counts`) in the same transaction."""
+            counts: dict[str, str] | None = None,
+            keys: Sequence[tuple[str, int]] | None = None) -> None:
+        """Store rows durably (all or none), with the identity of their source (a file) or
+        the keys of stream rows (which must be `fresh`), and updated meta values (`counts`),
+        in the same transaction."""
         payloads = [json.dumps(r, sort_keys=True, allow_nan=False) for r in rows]
         size = sum(len(p) for p in payloads)
         if size > self.max_bytes:
@@ -90,6 +133,9 @@ class Buffer:
         if held + size > self.max_bytes:
             raise BufferFullError(f"the buffer holds {held:,} of {self.max_bytes:,} bytes;"
                                   f" {len(rows)} new rows wait at their source")
+        marks = dict(self._marks)
+        for stream, position in keys or ():
+            marks[stream] = max(position, marks.get(stream, -1))
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO row (payload, bytes) VALUES (?, ?)",
@@ -98,13 +144,19 @@ class Buffer:
                 self._db.execute("INSERT INTO source VALUES (?)", (source,))
             for name, value in (counts or {}).items():
                 self._put(name, value)
+            for stream, position in marks.items():
+                if position != self._marks.get(stream):
+                    self._put(f"mark:{stream}", str(position))
+        self._marks = marks
 
+    @_locked
     def open_batch(self) -> Batch | None:
         """The batch started but not acknowledged before (a crash or an outage), if any."""
         found = self._db.execute("SELECT id, key FROM batch WHERE uploaded = 0 ORDER BY id "
                                  "LIMIT 1").fetchone()
         return None if found is None else self._batch(int(found[0]), str(found[1]))
 
+    @_locked
     def start_batch(self, max_rows: int) -> Batch | None:
         """The open batch, or a new one of up to `max_rows` pending rows; None if empty."""
         current = self.open_batch()
@@ -129,6 +181,7 @@ class Buffer:
             "SELECT payload FROM row WHERE batch = ? ORDER BY id", (batch_id,))]
         return Batch(batch_id, key, rows)
 
+    @_locked
     def finish_batch(self, batch: Batch) -> None:
         """The cloud acknowledged the batch: its rows leave the buffer."""
         with self._db:
@@ -136,6 +189,7 @@ class Buffer:
             self._db.execute("UPDATE batch SET uploaded = 1 WHERE id = ?", (batch.id,))
             self._db.execute("DELETE FROM row WHERE batch = ?", (batch.id,))
 
+    @_locked
     def quarantine_batch(self, batch: Batch, reason: str) -> None:
         """The cloud refused the batch for good (not an outage): it is set aside with the
         reason, its rows kept (and counted against the buffer) for an operator, and later
@@ -145,15 +199,18 @@ class Buffer:
             self._db.execute("UPDATE batch SET uploaded = -1 WHERE id = ?", (batch.id,))
             self._put(f"refused:{batch.key}", reason)
 
+    @_locked
     def quarantined(self) -> dict[str, str]:
         """Batches the cloud refused: key -> reason."""
         return {str(name)[len("refused:"):]: str(value) for name, value in self._db.execute(
             "SELECT name, value FROM meta WHERE name LIKE 'refused:%' ORDER BY name")}
 
+    @_locked
     def get(self, name: str) -> str | None:
         found = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return None if found is None else str(found[0])
 
+    @_locked
     def set(self, name: str, value: str) -> None:
         with self._db:
             self._put(name, value)

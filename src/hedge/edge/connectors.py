@@ -1,12 +1,14 @@
 """Where the edge's rows come from. A connector yields rows (dicts of column -> value) and is
 told when they are safely buffered; only then does it let go of them.
 
+Connectors: `FolderConnector` (here), `hedge.edge.opcua.OpcUaConnector` and
+`hedge.edge.mqtt.MqttConnector` (machine streams).
+
 `FolderConnector` reads CSV or Parquet files dropped into a folder (once unchanged for a
 settle time): a file's rows are handed over whole, and the file moves to `done/` only after the
 buffer committed them (with the file's name and content hash, so a file read again after a crash
 is not counted twice); a file that
-cannot be read moves to `rejected/` with a reason file beside it. Industrial protocols (OPC UA,
-MQTT) implement the same interface.
+cannot be read moves to `rejected/` with a reason file beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import io
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,18 +29,29 @@ __all__ = ["Connector", "FolderConnector", "Intake"]
 
 class Intake(Protocol):
     """One unit a connector hands over: its name (for records), its rows, and how to
-    acknowledge or refuse it."""
+    acknowledge or refuse it (all rows, or those at the positions `rows` where the
+    connector can refuse single rows; a file is refused whole)."""
 
     name: str
-    rows: list[dict[str, Any]]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]: ...
 
     def acknowledge(self) -> None: ...
 
-    def reject(self, reason: str) -> None: ...
+    def reject(self, reason: str, rows: Sequence[int] | None = None) -> None: ...
 
 
 class Connector(Protocol):
+    def start(self) -> None:
+        """Connect (streams) before the first `poll`."""
+
     def poll(self) -> Iterator[Intake]: ...
+
+    def wait(self, timeout: float) -> bool:
+        """Block until rows may be there (at most `timeout` seconds)."""
+
+    def close(self) -> None: ...
 
 
 def _clean(value: Any) -> Any:
@@ -62,8 +75,8 @@ class _FileIntake:
     def acknowledge(self) -> None:
         self._move("done")
 
-    def reject(self, reason: str) -> None:
-        target = self._move("rejected")
+    def reject(self, reason: str, rows: Sequence[int] | None = None) -> None:
+        target = self._move("rejected")  # a file is refused whole
         target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
 
 
@@ -76,6 +89,17 @@ class FolderConnector:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.settle = settle
+
+    def start(self) -> None:
+        """Nothing to connect to."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def wait(self, timeout: float) -> bool:
+        """Files are looked for every `timeout` seconds."""
+        time.sleep(timeout)
+        return True
 
     def poll(self) -> Iterator[Intake]:
         quiet_since = time.time() - self.settle

@@ -22,7 +22,7 @@ from hedge.data import Schema
 from hedge.errors import CorruptDataError, HedgeError, SchemaError
 from hedge.files import read_json, write_json
 from hedge.ml import LinearModel
-from hedge.package import open_package
+from hedge.package import AlertPolicy, open_package
 from hedge.signing import VerifyKey
 
 __all__ = ["ModelStore"]
@@ -75,6 +75,11 @@ class ModelStore:
         """The newest signed publication sequence installed here."""
         return self._int("sequence") or 0
 
+    @property
+    def alert(self) -> AlertPolicy | None:
+        """The alert policy signed with the active model (None: the edge's own setting)."""
+        return AlertPolicy.of(self._state.get("alert"))
+
     def active(self) -> LinearModel | None:
         """The active model (read from its file once); if the file is damaged, the last good
         one takes its place."""
@@ -107,8 +112,12 @@ class ModelStore:
         self._switch({"active": name, "version": manifest.version,
                       "sequence": manifest.sequence, "rollback": manifest.rollback,
                       "highest": max(manifest.version, self.highest or 0),
+                      "alert": None if manifest.alert is None else {
+                          "threshold": manifest.alert.threshold,
+                          "hysteresis": manifest.alert.hysteresis},
                       "last_good": state.get("active"),
-                      "last_good_version": state.get("version")})
+                      "last_good_version": state.get("version"),
+                      "last_good_alert": state.get("alert")})
         self._loaded = (name, model)
         return manifest.version
 
@@ -118,8 +127,9 @@ class ModelStore:
         if state.get("last_good") is None:
             raise HedgeError("there is no last good model to go back to")
         self._switch({**state, "active": state["last_good"],
-                      "version": state.get("last_good_version"), "last_good": None,
-                      "last_good_version": None})
+                      "version": state.get("last_good_version"),
+                      "alert": state.get("last_good_alert"), "last_good": None,
+                      "last_good_version": None, "last_good_alert": None})
 
     def _switch(self, state: dict[str, object]) -> None:
         write_json(self.folder / "state.json", state)  # atomic: the switch itself

@@ -21,7 +21,9 @@ class Prediction:
     row: int  # its position there
     model_version: int | None
     probability: float
-    alert: bool
+    alert: bool  # the stream's alert state after this row (threshold and hysteresis)
+    stream: str | None = None  # the machine, for rows from machine streams
+    time: int | None = None  # the row's source timestamp (microseconds since 1970)
 
 
 class Sink(Protocol):

@@ -44,7 +44,7 @@ from hedge.owner.audit import AuditLog
 from hedge.owner.http import HttpRefreshClient
 from hedge.owner.statistics import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
 from hedge.owner.tls import has_tls, owner_context, site_credential
-from hedge.package import build_package, new_package_key, package_key
+from hedge.package import AlertPolicy, build_package, new_package_key, package_key
 from hedge.signing import SigningKey
 
 __all__ = ["OwnerWorkspace"]
@@ -275,21 +275,29 @@ class OwnerWorkspace:
     # -- deployment --------------------------------------------------------------------------
 
     def deploy(self, model: LinearModel, passphrase: str, sites: list[str] | None = None,
-               *, rollback_to: int | None = None) -> int:
+               *, rollback_to: int | None = None, alert: AlertPolicy | None = None) -> int:
         """Sign and encrypt `model` for every (given) site and publish it through the cloud.
         Returns its version. With `rollback_to`, the package is a signed rollback to that
-        (older) version number, replacing each site's current one."""
+        (older) version number, replacing each site's current one, with the alert policy that
+        version was deployed with. `alert`: the threshold and hysteresis the edges alert with
+        (None: each edge's own setting)."""
         signing = SigningKey.load(self.root / "signing.pem", passphrase=passphrase)
         revoked = self.state.get("revoked", [])
         targets = sites or [s for s in self.state["sites"] if s not in revoked]
         if any(site in revoked for site in targets):
             raise PolicyError(f"sites {[s for s in targets if s in revoked]} are revoked")
         version = rollback_to or int(self.state["next_version"])
+        alerts = self.state.setdefault("alerts", {})
         if rollback_to is None:  # the number is spent even if a publication fails below
             (self.root / "models").mkdir(exist_ok=True)
             model.save(self.root / "models" / f"v{version}.json")
             self.state["next_version"] = version + 1
+            if alert is not None:
+                alerts[str(version)] = {"threshold": alert.threshold,
+                                        "hysteresis": alert.hysteresis}
             self._save()
+        else:
+            alert = AlertPolicy.of(alerts.get(str(version)))
         with self.client() as client:
             for site in targets:
                 current = self.state["deployments"].get(site, {"version": None, "sequence": 0})
@@ -300,7 +308,8 @@ class OwnerWorkspace:
                 key = package_key(str(self._enrolment(site)["package_key"]))
                 sequence = int(current["sequence"]) + 1
                 package = build_package(model, site=site, sequence=sequence, version=version,
-                                        signing_key=signing, package_key=key, replaces=replaces)
+                                        signing_key=signing, package_key=key, replaces=replaces,
+                                        alert=alert)
                 client.publish(self.consortium, site, sequence, package)
                 self.state["deployments"][site] = {"version": version, "sequence": sequence}
                 self._save()

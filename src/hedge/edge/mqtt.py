@@ -1,0 +1,142 @@
+"""The edge's MQTT connector (paho-mqtt): subscribes to telemetry topics with QoS 1 in a
+persistent session and turns each message into a row.
+
+A message is acknowledged (PUBACK) only after its row is committed to the edge's buffer, so
+the broker redelivers anything the edge received but had not made durable (a crash, a lost
+connection, a broker restart with persistence). Redelivered rows are recognised by their
+machine and timestamp and dropped by the agent. paho reconnects by itself; acknowledgements
+of messages received over an earlier connection are not sent (the broker redelivers those),
+so a stale packet id can never acknowledge another message.
+
+Payload (as `hedge sim machine --mqtt` publishes it):
+`{"machine": "mill-1", "timestamp": "<ISO 8601 with zone>", "values": {"Torque": 41.2, ...}}`;
+`fields` maps value names to the schema's columns. A payload that is not JSON, lacks the
+machine, the timestamp or a mapped value, or has a value that is not a number, a string or a
+boolean is malformed: counted, logged and kept in the rejected log, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from hedge.edge.streams import StreamIntake, StreamQueue, micros
+from hedge.errors import HedgeError
+from hedge.mqtt import MqttSettings
+
+__all__ = ["MqttConnector", "parse_telemetry"]
+
+log = logging.getLogger("hedge.edge")
+
+
+def parse_telemetry(payload: bytes, fields: dict[str, str]) -> tuple[str, int, dict[str, Any]]:
+    """(machine, timestamp in microseconds, row) of a telemetry message; `ValueError` with the
+    reason if it is malformed."""
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    machine, stamp, values = body.get("machine"), body.get("timestamp"), body.get("values")
+    if not isinstance(machine, str) or not machine:
+        raise ValueError("no 'machine' name")
+    if not isinstance(stamp, str):
+        raise ValueError("no 'timestamp'")
+    when = datetime.fromisoformat(stamp)  # ValueError names the bad text
+    if when.tzinfo is None:
+        raise ValueError(f"timestamp {stamp!r} has no time zone")
+    if not isinstance(values, dict):
+        raise ValueError("no 'values' object")
+    row: dict[str, Any] = {}
+    for name, column in fields.items():
+        value = values.get(name)
+        if value is None:
+            raise ValueError(f"no value {name!r}")
+        if not isinstance(value, int | float | str | bool):
+            raise ValueError(f"value {name!r} is {type(value).__name__}, not a number, text "
+                             "or boolean")
+        row[column] = value
+    return machine, micros(when), row
+
+
+class MqttConnector:
+    """Rows from `topics` (filters, wildcards allowed) at the broker of `settings`, in the
+    persistent session `client_id`."""
+
+    def __init__(self, settings: MqttSettings, client_id: str, topics: list[str],
+                 fields: dict[str, str], rejected_log: Path) -> None:
+        if not client_id:
+            raise HedgeError("a persistent MQTT session needs a client id")
+        self.settings, self.topics, self.fields = settings, topics, fields
+        self.queue = StreamQueue(f"mqtt:{client_id}", rejected_log, acknowledge=self._ack)
+        self.connected = threading.Event()
+        self._generation = 0
+        self._client = settings.client(client_id, persistent=True, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(1, 10)
+
+    def start(self) -> None:
+        self._client.connect_async(self.settings.host, self.settings.port, keepalive=15)
+        self._client.loop_start()
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def poll(self) -> Iterator[StreamIntake]:
+        intake = self.queue.take()
+        if intake is not None:
+            yield intake
+
+    def wait(self, timeout: float) -> bool:
+        return self.queue.wait(timeout)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish (QoS 1) over the same connection (alerts back to the machines)."""
+        self._client.publish(topic, payload, qos=1)
+
+    # -- paho's callbacks (its network thread) ------------------------------------------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker %s refused the connection: %s", self.settings.display,
+                      reason)
+            return
+        self._generation += 1
+        if self._generation > 1:
+            self.queue.stats.reconnects += 1
+        client.subscribe([(topic, 1) for topic in self.topics])
+        self.connected.set()
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        self.connected.clear()
+        if reason.is_failure:
+            log.warning("MQTT connection to %s lost (%s); reconnecting", self.settings.display,
+                        reason)
+
+    def _on_message(self, client: paho.Client, userdata: Any,
+                    message: paho.MQTTMessage) -> None:
+        token = (self._generation, message.mid, message.qos) if message.qos else None
+        try:
+            machine, stamp, row = parse_telemetry(bytes(message.payload), self.fields)
+        except ValueError as exc:
+            self.queue.malformed(bytes(message.payload), str(exc), message.topic, token)
+            return
+        self.queue.put((machine, stamp), row, token)
+
+    def _ack(self, tokens: list[Any]) -> None:
+        for generation, mid, qos in tokens:
+            if generation == self._generation:  # older ones: the broker redelivers them
+                self._client.ack(mid, qos)

@@ -1,0 +1,227 @@
+"""The edge's OPC UA connector (asyncua): subscribes to a machine's variables and assembles
+one row per cycle.
+
+Every mapped node is monitored with data-change notifications (trigger: status, value or
+timestamp, so that a value repeated in the next cycle still arrives) and a queue on the
+server, so that no value is lost between two publishes. A row is the set of values sharing one
+source timestamp; it is complete when every mapped node (and the cycle counter, written last by
+the machine) has a value for it. Partial rows older than a completed one can never complete
+and are dropped, counted as `incomplete`.
+
+Connection loss (the server restarts, the network fails): asyncua's client is not reused
+after a loss. The connector closes it and creates a new client, session and subscription,
+with growing back-off (0.5 s to 10 s). After reconnecting the server sends every node's current
+value again; those rows carry a timestamp the agent has committed already and are dropped
+there as duplicates.
+
+Security: `security = "Basic256Sha256"` with the client's certificate and private key (and
+optionally the server's certificate to pin) signs and encrypts the session.
+
+Alerts back to the machine: `write_back` writes values to nodes (e.g. `FailureRisk`,
+`Alert`) over the same connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from asyncua import Client, ua
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+
+from hedge.edge.streams import StreamIntake, StreamQueue, micros
+from hedge.errors import HedgeError
+
+__all__ = ["OpcUaConnector", "OpcUaSecurity"]
+
+log = logging.getLogger("hedge.edge")
+_QUEUE = 10_000  # values the server keeps per node between two publishes
+# a publish lists each node's values together, so up to a queue's worth of rows is partial
+_MAX_PARTIAL = 2 * _QUEUE
+
+
+@dataclass(frozen=True)
+class OpcUaSecurity:
+    certificate: Path
+    private_key: Path
+    server_certificate: Path | None = None
+    application_uri: str | None = None  # must match the certificate's URI (default: read)
+
+
+
+class OpcUaConnector:
+    """Rows of machine `stream` from `endpoint`: `nodes` maps node ids to columns; `cycle` is
+    the node id of the counter the machine writes last in each cycle. `start()` connects in a
+    background thread; `poll()` hands over the rows received."""
+
+    def __init__(self, endpoint: str, stream: str, nodes: dict[str, str], cycle: str,
+                 rejected_log: Path, *, security: OpcUaSecurity | None = None,
+                 publishing_ms: float = 10.0, timeout: float = 4.0) -> None:
+        self.endpoint, self.stream = endpoint, stream
+        self.nodes = {ua.NodeId.from_string(n).to_string(): c for n, c in nodes.items()}
+        self.cycle = ua.NodeId.from_string(cycle).to_string()
+        self.queue = StreamQueue(f"opcua:{stream}", rejected_log)
+        self.security = security
+        self.publishing_ms, self.timeout = publishing_ms, timeout
+        self.incomplete = 0  # partial rows that never completed (after the first row)
+        self._rows_seen = False
+        self.connected = threading.Event()
+        self._partial: dict[int, dict[str, Any]] = {}
+        self._client: Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name=f"opcua-{stream}", daemon=True)
+        self._started = threading.Event()
+
+    # -- the agent's side -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait(10)
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+
+    def poll(self) -> Iterator[StreamIntake]:
+        intake = self.queue.take()
+        if intake is not None:
+            yield intake
+
+    def wait(self, timeout: float) -> bool:
+        return self.queue.wait(timeout)
+
+    def write_back(self, values: dict[str, tuple[Any, Any, datetime | None]],
+                   timeout: float = 5.0) -> None:
+        """Write `values` (node id -> (value, variant type, source timestamp or None)) to the
+        machine; raises `HedgeError` if not connected or the server refuses."""
+        if self._loop is None or not self.connected.is_set():
+            raise HedgeError(f"not connected to {self.endpoint}; the write is skipped")
+        future: Future[None] = asyncio.run_coroutine_threadsafe(self._write(values),
+                                                                self._loop)
+        try:
+            future.result(timeout)
+        except Exception as exc:
+            raise HedgeError(f"writing to {self.endpoint} failed: {exc}") from exc
+
+    async def _write(self, values: dict[str, tuple[Any, Any, datetime | None]]) -> None:
+        if self._client is None:
+            raise HedgeError("not connected")
+        nodes = [self._client.get_node(node) for node in values]
+        await self._client.write_values(nodes, [ua.DataValue(ua.Variant(v, t),
+                                                             SourceTimestamp=stamp)
+                                                for v, t, stamp in values.values()])
+
+    # -- the connection thread --------------------------------------------------------------
+
+    def _main(self) -> None:
+        asyncio.run(self._supervise())
+
+    async def _supervise(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._started.set()
+        delay = 0.5
+        while not self._stop.is_set():
+            lost = asyncio.Event()
+            client = Client(self.endpoint, timeout=self.timeout)
+            try:
+                await self._connect(client, lost)
+                if self.queue.stats.reconnects or delay > 0.5:
+                    log.info("%s: connected to %s again", self.stream, self.endpoint)
+                delay = 0.5
+                await self._watch(client, lost)
+            except (TimeoutError, OSError, ua.UaError, HedgeError) as exc:
+                log.warning("%s: OPC UA connection to %s: %s; retrying in %.1f s",
+                            self.stream, self.endpoint, exc or type(exc).__name__, delay)
+            finally:
+                self.connected.clear()
+                self._client = None
+                try:
+                    await asyncio.wait_for(client.disconnect(), 2)
+                except Exception:  # a dead connection cannot be closed cleanly
+                    log.debug("%s: closing the old client failed", self.stream, exc_info=True)
+            if self._stop.is_set():
+                break
+            self.queue.stats.reconnects += 1
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * 2, 10.0)
+
+    async def _connect(self, client: Client, lost: asyncio.Event) -> None:
+        if self.security is not None:
+            s = self.security
+            if s.application_uri:
+                client.application_uri = s.application_uri
+            await client.set_security(
+                SecurityPolicyBasic256Sha256, certificate=str(s.certificate),
+                private_key=str(s.private_key),
+                server_certificate=str(s.server_certificate) if s.server_certificate else None,
+                mode=ua.MessageSecurityMode.SignAndEncrypt)
+
+        async def on_lost(exc: Exception) -> None:
+            lost.set()
+
+        client.connection_lost_callback = on_lost
+        await client.connect()
+        subscription = await client.create_subscription(self.publishing_ms, self)
+        wanted = [*self.nodes, self.cycle]
+        trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+        # the public subscribe_data_change takes no filter; a value repeated in the next
+        # cycle must still be reported (trigger on the timestamp too)
+        handles = await subscription._subscribe(
+            [client.get_node(n) for n in wanted], ua.AttributeIds.Value, trigger,
+            queuesize=_QUEUE, sampling_interval=0)
+        for handle in handles if isinstance(handles, list) else [handles]:
+            if isinstance(handle, ua.StatusCode):
+                raise HedgeError(f"the server refused to monitor a node: {handle}")
+        self._client = client
+        self.connected.set()
+
+    async def _watch(self, client: Client, lost: asyncio.Event) -> None:
+        """Until the connection is lost or the connector stops; a read every second checks
+        that the server still answers."""
+        assert self._stop is not None
+        while not self._stop.is_set() and not lost.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+            except TimeoutError:
+                await asyncio.wait_for(client.nodes.server_state.read_value(), self.timeout)
+        if lost.is_set():
+            raise HedgeError("the connection was lost")
+
+    # -- asyncua's subscription handler -----------------------------------------------------
+
+    def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+        source_time = data.monitored_item.Value.SourceTimestamp
+        if source_time is None:
+            return
+        stamp = micros(source_time)
+        name = node.nodeid.to_string()
+        column = "\0cycle" if name == self.cycle else self.nodes.get(name)
+        if column is None:
+            return
+        partial = self._partial.setdefault(stamp, {})
+        partial[column] = value
+        if len(partial) == len(self.nodes) + 1:
+            del self._partial[stamp]
+            partial.pop("\0cycle")
+            for older in [s for s in self._partial if s < stamp]:
+                del self._partial[older]
+                self.incomplete += self._rows_seen  # before the first row: initial values
+            self._rows_seen = True
+            self.queue.put((self.stream, stamp), partial)
+        elif len(self._partial) > _MAX_PARTIAL:
+            del self._partial[min(self._partial)]
+            self.incomplete += 1
+
+    def status_change_notification(self, status: Any) -> None:
+        log.warning("%s: subscription status %s", self.stream, status)

@@ -1,0 +1,117 @@
+"""The OPC UA connector against a real asyncua server on loopback: rows arrive complete and in
+order, the connector reconnects after the server restarts, and alerts reach the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from asyncua import Client
+
+from hedge.edge.alerts import OpcUaAlertSink
+from hedge.edge.opcua import OpcUaConnector
+from hedge.edge.sinks import Prediction
+from hedge.services import free_port
+from hedge.sim.opcua_server import node_id
+from hedge.sim.runner import SimulatorThread
+from hedge.sim.telemetry import ReplaySource
+from tests.edge.machines import VARIABLES, recorded
+
+NODES = {node_id("mill-1", v.name): v.column for v in VARIABLES}
+
+
+def connector(port: int, tmp_path: Path) -> OpcUaConnector:
+    c = OpcUaConnector(f"opc.tcp://127.0.0.1:{port}/hedge/sim/", "mill-1", NODES,
+                       node_id("mill-1", "Cycle"), tmp_path / "rejected.jsonl")
+    c.start()
+    assert c.connected.wait(15)
+    return c
+
+
+def receive(c: OpcUaConnector, count: int, timeout: float = 30) -> tuple[list[dict], list]:
+    rows: list[dict] = []
+    keys: list = []
+    deadline = time.monotonic() + timeout
+    while len(rows) < count and time.monotonic() < deadline:
+        if c.wait(0.2):
+            intake = c.queue.take()
+            assert intake is not None
+            rows += intake.rows
+            keys += intake.keys
+            intake.acknowledge()
+    return rows, keys
+
+
+def test_rows_arrive_complete_and_in_order(tmp_path: Path) -> None:
+    expected = recorded(1500)
+    port = free_port()
+    with SimulatorThread([ReplaySource("mill-1", expected, VARIABLES)], rate=1500,
+                         opcua_port=port) as sim:
+        c = connector(port, tmp_path)
+        sim.start_publishing()
+        rows, keys = receive(c, len(expected))
+        c.close()
+    got = pd.DataFrame(rows)[[v.column for v in VARIABLES]]
+    pd.testing.assert_frame_equal(got, expected[[v.column for v in VARIABLES]],
+                                  check_dtype=False)
+    positions = [k[1] for k in keys]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert {k[0] for k in keys} == {"mill-1"}
+    assert c.incomplete == 0 and c.queue.stats.dropped == 0
+
+
+def test_the_connector_reconnects_after_the_server_restarts(tmp_path: Path) -> None:
+    first, second = recorded(300, seed=1), recorded(300, seed=2)
+    port = free_port()
+    with SimulatorThread([ReplaySource("mill-1", first, VARIABLES)], rate=1000,
+                         opcua_port=port) as sim:
+        c = connector(port, tmp_path)
+        sim.start_publishing()
+        before, _ = receive(c, len(first))
+    assert len(before) == len(first)
+    deadline = time.monotonic() + 15
+    while c.connected.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not c.connected.is_set()  # the loss was noticed
+    with SimulatorThread([ReplaySource("mill-1", second, VARIABLES)], rate=1000,
+                         opcua_port=port) as sim:
+        assert c.connected.wait(30), "no new connection after the server came back"
+        sim.start_publishing()
+        after, _ = receive(c, len(second))
+        c.close()
+    assert c.queue.stats.reconnects >= 1
+    pd.testing.assert_frame_equal(pd.DataFrame(after)[[v.column for v in VARIABLES]],
+                                  second[[v.column for v in VARIABLES]], check_dtype=False)
+
+
+def test_an_alert_is_written_to_the_machines_nodes(tmp_path: Path) -> None:
+    port = free_port()
+    with SimulatorThread([ReplaySource("mill-1", recorded(5), VARIABLES)], rate=100,
+                         opcua_port=port):
+        c = connector(port, tmp_path)
+        sink = OpcUaAlertSink(c, node_id("mill-1", "FailureRisk"), node_id("mill-1", "Alert"))
+        sink.write([Prediction("plant-1", "s", 0, 1, 0.2, False, "mill-1", 1),
+                    Prediction("plant-1", "s", 1, 1, 0.93, True, "mill-1", 1_700_000_000_000_000)])
+
+        async def read() -> tuple[float, bool, object]:
+            async with Client(f"opc.tcp://127.0.0.1:{port}/hedge/sim/") as client:
+                risk = await client.get_node(node_id("mill-1", "FailureRisk")).read_data_value()
+                alert = await client.get_node(node_id("mill-1", "Alert")).read_value()
+                return risk.Value.Value, alert, risk.SourceTimestamp
+
+        risk, alert, stamp = asyncio.run(read())
+        c.close()
+    assert risk == pytest.approx(0.93) and alert is True
+    assert stamp is not None and stamp.year == 2023  # the reading's time, not the write's
+    assert sink.failures == 0
+
+
+def test_writing_without_a_connection_is_counted_not_raised(tmp_path: Path) -> None:
+    c = OpcUaConnector(f"opc.tcp://127.0.0.1:{free_port()}/hedge/sim/", "mill-1", NODES,
+                       node_id("mill-1", "Cycle"), tmp_path / "rejected.jsonl")
+    sink = OpcUaAlertSink(c, node_id("mill-1", "FailureRisk"), None)
+    sink.write([Prediction("plant-1", "s", 0, 1, 0.9, True, "mill-1", 1)])
+    assert sink.failures == 1

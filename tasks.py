@@ -59,7 +59,7 @@ def test() -> None:
 def bench() -> None:
     setup("dev,bench")
     for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py", "segment.py",
-                   "pipeline.py"):
+                   "pipeline.py", "ingest.py"):
         _sh(BIN / "python", f"benchmarks/{script}")
 
 

@@ -66,3 +66,18 @@ def test_meta_values(tmp_path: Path) -> None:
     buffer.set("refused", "3")
     buffer.set("refused", "4")
     assert buffer.get("refused") == "4"
+
+
+def test_stream_rows_are_kept_once_by_machine_and_timestamp(tmp_path: Path) -> None:
+    from hedge.edge.buffer import Buffer
+
+    buffer = Buffer(tmp_path / "b.db", 10**6, "s")
+    assert buffer.fresh([("m1", 5), ("m1", 6), ("m2", 1)]) == [True, True, True]
+    buffer.add([{"a": 1}, {"a": 2}], keys=[("m1", 5), ("m1", 6)])
+    # a redelivery, a value sent again after a reconnect, and new rows
+    assert buffer.fresh([("m1", 6), ("m1", 7), ("m1", 7), ("m2", 1)]) == [False, True, False,
+                                                                          True]
+    buffer.close()
+    reopened = Buffer(tmp_path / "b.db", 10**6, "s")  # the marks are durable
+    assert reopened.fresh([("m1", 6), ("m1", 8)]) == [False, True]
+    assert reopened.pending() == 2

@@ -10,8 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import paho.mqtt.client as paho
+import pandas as pd
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.edge.mqtt import MqttConnector, parse_telemetry

@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from asyncua import ua
 
 from hedge.edge.mqtt import MqttConnector
 from hedge.edge.opcua import OpcUaConnector
 from hedge.edge.sinks import Prediction
+from hedge.edge.streams import from_micros
 from hedge.errors import HedgeError
 from hedge.package import AlertPolicy
 
@@ -76,8 +77,7 @@ class MqttAlertSink:
 
     def _publish(self, p: Prediction) -> None:
         machine = p.stream or p.site
-        stamp = None if p.time is None else (
-            datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=p.time)).isoformat()
+        stamp = None if p.time is None else from_micros(p.time).isoformat()
         payload = {"machine": machine, "probability": p.probability, "alert": p.alert,
                    "model_version": p.model_version, "timestamp": stamp}
         try:
@@ -101,8 +101,7 @@ class OpcUaAlertSink:
         if not predictions:
             return
         last = predictions[-1]
-        source_time = None if last.time is None else (
-            datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=last.time))
+        source_time = None if last.time is None else from_micros(last.time)
         values: dict[str, tuple[object, ua.VariantType, datetime | None]] = {}
         if self.risk_node:
             values[self.risk_node] = (last.probability, ua.VariantType.Double, source_time)

@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 
-from hedge.edge.streams import StreamIntake, StreamQueue, micros
+from hedge.edge.streams import StreamConnector, StreamQueue, micros
 from hedge.errors import HedgeError
 from hedge.mqtt import MqttSettings
 
@@ -67,7 +66,7 @@ def parse_telemetry(payload: bytes, fields: dict[str, str]) -> tuple[str, int, d
     return machine, micros(when), row
 
 
-class MqttConnector:
+class MqttConnector(StreamConnector):
     """Rows from `topics` (filters, wildcards allowed) at the broker of `settings`, in the
     persistent session `client_id`."""
 
@@ -92,14 +91,6 @@ class MqttConnector:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-    def poll(self) -> Iterator[StreamIntake]:
-        intake = self.queue.take()
-        if intake is not None:
-            yield intake
-
-    def wait(self, timeout: float) -> bool:
-        return self.queue.wait(timeout)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish (QoS 1) over the same connection (alerts back to the machines)."""

@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +34,8 @@ from typing import Any
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
-from hedge.edge.streams import StreamIntake, StreamQueue, micros
+from hedge.aio import LoopThread
+from hedge.edge.streams import StreamConnector, StreamQueue, micros
 from hedge.errors import HedgeError
 
 __all__ = ["OpcUaConnector", "OpcUaSecurity"]
@@ -56,7 +55,7 @@ class OpcUaSecurity:
 
 
 
-class OpcUaConnector:
+class OpcUaConnector(StreamConnector):
     """Rows of machine `stream` from `endpoint`: `nodes` maps node ids to columns; `cycle` is
     the node id of the counter the machine writes last in each cycle. `start()` connects in a
     background thread; `poll()` hands over the rows received."""
@@ -75,40 +74,24 @@ class OpcUaConnector:
         self.connected = threading.Event()
         self._partial: dict[int, dict[str, Any]] = {}
         self._client: Client | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._main, name=f"opcua-{stream}", daemon=True)
-        self._started = threading.Event()
+        self._thread = LoopThread(f"opcua-{stream}", self._supervise)
 
     # -- the agent's side -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread.start()
-        self._started.wait(10)
+        self._thread.start(10)
 
     def close(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
-
-    def poll(self) -> Iterator[StreamIntake]:
-        intake = self.queue.take()
-        if intake is not None:
-            yield intake
-
-    def wait(self, timeout: float) -> bool:
-        return self.queue.wait(timeout)
+        self._thread.stop(15)
 
     def write_back(self, values: dict[str, tuple[Any, Any, datetime | None]],
                    timeout: float = 5.0) -> None:
         """Write `values` (node id -> (value, variant type, source timestamp or None)) to the
         machine; raises `HedgeError` if not connected or the server refuses."""
-        if self._loop is None or not self.connected.is_set():
+        if not self.connected.is_set():
             raise HedgeError(f"not connected to {self.endpoint}; the write is skipped")
-        future: Future[None] = asyncio.run_coroutine_threadsafe(self._write(values),
-                                                                self._loop)
         try:
-            future.result(timeout)
+            self._thread.call(self._write(values), timeout)
         except Exception as exc:
             raise HedgeError(f"writing to {self.endpoint} failed: {exc}") from exc
 
@@ -122,14 +105,11 @@ class OpcUaConnector:
 
     # -- the connection thread --------------------------------------------------------------
 
-    def _main(self) -> None:
-        asyncio.run(self._supervise())
-
-    async def _supervise(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        self._started.set()
+    async def _supervise(self, thread: LoopThread) -> None:
+        thread.ready()
+        stop = thread.stopping
         delay = 0.5
-        while not self._stop.is_set():
+        while not stop.is_set():
             lost = asyncio.Event()
             client = Client(self.endpoint, timeout=self.timeout)
             try:
@@ -137,7 +117,7 @@ class OpcUaConnector:
                 if self.queue.stats.reconnects or delay > 0.5:
                     log.info("%s: connected to %s again", self.stream, self.endpoint)
                 delay = 0.5
-                await self._watch(client, lost)
+                await self._watch(client, lost, stop)
             except (TimeoutError, OSError, ua.UaError, HedgeError) as exc:
                 log.warning("%s: OPC UA connection to %s: %s; retrying in %.1f s",
                             self.stream, self.endpoint, exc or type(exc).__name__, delay)
@@ -148,11 +128,11 @@ class OpcUaConnector:
                     await asyncio.wait_for(client.disconnect(), 2)
                 except Exception:  # a dead connection cannot be closed cleanly
                     log.debug("%s: closing the old client failed", self.stream, exc_info=True)
-            if self._stop.is_set():
+            if stop.is_set():
                 break
             self.queue.stats.reconnects += 1
             try:
-                await asyncio.wait_for(self._stop.wait(), delay)
+                await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
                 delay = min(delay * 2, 10.0)
 
@@ -186,13 +166,12 @@ class OpcUaConnector:
         self._client = client
         self.connected.set()
 
-    async def _watch(self, client: Client, lost: asyncio.Event) -> None:
+    async def _watch(self, client: Client, lost: asyncio.Event, stop: asyncio.Event) -> None:
         """Until the connection is lost or the connector stops; a read every second checks
         that the server still answers."""
-        assert self._stop is not None
-        while not self._stop.is_set() and not lost.is_set():
+        while not stop.is_set() and not lost.is_set():
             try:
-                await asyncio.wait_for(self._stop.wait(), 1.0)
+                await asyncio.wait_for(stop.wait(), 1.0)
             except TimeoutError:
                 await asyncio.wait_for(client.nodes.server_state.read_value(), self.timeout)
         if lost.is_set():

@@ -20,13 +20,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RowKey", "StreamIntake", "StreamQueue", "StreamStats", "micros"]
+__all__ = [
+    "RowKey",
+    "StreamConnector",
+    "StreamIntake",
+    "StreamQueue",
+    "StreamStats",
+    "from_micros",
+    "micros",
+]
 
 log = logging.getLogger("hedge.edge")
 
@@ -40,6 +48,11 @@ def micros(stamp: datetime) -> int:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return (stamp - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(position: int) -> datetime:
+    """The timestamp (UTC) of a row's position."""
+    return _EPOCH + timedelta(microseconds=position)
 
 
 @dataclass
@@ -164,3 +177,17 @@ class StreamIntake:
                                     "row": e.row} for e in refused])
         self._queue._release(refused, rejected=True)
         self._entries = [e for i, e in enumerate(self._entries) if i not in chosen]
+
+
+class StreamConnector:
+    """What the OPC UA and MQTT connectors share: the agent takes their rows from `queue`."""
+
+    queue: StreamQueue
+
+    def poll(self) -> Iterator[StreamIntake]:
+        intake = self.queue.take()
+        if intake is not None:
+            yield intake
+
+    def wait(self, timeout: float) -> bool:
+        return self.queue.wait(timeout)

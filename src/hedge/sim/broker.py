@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from amqtt.broker import Broker
 
-from hedge.errors import HedgeError
+from hedge.aio import LoopThread
 from hedge.services import free_port
 
 __all__ = ["local_broker", "mosquitto_running"]
@@ -35,32 +34,19 @@ def local_broker() -> Iterator[str]:
         return
     logging.getLogger("amqtt").setLevel(logging.WARNING)
     port = free_port()
-    ready, stop = threading.Event(), threading.Event()
-    failure: list[BaseException] = []
 
-    async def serve() -> None:
+    async def serve(thread: LoopThread) -> None:
         broker = Broker({"listeners": {"default": {"type": "tcp",
                                                    "bind": f"127.0.0.1:{port}"}},
                          "auth": {"allow-anonymous": True}}, loop=asyncio.get_running_loop())
         await broker.start()
-        ready.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
+        thread.ready()
+        await thread.stopping.wait()
         await broker.shutdown()
 
-    def main() -> None:
-        try:
-            asyncio.run(serve())
-        except BaseException as exc:  # reported to the caller
-            failure.append(exc)
-            ready.set()
-
-    thread = threading.Thread(target=main, name="amqtt", daemon=True)
-    thread.start()
-    if not ready.wait(10) or failure:
-        raise HedgeError(f"the in-process MQTT broker did not start: {failure}")
+    loop = LoopThread("the in-process MQTT broker", serve)
+    loop.start(10)
     try:
         yield f"mqtt://127.0.0.1:{port}"
     finally:
-        stop.set()
-        thread.join(10)
+        loop.stop(10)

@@ -10,7 +10,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from hedge.errors import HedgeError, ParameterError
+from hedge.aio import LoopThread
+from hedge.errors import ParameterError
 from hedge.sim.mqtt_publisher import TelemetryPublisher
 from hedge.sim.opcua_server import MachineServer
 from hedge.sim.telemetry import Source
@@ -63,18 +64,11 @@ class SimulatorThread:
         self.server = (MachineServer(sources, port=opcua_port) if opcua_port is not None
                        else None)
         self.finished, self.published = threading.Event(), 0
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
         self._go = threading.Event()
-        self._thread = threading.Thread(target=self._main, name="hedge-sim", daemon=True)
+        self._thread = LoopThread("hedge-sim", self._serve)
 
     def __enter__(self) -> SimulatorThread:
         self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None:
-            raise HedgeError(f"the simulator did not start: {self._error}") from self._error
         return self
 
     def start_publishing(self) -> None:
@@ -85,32 +79,21 @@ class SimulatorThread:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._go.set()
-        self._thread.join(30)
+        self._thread.stop()
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported to the starting thread
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+    async def _serve(self, thread: LoopThread) -> None:
         if self.server is not None:
             await self.server.__aenter__()
         try:
-            self._ready.set()
-            while not self._stop.is_set():
+            thread.ready()
+            while not thread.stopping.is_set():
                 if not self._go.is_set():
                     await asyncio.sleep(0.01)
                     continue
                 self._go.clear()
                 self.published += await simulate(self.sources, rate=self.rate,
                                                   server=self.server, publisher=self.publisher,
-                                                  stop=self._stop)
+                                                  stop=thread.stopping)
                 self.finished.set()
         finally:
             if self.server is not None:

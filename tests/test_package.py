@@ -97,3 +97,21 @@ def test_malformed_packages() -> None:
     for raw in (b"", b"{}", b"[1]", json.dumps({"format": "hedge-package-1"}).encode()):
         with pytest.raises(CorruptDataError):
             opened(raw)
+
+
+def test_the_alert_policy_travels_signed_with_the_model() -> None:
+    from hedge.package import AlertPolicy
+
+    raw = build_package(MODEL, site="plant-1", sequence=1, version=1, signing_key=OWNER,
+                        package_key=KEY, alert=AlertPolicy(0.7, 0.1))
+    manifest, _ = open_package(raw, site="plant-1", owner=OWNER.verify_key, package_key=KEY,
+                               active_version=None)
+    assert manifest.alert == AlertPolicy(0.7, 0.1)
+    body = json.loads(raw)
+    body["manifest"]["payload"]["alert"]["threshold"] = 0.99  # fewer alerts, by a stranger
+    with pytest.raises(SignatureError):
+        open_package(json.dumps(body).encode(), site="plant-1", owner=OWNER.verify_key,
+                     package_key=KEY, active_version=None)
+    plain, _ = open_package(package(), site="plant-1", owner=OWNER.verify_key,
+                            package_key=KEY, active_version=1)
+    assert plain.alert is None  # the edge's own setting applies

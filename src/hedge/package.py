@@ -55,8 +55,12 @@ class AlertPolicy:
             raise PolicyError(f"an alert needs 0 < threshold < 1 and 0 <= hysteresis < "
                               f"threshold, not {self.threshold} and {self.hysteresis}")
 
+    def to_dict(self) -> dict[str, float]:
+        return {"threshold": self.threshold, "hysteresis": self.hysteresis}
+
     @classmethod
     def of(cls, data: Any) -> AlertPolicy | None:
+        """The policy `to_dict` wrote (None stays None)."""
         if data is None:
             return None
         try:
@@ -114,7 +118,7 @@ def build_package(model: LinearModel, *, site: str, sequence: int, version: int,
                 "nonce": base64.b64encode(nonce).decode(), "kind": model.kind,
                 "columns": list(model.columns)}
     if alert is not None:
-        manifest["alert"] = {"threshold": alert.threshold, "hysteresis": alert.hysteresis}
+        manifest["alert"] = alert.to_dict()
     plain = canonical_json(model.to_dict())
     # the hash of the ciphertext is part of the manifest, and the manifest (without it) is the
     # associated data of the encryption

@@ -17,7 +17,7 @@ from hedge.data import Schema
 from hedge.errors import HedgeError
 from hedge.ml import EncryptedDataset, LinearModel, plan_training
 from hedge.owner.workspace import OwnerWorkspace
-from hedge.package import open_package
+from hedge.package import AlertPolicy, open_package
 from hedge.services import CloudProcess
 from hedge.signing import VerifyKey
 from tests.cli.invoke import invoker
@@ -50,7 +50,8 @@ def test_owner_commands(tmp_path: Path) -> None:
         assert "plant-1" in hedge("owner", "status", "--dir", owner)
         model = LinearModel(["a", "b"], 0.1, np.array([1.0, -1.0]))
         model.save(tmp_path / "v1.json")
-        hedge("owner", "deploy", tmp_path / "v1.json", "--dir", owner)
+        hedge("owner", "deploy", tmp_path / "v1.json", "--dir", owner, "--alert-threshold", 0.7,
+              "--hysteresis", 0.1)
         LinearModel(["a", "b"], 0.2, np.array([2.0, -1.0])).save(tmp_path / "v2.json")
         hedge("owner", "deploy", tmp_path / "v2.json", "--dir", owner)
         hedge("owner", "rollback", "--to", 1, "--dir", owner)
@@ -62,6 +63,7 @@ def test_owner_commands(tmp_path: Path) -> None:
             package_key=base64.b64decode(enrolment["package_key"]), active_version=2,
             highest_version=2)
         assert manifest.rollback and manifest.version == 1 and released.intercept == 0.1
+        assert manifest.alert == AlertPolicy(0.7, 0.1)  # the policy version 1 was signed with
         with pytest.raises(HedgeError, match="older one"):  # the sites run version 1 now
             hedge("owner", "rollback", "--to", 2, "--dir", owner)
         with pytest.raises(HedgeError, match="never deployed"):

@@ -252,3 +252,23 @@ def test_a_batch_the_cloud_refuses_is_set_aside_and_the_next_go_on(
     assert edge.step().uploaded_rows == 20  # the next batch is not blocked
     assert cloud_rows(world) == [20] and list(edge.buffer.quarantined()) == [key]
     edge.close()
+
+
+def test_alerts_follow_the_policy_signed_with_the_active_model(world: dict[str, object]) -> None:
+    from hedge.package import AlertPolicy
+
+    schema: Schema = world["schema"]  # type: ignore[assignment]
+    owner: SigningKey = world["owner"]  # type: ignore[assignment]
+    key: bytes = world["key"]  # type: ignore[assignment]
+    model = LinearModel(COLUMNS, 0.0, np.array([2.0, -1.0]), schema.to_dict())
+    edge = agent(world)
+    edge.models.install(build_package(model, site="plant-1", sequence=1, version=1,
+                                      signing_key=owner, package_key=key))
+    assert edge.models.alert is None  # the edge's own [alerts] setting applies
+    edge.models.install(build_package(model, site="plant-1", sequence=2, version=2,
+                                      signing_key=owner, package_key=key,
+                                      alert=AlertPolicy(0.8, 0.2)))
+    assert edge.models.alert == AlertPolicy(0.8, 0.2)
+    edge.models.revert()
+    assert edge.models.alert is None  # back with the last good model
+    edge.close()

@@ -74,7 +74,7 @@ def test_alerts_need_a_matching_source_and_a_sound_threshold() -> None:
     machine = parse_source(opcua(), SCHEMA, Path("/x"), "t")
     alerts = parse_alerts({"topic": "f/{machine}/alerts", "threshold": 0.7,
                            "hysteresis": 0.1}, broker, "t")
-    assert alerts.topic == "f/{machine}/alerts" and alerts.threshold == 0.7
+    assert alerts.topic == "f/{machine}/alerts" and alerts.policy.threshold == 0.7
     with pytest.raises(SchemaError, match="MQTT source"):
         parse_alerts({"topic": "x"}, machine, "t")
     with pytest.raises(SchemaError, match="OPC UA source"):

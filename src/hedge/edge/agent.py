@@ -79,7 +79,7 @@ from hedge.errors import (
 )
 from hedge.files import read_json, write_atomic
 from hedge.ml import EncryptedDataset
-from hedge.package import AlertPolicy, package_key
+from hedge.package import package_key
 from hedge.pki import enrolment_context
 from hedge.signing import VerifyKey
 
@@ -268,8 +268,7 @@ class EdgeAgent:
         model = self.models.active()
         if model is None or frame.empty:
             return 0
-        policy = self.models.alert or AlertPolicy(self.config.alerts.threshold,
-                                                  self.config.alerts.hysteresis)
+        policy = self.models.alert or self.config.alerts.policy
         predictions = []
         for row, p in enumerate(model.predict_frame(frame)):
             stream, at = keys[row] if keys is not None else (FILE_STREAM, None)

@@ -112,9 +112,7 @@ class ModelStore:
         self._switch({"active": name, "version": manifest.version,
                       "sequence": manifest.sequence, "rollback": manifest.rollback,
                       "highest": max(manifest.version, self.highest or 0),
-                      "alert": None if manifest.alert is None else {
-                          "threshold": manifest.alert.threshold,
-                          "hysteresis": manifest.alert.hysteresis},
+                      "alert": None if manifest.alert is None else manifest.alert.to_dict(),
                       "last_good": state.get("active"),
                       "last_good_version": state.get("version"),
                       "last_good_alert": state.get("alert")})

@@ -42,7 +42,7 @@ id or topic filter are refused with the entry named.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,9 @@ from hedge.edge.connectors import Connector, FolderConnector
 from hedge.edge.mqtt import MqttConnector
 from hedge.edge.opcua import OpcUaConnector, OpcUaSecurity
 from hedge.edge.sinks import Sink
-from hedge.errors import SchemaError
+from hedge.errors import PolicyError, SchemaError
 from hedge.mqtt import MqttSettings
+from hedge.package import AlertPolicy
 
 __all__ = ["AlertSettings", "FolderSource", "MqttSource", "OpcUaSource", "alert_sinks",
            "open_connector", "parse_alerts", "parse_source"]
@@ -87,8 +88,7 @@ class MqttSource:
 
 @dataclass(frozen=True)
 class AlertSettings:
-    threshold: float = 0.5
-    hysteresis: float = 0.0
+    policy: AlertPolicy = field(default_factory=AlertPolicy)  # if the package names none
     topic: str | None = None
     risk_node: str | None = None
     alert_node: str | None = None
@@ -181,17 +181,17 @@ def parse_source(section: dict[str, Any], schema: Schema, base: Path, where: str
 
 
 def parse_alerts(section: dict[str, Any], source: Source, where: str) -> AlertSettings:
-    threshold = float(section.get("threshold", 0.5))
-    hysteresis = float(section.get("hysteresis", 0.0))
-    if not 0 < threshold < 1 or not 0 <= hysteresis < threshold:
-        raise SchemaError(f"{where}: [alerts] needs 0 < threshold < 1 and 0 <= hysteresis < "
-                          "threshold")
+    try:
+        policy = AlertPolicy(float(section.get("threshold", 0.5)),
+                             float(section.get("hysteresis", 0.0)))
+    except (PolicyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"{where}: [alerts] {exc}") from exc
     topic, risk, alert = section.get("topic"), section.get("risk_node"), section.get("alert_node")
     if topic is not None and not isinstance(source, MqttSource):
         raise SchemaError(f"{where}: alerts to an MQTT topic need an MQTT source")
     if (risk or alert) and not isinstance(source, OpcUaSource):
         raise SchemaError(f"{where}: alerts to OPC UA nodes need an OPC UA source")
-    return AlertSettings(threshold, hysteresis, None if topic is None else str(topic),
+    return AlertSettings(policy, None if topic is None else str(topic),
                          None if risk is None else _node(str(risk), where),
                          None if alert is None else _node(str(alert), where))
 

@@ -293,8 +293,7 @@ class OwnerWorkspace:
             model.save(self.root / "models" / f"v{version}.json")
             self.state["next_version"] = version + 1
             if alert is not None:
-                alerts[str(version)] = {"threshold": alert.threshold,
-                                        "hysteresis": alert.hysteresis}
+                alerts[str(version)] = alert.to_dict()
             self._save()
         else:
             alert = AlertPolicy.of(alerts.get(str(version)))

@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from hedge.ckks import KeySet
-from hedge.data import load_ai4i
+from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.edge.sinks import Prediction
 from hedge.ml import LinearModel
 from hedge.package import build_package, new_package_key
 from hedge.services import free_port
 from hedge.signing import SigningKey
-from hedge.sim.opcua_server import node_id
+from hedge.sim.edge_config import mqtt_sections, opcua_sections
 from hedge.sim.telemetry import AI4I_VARIABLES
 
 VARIABLES = AI4I_VARIABLES[:7]
@@ -71,8 +71,6 @@ def edge(folder: Path, source: str) -> EdgeAgent:
                  "fingerprint": keys.fingerprint,
                  "package_key": base64.b64encode(new_package_key()).decode()}
     (folder / "site.json").write_text(json.dumps(enrolment))
-    from hedge.data import Schema
-
     frame = load_ai4i()[[v.column for v in VARIABLES]]
     schema = Schema.infer(frame, label="Machine failure", margin=0.5)
     schema.save(folder / "schema.json")
@@ -87,7 +85,7 @@ def edge(folder: Path, source: str) -> EdgeAgent:
     return agent
 
 
-def measure(agent: EdgeAgent, seconds: float) -> tuple[float, int]:
+def measure(agent: EdgeAgent, seconds: float) -> float:
     """Rows per second ingested into the buffer over `seconds` after a warm-up."""
     agent.connector.start()
     deadline = time.monotonic() + 2.0
@@ -98,22 +96,7 @@ def measure(agent: EdgeAgent, seconds: float) -> tuple[float, int]:
     while time.monotonic() - start < seconds:
         agent.connector.wait(0.1)
         rows += agent.ingest().ingested
-    return rows / (time.monotonic() - start), agent.buffer.pending()
-
-
-def opcua_source(port: int) -> str:
-    nodes = "".join(f'"{node_id("mill-1", v.name)}" = "{v.column}"\n' for v in VARIABLES)
-    return (f'[source]\nkind = "opcua"\nendpoint = "opc.tcp://127.0.0.1:{port}/hedge/sim/"\n'
-            f'machine = "mill-1"\ncycle_node = "{node_id("mill-1", "Cycle")}"\n'
-            f'[source.nodes]\n{nodes}[alerts]\nrisk_node = "{node_id("mill-1", "FailureRisk")}"'
-            f'\nalert_node = "{node_id("mill-1", "Alert")}"\n')
-
-
-def mqtt_source(prefix: str) -> str:
-    fields = "".join(f'{v.name} = "{v.column}"\n' for v in VARIABLES)
-    return (f'[source]\nkind = "mqtt"\nbroker = "mqtt://127.0.0.1:1883"\n'
-            f'client_id = "bench-{secrets.token_hex(3)}"\ntopics = ["{prefix}/+/telemetry"]\n'
-            f'[source.fields]\n{fields}')
+    return rows / (time.monotonic() - start)
 
 
 def run_opcua(root: Path, rate: float, seconds: float) -> tuple[float, Clock]:
@@ -121,10 +104,11 @@ def run_opcua(root: Path, rate: float, seconds: float) -> tuple[float, Clock]:
     proc = machine(["--opcua-port", str(port), "--speedup", str(rate)])
     try:
         time.sleep(3)  # the server is up
-        agent = edge(root / f"opcua-{rate:.0f}", opcua_source(port))
+        agent = edge(root / f"opcua-{rate:.0f}", opcua_sections(
+            f"opc.tcp://127.0.0.1:{port}/hedge/sim/", "mill-1", VARIABLES))
         clock = Clock()
         agent.sinks.append(clock)
-        rows_per_s, _ = measure(agent, seconds)
+        rows_per_s = measure(agent, seconds)
         agent.close()
         return rows_per_s, clock
     finally:
@@ -134,13 +118,14 @@ def run_opcua(root: Path, rate: float, seconds: float) -> tuple[float, Clock]:
 
 def run_mqtt(root: Path, rate: float, seconds: float) -> float:
     prefix = f"bench/{secrets.token_hex(3)}"
-    agent = edge(root / "mqtt", mqtt_source(prefix))
+    agent = edge(root / "mqtt", mqtt_sections("mqtt://127.0.0.1:1883",
+                                              f"bench-{secrets.token_hex(3)}", prefix, VARIABLES))
     agent.connector.start()
     time.sleep(1)
     proc = machine(["--opcua-port", "0", "--mqtt", "mqtt://127.0.0.1:1883", "--topic-prefix",
                     prefix, "--speedup", str(rate)])
     try:
-        rows_per_s, _ = measure(agent, seconds)
+        rows_per_s = measure(agent, seconds)
         agent.close()
         return rows_per_s
     finally:

@@ -46,8 +46,8 @@ from hedge.mqtt import MqttSettings
 from hedge.owner.workspace import OwnerWorkspace
 from hedge.services import CloudProcess, KeyServiceProcess, free_port
 from hedge.sim.broker import local_broker
+from hedge.sim.edge_config import mqtt_sections, opcua_sections
 from hedge.sim.mqtt_publisher import TelemetryPublisher
-from hedge.sim.opcua_server import node_id
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import AI4I_VARIABLES, ReplaySource
 
@@ -82,23 +82,6 @@ def _edge_config(folder: Path, enrolment: Path, schema: Path, source: str) -> Pa
     config.write_text(f'enrolment = "{enrolment}"\ndata_dir = "data"\nschema = "{schema}"\n'
                       '[upload]\nbatch_rows = 5000\nclass_weight = "balanced"\n' + source)
     return config
-
-
-def _opcua_source(port: int, machine: str) -> str:
-    nodes = "".join(f'"{node_id(machine, v.name)}" = "{v.column}"\n' for v in VARIABLES)
-    return (f'[source]\nkind = "opcua"\nendpoint = "opc.tcp://127.0.0.1:{port}/hedge/sim/"\n'
-            f'machine = "{machine}"\ncycle_node = "{node_id(machine, "Cycle")}"\n'
-            f'[source.nodes]\n{nodes}'
-            f'[alerts]\nrisk_node = "{node_id(machine, "FailureRisk")}"\n'
-            f'alert_node = "{node_id(machine, "Alert")}"\n')
-
-
-def _mqtt_source(url: str, site: str) -> str:
-    fields = "".join(f'{v.name} = "{v.column}"\n' for v in VARIABLES)
-    prefix = PREFIX.format(site=site)
-    return (f'[source]\nkind = "mqtt"\nbroker = "{url}"\nclient_id = "hedge-{site}-'
-            f'{secrets.token_hex(3)}"\ntopics = ["{prefix}/+/telemetry"]\n'
-            f'[source.fields]\n{fields}[alerts]\ntopic = "{prefix}/{{machine}}/alerts"\n')
 
 
 @dataclass
@@ -138,11 +121,13 @@ def _connect_sites(owner: OwnerWorkspace, root: Path, first: pd.DataFrame, sites
             publisher = stack.enter_context(TelemetryPublisher(
                 settings, PREFIX.format(site=name)))
             sim = SimulatorThread([replay], rate=RATE, publisher=publisher)
-            source = _mqtt_source(broker, name)
+            source = mqtt_sections(broker, f"hedge-{name}-{secrets.token_hex(3)}",
+                                   PREFIX.format(site=name), VARIABLES)
         else:
             port = free_port()
             sim = SimulatorThread([replay], rate=RATE, opcua_port=port)
-            source = _opcua_source(port, machine)
+            source = opcua_sections(f"opc.tcp://127.0.0.1:{port}/hedge/sim/", machine,
+                                    VARIABLES)
         stack.enter_context(sim)
         config = _edge_config(root / f"edge-{i + 1}", owner.add_site(name).resolve(),
                               (root / "schema.json").resolve(), source)

@@ -81,3 +81,17 @@ def test_alerts_need_a_matching_source_and_a_sound_threshold() -> None:
         parse_alerts({"risk_node": node_id("mill-1", "FailureRisk")}, broker, "t")
     with pytest.raises(SchemaError, match="threshold"):
         parse_alerts({"threshold": 0.5, "hysteresis": 0.6}, broker, "t")
+
+
+def test_the_sections_written_for_a_simulated_machine_parse() -> None:
+    import tomllib
+
+    from hedge.sim.edge_config import mqtt_sections, opcua_sections
+
+    for text in (opcua_sections("opc.tcp://127.0.0.1:4840/hedge/sim/", "mill-1", VARIABLES),
+                 mqtt_sections("mqtt://127.0.0.1:1883", "e1", "factory/p1", VARIABLES)):
+        raw = tomllib.loads(text)
+        source = parse_source(raw["source"], SCHEMA, Path("/x"), "t")
+        alerts = parse_alerts(raw["alerts"], source, "t")
+        assert alerts.topic == "factory/p1/{machine}/alerts" or alerts.risk_node == node_id(
+            "mill-1", "FailureRisk")

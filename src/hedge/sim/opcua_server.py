@@ -49,9 +49,9 @@ class MachineServer:
         self.certificate, self.private_key = certificate, private_key
         self.endpoint = f"opc.tcp://{host}:{port}/hedge/sim/"
         self._server = Server()
-        #: per machine: (node, variant type) of each variable in publishing order, Cycle last
+        #: per machine: (node, name, variant type) of each variable in publishing order,
+        #: Cycle last
         self._writes: dict[str, list[tuple[ua.NodeId, str, ua.VariantType]]] = {}
-        self._nodes: dict[str, dict[str, ua.NodeId]] = {}
 
     async def __aenter__(self) -> MachineServer:
         await self._server.init()
@@ -97,7 +97,6 @@ class MachineServer:
             if variable in WRITE_BACK:
                 await node.set_writable()
             nodes[variable.name] = node.nodeid
-        self._nodes[name] = nodes
         self._writes[name] = [(nodes[v.name], v.name, _TYPES[v.kind])
                               for v in (*source.variables, cycle)]
 
@@ -108,7 +107,3 @@ class MachineServer:
             await self._server.write_attribute_value(node, ua.DataValue(
                 ua.Variant(values[name], kind), SourceTimestamp=timestamp,
                 ServerTimestamp=timestamp))
-
-    async def read(self, machine: str, variable: str) -> ua.DataValue:
-        """The current value of a machine's variable (e.g. what the edge wrote back)."""
-        return await self._server.get_node(self._nodes[machine][variable]).read_data_value()

@@ -228,13 +228,13 @@ class EdgeAgent:
 
     def _ingest(self, report: StepReport) -> None:
         for intake in self.connector.poll():
-            if self.buffer.seen(intake.name):  # committed before a crash: only acknowledge
-                intake.acknowledge()
-                continue
             stream = intake if isinstance(intake, StreamIntake) else None
-            if stream is not None:
+            if stream is not None:  # stream rows: by key (machine, source time)
                 fresh = self.buffer.fresh(stream.keys)  # the others were redelivered
                 stream.drop([i for i, new in enumerate(fresh) if not new])
+            elif self.buffer.seen(intake.name):  # a file committed before a crash
+                intake.acknowledge()
+                continue
             before = len(intake.rows)
             try:
                 frame = prepare(self.config.schema, self.windows, intake)

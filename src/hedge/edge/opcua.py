@@ -51,7 +51,7 @@ class OpcUaSecurity:
     certificate: Path
     private_key: Path
     server_certificate: Path | None = None
-    application_uri: str | None = None  # must match the certificate's URI (default: read)
+    application_uri: str | None = None  # the URI in the client certificate, if the server checks it
 
 
 
@@ -64,8 +64,8 @@ class OpcUaConnector(StreamConnector):
                  rejected_log: Path, *, security: OpcUaSecurity | None = None,
                  publishing_ms: float = 10.0, timeout: float = 4.0) -> None:
         self.endpoint, self.stream = endpoint, stream
-        self.nodes = {ua.NodeId.from_string(n).to_string(): c for n, c in nodes.items()}
-        self.cycle = ua.NodeId.from_string(cycle).to_string()
+        self.nodes = {ua.NodeId.from_string(n): c for n, c in nodes.items()}
+        self.cycle = ua.NodeId.from_string(cycle)
         self.queue = StreamQueue(f"opcua:{stream}", rejected_log)
         self.security = security
         self.publishing_ms, self.timeout = publishing_ms, timeout
@@ -184,8 +184,8 @@ class OpcUaConnector(StreamConnector):
         if source_time is None:
             return
         stamp = micros(source_time)
-        name = node.nodeid.to_string()
-        column = "\0cycle" if name == self.cycle else self.nodes.get(name)
+        nodeid = node.nodeid
+        column = "\0cycle" if nodeid == self.cycle else self.nodes.get(nodeid)
         if column is None:
             return
         partial = self._partial.setdefault(stamp, {})

@@ -16,7 +16,6 @@ population standard deviation (ddof=0), slope the least-squares slope against th
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hedge.errors import SchemaError
 
-__all__ = ["MAX_SIZE", "STATS", "RollingWindows", "Window", "derived_columns", "rolling_frame"]
+__all__ = ["MAX_SIZE", "STATS", "RollingWindows", "Window", "derived_columns", "finite_number",
+           "rolling_frame"]
 
 STATS = ("mean", "std", "min", "max", "slope", "rms")
 MAX_SIZE = 10_000
@@ -143,18 +143,23 @@ def rolling_frame(frame: pd.DataFrame, windows: Iterable[Window],
     return result
 
 
+def finite_number(value: Any) -> bool:
+    """Whether a window can take `value`: a finite int or float (not a bool)."""
+    if not isinstance(value, int | float | np.integer | np.floating) or isinstance(value, bool):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:  # an int beyond float
+        return False
+
+
 def _finite(raw: Sequence[Any] | np.ndarray, source: str, stream: Any) -> np.ndarray:
     """The values as float64; SchemaError naming the column and stream unless all are finite
     numbers (int or float, not bool)."""
     if isinstance(raw, np.ndarray) and raw.dtype.kind in "fiu":
         x = raw.astype(np.float64)
     else:
-        x = np.full(len(raw), np.nan)
-        for i, value in enumerate(raw):
-            if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                    value, bool):
-                with suppress(OverflowError):
-                    x[i] = value
+        x = np.array([float(v) if finite_number(v) else np.nan for v in raw], dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(x))
     if bad.size:
         where = "" if stream is None else f" in stream {stream!r}"

@@ -4,17 +4,19 @@ machine, then the schema's checks.
 A file is taken or refused whole (`SchemaError`). Stream rows are checked as a whole first and,
 only if that fails, one by one: the rows that break the schema are rejected (to the rejected
 log, each with its reason) and the others go on, so one bad reading does not hold back its
-neighbours.
+neighbours. The measured values are checked before the windows see them (a rejected value never
+enters a window), the window features after.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from hedge.data import RollingWindows, Schema
+from hedge.data.windows import derived_columns, finite_number
 from hedge.edge.connectors import Intake
 from hedge.edge.streams import StreamIntake
 from hedge.errors import HedgeError
@@ -25,10 +27,8 @@ FILE_STREAM = "files"  # the stream rows from files belong to, for window featur
 
 
 def _problem(schema: Schema, row: dict[str, Any]) -> str | None:
-    frame = pd.DataFrame([row])
     try:
-        schema.features_matrix(frame)
-        schema.label_vector(frame)
+        _check(schema, pd.DataFrame([row]))
     except HedgeError as exc:
         return str(exc)
     return None
@@ -45,36 +45,52 @@ def _windowed(windows: RollingWindows, rows: list[dict[str, Any]],
     return out
 
 
-def _numeric(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
 def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> pd.DataFrame | None:
     """The checked frame of `intake`'s rows (None: every row was rejected)."""
     if not isinstance(intake, StreamIntake):
         frame = pd.DataFrame(_windowed(windows, intake.rows, [FILE_STREAM] * len(intake.rows)))
-        schema.features_matrix(frame)
-        schema.label_vector(frame)
+        _check(schema, frame)
         return frame
-    sources = [w.source for w in schema.windows]
-    _reject(intake, {i: f"window source {c!r} is {row.get(c)!r}, not a finite number"
-                     for i, row in enumerate(intake.rows) for c in sources
-                     if not _numeric(row.get(c))})
+    # the measured values first, so that a rejected row never enters a window
+    bad = _breaking(_measured(schema), intake.rows)
+    bad |= {i: f"window source {c!r} is {row.get(c)!r}, not a finite number"
+            for i, row in enumerate(intake.rows) for c in [w.source for w in schema.windows]
+            if i not in bad and not finite_number(row.get(c))}
+    _reject(intake, bad)
     if not intake.rows:
         return None
+    if not schema.windows:
+        return pd.DataFrame(intake.rows)
     rows = _windowed(windows, intake.rows, [k[0] for k in intake.keys])
-    frame = pd.DataFrame(rows)
-    try:
-        schema.features_matrix(frame)
-        schema.label_vector(frame)
-        return frame
-    except HedgeError:
-        problems = {i: _problem(schema, row) for i, row in enumerate(rows)}
-    bad = {i: p for i, p in problems.items() if p is not None}
+    bad = _breaking(schema, rows)  # window values beyond their declared ranges
     _reject(intake, bad)
     kept = [row for i, row in enumerate(rows) if i not in bad]
     return pd.DataFrame(kept) if kept else None
+
+
+def _check(schema: Schema, frame: pd.DataFrame) -> None:
+    schema.features_matrix(frame)
+    schema.label_vector(frame)
+
+
+def _measured(schema: Schema) -> Schema:
+    """The schema of what the machines measure: without the window features."""
+    if not schema.windows:
+        return schema
+    derived = set(derived_columns(schema.windows))
+    return replace(schema, features=tuple(f for f in schema.features if f.name not in derived),
+                   windows=())
+
+
+def _breaking(schema: Schema, rows: list[dict[str, Any]]) -> dict[int, str]:
+    """The rows that break `schema`, with the reason (checked as a whole first: fast when all
+    are well)."""
+    try:
+        _check(schema, pd.DataFrame(rows))
+        return {}
+    except HedgeError:
+        problems = {i: _problem(schema, row) for i, row in enumerate(rows)}
+    return {i: p for i, p in problems.items() if p is not None}
 
 
 def _reject(intake: StreamIntake, reasons: dict[int, str]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pandas as pd
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.edge.mqtt import MqttConnector, parse_telemetry
@@ -137,4 +138,28 @@ def test_a_broker_restart_loses_nothing_it_acknowledged(tmp_path: Path) -> None:
         rows = receive(again, len(expected))
         again.close()
     pd.testing.assert_frame_equal(pd.DataFrame(rows)[COLUMNS], expected[COLUMNS],
+                                  check_dtype=False)
+
+
+@pytest.mark.datasets
+def test_cmapss_engine_cycles_replay_over_mqtt(tmp_path: Path) -> None:
+    from hedge.data import load_cmapss
+    from hedge.sim.telemetry import CMAPSS_VARIABLES
+
+    url, prefix = system_broker_or_skip(), f"test/{secrets.token_hex(4)}"
+    cycles = load_cmapss()[0].iloc[:300]
+    fields = {v.name: v.column for v in CMAPSS_VARIABLES}
+    c = MqttConnector(MqttSettings.parse(url), f"edge-{secrets.token_hex(4)}",
+                      [f"{prefix}/+/telemetry"], fields, tmp_path / "rejected.jsonl")
+    c.start()
+    assert c.connected.wait(10)
+    time.sleep(0.2)
+    with TelemetryPublisher(MqttSettings.parse(url), prefix) as publisher, \
+            SimulatorThread([ReplaySource("engine-1", cycles, CMAPSS_VARIABLES)], rate=2000,
+                            publisher=publisher) as sim:
+        sim.start_publishing()
+        rows = receive(c, len(cycles))
+    c.close()
+    got = pd.DataFrame(rows)[list(fields.values())]
+    pd.testing.assert_frame_equal(got, cycles[list(fields.values())].reset_index(drop=True),
                                   check_dtype=False)

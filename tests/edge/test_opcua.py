@@ -115,3 +115,48 @@ def test_writing_without_a_connection_is_counted_not_raised(tmp_path: Path) -> N
     sink = OpcUaAlertSink(c, node_id("mill-1", "FailureRisk"), None)
     sink.write([Prediction("plant-1", "s", 0, 1, 0.9, True, "mill-1", 1)])
     assert sink.failures == 1
+
+
+def test_basic256sha256_sessions_work_and_unsecured_ones_are_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from hedge.edge.opcua import OpcUaSecurity
+
+    async def certificates() -> None:
+        await setup_self_signed_certificate(
+            tmp_path / "server.pem", tmp_path / "server.der", "urn:freeopcua:python:server",
+            "127.0.0.1", [ExtendedKeyUsageOID.SERVER_AUTH], {"commonName": "machine"})
+        await setup_self_signed_certificate(
+            tmp_path / "edge.pem", tmp_path / "edge.der", "urn:hedge:edge", "127.0.0.1",
+            [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "edge"})
+
+    asyncio.run(certificates())
+    port = free_port()
+    machine = subprocess.Popen(
+        [sys.executable, "-m", "hedge.cli.main", "sim", "machine", "--opcua-port", str(port),
+         "--speedup", "100", "--certificate", str(tmp_path / "server.der"),
+         "--private-key", str(tmp_path / "server.pem")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"opc.tcp://127.0.0.1:{port}/hedge/sim/"
+    try:
+        secured = OpcUaConnector(
+            endpoint, "mill-1", NODES, node_id("mill-1", "Cycle"), tmp_path / "r.jsonl",
+            security=OpcUaSecurity(tmp_path / "edge.der", tmp_path / "edge.pem",
+                                   tmp_path / "server.der", "urn:hedge:edge"))
+        secured.start()
+        assert secured.connected.wait(30), "no secured session"
+        rows, _ = receive(secured, 20)
+        secured.close()
+        assert len(rows) >= 20
+        plain = OpcUaConnector(endpoint, "mill-1", NODES, node_id("mill-1", "Cycle"),
+                               tmp_path / "r.jsonl")
+        plain.start()
+        assert not plain.connected.wait(3)  # the machine offers no unsecured endpoint
+        plain.close()
+    finally:
+        machine.terminate()
+        machine.wait(10)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from hedge.cli.main import app
 from hedge.cloud.client import CloudClient
 from hedge.data import Schema
-from hedge.edge.agent import EdgeConfig
+from hedge.edge import EdgeConfig
 from hedge.errors import ParameterError, PolicyError, SchemaError, WrongPassphraseError
 from hedge.ml import LinearModel, plan_training
 from hedge.owner.tls import init_tls, owner_context

@@ -1,0 +1,99 @@
+"""The edge agent's configuration file, read and checked at start.
+
+TOML; relative paths are relative to the file:
+
+    enrolment = "site.json"          # from the owner: cloud, token, owner key, package key
+    data_dir = "edge-data"           # buffer, bundle, models, predictions
+    schema = "schema.json"           # the consortium's schema (features and label)
+    [source]                         # files, OPC UA or MQTT: see hedge.edge.sources
+    folder = "incoming"              # CSV / Parquet files dropped here
+    settle_seconds = 2.0             # taken once unchanged this long
+    [upload]
+    batch_rows = 2000
+    class_weight = "balanced"        # optional; every site must choose the same
+    l2 = 0.0                         # optional L2 penalty rows (as the plan's --l2)
+    [buffer]
+    max_bytes = 104857600
+    [alerts]                         # optional; MQTT topic, OPC UA nodes, threshold
+    threshold = 0.5                  # (the model's signed policy, if any, comes first)
+    hysteresis = 0.0
+
+With balanced class weights, every batch is weighted by the class counts of all rows the site
+has buffered so far, so small batches need not hold both classes.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hedge.data import Schema
+from hedge.edge.sources import AlertSettings, Source, parse_alerts, parse_source
+from hedge.errors import HedgeError, SchemaError
+from hedge.files import read_json
+from hedge.package import package_key
+from hedge.pki import enrolment_context
+from hedge.signing import VerifyKey
+
+__all__ = ["EdgeConfig"]
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    enrolment: dict[str, Any]
+    data_dir: Path
+    schema: Schema
+    source: Source
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    batch_rows: int = 2000
+    class_weight: str | None = None
+    max_bytes: int = 100 * 2**20
+    l2: float = 0.0  # L2 penalty rows for regularised training (as the plan's `--l2`)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EdgeConfig:
+        file = Path(path)
+        try:
+            raw = tomllib.loads(file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SchemaError(f"{file} is not a readable edge configuration: {exc}") from exc
+        base = file.parent
+
+        def where(value: Any, name: str) -> Path:
+            if not isinstance(value, str) or not value:
+                raise SchemaError(f"{file}: '{name}' must name a path")
+            return base / value
+
+        try:
+            enrolment = read_json(where(raw.get("enrolment"), "enrolment"), "site enrolment")
+            for field in ("cloud", "consortium", "site", "token", "owner_key", "fingerprint",
+                          "package_key"):
+                if field not in enrolment:
+                    raise SchemaError(f"the enrolment file lacks {field!r}; ask the owner for "
+                                      "a new one (hedge owner add-site)")
+            upload = raw.get("upload", {})
+            schema = Schema.load(where(raw.get("schema"), "schema"))
+            source = parse_source(raw.get("source", {}), schema, base, str(file))
+            config = cls(enrolment, where(raw.get("data_dir"), "data_dir"), schema, source,
+                         parse_alerts(raw.get("alerts", {}), source, str(file)),
+                         int(upload.get("batch_rows", 2000)), upload.get("class_weight"),
+                         int(raw.get("buffer", {}).get("max_bytes", 100 * 2**20)),
+                         float(upload.get("l2", 0.0)))
+            int(enrolment["consortium"])
+            package_key(str(enrolment["package_key"]))
+            VerifyKey.from_str(str(enrolment["owner_key"]))
+            enrolment_context(enrolment)
+        except (TypeError, ValueError, AttributeError, HedgeError) as exc:
+            if isinstance(exc, SchemaError):
+                raise
+            raise SchemaError(f"{file}: {exc}") from exc
+        if config.batch_rows < 1 or config.max_bytes < 1 or config.class_weight not in (
+                None, "balanced") or not config.l2 >= 0:
+            raise SchemaError(f"{file}: batch_rows and max_bytes must be positive, "
+                              "class_weight 'balanced' or absent, l2 zero or positive")
+        if config.schema.label is None:
+            raise SchemaError(f"{file}: the schema needs the label the model is trained on")
+        return config

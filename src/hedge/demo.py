@@ -57,7 +57,9 @@ LEAKS = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]  # ids, failure
 LABEL = "Machine failure"
 VARIABLES = AI4I_VARIABLES[:7]  # the machine variables the schema uses, and the label
 RATE = 2000.0  # replayed cycles per second
-PREFIX = "factory/{site}/milling"  # MQTT topics: PREFIX/<machine>/telemetry and /alerts
+#: MQTT topics: PREFIX/<machine>/telemetry and /alerts; `demo` is new for every run, so that
+#: demos sharing a broker (the machine's Mosquitto) never see each other's machines
+PREFIX = "hedge-demo-{demo}/{site}/milling"
 
 
 @dataclass
@@ -117,12 +119,12 @@ def _connect_sites(owner: OwnerWorkspace, root: Path, first: pd.DataFrame, sites
         name, machine = f"plant-{i + 1}", f"mill-{i + 1}"
         replay = ReplaySource(machine, first, VARIABLES)
         if i == 2:
-            settings = MqttSettings.parse(broker)
-            publisher = stack.enter_context(TelemetryPublisher(
-                settings, PREFIX.format(site=name)))
+            run = secrets.token_hex(4)
+            prefix = PREFIX.format(demo=run, site=name)
+            publisher = stack.enter_context(TelemetryPublisher(MqttSettings.parse(broker),
+                                                               prefix))
             sim = SimulatorThread([replay], rate=RATE, publisher=publisher)
-            source = mqtt_sections(broker, f"hedge-{name}-{secrets.token_hex(3)}",
-                                   PREFIX.format(site=name), VARIABLES)
+            source = mqtt_sections(broker, f"hedge-demo-{run}-{name}", prefix, VARIABLES)
         else:
             port = free_port()
             sim = SimulatorThread([replay], rate=RATE, opcua_port=port)

@@ -4,7 +4,10 @@ outages, install only genuine new models, score rows."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -272,3 +275,26 @@ def test_alerts_follow_the_policy_signed_with_the_active_model(world: dict[str, 
     edge.models.revert()
     assert edge.models.alert is None  # back with the last good model
     edge.close()
+
+
+def test_run_ingests_and_uploads_in_two_threads_until_stopped(world: dict[str, object]) -> None:
+    drop(world, "a.csv", 30)
+    edge = agent(world)
+    stop = threading.Event()
+    runner = threading.Thread(target=edge.run, args=(stop, 0.1))
+    try:
+        runner.start()
+        deadline = time.monotonic() + 30
+        while sum(cloud_rows(world)) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        drop(world, "b.csv", 20, seed=1)  # arriving while it runs
+        while sum(cloud_rows(world)) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gc.get_freeze_count() > 0  # no full-collection pauses while it runs
+        assert sorted(cloud_rows(world)) == [20, 30] and edge.buffer.pending() == 0
+    finally:
+        stop.set()
+        runner.join(10)
+        gc.unfreeze()
+        edge.close()
+    assert not runner.is_alive()

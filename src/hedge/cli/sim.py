@@ -16,6 +16,7 @@ from hedge.cli._common import console
 from hedge.data import load_ai4i, load_cmapss
 from hedge.errors import ParameterError
 from hedge.mqtt import MqttSettings
+from hedge.runtime import freeze_heap
 from hedge.sim.milling import MillingMachine
 from hedge.sim.mqtt_publisher import TelemetryPublisher
 from hedge.sim.opcua_server import MachineServer, node_id
@@ -91,6 +92,7 @@ def machine(
                 publisher = stack.enter_context(TelemetryPublisher(
                     MqttSettings.parse(mqtt), topic_prefix))
                 console.print(f"MQTT: {topic_prefix}/<machine>/telemetry")
+            freeze_heap()  # no full-collection pauses in the machine's cycles
             return await simulate(sources, rate=speedup, server=server, publisher=publisher,
                                   cycles=cycles)
 

@@ -54,6 +54,7 @@ from hedge.files import write_atomic
 from hedge.ml import EncryptedDataset
 from hedge.package import package_key
 from hedge.pki import enrolment_context
+from hedge.runtime import freeze_heap
 from hedge.signing import VerifyKey
 
 __all__ = ["EdgeAgent", "StepReport"]
@@ -249,8 +250,11 @@ class EdgeAgent:
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Until `stop`: ingest and score as rows arrive (this thread); encrypt, upload and
-        install deployments every `interval` seconds (a second thread)."""
+        install deployments every `interval` seconds (a second thread). The process's heap
+        is frozen once started (`hedge.runtime`), so that no full garbage collection pauses
+        the alerts."""
         self.connector.start()
+        freeze_heap()
         uploads = threading.Thread(target=self._upload_loop, args=(stop, interval),
                                    name=f"upload-{self.site}", daemon=True)
         uploads.start()

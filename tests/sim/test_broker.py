@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hedge.errors import HedgeError
 from hedge.sim import broker
 
 
@@ -41,3 +44,46 @@ def test_with_mosquitto_its_url_is_used(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(broker, "mosquitto_running", lambda: True)
     with broker.local_broker() as url:
         assert url == "mqtt://127.0.0.1:1883"
+
+
+def test_a_missing_mosquitto_binary_is_a_clear_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(broker, "MOSQUITTO", str(tmp_path / "no-such-mosquitto"))
+    with pytest.raises(HedgeError, match="not installed"), \
+            broker.mosquitto_process(tmp_path / "b"):
+        pass
+
+
+def test_our_mosquitto_queues_more_than_a_stock_broker_for_an_absent_subscriber(
+        tmp_path: Path) -> None:
+    if not Path(broker.MOSQUITTO).exists():
+        pytest.skip("the mosquitto binary is not installed")
+    with broker.mosquitto_process(tmp_path / "b") as port:
+        away = paho.Client(CallbackAPIVersion.VERSION2, client_id="away", clean_session=False)
+        subscribed = threading.Event()
+        away.on_subscribe = lambda *args: subscribed.set()
+        away.connect("127.0.0.1", port)
+        away.loop_start()
+        away.subscribe("t/#", qos=1)
+        assert subscribed.wait(10)
+        away.disconnect()
+        away.loop_stop()
+        sender = paho.Client(CallbackAPIVersion.VERSION2)
+        sender.connect("127.0.0.1", port)
+        sender.loop_start()
+        for i in range(1500):  # a stock Mosquitto keeps 1,000
+            last = sender.publish("t/x", str(i).encode(), qos=1)
+        last.wait_for_publish(10)
+        sender.disconnect()
+        sender.loop_stop()
+        got: list[bytes] = []
+        back = paho.Client(CallbackAPIVersion.VERSION2, client_id="away", clean_session=False)
+        back.on_message = lambda c, u, m: got.append(m.payload)
+        back.connect("127.0.0.1", port)
+        back.loop_start()
+        deadline = time.monotonic() + 20
+        while len(got) < 1500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        back.disconnect()
+        back.loop_stop()
+    assert [int(p) for p in got] == list(range(1500))

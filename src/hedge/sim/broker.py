@@ -1,21 +1,30 @@
-"""An MQTT broker for the demo: the local Mosquitto when one answers on 127.0.0.1:1883,
-otherwise an in-process broker (amqtt) on a free loopback port, for as long as the context is
-open."""
+"""MQTT brokers for the demo, tests and benchmarks: `local_broker` is the local Mosquitto when
+one answers on 127.0.0.1:1883, otherwise an in-process broker (amqtt) on a free loopback port;
+`mosquitto_process` is a Mosquitto of its own (the installed binary) on a free port, with
+persistence and no limit on queued messages. Each lasts as long as its context is open."""
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
+import shutil
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from amqtt.broker import Broker
 
 from hedge.aio import LoopThread
+from hedge.errors import HedgeError
 from hedge.services import free_port
 
-__all__ = ["local_broker", "mosquitto_running"]
+__all__ = ["MOSQUITTO", "local_broker", "mosquitto_process", "mosquitto_running"]
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 def mosquitto_running(host: str = "127.0.0.1", port: int = 1883) -> bool:
@@ -50,3 +59,33 @@ def local_broker() -> Iterator[str]:
         yield f"mqtt://127.0.0.1:{port}"
     finally:
         loop.stop(10)
+
+
+@contextmanager
+def mosquitto_process(folder: Path, port: int | None = None) -> Iterator[int]:
+    """A Mosquitto of our own on `port` (default: a free one), persisting sessions and queued
+    messages in `folder` (a restart on the same port keeps them), queueing without limit for
+    subscribers that are away; yields its port. `HedgeError` if the binary is missing or the
+    broker does not start."""
+    if not Path(MOSQUITTO).exists():
+        raise HedgeError("the mosquitto binary is not installed (Debian: apt install mosquitto)")
+    port = port or free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "mosquitto.conf"
+    # run as this user (as root, mosquitto would switch to its own user, which cannot write
+    # to `folder`)
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                      f"persistence_location {folder}/\nmax_queued_messages 0\n"
+                      f"user {getpass.getuser()}\n")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not mosquitto_running(port=port):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise HedgeError(f"mosquitto did not start on port {port}; see {config}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()  # SIGTERM: mosquitto saves its persistence file
+        proc.wait(10)

@@ -52,6 +52,7 @@ class TelemetryPublisher:
 
     def __enter__(self) -> TelemetryPublisher:
         self._client.max_queued_messages_set(0)
+        self._client.max_inflight_messages_set(1000)  # 20 (paho's default) caps the rate
         self._client.connect(self.settings.host, self.settings.port, keepalive=30)
         self._client.loop_start()
         if not self._connected.wait(10):

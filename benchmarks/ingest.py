@@ -33,7 +33,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from hedge.cloud.client import CloudClient
 from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.edge.sinks import Prediction
+from hedge.edge.streams import StreamStats
 from hedge.errors import HedgeError
 from hedge.ml import LinearModel
 from hedge.package import build_package, new_package_key
@@ -131,24 +133,52 @@ def edge(folder: Path, source: str) -> EdgeAgent:
     return agent
 
 
-def with_hedge(agent: EdgeAgent) -> Measured:
-    """Values per second committed to the buffer by `agent.run`, and the alert ages."""
-    clock = Clock()
-    agent.sinks.append(clock)
+def until(done: Callable[[], bool], timeout: float = 120.0) -> float:
+    """Seconds until `done()` holds."""
+    start = time.monotonic()
+    while not done():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"nothing arrived within {timeout:.0f} s")
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def steady(rows: Callable[[], int], clock: Clock | None = None) -> float:
+    """Values per second by the row count `rows()` over SECONDS, once rows arrive and WARM_UP
+    has passed (the clock, if any, records the same span)."""
+    until(lambda: rows() > 0)
+    time.sleep(WARM_UP)
+    if clock is not None:
+        clock.counting = True
+    before, start = rows(), time.monotonic()
+    time.sleep(SECONDS)
+    counted, elapsed = rows() - before, time.monotonic() - start
+    if clock is not None:
+        clock.counting = False
+    return counted * len(VARIABLES) / elapsed
+
+
+@contextmanager
+def running(agent: EdgeAgent) -> Iterator[StreamStats]:
+    """`agent.run` in a thread while the context is open (uploads fail quietly: no cloud);
+    yields the connector's counts (`acknowledged`: rows committed)."""
     stop = threading.Event()
     runner = threading.Thread(target=agent.run, args=(stop, 3600.0))
     runner.start()
-    stats = agent.connector.queue.stats  # type: ignore[attr-defined]
-    until(lambda: stats.received > 0)  # the machine has started
-    time.sleep(WARM_UP)
-    clock.counting, before, start = True, stats.acknowledged, time.monotonic()
-    time.sleep(SECONDS)
-    rows, elapsed = stats.acknowledged - before, time.monotonic() - start
-    clock.counting = False
-    stop.set()
-    runner.join(30)
-    agent.close()
-    return Measured(rows * len(VARIABLES) / elapsed, clock.ages)
+    try:
+        yield agent.connector.queue.stats  # type: ignore[attr-defined]
+    finally:
+        stop.set()
+        runner.join(30)
+        agent.close()
+
+
+def with_hedge(agent: EdgeAgent) -> Measured:
+    clock = Clock()
+    agent.sinks.append(clock)
+    with running(agent) as stats:
+        values_per_s = steady(lambda: stats.acknowledged, clock)
+    return Measured(values_per_s, clock.ages)
 
 
 class Notifications:
@@ -184,28 +214,6 @@ async def bare_opcua(endpoint: str, machine_name: str) -> Measured:
         return Measured(counter.values / (time.monotonic() - start), counter.ages)
 
 
-def bare_mqtt(prefix: str, started: threading.Event) -> Measured:
-    messages, counting = [0], [False]
-
-    def on_message(client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        messages[0] += counting[0]
-
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bare-{secrets.token_hex(3)}")
-    client.on_message = on_message
-    client.connect("127.0.0.1", 1883)
-    client.subscribe(f"{prefix}/+/telemetry", qos=1)
-    client.loop_start()
-    started.set()
-    time.sleep(WARM_UP + 1)
-    counting[0], start = True, time.monotonic()
-    time.sleep(SECONDS)
-    counting[0] = False
-    elapsed = time.monotonic() - start
-    client.disconnect()
-    client.loop_stop()
-    return Measured(messages[0] * len(VARIABLES) / elapsed, [])
-
-
 def opcua(root: Path, rate: float, bare: bool) -> Measured:
     port = free_port()
     proc = machine(rate, ["--opcua-port", str(port)])
@@ -225,15 +233,16 @@ def mqtt(root: Path, rate: float, bare: bool) -> Measured:
     prefix = f"bench/{secrets.token_hex(3)}"
     args = ["--opcua-port", "0", "--mqtt", "mqtt://127.0.0.1:1883", "--topic-prefix", prefix]
     if bare:
-        started, result = threading.Event(), []
-        reader = threading.Thread(target=lambda: result.append(bare_mqtt(prefix, started)))
-        reader.start()
-        started.wait(10)
+        received = [0]
+        client = session(1883, f"bare-{secrets.token_hex(3)}", f"{prefix}/+/telemetry",
+                         received, persistent=False)
         proc = machine(rate, args)
-        reader.join()
-        proc.terminate()
-        proc.wait(10)
-        return result[0]
+        try:
+            return Measured(steady(lambda: received[0]), [])
+        finally:
+            hang_up(client)
+            proc.terminate()
+            proc.wait(10)
     agent = edge(root / f"mqtt-{secrets.token_hex(3)}", mqtt_sections(
         "mqtt://127.0.0.1:1883", f"bench-{secrets.token_hex(3)}", prefix, VARIABLES))
     proc = machine(rate, args)  # the agent subscribes during the machine's start-up
@@ -244,11 +253,11 @@ def mqtt(root: Path, rate: float, bare: bool) -> Measured:
         proc.wait(10)
 
 
-def session(port: int, client_id: str, topic: str,
-            received: list[int] | None = None) -> paho.Client:
-    """A persistent QoS 1 session at the broker (connected; `received[0]` counts messages)."""
+def session(port: int, client_id: str, topic: str, received: list[int] | None = None, *,
+            persistent: bool = True) -> paho.Client:
+    """A subscribed QoS 1 session at the broker on `port`; `received[0]` counts messages."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         clean_session=False)
+                         clean_session=not persistent)
     subscribed = threading.Event()
     client.on_subscribe = lambda *args: subscribed.set()
     if received is not None:
@@ -262,14 +271,9 @@ def session(port: int, client_id: str, topic: str,
     return client
 
 
-def until(done: Any, timeout: float = 120.0) -> float:
-    """Seconds until `done()` holds."""
-    start = time.monotonic()
-    while not done():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError("the backlog was not drained in time")
-        time.sleep(0.01)
-    return time.monotonic() - start
+def hang_up(client: paho.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
 
 
 def mqtt_backlog(root: Path) -> tuple[Measured, Measured]:
@@ -278,9 +282,7 @@ def mqtt_backlog(root: Path) -> tuple[Measured, Measured]:
     with mosquitto_process(root / "broker") as port:
         prefix, topic = "bench/backlog", "bench/backlog/+/telemetry"
         for client_id in ("bare", "edge"):  # both sessions exist before the machine publishes
-            away = session(port, client_id, topic)
-            away.disconnect()
-            away.loop_stop()
+            hang_up(session(port, client_id, topic))
         subprocess.run([sys.executable, "-m", "hedge.cli.main", "sim", "machine", "--replay",
                         "ai4i", "--loop", "--speedup", str(FLAT_OUT), "--cycles", str(BACKLOG),
                         "--opcua-port", "0", "--mqtt", f"mqtt://127.0.0.1:{port}",
@@ -288,20 +290,14 @@ def mqtt_backlog(root: Path) -> tuple[Measured, Measured]:
                        stderr=subprocess.DEVNULL)
         received = [0]
         bare = session(port, "bare", topic, received)
+        until(lambda: received[0] > 0)  # both timed from their first message on
         seconds = until(lambda: received[0] >= BACKLOG)
-        bare.disconnect()
-        bare.loop_stop()
+        hang_up(bare)
         agent = edge(root / "mqtt-backlog", mqtt_sections(f"mqtt://127.0.0.1:{port}", "edge",
                                                           prefix, VARIABLES))
-        stop = threading.Event()
-        runner = threading.Thread(target=agent.run, args=(stop, 3600.0))
-        runner.start()
-        stats = agent.connector.queue.stats  # type: ignore[attr-defined]
-        until(agent.connector.connected.is_set)  # type: ignore[attr-defined]
-        drained = until(lambda: stats.acknowledged >= BACKLOG)
-        stop.set()
-        runner.join(30)
-        agent.close()
+        with running(agent) as stats:
+            until(lambda: stats.received > 0)
+            drained = until(lambda: stats.acknowledged >= BACKLOG)
     values = BACKLOG * len(VARIABLES)
     return Measured(values / seconds, []), Measured(values / drained, [])
 

@@ -320,4 +320,12 @@ def test_assisted_jobs_name_only_key_services_the_cloud_allows(
                       headers=bearer(owner2)).status_code == 201
     assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec("http://127.0.0.1:8765"),
                       headers=bearer(owner2)).status_code == 403
+    for elsewhere in ("https://keys.acme.example.evil.net/ks",  # a longer host name
+                      "https://keys.acme.example@10.0.0.5:8080/ks",  # user info: connects to .5
+                      "https://keys.acme.example:8443/ks",  # another port
+                      "http://keys.acme.example/ks"):  # another scheme
+        assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec(elsewhere),
+                          headers=bearer(owner2)).status_code == 403, elsewhere
+    assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec("https://keys.acme.example:443/"),
+                      headers=bearer(owner2)).status_code == 201  # the default port, spelt out
     configured.close()

@@ -3,6 +3,7 @@ follow them, fetch the encrypted results; the owner's encrypted models for evalu
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Body, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +20,28 @@ from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
 from hedge.owner.http import is_loopback_url
 
 __all__ = ["JobInfo", "add_job_routes"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _under(url: str, prefix: str) -> bool:
+    """Whether `url` lies under the allowed `prefix`, compared parsed, not as text: the same
+    scheme, host and port, no user information (`https://allowed@elsewhere/` connects to
+    `elsewhere`), and the prefix's path a whole-segment prefix of the URL's path."""
+    u, p = urlsplit(url), urlsplit(prefix)
+    try:
+        u_port, p_port = u.port, p.port
+    except ValueError:  # not a number, or out of range
+        return False
+    if u.username is not None or u.password is not None or not u.hostname:
+        return False
+    if (u.scheme, u.hostname) != (p.scheme, p.hostname):
+        return False
+    default = _DEFAULT_PORTS.get(u.scheme)
+    if (u_port or default) != (p_port or default):
+        return False
+    base = p.path.rstrip("/")
+    return u.path == base or u.path.startswith(base + "/")
 
 
 class ModelStored(BaseModel):
@@ -56,7 +79,7 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
     def allowed(url: str) -> bool:
         if not key_services:
             return is_loopback_url(url)
-        return any(url.startswith(prefix) for prefix in key_services)
+        return any(_under(url, prefix) for prefix in key_services)
 
     def job_of(cid: int, job_id: int) -> JobView:
         job = queue.get(job_id)

@@ -85,6 +85,17 @@ def test_partial_windows_at_the_start_of_a_stream_and_after_reset() -> None:
     windows.reset("never seen")  # no error
 
 
+def test_restoring_a_snapshot_forgets_the_rows_applied_since() -> None:
+    windows = RollingWindows([Window("t", 3, ("mean", "slope"))])
+    windows.apply(rows([1.0, 2.0]), "m")
+    saved = windows.snapshot()
+    once = windows.apply(rows([7.0, 9.0]), "m")
+    windows.apply(rows([100.0]), "other")
+    windows.restore(saved)  # e.g. the rows were not committed and come again
+    assert windows.apply(rows([7.0, 9.0]), "m") == once
+    assert windows.apply(rows([5.0]), "other")[0]["t mean3"] == 5.0  # a new stream again
+
+
 def test_streams_are_independent() -> None:
     window = Window("t", 3, ("mean", "slope"))
     a, b = [1.0, 2.0, 3.0, 4.0], [10.0, -10.0, 10.0, -10.0]

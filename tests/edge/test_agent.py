@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from hedge.ckks import KeySet
 from hedge.cloud import CloudService
 from hedge.cloud.client import CloudClient
-from hedge.data import Schema
+from hedge.data import RollingWindows, Schema, Window
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.ml import LinearModel
 from hedge.package import build_package, new_package_key
@@ -298,3 +298,44 @@ def test_run_ingests_and_uploads_in_two_threads_until_stopped(world: dict[str, o
         gc.unfreeze()
         edge.close()
     assert not runner.is_alive()
+
+
+def test_rows_are_buffered_and_uploaded_with_their_window_features(
+        world: dict[str, object]) -> None:
+    folder = Path(str(world["dir"]))
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"temp": rng.uniform(300, 310, 50), "speed": rng.uniform(1200, 2800, 50),
+                          "fail": rng.integers(0, 2, 50)})
+    Schema.infer(frame, label="fail", windows=[Window("temp", 3, ("mean", "slope"))],
+                 margin=0.5).save(folder / "schema.json")
+    drop(world, "a.csv", 40)
+    edge = agent(world)
+    report = edge.step()
+    edge.close()
+    assert report.ingested == 40 and report.uploaded_rows == 40 and report.problem is None
+    assert cloud_rows(world) == [40]
+
+
+def test_rows_the_full_buffer_refused_enter_the_windows_once(world: dict[str, object]) -> None:
+    folder = Path(str(world["dir"]))
+    window = Window("temp", 3, ("mean",))
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"temp": rng.uniform(300, 310, 50), "speed": rng.uniform(1200, 2800, 50),
+                          "fail": rng.integers(0, 2, 50)})
+    Schema.infer(frame, label="fail", windows=[window], margin=0.5).save(folder / "schema.json")
+    edge = agent(world)
+    drop(world, "a.csv", 40)
+    assert edge.ingest().ingested == 40
+    drop(world, "b.csv", 30, seed=1)
+    edge.buffer.max_bytes = edge.buffer.bytes + 100  # b fits the buffer, not beside a
+    assert edge.ingest().buffer_full
+    edge.buffer.max_bytes = 64 * 2**20
+    assert edge.ingest().ingested == 30
+    batch = edge.buffer.start_batch(1000)
+    edge.close()
+    assert batch is not None
+    done = folder / "incoming" / "done"
+    temps = [*pd.read_csv(done / "a.csv")["temp"], *pd.read_csv(done / "b.csv")["temp"]]
+    expected = RollingWindows([window]).apply([{"temp": t} for t in temps], "files")
+    assert [r["temp mean3"] for r in batch.rows] == pytest.approx(
+        [r["temp mean3"] for r in expected])

@@ -38,8 +38,10 @@ def test_windows_are_computed_per_machine(tmp_path: Path) -> None:
     torque = [20.0, 40.0, 22.0, 44.0, 24.0, 48.0, 26.0]
     machines = ["a", "b", "a", "b", "a", "b", "a"]
     rows = [{"torque": t, "fail": 0} for t in torque]
-    frame = prepare(schema(), RollingWindows(WINDOWS), intake(tmp_path, rows, machines))
-    assert frame is not None
+    prepared = prepare(schema(), RollingWindows(WINDOWS), intake(tmp_path, rows, machines))
+    assert prepared is not None
+    buffered, frame = prepared
+    assert [r["torque mean3"] for r in buffered] == list(frame["torque mean3"])  # buffered too
     expected = rolling_frame(pd.DataFrame({"machine": machines, "torque": torque}), WINDOWS,
                              "machine")
     np.testing.assert_allclose(frame["torque mean3"], expected["torque mean3"])
@@ -51,8 +53,11 @@ def test_rows_that_break_the_schema_are_rejected_one_by_one(tmp_path: Path) -> N
             {"torque": 31.0, "fail": 0}, {"torque": 9_999.0, "fail": 0},
             {"torque": 32.0, "fail": 1}]
     taken = intake(tmp_path, rows, ["a"] * 5)
-    frame = prepare(schema(), RollingWindows(WINDOWS), taken)
-    assert frame is not None and list(frame["torque"]) == [30.0, 31.0, 32.0]
+    prepared = prepare(schema(), RollingWindows(WINDOWS), taken)
+    assert prepared is not None
+    buffered, frame = prepared
+    assert list(frame["torque"]) == [30.0, 31.0, 32.0]
+    assert [r["torque"] for r in buffered] == [30.0, 31.0, 32.0]
     assert [r["torque"] for r in taken.rows] == [30.0, 31.0, 32.0]  # type: ignore[attr-defined]
     kept = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
     assert [k["row"]["torque"] for k in kept] == [9_999.0, None]  # each with its reason

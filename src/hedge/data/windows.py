@@ -107,6 +107,14 @@ class RollingWindows:
         return [{**row, **dict(zip(self.columns, values, strict=True))}
                 for row, values in zip(rows, table, strict=True)]
 
+    def snapshot(self) -> dict[str, list[np.ndarray]]:
+        """The state now, for `restore` (cheap: `apply` replaces arrays, never changes them)."""
+        return dict(self._history)
+
+    def restore(self, state: dict[str, list[np.ndarray]]) -> None:
+        """Back to a `snapshot`: rows applied since count as never seen."""
+        self._history = dict(state)
+
     def reset(self, stream: str | None = None) -> None:
         """Forget one stream's values (its windows start partial again), or every stream's."""
         if stream is None:

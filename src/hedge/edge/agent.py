@@ -76,6 +76,7 @@ class StepReport:
     refused: str | None = None
     problem: str | None = None
     alerts: int = 0
+    buffer_full: bool = False  # ingestion stopped: the rows wait at their source
 
 
 class EdgeAgent:
@@ -151,28 +152,33 @@ class EdgeAgent:
             elif self.buffer.seen(intake.name):  # a file committed before a crash
                 intake.acknowledge()
                 continue
-            before = len(intake.rows)
+            before, windows = len(intake.rows), self.windows.snapshot()
             try:
-                frame = prepare(self.config.schema, self.windows, intake)
+                prepared = prepare(self.config.schema, self.windows, intake)
             except HedgeError as exc:  # a file, refused whole
+                self.windows.restore(windows)
                 intake.reject(str(exc))
                 report.rejected += before
                 continue
             report.rejected += before - len(intake.rows)
-            if frame is None:
+            if prepared is None:
                 intake.acknowledge()
                 continue
+            rows, frame = prepared
             try:
                 self.buffer.add(
-                    intake.rows, source=None if stream else intake.name,
+                    rows, source=None if stream else intake.name,
                     counts=self._count_classes(self.config.schema.label_vector(frame)),
                     keys=stream.keys if stream else None)
             except TooLargeForBufferError as exc:
+                self.windows.restore(windows)
                 intake.reject(f"larger than the whole buffer: {exc}; split it")
                 report.rejected += len(intake.rows)
                 continue
             except BufferFullError as exc:
+                self.windows.restore(windows)  # the same rows come again
                 log.warning("%s: %s", self.site, exc)
+                report.buffer_full = True
                 return  # the rows stay at their source until there is room
             intake.acknowledge()
             report.ingested += len(intake.rows)
@@ -261,7 +267,10 @@ class EdgeAgent:
         try:
             while not stop.is_set():
                 self.connector.wait(interval)
-                self._ingest(StepReport())
+                report = StepReport()
+                self._ingest(report)
+                if report.buffer_full:  # the waiting rows would be offered at once again
+                    stop.wait(interval)
         finally:
             stop.set()
             uploads.join()

@@ -1,11 +1,12 @@
-"""From an intake's rows to the frame the agent buffers and scores: rolling-window features per
-machine, then the schema's checks.
+"""From an intake's rows to the rows the agent buffers (with their rolling-window features, per
+machine) and the frame it scores, after the schema's checks.
 
 A file is taken or refused whole (`SchemaError`). Stream rows are checked as a whole first and,
 only if that fails, one by one: the rows that break the schema are rejected (to the rejected
 log, each with its reason) and the others go on, so one bad reading does not hold back its
-neighbours. The measured values are checked before the windows see them (a rejected value never
-enters a window), the window features after.
+neighbours. The measured values are checked before the windows see them (a rejected measured
+value never enters a window), the window features after. The windows' state moves on here; the
+agent puts it back (`RollingWindows.snapshot`/`restore`) when the rows are not committed.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ def _windowed(windows: RollingWindows, rows: list[dict[str, Any]],
     return out
 
 
-def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> pd.DataFrame | None:
-    """The checked frame of `intake`'s rows (None: every row was rejected)."""
+Prepared = tuple[list[dict[str, Any]], pd.DataFrame]
+
+
+def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> Prepared | None:
+    """The checked rows of `intake` with their window features, and their frame (None: every
+    row was rejected); the rows are in the order of what remains in a stream intake."""
     if not isinstance(intake, StreamIntake):
-        frame = pd.DataFrame(_windowed(windows, intake.rows, [FILE_STREAM] * len(intake.rows)))
+        rows = _windowed(windows, intake.rows, [FILE_STREAM] * len(intake.rows))
+        frame = pd.DataFrame(rows)
         _check(schema, frame)
-        return frame
+        return rows, frame
     # the measured values first, so that a rejected row never enters a window
     bad = _breaking(_measured(schema), intake.rows)
     bad |= {i: f"window source {c!r} is {row.get(c)!r}, not a finite number"
@@ -60,12 +66,12 @@ def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> pd.DataF
     if not intake.rows:
         return None
     if not schema.windows:
-        return pd.DataFrame(intake.rows)
+        return intake.rows, pd.DataFrame(intake.rows)
     rows = _windowed(windows, intake.rows, [k[0] for k in intake.keys])
     bad = _breaking(schema, rows)  # window values beyond their declared ranges
     _reject(intake, bad)
     kept = [row for i, row in enumerate(rows) if i not in bad]
-    return pd.DataFrame(kept) if kept else None
+    return (kept, pd.DataFrame(kept)) if kept else None
 
 
 def _check(schema: Schema, frame: pd.DataFrame) -> None:

@@ -26,12 +26,12 @@ FIELDS = {v.name: v.column for v in VARIABLES}
 COLUMNS = [v.column for v in VARIABLES]
 
 
-def connector(url: str, prefix: str, tmp_path: Path, client_id: str) -> MqttConnector:
-    c = MqttConnector(MqttSettings.parse(url), client_id, [f"{prefix}/+/telemetry"], FIELDS,
+def connector(url: str, prefix: str, tmp_path: Path, client_id: str,
+              fields: dict[str, str] = FIELDS) -> MqttConnector:
+    c = MqttConnector(MqttSettings.parse(url), client_id, [f"{prefix}/+/telemetry"], fields,
                       tmp_path / "rejected.jsonl")
     c.start()
-    assert c.connected.wait(10)
-    time.sleep(0.2)  # the subscription is in place
+    assert c.connected.wait(10)  # subscribed: the broker acknowledged the subscription
     return c
 
 
@@ -149,11 +149,7 @@ def test_cmapss_engine_cycles_replay_over_mqtt(tmp_path: Path) -> None:
     url, prefix = system_broker_or_skip(), f"test/{secrets.token_hex(4)}"
     cycles = load_cmapss()[0].iloc[:300]
     fields = {v.name: v.column for v in CMAPSS_VARIABLES}
-    c = MqttConnector(MqttSettings.parse(url), f"edge-{secrets.token_hex(4)}",
-                      [f"{prefix}/+/telemetry"], fields, tmp_path / "rejected.jsonl")
-    c.start()
-    assert c.connected.wait(10)
-    time.sleep(0.2)
+    c = connector(url, prefix, tmp_path, f"edge-{secrets.token_hex(4)}", fields)
     with TelemetryPublisher(MqttSettings.parse(url), prefix) as publisher, \
             SimulatorThread([ReplaySource("engine-1", cycles, CMAPSS_VARIABLES)], rate=2000,
                             publisher=publisher) as sim:

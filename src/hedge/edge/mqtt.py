@@ -6,7 +6,8 @@ the broker redelivers anything the edge received but had not made durable (a cra
 connection, a broker restart with persistence). Redelivered rows are recognised by their
 machine and timestamp and dropped by the agent. paho reconnects by itself; acknowledgements
 of messages received over an earlier connection are not sent (the broker redelivers those),
-so a stale packet id can never acknowledge another message.
+so a stale packet id can never acknowledge another message. `connected` is set once the broker
+has acknowledged the subscriptions (from then on, nothing published to the topics is missed).
 
 Payload (as `hedge sim machine --mqtt` publishes it):
 `{"machine": "mill-1", "timestamp": "<ISO 8601 with zone>", "values": {"Torque": 41.2, ...}}`;
@@ -81,6 +82,7 @@ class MqttConnector(StreamConnector):
         self._client = settings.client(client_id, persistent=True, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(1, 10)
 
@@ -107,7 +109,15 @@ class MqttConnector(StreamConnector):
         self._generation += 1
         if self._generation > 1:
             self.queue.stats.reconnects += 1
-        client.subscribe([(topic, 1) for topic in self.topics])
+        client.subscribe([(topic, 1) for topic in self.topics])  # `connected` on its SUBACK
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any,
+                      properties: Any) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("MQTT broker %s refused the subscription to %s: %s",
+                      self.settings.display, self.topics, ", ".join(refused))
+            return
         self.connected.set()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,

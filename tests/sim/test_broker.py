@@ -11,7 +11,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.errors import HedgeError
+from hedge.mqtt import MqttSettings
 from hedge.sim import broker
+from hedge.sim.mqtt_publisher import TelemetryPublisher
 
 
 def test_without_mosquitto_an_in_process_broker_carries_messages(
@@ -87,3 +89,12 @@ def test_our_mosquitto_queues_more_than_a_stock_broker_for_an_absent_subscriber(
         back.disconnect()
         back.loop_stop()
     assert [int(p) for p in got] == list(range(1500))
+
+
+def test_a_publisher_the_broker_refuses_says_so(tmp_path: Path) -> None:
+    if not Path(broker.MOSQUITTO).exists():
+        pytest.skip("the mosquitto binary is not installed")
+    with broker.mosquitto_process(tmp_path / "b", anonymous=False) as port, \
+            pytest.raises(HedgeError, match=r"refused the connection \(.*\); check the URL"), \
+            TelemetryPublisher(MqttSettings.parse(f"mqtt://127.0.0.1:{port}"), "t"):
+        pass

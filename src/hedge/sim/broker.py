@@ -62,11 +62,12 @@ def local_broker() -> Iterator[str]:
 
 
 @contextmanager
-def mosquitto_process(folder: Path, port: int | None = None) -> Iterator[int]:
+def mosquitto_process(folder: Path, port: int | None = None, *,
+                      anonymous: bool = True) -> Iterator[int]:
     """A Mosquitto of our own on `port` (default: a free one), persisting sessions and queued
     messages in `folder` (a restart on the same port keeps them), queueing without limit for
-    subscribers that are away; yields its port. `HedgeError` if the binary is missing or the
-    broker does not start."""
+    subscribers that are away, refusing clients without credentials unless `anonymous`; yields
+    its port. `HedgeError` if the binary is missing or the broker does not start."""
     if not Path(MOSQUITTO).exists():
         raise HedgeError("the mosquitto binary is not installed (Debian: apt install mosquitto)")
     port = port or free_port()
@@ -74,7 +75,8 @@ def mosquitto_process(folder: Path, port: int | None = None) -> Iterator[int]:
     config = folder / "mosquitto.conf"
     # run as this user (as root, mosquitto would switch to its own user, which cannot write
     # to `folder`)
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous {str(anonymous).lower()}\n"
+                      "persistence true\n"
                       f"persistence_location {folder}/\nmax_queued_messages 0\n"
                       f"user {getpass.getuser()}\n")
     proc = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.DEVNULL,

@@ -17,6 +17,7 @@ import json
 import threading
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 import paho.mqtt.client as paho
 
@@ -46,19 +47,26 @@ class TelemetryPublisher:
                              "trailing '/'")
         self.settings, self.prefix = settings, prefix
         self._client = settings.client(client_id)
-        self._connected = threading.Event()
-        self._client.on_connect = lambda *args: self._connected.set()
+        self._answered = threading.Event()  # the broker's CONNACK, accepting or refusing
+        self._refused: str | None = None
+        self._client.on_connect = self._on_connect
         self._last: paho.MQTTMessageInfo | None = None
 
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        self._refused = str(reason) if reason.is_failure else None
+        self._answered.set()
+
     def __enter__(self) -> TelemetryPublisher:
-        self._client.max_queued_messages_set(0)
         self._client.max_inflight_messages_set(1000)  # 20 (paho's default) caps the rate
         self._client.connect(self.settings.host, self.settings.port, keepalive=30)
         self._client.loop_start()
-        if not self._connected.wait(10):
+        if not self._answered.wait(10) or self._refused is not None:
             self._client.loop_stop()
-            raise HedgeError(f"the MQTT broker at {self.settings.display} did not accept the "
-                             "connection within 10 s; check the URL and credentials")
+            answer = (f"refused the connection ({self._refused})" if self._answered.is_set()
+                      else "did not answer within 10 s")
+            raise HedgeError(f"the MQTT broker at {self.settings.display} {answer}; check the "
+                             "URL and credentials")
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,

@@ -3,6 +3,7 @@ byte bound refuses instead of dropping."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,22 @@ def test_rows_and_open_batches_survive_a_restart(tmp_path: Path) -> None:
     assert [r["x"] for r in nxt.rows] == [3.0, 4.0]
     again.finish_batch(nxt)
     assert again.start_batch(10) is None and again.pending() == 0 and again.bytes == 0
+
+
+def test_bytes_counts_the_stored_payloads_through_batches_and_restarts(tmp_path: Path) -> None:
+    def size(rs: list[dict[str, float]]) -> int:
+        return sum(len(json.dumps(r, sort_keys=True)) for r in rs)
+
+    buffer = Buffer(tmp_path / "b.db", 10**6, "s")
+    buffer.add(rows(4))
+    buffer.add(rows(3, 4))
+    assert buffer.bytes == size(rows(7))
+    batch = buffer.start_batch(5)
+    assert batch is not None and buffer.bytes == size(rows(7))  # in a batch, still held
+    buffer.finish_batch(batch)
+    assert buffer.bytes == size(rows(2, 5))
+    buffer.close()
+    assert Buffer(tmp_path / "b.db", 10**6, "s").bytes == size(rows(2, 5))
 
 
 def test_the_byte_bound_refuses_whole_intakes(tmp_path: Path) -> None:

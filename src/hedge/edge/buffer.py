@@ -26,7 +26,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -78,21 +78,23 @@ class Buffer:
                                               uploaded INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS source (name TEXT PRIMARY KEY);
+            CREATE INDEX IF NOT EXISTS row_batch ON row (batch);
         """)
         if self.get("id") is None:  # batch keys stay unique even if this file is recreated
             self.set("id", secrets.token_hex(4))
         self.id = str(self.get("id"))
         self._marks = {str(name)[len("mark:"):]: int(value) for name, value in self._db.execute(
             "SELECT name, value FROM meta WHERE name LIKE 'mark:%'")}
+        #: bytes held, kept beside the table (summing it on every add grows with the buffer)
+        self._held = int(self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM row").fetchone()[0])
 
     @_locked
     def close(self) -> None:
         self._db.close()
 
     @property
-    @_locked
     def bytes(self) -> int:
-        return int(self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM row").fetchone()[0])
+        return self._held
 
     @_locked
     def pending(self) -> int:
@@ -109,13 +111,17 @@ class Buffer:
     def fresh(self, keys: Sequence[tuple[str, int]]) -> list[bool]:
         """For stream rows in arrival order: which keys are newer than everything committed
         (and than the keys before them) for their machine."""
-        marks, out = dict(self._marks), []
+        return self._advance(keys)[1]
+
+    def _advance(self, keys: Iterable[tuple[str, int]]) -> tuple[dict[str, int], list[bool]]:
+        """The high-water marks after `keys`, and which keys moved them (were fresh)."""
+        marks, fresh = dict(self._marks), []
         for stream, position in keys:
             new = position > marks.get(stream, -1)
             if new:
                 marks[stream] = position
-            out.append(new)
-        return out
+            fresh.append(new)
+        return marks, fresh
 
     @_locked
     def add(self, rows: Sequence[dict[str, Any]], source: str | None = None,
@@ -129,13 +135,10 @@ class Buffer:
         if size > self.max_bytes:
             raise TooLargeForBufferError(f"{len(rows)} rows take {size:,} bytes, more than the "
                                          f"whole buffer ({self.max_bytes:,})")
-        held = self.bytes
-        if held + size > self.max_bytes:
-            raise BufferFullError(f"the buffer holds {held:,} of {self.max_bytes:,} bytes;"
-                                  f" {len(rows)} new rows wait at their source")
-        marks = dict(self._marks)
-        for stream, position in keys or ():
-            marks[stream] = max(position, marks.get(stream, -1))
+        if self._held + size > self.max_bytes:
+            raise BufferFullError(f"the buffer holds {self._held:,} of {self.max_bytes:,} "
+                                  f"bytes; {len(rows)} new rows wait at their source")
+        marks = self._advance(keys or ())[0]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO row (payload, bytes) VALUES (?, ?)",
@@ -148,6 +151,7 @@ class Buffer:
                 if position != self._marks.get(stream):
                     self._put(f"mark:{stream}", str(position))
         self._marks = marks
+        self._held += size
 
     @_locked
     def open_batch(self) -> Batch | None:
@@ -186,8 +190,11 @@ class Buffer:
         """The cloud acknowledged the batch: its rows leave the buffer."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            (size,) = self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM row WHERE batch = ?",
+                                       (batch.id,)).fetchone()
             self._db.execute("UPDATE batch SET uploaded = 1 WHERE id = ?", (batch.id,))
             self._db.execute("DELETE FROM row WHERE batch = ?", (batch.id,))
+        self._held -= int(size)
 
     @_locked
     def quarantine_batch(self, batch: Batch, reason: str) -> None:

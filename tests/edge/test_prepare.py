@@ -60,8 +60,8 @@ def test_rows_that_break_the_schema_are_rejected_one_by_one(tmp_path: Path) -> N
     assert [r["torque"] for r in buffered] == [30.0, 31.0, 32.0]
     assert [r["torque"] for r in taken.rows] == [30.0, 31.0, 32.0]  # type: ignore[attr-defined]
     kept = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
-    assert [k["row"]["torque"] for k in kept] == [9_999.0, None]  # each with its reason
-    assert "missing" in kept[1]["reason"] and "torque" in kept[0]["reason"]
+    assert [k["row"]["torque"] for k in kept] == [None, 9_999.0]  # each with its reason
+    assert "missing" in kept[0]["reason"] and "torque" in kept[1]["reason"]
 
 
 def test_a_file_is_taken_or_refused_whole(tmp_path: Path) -> None:

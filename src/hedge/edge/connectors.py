@@ -18,7 +18,7 @@ import io
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,8 +29,8 @@ __all__ = ["Connector", "FolderConnector", "Intake"]
 
 class Intake(Protocol):
     """One unit a connector hands over: its name (for records), its rows, and how to
-    acknowledge or refuse it (all rows, or those at the positions `rows` where the
-    connector can refuse single rows; a file is refused whole)."""
+    acknowledge or refuse it whole (stream intakes can also refuse single rows:
+    `StreamIntake.reject_rows`)."""
 
     name: str
 
@@ -39,7 +39,7 @@ class Intake(Protocol):
 
     def acknowledge(self) -> None: ...
 
-    def reject(self, reason: str, rows: Sequence[int] | None = None) -> None: ...
+    def reject(self, reason: str) -> None: ...
 
 
 class Connector(Protocol):
@@ -75,8 +75,8 @@ class _FileIntake:
     def acknowledge(self) -> None:
         self._move("done")
 
-    def reject(self, reason: str, rows: Sequence[int] | None = None) -> None:
-        target = self._move("rejected")  # a file is refused whole
+    def reject(self, reason: str) -> None:
+        target = self._move("rejected")
         target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
 
 

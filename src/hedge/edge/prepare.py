@@ -62,14 +62,14 @@ def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> Prepared
     bad |= {i: f"window source {c!r} is {row.get(c)!r}, not a finite number"
             for i, row in enumerate(intake.rows) for c in [w.source for w in schema.windows]
             if i not in bad and not finite_number(row.get(c))}
-    _reject(intake, bad)
+    intake.reject_rows(bad)
     if not intake.rows:
         return None
     if not schema.windows:
         return intake.rows, pd.DataFrame(intake.rows)
     rows = _windowed(windows, intake.rows, [k[0] for k in intake.keys])
     bad = _breaking(schema, rows)  # window values beyond their declared ranges
-    _reject(intake, bad)
+    intake.reject_rows(bad)
     kept = [row for i, row in enumerate(rows) if i not in bad]
     return (kept, pd.DataFrame(kept)) if kept else None
 
@@ -97,8 +97,3 @@ def _breaking(schema: Schema, rows: list[dict[str, Any]]) -> dict[int, str]:
     except HedgeError:
         problems = {i: _problem(schema, row) for i, row in enumerate(rows)}
     return {i: p for i, p in problems.items() if p is not None}
-
-
-def _reject(intake: StreamIntake, reasons: dict[int, str]) -> None:
-    for i in sorted(reasons, reverse=True):  # positions shift as rows leave
-        intake.reject(reasons[i], [i])

@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,15 +168,20 @@ class StreamIntake:
         self._queue._release([e for i, e in enumerate(self._entries) if i in chosen])
         self._entries = [e for i, e in enumerate(self._entries) if i not in chosen]
 
-    def reject(self, reason: str, rows: Sequence[int] | None = None) -> None:
-        """Refuse all rows, or those at the positions `rows`: they go to the rejected log;
-        the others stay in this intake."""
-        chosen = set(range(len(self._entries)) if rows is None else rows)
-        refused = [e for i, e in enumerate(self._entries) if i in chosen]
-        self._queue._log_rejected([{"origin": f"{e.key[0]}@{e.key[1]}", "reason": reason,
-                                    "row": e.row} for e in refused])
-        self._queue._release(refused, rejected=True)
-        self._entries = [e for i, e in enumerate(self._entries) if i not in chosen]
+    def reject(self, reason: str) -> None:
+        """Refuse every row (to the rejected log)."""
+        self.reject_rows(dict.fromkeys(range(len(self._entries)), reason))
+
+    def reject_rows(self, reasons: Mapping[int, str]) -> None:
+        """Refuse the rows at these positions, each with its reason (to the rejected log, in
+        one write); the others stay in this intake."""
+        if not reasons:
+            return
+        refused = [(e, reasons[i]) for i, e in enumerate(self._entries) if i in reasons]
+        self._queue._log_rejected([{"origin": f"{e.key[0]}@{e.key[1]}", "reason": why,
+                                    "row": e.row} for e, why in refused])
+        self._queue._release([e for e, _ in refused], rejected=True)
+        self._entries = [e for i, e in enumerate(self._entries) if i not in reasons]
 
 
 class StreamConnector:

@@ -61,9 +61,8 @@ from hedge.signing import SigningKey
 from hedge.sim.broker import mosquitto_process
 from hedge.sim.edge_config import mqtt_sections, opcua_sections
 from hedge.sim.opcua_server import node_id
-from hedge.sim.telemetry import AI4I_VARIABLES
+from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
 
-VARIABLES = AI4I_VARIABLES[:7]  # mapped per row: the features and the label
 WARM_UP, SECONDS = 2.0, 10.0
 FLAT_OUT = 50_000.0  # cycles/s asked of the machine: more than it can make
 BACKLOG = 50_000  # MQTT messages a broker keeps for a client that is away

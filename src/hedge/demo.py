@@ -49,13 +49,13 @@ from hedge.sim.broker import local_broker
 from hedge.sim.edge_config import mqtt_sections, opcua_sections
 from hedge.sim.mqtt_publisher import TelemetryPublisher
 from hedge.sim.runner import SimulatorThread
-from hedge.sim.telemetry import AI4I_VARIABLES, ReplaySource
+from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
+from hedge.sim.telemetry import ReplaySource
 
 __all__ = ["DemoSummary", "run_demo"]
 
 LEAKS = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]  # ids, failure-mode labels
 LABEL = "Machine failure"
-VARIABLES = AI4I_VARIABLES[:7]  # the machine variables the schema uses, and the label
 RATE = 2000.0  # replayed cycles per second
 #: MQTT topics: PREFIX/<machine>/telemetry and /alerts; `demo` is new for every run, so that
 #: demos sharing a broker (the machine's Mosquitto) never see each other's machines

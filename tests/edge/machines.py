@@ -12,9 +12,7 @@ import pandas as pd
 from hedge.data import Schema
 from hedge.sim.broker import MOSQUITTO, mosquitto_process, mosquitto_running
 from hedge.sim.milling import MODES, MillingMachine
-from hedge.sim.telemetry import AI4I_VARIABLES
-
-VARIABLES = AI4I_VARIABLES[:7]
+from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
 
 
 def recorded(rows: int, seed: int = 7) -> pd.DataFrame:

@@ -260,6 +260,7 @@ class EdgeAgent:
         is frozen once started (`hedge.runtime`), so that no full garbage collection pauses
         the alerts."""
         self.connector.start()
+        self.models.active()  # loaded before the heap is frozen
         freeze_heap()
         uploads = threading.Thread(target=self._upload_loop, args=(stop, interval),
                                    name=f"upload-{self.site}", daemon=True)

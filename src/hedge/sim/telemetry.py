@@ -16,8 +16,8 @@ import pandas as pd
 from hedge.errors import ParameterError
 from hedge.sim.milling import MODES, MillingMachine
 
-__all__ = ["AI4I_VARIABLES", "CMAPSS_VARIABLES", "MillingSource", "ReplaySource", "Sample",
-           "Source", "Unit", "Variable"]
+__all__ = ["AI4I_ROW_VARIABLES", "AI4I_VARIABLES", "CMAPSS_VARIABLES", "MillingSource",
+           "ReplaySource", "Sample", "Source", "Unit", "Variable"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ AI4I_VARIABLES = (
     Variable("MachineFailure", "Machine failure", "bool"),
     *(Variable(mode, mode, "bool") for mode in MODES),
 )
+#: what a model learns from: the AI4I machine variables and the label (no failure modes)
+AI4I_ROW_VARIABLES = AI4I_VARIABLES[:7]
 
 CMAPSS_VARIABLES = (
     Variable("Unit", "unit", "int"),

@@ -126,10 +126,9 @@ def _connect_sites(owner: OwnerWorkspace, root: Path, first: pd.DataFrame, sites
             sim = SimulatorThread([replay], rate=RATE, publisher=publisher)
             source = mqtt_sections(broker, f"hedge-demo-{run}-{name}", prefix, VARIABLES)
         else:
-            port = free_port()
-            sim = SimulatorThread([replay], rate=RATE, opcua_port=port)
-            source = opcua_sections(f"opc.tcp://127.0.0.1:{port}/hedge/sim/", machine,
-                                    VARIABLES)
+            sim = SimulatorThread([replay], rate=RATE, opcua_port=free_port())
+            assert sim.server is not None
+            source = opcua_sections(sim.server.endpoint, machine, VARIABLES)
         stack.enter_context(sim)
         config = _edge_config(root / f"edge-{i + 1}", owner.add_site(name).resolve(),
                               (root / "schema.json").resolve(), source)

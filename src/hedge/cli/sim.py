@@ -49,7 +49,7 @@ def _sources(replay: str | None, machines: int, seed: int, failure_scale: float,
 
 @app.command("machine")
 def machine(
-    opcua_port: Annotated[int | None, typer.Option(
+    opcua_port: Annotated[int, typer.Option(
         help="Serve OPC UA on this port (0: no OPC UA server).")] = 4840,
     host: Annotated[str, typer.Option(help="Address the OPC UA server listens on.")] =
         "127.0.0.1",

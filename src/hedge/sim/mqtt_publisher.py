@@ -7,8 +7,9 @@ one message per cycle:
      "values": {"Torque": 41.2, "RotationalSpeed": 1502.0, ...},
      "units": {"Torque": "N·m", "RotationalSpeed": "r/min", ...}}
 
-The timestamp (UTC, microseconds) grows strictly per machine, also across restarts of the
-simulator: subscribers use it to recognise a redelivered message.
+The timestamp (UTC, microseconds) grows strictly per machine within a run, and across runs as
+long as the wall clock does not step back: subscribers use it to recognise a redelivered
+message.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class MachineServer:
 
     def __init__(self, sources: list[Source], host: str = "127.0.0.1", port: int = 4840,
                  certificate: Path | None = None, private_key: Path | None = None) -> None:
-        self.sources, self.host, self.port = sources, host, port
+        self.sources = sources
         self.certificate, self.private_key = certificate, private_key
         self.endpoint = f"opc.tcp://{host}:{port}/hedge/sim/"
         self._server = Server()

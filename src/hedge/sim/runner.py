@@ -56,14 +56,14 @@ class SimulatorThread:
     """`simulate` in a background thread with its own event loop, the OPC UA server (if
     `opcua_port` is given) listening while the context is open. Each `start_publishing` runs
     the sources until they end (replays can be given new rows and started again); `finished`
-    is set when they have; `published` counts the samples."""
+    is set when they have."""
 
     def __init__(self, sources: list[Source], *, rate: float, opcua_port: int | None = None,
                  publisher: TelemetryPublisher | None = None) -> None:
         self.sources, self.rate, self.publisher = sources, rate, publisher
         self.server = (MachineServer(sources, port=opcua_port) if opcua_port is not None
                        else None)
-        self.finished, self.published = threading.Event(), 0
+        self.finished = threading.Event()
         self._go = threading.Event()
         self._thread = LoopThread("hedge-sim", self._serve)
 
@@ -91,7 +91,7 @@ class SimulatorThread:
                     await asyncio.sleep(0.01)
                     continue
                 self._go.clear()
-                self.published += await simulate(self.sources, rate=self.rate,
+                await simulate(self.sources, rate=self.rate,
                                                   server=self.server, publisher=self.publisher,
                                                   stop=thread.stopping)
                 self.finished.set()

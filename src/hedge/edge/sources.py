@@ -15,6 +15,7 @@ alerts go, checked against the schema at start.
     certificate = "edge-cert.der"
     private_key = "edge-key.pem"
     server_certificate = "server-cert.der"     # optional: pin the server
+    application_uri = "urn:acme:hedge-edge"    # optional: the URI in the client certificate
     [source.nodes]                             # node id -> schema column
     "ns=2;s=mill-1.Torque" = "Torque [Nm]"
 

@@ -22,6 +22,7 @@ from hedge.cloud import CloudService
 from hedge.cloud.client import CloudClient
 from hedge.data import RollingWindows, Schema, Window
 from hedge.edge import EdgeAgent, EdgeConfig
+from hedge.edge.alerts import AlertTracker
 from hedge.ml import LinearModel
 from hedge.package import build_package, new_package_key
 from hedge.signing import SigningKey
@@ -274,6 +275,30 @@ def test_alerts_follow_the_policy_signed_with_the_active_model(world: dict[str, 
     assert edge.models.alert == AlertPolicy(0.8, 0.2)
     edge.models.revert()
     assert edge.models.alert is None  # back with the last good model
+    edge.close()
+
+
+def test_rows_are_scored_against_the_active_models_signed_policy(
+        world: dict[str, object]) -> None:
+    from hedge.package import AlertPolicy
+
+    schema: Schema = world["schema"]  # type: ignore[assignment]
+    owner: SigningKey = world["owner"]  # type: ignore[assignment]
+    key: bytes = world["key"]  # type: ignore[assignment]
+    p70 = LinearModel(COLUMNS, float(np.log(0.7 / 0.3)), np.zeros(2), schema.to_dict())
+    edge = agent(world)
+    edge.models.install(build_package(p70, site="plant-1", sequence=1, version=1,
+                                      signing_key=owner, package_key=key))
+    drop(world, "a.csv", 10)
+    assert edge.ingest().alerts == 10  # the edge's own threshold, 0.5
+    edge.models.install(build_package(p70, site="plant-1", sequence=2, version=2,
+                                      signing_key=owner, package_key=key,
+                                      alert=AlertPolicy(0.8, 0.2)))
+    drop(world, "b.csv", 10, seed=1)
+    assert edge.ingest().alerts == 10  # hysteresis: on until below 0.8 - 0.2
+    edge.alerts = AlertTracker()  # a fresh start, e.g. after a restart
+    drop(world, "c.csv", 10, seed=2)
+    assert edge.ingest().alerts == 0  # 0.7 is under the signed threshold
     edge.close()
 
 

@@ -72,3 +72,4 @@ def test_a_file_is_taken_or_refused_whole(tmp_path: Path) -> None:
     (taken,) = FolderConnector(folder, settle=0).poll()
     with pytest.raises(SchemaError):
         prepare(schema(), RollingWindows(WINDOWS), taken)
+

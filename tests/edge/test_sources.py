@@ -44,22 +44,25 @@ def test_each_kind_parses() -> None:
 
 
 @pytest.mark.parametrize(("section", "words"), [
-    (opcua(nodes={**NODES, "ns=2;s=mill-1.Extra": "Spindle load"}), "not an input column"),
-    (opcua(nodes={k: v for k, v in NODES.items() if v != "Torque [Nm]"}), "not mapped"),
-    (opcua(nodes={**NODES, "ns=2;s=x": "Torque [Nm]"}), "mapped twice"),
-    (opcua(cycle_node="ns=two;s=x"), "not an OPC UA node id"),
-    (opcua(security="Basic128Rsa15"), "not offered"),
+    (opcua(nodes={**NODES, "ns=2;s=mill-1.Extra": "Spindle load"}),
+     r"'ns=2;s=mill-1\.Extra' maps to 'Spindle load', which is not an input column"),
+    (opcua(nodes={k: v for k, v in NODES.items() if v != "Torque [Nm]"}),
+     r"not mapped: \['Torque \[Nm\]'\]"),
+    (opcua(nodes={**NODES, "ns=2;s=x": "Torque [Nm]"}), r"mapped twice: \['Torque \[Nm\]'\]"),
+    (opcua(cycle_node="ns=two;s=x"), "'ns=two;s=x' is not an OPC UA node id"),
+    (opcua(security="Basic128Rsa15"), "security 'Basic128Rsa15' is not offered"),
     (opcua(endpoint=""), "'endpoint'"),
-    (mqtt(topics=["a/#/b"]), "not a topic filter"),
+    (mqtt(topics=["a/#/b"]), "'a/#/b' is not a topic filter"),
     (mqtt(topics=[]), "'topics'"),
     (mqtt(client_id=""), "'client_id'"),
     (mqtt(fields={}), "must map"),
-    ({"kind": "modbus"}, "unknown"),
+    ({"kind": "modbus"}, "source kind 'modbus' is unknown"),
 ])
 def test_bad_sections_are_refused_with_the_entry_named(section: dict[str, object],
                                                         words: str) -> None:
-    with pytest.raises(SchemaError, match=words):
+    with pytest.raises(SchemaError, match=words) as refused:  # the entry, by name
         parse_source(section, SCHEMA, Path("/x"), "edge.toml")
+    assert str(refused.value).startswith("edge.toml: ")  # and the file
 
 
 def test_bad_broker_urls_are_refused() -> None:

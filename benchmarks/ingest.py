@@ -51,6 +51,7 @@ from hedge.ckks import KeySet
 from hedge.cloud.client import CloudClient
 from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
+from hedge.edge.alerts import OpcUaAlertSink
 from hedge.edge.sinks import Prediction
 from hedge.edge.streams import StreamStats
 from hedge.errors import HedgeError
@@ -180,6 +181,9 @@ def with_hedge(agent: EdgeAgent) -> Measured:
     agent.sinks.append(clock)
     with running(agent) as stats:
         values_per_s = steady(lambda: stats.acknowledged, clock)
+    failed = sum(s.failures for s in agent.sinks if isinstance(s, OpcUaAlertSink))
+    if failed:  # the clock would have timed writes that never reached the machine
+        raise SystemExit(f"{failed} alert writes to the machine failed; latency not measured")
     return Measured(values_per_s, clock.ages)
 
 

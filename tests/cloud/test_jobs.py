@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hedge.ckks import KeySet
 from hedge.cloud import CloudService
 from hedge.cloud.db import Consortium, Site, Upload
-from hedge.cloud.jobs import MAX_ATTEMPTS, JobQueue
+from hedge.cloud.jobs import JobQueue
 from hedge.cloud.worker import Worker
 from hedge.data import Schema, load_idash
 from hedge.errors import PolicyError
@@ -25,6 +25,7 @@ from hedge.ml.evaluation import EncryptedEvaluation
 from hedge.ml.statistics import PooledStatistics
 from hedge.owner import AuditLog
 from hedge.owner.statistics import release_statistics
+from hedge.protocol import MAX_JOB_ATTEMPTS
 
 from .test_api import bearer, consortium, site
 
@@ -60,7 +61,7 @@ def test_claims_are_exclusive_and_owned(service: CloudService, owner_keys: KeySe
 def test_silent_workers_lose_their_jobs(service: CloudService, owner_keys: KeySet) -> None:
     queue = JobQueue(service.db)
     job_id = queue.submit(a_consortium(service, owner_keys), "train", {}, 1)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    for attempt in range(1, MAX_JOB_ATTEMPTS + 1):
         claimed = queue.claim(f"w{attempt}")
         assert claimed is not None and claimed.attempts == attempt
         assert queue.requeue_stale(dt.timedelta(hours=1)) == []  # still fresh
@@ -293,11 +294,11 @@ def test_an_unexpected_error_gives_the_job_back_at_once(service: CloudService,
         raise RuntimeError("a bug")
 
     worker._run = broken  # type: ignore[method-assign]
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    for attempt in range(1, MAX_JOB_ATTEMPTS + 1):
         assert worker.run_once()
         state = queue.get(job_id)
         assert state is not None and state.attempts == attempt and "a bug" in state.message
-        assert state.status == ("failed" if attempt == MAX_ATTEMPTS else "queued")
+        assert state.status == ("failed" if attempt == MAX_JOB_ATTEMPTS else "queued")
 
 
 def test_assisted_jobs_name_only_key_services_the_cloud_allows(

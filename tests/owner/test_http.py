@@ -11,10 +11,11 @@ import pytest
 
 from hedge.ckks import EncryptedVector, KeySet
 from hedge.errors import CorruptDataError, HedgeError, ParameterError, PolicyError
+from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import refresh_tiled
 from hedge.owner import AuditLog, KeyService
-from hedge.owner.http import HttpRefreshClient, create_app
+from hedge.owner.http import create_app
 from tests.owner.conftest import COLUMNS, WEIGHTS, serve
 
 TOKEN = "refresh-token-0123456789abcdef"

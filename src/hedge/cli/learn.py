@@ -219,7 +219,7 @@ def _assisted_refresh(url: str | None, job: str | None,
         raise ParameterError("--mode assisted needs --key-service URL and --job ID")
     token = os.environ.get("HEDGE_KEY_SERVICE_TOKEN", "")
     # the HTTP stack loads only for assisted training
-    from hedge.owner.http import HttpRefreshClient  # noqa: PLC0415
+    from hedge.keyservice_client import HttpRefreshClient  # noqa: PLC0415
 
     client = HttpRefreshClient(url, token)
     state = client.job(job)  # fail now, not after the first costly iteration

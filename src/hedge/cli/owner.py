@@ -16,8 +16,9 @@ from hedge.ckks import KeySet
 from hedge.cli._common import CertFile, KeyFile, passphrase, tls_options
 from hedge.errors import HedgeError
 from hedge.owner.audit import AuditLog, verify_log
-from hedge.owner.http import MIN_TOKEN_LENGTH, create_app
+from hedge.owner.http import create_app
 from hedge.owner.keyservice import KeyService
+from hedge.protocol import MIN_TOKEN_LENGTH
 
 app = typer.Typer(
     help="The owner's side: create the consortium, enrol sites, train, release, deploy and roll "

@@ -18,11 +18,9 @@ from sqlalchemy import select, update
 
 from hedge.cloud.db import Database, Job, _now
 from hedge.errors import PolicyError
+from hedge.protocol import MAX_JOB_ATTEMPTS
 
-__all__ = ["MAX_ATTEMPTS", "JobLostError", "JobQueue", "JobView"]
-
-#: A job that crashed its worker this often is failed instead of requeued.
-MAX_ATTEMPTS = 3
+__all__ = ["JobLostError", "JobQueue", "JobView"]
 
 
 class JobLostError(PolicyError):
@@ -114,16 +112,16 @@ class JobQueue:
 
     def give_back(self, job_id: int, worker: str, message: str) -> None:
         """An unexpected error in the worker: queued again at once for another attempt, or
-        failed with `message` once it has had MAX_ATTEMPTS."""
+        failed with `message` once it has had MAX_JOB_ATTEMPTS."""
         job = self.get(job_id)
-        if job is not None and job.attempts >= MAX_ATTEMPTS:
+        if job is not None and job.attempts >= MAX_JOB_ATTEMPTS:
             self.fail(job_id, worker, f"{message} (after {job.attempts} attempts)")
         else:
             self._owned(job_id, worker, status="queued", worker=None, message=message)
 
     def requeue_stale(self, older_than: dt.timedelta) -> list[int]:
         """Running jobs whose worker has been silent for `older_than`: queued again to resume
-        from their checkpoint, or failed after MAX_ATTEMPTS."""
+        from their checkpoint, or failed after MAX_JOB_ATTEMPTS."""
         limit = _now() - older_than
         done = []
         with self.db.session() as s:
@@ -133,7 +131,7 @@ class JobQueue:
                 values: dict[str, Any] = (
                     {"status": "failed",
                      "message": f"its worker stopped {attempts} times; see the service log"}
-                    if attempts >= MAX_ATTEMPTS else {"status": "queued", "worker": None})
+                    if attempts >= MAX_JOB_ATTEMPTS else {"status": "queued", "worker": None})
                 # only if it is still silent: a heartbeat since the select keeps the job
                 changed = s.execute(update(Job).where(Job.id == job_id, Job.status == "running",
                                                       Job.heartbeat < limit).values(**values))

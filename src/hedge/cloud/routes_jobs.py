@@ -17,7 +17,7 @@ from hedge.cloud.checks import check_container, no_keystore
 from hedge.cloud.db import Database
 from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
-from hedge.owner.http import is_loopback_url
+from hedge.protocol import is_loopback_url
 
 __all__ = ["JobInfo", "add_job_routes"]
 

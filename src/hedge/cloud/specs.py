@@ -8,8 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hedge.errors import ParameterError
-from hedge.owner.http import MIN_TOKEN_LENGTH
-from hedge.owner.keyservice import JOB_ID_PATTERN
+from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
 
 __all__ = ["EvaluateSpec", "JobSpec", "KeyServiceRef", "PrepareSpec", "TrainSpec", "parse_spec"]
 

@@ -33,6 +33,7 @@ from hedge.cloud.db import Consortium, Database, Upload, database_url
 from hedge.cloud.jobs import JobLostError, JobQueue, JobView
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec, parse_spec
 from hedge.errors import HedgeError, ParameterError, SchemaError
+from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import (
     EncryptedDataset,
     EncryptedLinearModel,
@@ -42,7 +43,6 @@ from hedge.ml import (
 from hedge.ml.evaluation import evaluate
 from hedge.ml.refresh import refresh_tiled
 from hedge.ml.statistics import PooledStatistics
-from hedge.owner.http import HttpRefreshClient
 
 __all__ = ["HEARTBEAT_SECONDS", "Worker", "worker_main"]
 

@@ -3,9 +3,9 @@
 >>> from hedge.owner import AuditLog, KeyService, InProcessRefreshClient
 >>> service = KeyService(keys, AuditLog("audit.jsonl"))            # keys: the owner's KeySet
 >>> service.register_job("job-1", length=10, columns=10, max_refreshes=20)
->>> client = InProcessRefreshClient(service)                       # or http.HttpRefreshClient
+>>> client = InProcessRefreshClient(service)                       # or HttpRefreshClient
 
-The HTTP API and the cloud's HTTP client live in `hedge.owner.http` (FastAPI, httpx).
+The HTTP API lives in `hedge.owner.http` (FastAPI), its client in `hedge.keyservice_client`.
 """
 
 from hedge.owner.audit import GENESIS, AuditEntry, AuditLog, verify_log

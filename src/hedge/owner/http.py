@@ -1,4 +1,4 @@
-"""HTTP face of the key service (FastAPI) and the cloud's client for it (httpx).
+"""HTTP face of the key service (FastAPI); its client is `hedge.keyservice_client`.
 
 Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
@@ -18,12 +18,8 @@ all with a JSON ``detail``.
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which
 # refer to dependencies local to `create_app`.
 import hmac
-import ipaddress
-import warnings
-from typing import Annotated, Any, Literal, Self
-from urllib.parse import quote, urlsplit
+from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -39,14 +35,13 @@ from hedge.errors import (
     PolicyError,
     ShapeError,
 )
-from hedge.owner.keyservice import JOB_ID_PATTERN, KeyService
+from hedge.owner.keyservice import KeyService
+from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
 
-__all__ = ["MAX_BODY_BYTES", "MIN_TOKEN_LENGTH", "HttpRefreshClient", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "create_app"]
 
 #: Largest refresh body accepted (a 'deep' ciphertext is ~10 MB; tiled models use one).
 MAX_BODY_BYTES = 64 * 2**20
-#: Shortest bearer token accepted.
-MIN_TOKEN_LENGTH = 16
 
 Role = Literal["refresh", "admin"]
 
@@ -217,92 +212,3 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
         return AuditSummary(entries=count, last_hash=service.audit.head[1])
 
     return app
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether a URL points at this machine (plain HTTP is acceptable only there)."""
-    return is_loopback_host(urlsplit(url).hostname or "")
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class HttpRefreshClient:
-    """`hedge.ml.refresh.RefreshClient` over HTTP (the cloud side). Non-2xx answers become
-    hedge errors carrying the server's detail: 403 and 401 -> `PolicyError`, 400 ->
-    `CorruptDataError`, anything else -> `HedgeError`. `transport` is the test seam."""
-
-    def __init__(self, url: str, token: str, *, timeout: float = 60.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        if transport is None and urlsplit(url).scheme == "http" and not is_loopback_url(url):
-            warnings.warn(f"the key service at {url} is reached without TLS: the token and the "
-                          "ciphertexts travel in clear; use https", stacklevel=2)
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
-                                    headers={"Authorization": f"Bearer {token}"})
-
-    def __repr__(self) -> str:
-        return f"HttpRefreshClient({self.url!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._client.close()
-
-    def refresh(self, job_id: str, masked: bytes) -> bytes:
-        response = self._request("POST", f"/jobs/{quote(job_id, safe='')}/refresh",
-                                 content=bytes(masked),
-                                 headers={"Content-Type": "application/octet-stream"})
-        return response.content
-
-    def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> None:
-        self._request("POST", "/jobs", json={"job_id": job_id, "length": length,
-                                             "columns": columns, "max_refreshes": max_refreshes})
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        """A registered job's budget (`HedgeError` for an unknown job, `PolicyError` for a
-        refused token): lets a client fail before it spends any work."""
-        data: dict[str, Any] = self._request("GET", f"/jobs/{quote(job_id, safe='')}").json()
-        return data
-
-    def audit(self) -> tuple[int, str]:
-        """(entries, last hash) of the verified audit chain."""
-        data = self._request("GET", "/audit").json()
-        return int(data["entries"]), str(data["last_hash"])
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise HedgeError(f"the key service at {self.url} cannot be reached: {exc}") from exc
-        if response.is_success:
-            return response
-        detail = _detail(response)
-        code = response.status_code
-        if code == status.HTTP_401_UNAUTHORIZED:
-            raise PolicyError(f"unauthorised: the key service refused the token ({detail})")
-        if code == status.HTTP_403_FORBIDDEN:
-            raise PolicyError(detail)
-        if code == status.HTTP_400_BAD_REQUEST:
-            raise CorruptDataError(detail)
-        raise HedgeError(f"the key service answered {code}: {detail}")
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if detail is None:
-        return response.text[:500] or response.reason_phrase
-    return detail if isinstance(detail, str) else str(detail)

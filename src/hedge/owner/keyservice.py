@@ -24,11 +24,9 @@ from hedge.ckks import EncryptedVector, KeySet, PublicBundle
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, PolicyError
 from hedge.ml.layout import RowLayout
 from hedge.owner.audit import AuditEntry, AuditLog
+from hedge.protocol import JOB_ID_PATTERN
 
-__all__ = ["JOB_ID_PATTERN", "InProcessRefreshClient", "Job", "KeyService"]
-
-#: Job ids: 1-128 characters, letters, digits and ``._:-``, starting with a letter or digit.
-JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+__all__ = ["InProcessRefreshClient", "Job", "KeyService"]
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 

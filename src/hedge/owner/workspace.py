@@ -34,17 +34,17 @@ from typing import Any
 
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.client import CloudClient
-from hedge.cloud.jobs import MAX_ATTEMPTS
 from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
+from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
 from hedge.ml.statistics import PooledStatistics
 from hedge.owner.audit import AuditLog
-from hedge.owner.http import HttpRefreshClient
 from hedge.owner.statistics import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
 from hedge.owner.tls import has_tls, owner_context, site_credential
 from hedge.package import AlertPolicy, build_package, new_package_key, package_key
+from hedge.protocol import MAX_JOB_ATTEMPTS
 from hedge.signing import SigningKey
 
 __all__ = ["OwnerWorkspace"]
@@ -195,7 +195,7 @@ class OwnerWorkspace:
             token, admin = self.key_service_tokens()
             job = f"c{self.consortium}-{secrets.token_hex(8)}"
             with HttpRefreshClient(url, admin) as service:
-                service.register_job(job, plan.columns, plan.columns, iterations + MAX_ATTEMPTS)
+                service.register_job(job, plan.columns, plan.columns, iterations + MAX_JOB_ATTEMPTS)
             spec["key_service"] = {"url": url, "job": job, "token": token}
         return self._submit(spec)
 

@@ -1,0 +1,91 @@
+"""The key service's HTTP client (httpx): the cloud's workers refresh through it, the owner
+registers jobs and checks the audit chain with it. It imports neither `hedge.cloud` nor
+`hedge.owner`; the service itself is `hedge.owner.http`."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Self
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from hedge.errors import CorruptDataError, HedgeError, PolicyError
+from hedge.protocol import is_loopback_url
+
+__all__ = ["HttpRefreshClient"]
+
+
+class HttpRefreshClient:
+    """`hedge.ml.refresh.RefreshClient` over HTTP (the cloud side). Non-2xx answers become
+    hedge errors carrying the server's detail: 403 and 401 -> `PolicyError`, 400 ->
+    `CorruptDataError`, anything else -> `HedgeError`. `transport` is the test seam."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 60.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        if transport is None and urlsplit(url).scheme == "http" and not is_loopback_url(url):
+            warnings.warn(f"the key service at {url} is reached without TLS: the token and the "
+                          "ciphertexts travel in clear; use https", stacklevel=2)
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
+                                    headers={"Authorization": f"Bearer {token}"})
+
+    def __repr__(self) -> str:
+        return f"HttpRefreshClient({self.url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def refresh(self, job_id: str, masked: bytes) -> bytes:
+        response = self._request("POST", f"/jobs/{quote(job_id, safe='')}/refresh",
+                                 content=bytes(masked),
+                                 headers={"Content-Type": "application/octet-stream"})
+        return response.content
+
+    def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> None:
+        self._request("POST", "/jobs", json={"job_id": job_id, "length": length,
+                                             "columns": columns, "max_refreshes": max_refreshes})
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A registered job's budget (`HedgeError` for an unknown job, `PolicyError` for a
+        refused token): lets a client fail before it spends any work."""
+        data: dict[str, Any] = self._request("GET", f"/jobs/{quote(job_id, safe='')}").json()
+        return data
+
+    def audit(self) -> tuple[int, str]:
+        """(entries, last hash) of the verified audit chain."""
+        data = self._request("GET", "/audit").json()
+        return int(data["entries"]), str(data["last_hash"])
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HedgeError(f"the key service at {self.url} cannot be reached: {exc}") from exc
+        if response.is_success:
+            return response
+        detail = _detail(response)
+        code = response.status_code
+        if code == httpx.codes.UNAUTHORIZED:
+            raise PolicyError(f"unauthorised: the key service refused the token ({detail})")
+        if code == httpx.codes.FORBIDDEN:
+            raise PolicyError(detail)
+        if code == httpx.codes.BAD_REQUEST:
+            raise CorruptDataError(detail)
+        raise HedgeError(f"the key service answered {code}: {detail}")
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if detail is None:
+        return response.text[:500] or response.reason_phrase
+    return detail if isinstance(detail, str) else str(detail)

@@ -1,0 +1,36 @@
+"""What hedge's parties agree on across the network, kept apart from each party's code: the
+cloud, the owner and the key service's client import these from here, so that no party loads
+another's machinery (the cloud never loads the key service, the owner never the cloud's
+database)."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+__all__ = ["JOB_ID_PATTERN", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "is_loopback_host",
+           "is_loopback_url"]
+
+#: Key-service job ids: 1-128 characters, letters, digits and ``._:-``, starting with a letter
+#: or digit.
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+#: Shortest bearer token the key service accepts.
+MIN_TOKEN_LENGTH = 16
+#: A cloud job that crashed its worker this often is failed instead of requeued; every attempt
+#: may restart a training from its checkpoint, so the owner budgets refreshes for them.
+MAX_JOB_ATTEMPTS = 3
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether a URL points at this machine (plain HTTP is acceptable only there)."""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

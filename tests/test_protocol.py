@@ -1,0 +1,47 @@
+"""hedge.protocol: the loopback rule, and each party loading only its own machinery."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hedge.protocol import is_loopback_host, is_loopback_url
+
+
+@pytest.mark.parametrize(("url", "loopback"), [
+    ("http://127.0.0.1:8765/", True), ("http://127.8.0.1", True), ("http://localhost/x", True),
+    ("http://[::1]:80/", True), ("http://10.0.0.5", False), ("https://keys.example", False),
+    ("http://localhost.evil.net", False), ("http://127.0.0.1.evil.net", False),
+    ("not a url", False), ("", False)])
+def test_only_this_machine_is_loopback(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback
+
+
+def test_a_host_is_loopback_by_name_or_address() -> None:
+    assert is_loopback_host("localhost") and is_loopback_host("::1")
+    assert not is_loopback_host("0.0.0.0") and not is_loopback_host("example.org")
+
+
+def loaded_by(*modules: str) -> set[str]:
+    """The hedge and service modules a fresh interpreter holds after importing `modules`."""
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print('\\n'.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    return set(out.split())
+
+
+def test_the_cloud_loads_none_of_the_owners_code() -> None:
+    loaded = loaded_by("hedge.cloud.app", "hedge.cloud.worker", "hedge.cloud.service")
+    assert "hedge.cloud.worker" in loaded and "hedge.keyservice_client" in loaded
+    assert not {m for m in loaded if m.startswith("hedge.owner")}
+
+
+def test_the_owner_and_the_edge_load_only_the_clouds_client() -> None:
+    loaded = loaded_by("hedge.owner.workspace", "hedge.edge.agent")
+    assert "hedge.cloud.client" in loaded
+    assert not {m for m in loaded if m.startswith(("hedge.cloud.db", "hedge.cloud.jobs",
+                                                    "hedge.cloud.app", "sqlalchemy"))}

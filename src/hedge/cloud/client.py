@@ -4,8 +4,9 @@ Idempotent calls (GET, PUT, DELETE: reads, uploads with their idempotency key, p
 with their sequence number, revocations) are retried with exponential backoff on network errors
 and 5xx answers. POST calls (creating a consortium, a site, a job) are retried only when the
 connection could not be opened, so a request the service may have processed is never sent twice;
-otherwise they fail at once, as does anything the service refused, with its message. Errors map
-back to hedge's exceptions.
+otherwise they fail at once. The cloud being away or failing (network errors, 5xx) raises
+`CloudUnavailableError`; anything the service refused raises the hedge exception it names, with
+its message.
 """
 
 from __future__ import annotations
@@ -87,24 +88,27 @@ class CloudClient:
         for attempt in range(self.retries + 1):
             try:
                 response = self._http.request(method, path, **kwargs)
-                if response.status_code < 500 or not idempotent:
+                if response.status_code < 500:
                     _raise_for(response)
                     return response
                 problem = f"{response.status_code} {response.text[:200]}"
+                if not idempotent:
+                    raise CloudUnavailableError(self._sent_once(method, path, problem))
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
                 problem = f"{type(exc).__name__}: {exc}"
             except httpx.TransportError as exc:
-                if not idempotent:
-                    raise CloudUnavailableError(
-                        f"{method} {self.url}{path} failed ({type(exc).__name__}: {exc}) after "
-                        "the request was sent; check with `hedge owner status` whether it took "
-                        "effect before trying again") from exc
                 problem = f"{type(exc).__name__}: {exc}"
+                if not idempotent:
+                    raise CloudUnavailableError(self._sent_once(method, path, problem)) from exc
             if attempt < self.retries:
                 self._sleep(delay)
                 delay *= 2
         raise CloudUnavailableError(f"{method} {self.url}{path} failed {self.retries + 1} "
                                     f"times ({problem}); nothing is lost, try again later")
+
+    def _sent_once(self, method: str, path: str, problem: str) -> str:
+        return (f"{method} {self.url}{path} failed ({problem}) after the request was sent; "
+                "check with `hedge owner status` whether it took effect before trying again")
 
     # -- admin / owner ---------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 ```
 HedgeError                      root: catch this to handle any hedge failure
-├── ParameterError              invalid or insecure encryption parameters, unknown preset
+├── ParameterError              invalid or insecure encryption parameters, unknown preset,
+│                               NaN/infinite or out-of-range values to encrypt
 ├── KeyMismatchError            objects from different key sets or parameter sets were combined
 ├── DepthExhaustedError         an operation needs more multiplicative depth than remains
 ├── RotationKeyError            a rotation needs a Galois key the bundle does not hold
@@ -11,9 +12,14 @@ HedgeError                      root: catch this to handle any hedge failure
 │   └── SignatureError          a signed message does not verify: modified, or another signer
 ├── SecretMaterialError         secret key material where only public material is allowed
 ├── PolicyError                 an operation is refused by a policy (release limits, budgets)
+│   ├── TooLargeError           an upload beyond the cloud's size limit (hedge.cloud.blobs)
+│   ├── JobLostError            a worker no longer owns its job (hedge.cloud.jobs)
+│   └── BufferFullError         the edge's buffer is at its limit (hedge.edge.buffer)
+│       └── TooLargeForBufferError  one intake larger than the whole buffer
 ├── ShapeError                  operand lengths or matrix shapes do not fit together
-└── SchemaError                 data does not match its schema (missing columns, NaN, drift)
-    └── DatasetNotFoundError    a dataset file is not where hedge looks for it
+├── SchemaError                 data does not match its schema (missing columns, NaN, drift)
+│   └── DatasetNotFoundError    a dataset file is not where hedge looks for it
+└── CloudUnavailableError       the cloud is away or failing (network, 5xx) (hedge.cloud.client)
 ```
 
 Every message says what went wrong and what to do about it.

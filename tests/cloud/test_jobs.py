@@ -219,6 +219,23 @@ def test_evaluation_jobs_take_only_the_consortium_s_encrypted_models(
     jobs = f"/v1/consortia/{cid}/jobs"
     assert client.post(jobs, headers=bearer(owner), json={
         "kind": "evaluate", "model_blob": "0" * 64}).status_code == 404
+    # blobs are shared across consortia: another consortium's model, or a site's dataset,
+    # is refused when the job is submitted, not when a worker takes it
+    other, other_owner = consortium(client, service, stranger_keys, name="other")
+    theirs = client.put(f"/v1/consortia/{other}/models", content=foreign.to_bytes(),
+                        headers=bearer(other_owner))
+    assert theirs.status_code == 201
+    refused = client.post(jobs, headers=bearer(owner), json={
+        "kind": "evaluate", "model_blob": theirs.json()["blob"]})
+    assert refused.status_code == 409 and "another key set" in refused.text
+    assert client.put(f"/v1/consortia/{cid}/uploads/p1-1", content=dataset.to_bytes(),
+                      headers=bearer(token)).status_code == 201
+    with service.db.session() as s:
+        upload_blob = s.query(Upload).one().blob
+    refused = client.post(jobs, headers=bearer(owner), json={
+        "kind": "evaluate", "model_blob": upload_blob})
+    assert refused.status_code == 400 and "expected the evaluated blob" in refused.text
+    assert client.get(jobs, headers=bearer(owner)).json() == []
     assert client.post(jobs, headers=bearer(owner), json={
         "kind": "evaluate", "model_blob": "../etc"}).status_code == 422
 

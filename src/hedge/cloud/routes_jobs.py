@@ -103,9 +103,13 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                                     "`hedge cloud serve --key-service URL-PREFIX`")
             job_id = queue.submit(cid, spec.kind, fields, total=spec.iterations)
         else:
-            if not blobs.path(spec.model_blob).exists():
+            model = blobs.path(spec.model_blob)
+            if not model.exists():
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such model; store it first "
                                                                "(PUT .../models)")
+            # the blob store is shared: the blob must be a model under this consortium's keys
+            check_container(model, db.fingerprint(cid), container.Kind.MODEL,
+                            "the evaluated blob")
             job_id = queue.submit(cid, spec.kind, fields, total=1)
         return JobInfo.of(job_of(cid, job_id))
 

@@ -25,7 +25,9 @@ from hedge.errors import (
     KeyMismatchError,
     ParameterError,
     PolicyError,
+    SchemaError,
     SecretMaterialError,
+    ShapeError,
 )
 
 __all__ = ["CloudClient", "CloudUnavailableError"]
@@ -38,7 +40,8 @@ class CloudUnavailableError(HedgeError):
 #: hedge's refusals the cloud names in its answers (`error`), mapped back to their class
 _NAMED: dict[str, type[HedgeError]] = {
     cls.__name__: cls for cls in (SecretMaterialError, KeyMismatchError, TooLargeError,
-                                  CorruptDataError)}
+                                  CorruptDataError, ParameterError, SchemaError, ShapeError,
+                                  PolicyError)}
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -52,6 +52,10 @@ class HttpRefreshClient:
         self._request("POST", "/jobs", json={"job_id": job_id, "length": length,
                                              "columns": columns, "max_refreshes": max_refreshes})
 
+    def cancel_job(self, job_id: str) -> None:
+        """End a job's budget where it stands (the admin token only)."""
+        self._request("DELETE", f"/jobs/{quote(job_id, safe='')}")
+
     def job(self, job_id: str) -> dict[str, Any]:
         """A registered job's budget (`HedgeError` for an unknown job, `PolicyError` for a
         refused token): lets a client fail before it spends any work."""

@@ -102,6 +102,18 @@ def test_only_the_admin_token_registers_jobs(client: HttpRefreshClient, url: str
     assert raw.status_code == 422
 
 
+def test_only_the_admin_token_cancels_jobs(admin: HttpRefreshClient, client: HttpRefreshClient,
+                                           url: str) -> None:
+    admin.register_job("http-cancel", COLUMNS, COLUMNS, 7)
+    with pytest.raises(PolicyError, match="admin token"):
+        client.cancel_job("http-cancel")
+    assert client.job("http-cancel")["max_refreshes"] == 7
+    admin.cancel_job("http-cancel")
+    assert client.job("http-cancel")["max_refreshes"] == 0
+    with pytest.raises(HedgeError, match="404"):
+        admin.cancel_job("http-none")
+
+
 def test_foreign_key_set_is_400(admin: HttpRefreshClient, client: HttpRefreshClient, url: str,
                                 foreign_keys: KeySet, service: KeyService) -> None:
     admin.register_job("http-f", COLUMNS, COLUMNS, 5)
@@ -159,6 +171,7 @@ def test_health_job_state_and_openapi(url: str, admin: HttpRefreshClient) -> Non
     assert missing.status_code == 404
     spec = httpx.get(f"{url}/openapi.json").json()
     assert {"/jobs", "/jobs/{job_id}/refresh", "/audit", "/health"} <= set(spec["paths"])
+    assert set(spec["paths"]["/jobs/{job_id}"]) == {"get", "delete"}
     body = spec["paths"]["/jobs/{job_id}/refresh"]["post"]["requestBody"]
     assert "application/octet-stream" in body["content"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]

@@ -132,6 +132,30 @@ def test_invalid_registrations(make_service: MakeService, job_id: str, length: i
         service.register_job(job_id, length, columns, budget)
 
 
+def test_a_cancelled_job_refreshes_no_more_also_after_a_restart(
+        make_service: MakeService, owner_keys: KeySet, low_weights: EncryptedVector) -> None:
+    service = make_service()
+    service.register_job("job-c", COLUMNS, COLUMNS, 5)
+    masked = low_weights.head(COLUMNS).to_bytes()
+    service.refresh("job-c", masked)
+    state = service.cancel_job("job-c")
+    assert (state.used, state.max_refreshes, state.left) == (1, 1, 0)
+    assert _events(service)[-1] == ("cancel", "job-c")
+    with pytest.raises(PolicyError, match="used all 1"):
+        service.refresh("job-c", masked)
+    with pytest.raises(PolicyError, match="not registered"):
+        service.cancel_job("nobody")
+    assert _events(service)[-1] == ("refused", "nobody")
+    service.audit.close()
+    again = KeyService(owner_keys, AuditLog(service.audit.path))
+    try:
+        assert again.job("job-c").left == 0  # type: ignore[union-attr]
+        with pytest.raises(PolicyError, match="used all 1"):
+            again.refresh("job-c", masked)
+    finally:
+        again.audit.close()
+
+
 def test_a_restart_keeps_registrations_and_budgets(make_service: MakeService,
                                                    owner_keys: KeySet, tmp_path: object,
                                                    low_weights: EncryptedVector) -> None:

@@ -17,6 +17,7 @@ from hedge.errors import ParameterError
 from hedge.ml import EncryptedDataset, plan_training
 from hedge.owner.audit import verify_log
 from hedge.owner.workspace import OwnerWorkspace
+from hedge.protocol import MAX_JOB_ATTEMPTS
 from hedge.services import CloudProcess, KeyServiceProcess
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
@@ -58,6 +59,14 @@ def test_assisted_training_runs_in_the_cloud_with_the_owners_key_service(tmp_pat
         refreshes = [e for e in verify_log(tmp_path / "owner" / "keyservice-audit.jsonl")
                      if e.event == "refresh"]
         assert len(refreshes) >= 2  # 4 iterations: refreshed before iterations 3 and 4
+
+        # a job the cloud refuses leaves no refresh budget at the key service
+        with pytest.raises(ParameterError, match="only logistic regression"):
+            ws.train("ridge", assisted=True)
+        cancelled = [e for e in verify_log(tmp_path / "owner" / "keyservice-audit.jsonl")
+                     if e.event == "cancel"]
+        assert len(cancelled) == 1 and cancelled[0].details == {"used": 0, "max_refreshes": 4
+                                                                + MAX_JOB_ATTEMPTS}
 
         # a job naming a key-service job that does not exist fails with the reason
         token, _ = ws.key_service_tokens()

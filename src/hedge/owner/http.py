@@ -4,13 +4,14 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
 * ``POST /jobs`` — register a job (JSON: job_id, length, columns, max_refreshes);
 * ``GET /jobs/{job_id}`` — a job's budget;
+* ``DELETE /jobs/{job_id}`` — cancel a job: no refreshes beyond those already made;
 * ``POST /jobs/{job_id}/refresh`` — raw ``application/octet-stream`` body: the masked vector's
   bytes; the answer is the refreshed vector's bytes;
 * ``GET /audit`` — verify the audit chain: entry count and last hash;
 * ``GET /health`` — liveness (no token needed, reveals nothing).
 
 Every other endpoint needs ``Authorization: Bearer <token>``. With ``admin_token`` set, only that
-token may register jobs, so the cloud's refresh token cannot grant itself budget.
+token may register and cancel jobs, so the cloud's refresh token cannot grant itself budget.
 Errors: `PolicyError` -> 403, `KeyMismatchError` / `CorruptDataError` / invalid arguments -> 400,
 all with a JSON ``detail``.
 """
@@ -35,7 +36,7 @@ from hedge.errors import (
     PolicyError,
     ShapeError,
 )
-from hedge.owner.keyservice import KeyService
+from hedge.owner.keyservice import Job, KeyService
 from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
@@ -56,7 +57,14 @@ class JobSpec(BaseModel):
 
 
 class JobState(JobSpec):
+    max_refreshes: int = Field(ge=0, description="refresh budget of the job (once cancelled: "
+                                                 "the refreshes it used)")
     used: int = Field(description="refreshes used so far")
+
+    @classmethod
+    def of(cls, job: Job) -> "JobState":
+        return cls(job_id=job.job_id, length=job.length, columns=job.columns,
+                   max_refreshes=job.max_refreshes, used=job.used)
 
 
 class AuditSummary(BaseModel):
@@ -124,7 +132,7 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
     def admin(r: Annotated[Role, Depends(role)]) -> Role:
         if r != "admin":
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                "registering jobs needs the owner's admin token")
+                                "registering and cancelling jobs need the owner's admin token")
         return r
 
     @app.exception_handler(HedgeError)
@@ -170,8 +178,16 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
         job = service.job(job_id)
         if job is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not registered")
-        return JobState(job_id=job.job_id, length=job.length, columns=job.columns,
-                        max_refreshes=job.max_refreshes, used=job.used)
+        return JobState.of(job)
+
+    @app.delete("/jobs/{job_id}", response_model=JobState, tags=["jobs"],
+                responses={**errors, 404: {"description": "unknown job"}})
+    def cancel(job_id: str, _: Annotated[Role, Depends(admin)]) -> JobState:
+        """Cancel a job: its budget ends where it stands (audited). Needs the admin token."""
+        if service.job(job_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not registered")
+        job = service.cancel_job(job_id)
+        return JobState.of(job)
 
     @app.post(
         "/jobs/{job_id}/refresh", tags=["jobs"], response_class=Response,

@@ -6,9 +6,9 @@ the top level. Nothing decrypted leaves the service: the result is a ciphertext 
 audit log records only lengths, counts and reasons.
 
 Policy: only registered jobs, only vectors of the registered length, at most `max_refreshes`
-refreshes per job. Every refresh and every refusal is appended to the audit log before the call
-returns; registrations and counts are rebuilt from the log when the service restarts, so a
-restart does not reset a budget.
+refreshes per job (a cancelled job: none more). Every refresh and every refusal is appended to
+the audit log before the call returns; registrations, counts and cancellations are rebuilt
+from the log when the service restarts, so a restart does not reset a budget.
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ class KeyService:
                                        f"{exc}") from exc
         elif entry.event == "refresh" and entry.job in self._jobs:
             self._jobs[entry.job].used += 1
+        elif entry.event == "cancel" and entry.job in self._jobs:
+            job = self._jobs[entry.job]
+            job.max_refreshes = job.used
 
     def job(self, job_id: str) -> Job | None:
         """A copy of a registered job's state (None if unknown)."""
@@ -128,6 +131,19 @@ class KeyService:
             self.audit.append("register", job_id, {"length": length, "columns": columns,
                                                    "max_refreshes": max_refreshes})
             self._jobs[job_id] = Job(job_id, length, columns, max_refreshes)
+
+    def cancel_job(self, job_id: str) -> Job:
+        """End a job's budget where it stands (audited), e.g. when the cloud refused the job it
+        was registered for; its state afterwards. `PolicyError` (audited) for an unknown job."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                shown = str(job_id)[:128]
+                self._refuse("cancel", shown, f"job {shown!r} is not registered")
+            self.audit.append("cancel", job_id, {"used": job.used,
+                                                 "max_refreshes": job.max_refreshes})
+            job.max_refreshes = job.used
+            return Job(**vars(job))
 
     def refresh(self, job_id: str, masked: bytes) -> bytes:
         """Decrypt a masked vector internally and return it encrypted afresh at the top level,
@@ -180,6 +196,19 @@ class InProcessRefreshClient:
 
     def __init__(self, service: KeyService) -> None:
         self.service = service
+
+    def cancel_job(self, job_id: str) -> Job:
+        """End a job's budget where it stands (audited), e.g. when the cloud refused the job it
+        was registered for; its state afterwards. `PolicyError` (audited) for an unknown job."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                shown = str(job_id)[:128]
+                self._refuse("cancel", shown, f"job {shown!r} is not registered")
+            self.audit.append("cancel", job_id, {"used": job.used,
+                                                 "max_refreshes": job.max_refreshes})
+            job.max_refreshes = job.used
+            return Job(**vars(job))
 
     def refresh(self, job_id: str, masked: bytes) -> bytes:
         return self.service.refresh(job_id, bytes(masked))

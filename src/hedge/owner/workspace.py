@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from hedge.ckks import KeySet, PublicBundle
-from hedge.cloud.client import CloudClient
-from hedge.errors import ParameterError, PolicyError, SchemaError
+from hedge.cloud.client import CloudClient, CloudUnavailableError
+from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
@@ -180,7 +180,8 @@ class OwnerWorkspace:
         """Queue training on the given uploads (default: all); the job's id. `assisted`
         (default: the plan's mode) registers a job at the owner's key service, with a refresh
         budget of the iterations plus the worker restarts a job may take, and hands the
-        cloud its reference and the refresh token."""
+        cloud its reference and the refresh token; if the cloud refuses the job, the key
+        service's job is cancelled."""
         plan = TrainingPlan.load(self.root / "plan.json")
         iterations = iterations or plan.iterations
         spec: dict[str, Any] = {"kind": "train", "model": model, "iterations": iterations,
@@ -196,7 +197,14 @@ class OwnerWorkspace:
             job = f"c{self.consortium}-{secrets.token_hex(8)}"
             with HttpRefreshClient(url, admin) as service:
                 service.register_job(job, plan.columns, plan.columns, iterations + MAX_JOB_ATTEMPTS)
-            spec["key_service"] = {"url": url, "job": job, "token": token}
+                spec["key_service"] = {"url": url, "job": job, "token": token}
+                try:
+                    return self._submit(spec)
+                except CloudUnavailableError:
+                    raise  # the cloud may have taken the job: its budget stays
+                except HedgeError:
+                    service.cancel_job(job)  # refused: no refresh budget without a job
+                    raise
         return self._submit(spec)
 
     def evaluate(self, model: LinearModel, uploads: list[int] | None = None,

@@ -197,18 +197,5 @@ class InProcessRefreshClient:
     def __init__(self, service: KeyService) -> None:
         self.service = service
 
-    def cancel_job(self, job_id: str) -> Job:
-        """End a job's budget where it stands (audited), e.g. when the cloud refused the job it
-        was registered for; its state afterwards. `PolicyError` (audited) for an unknown job."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                shown = str(job_id)[:128]
-                self._refuse("cancel", shown, f"job {shown!r} is not registered")
-            self.audit.append("cancel", job_id, {"used": job.used,
-                                                 "max_refreshes": job.max_refreshes})
-            job.max_refreshes = job.used
-            return Job(**vars(job))
-
     def refresh(self, job_id: str, masked: bytes) -> bytes:
         return self.service.refresh(job_id, bytes(masked))

@@ -22,6 +22,7 @@ Layout of the directory (every secret file mode 0600):
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
@@ -80,9 +81,8 @@ class OwnerWorkspace:
         state = {"version": 1, "cloud": cloud, "consortium": made["id"], "name": name,
                  "fingerprint": keys.fingerprint, "owner_key": str(signing.verify_key),
                  "sites": [], "deployments": {}, "next_version": 1}
-        workspace = cls(path, state)
-        workspace._save()
-        return workspace
+        write_json(path / "owner.json", state)
+        return cls(path, state)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> OwnerWorkspace:
@@ -92,8 +92,17 @@ class OwnerWorkspace:
             raise SchemaError(f"{path / 'owner.json'} is not a hedge owner state")
         return cls(path, state)
 
-    def _save(self) -> None:
-        write_json(self.root / "owner.json", self.state)
+    @contextmanager
+    def _editing(self) -> Iterator[dict[str, Any]]:
+        """The owner state read afresh under an exclusive lock and written back when the block
+        ends without an error: other processes change it too (the key service records its
+        URL, a second terminal enrols a site), and none may write over another's change."""
+        with (self.root / ".owner.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = read_json(self.root / "owner.json", "hedge owner state")
+            yield state
+            write_json(self.root / "owner.json", state)
+            self.state = state
 
     def client(self) -> CloudClient:
         """The owner's cloud client (mutual TLS with the owner's certificate, if any)."""
@@ -139,8 +148,8 @@ class OwnerWorkspace:
         (self.root / "sites").mkdir(exist_ok=True)
         target = self.root / "sites" / f"{name}.json"
         write_atomic(target, json.dumps(enrolment, indent=2).encode())
-        self.state["sites"].append(name)
-        self._save()
+        with self._editing() as state:
+            state["sites"].append(name)
         return target
 
     def revoke_site(self, name: str) -> None:
@@ -149,10 +158,10 @@ class OwnerWorkspace:
             raise ParameterError(f"no site {name!r}; enrolled: {self.state['sites']}")
         with self.client() as client:
             client.revoke_site(self.consortium, name)
-        revoked = self.state.setdefault("revoked", [])
-        if name not in revoked:
-            revoked.append(name)
-            self._save()
+        with self._editing() as state:
+            revoked = state.setdefault("revoked", [])
+            if name not in revoked:
+                revoked.append(name)
 
     def _enrolment(self, name: str) -> dict[str, Any]:
         return read_json(self.root / "sites" / f"{name}.json", "site enrolment")
@@ -172,8 +181,8 @@ class OwnerWorkspace:
 
     def set_key_service(self, url: str) -> None:
         """Record where the cloud reaches the owner's key service."""
-        self.state["key_service"] = url
-        self._save()
+        with self._editing() as state:
+            state["key_service"] = url
 
     def train(self, model: str = "logistic", iterations: int | None = None,
               uploads: list[int] | None = None, *, assisted: bool | None = None) -> int:
@@ -294,32 +303,32 @@ class OwnerWorkspace:
         targets = sites or [s for s in self.state["sites"] if s not in revoked]
         if any(site in revoked for site in targets):
             raise PolicyError(f"sites {[s for s in targets if s in revoked]} are revoked")
-        version = rollback_to or int(self.state["next_version"])
-        alerts = self.state.setdefault("alerts", {})
         if rollback_to is None:  # the number is spent even if a publication fails below
-            (self.root / "models").mkdir(exist_ok=True)
-            model.save(self.root / "models" / f"v{version}.json")
-            self.state["next_version"] = version + 1
-            if alert is not None:
-                alerts[str(version)] = alert.to_dict()
-            self._save()
+            with self._editing() as state:
+                version = int(state["next_version"])
+                (self.root / "models").mkdir(exist_ok=True)
+                model.save(self.root / "models" / f"v{version}.json")
+                state["next_version"] = version + 1
+                if alert is not None:
+                    state.setdefault("alerts", {})[str(version)] = alert.to_dict()
         else:
-            alert = AlertPolicy.of(alerts.get(str(version)))
+            version = rollback_to
+            alert = AlertPolicy.of(self.state.get("alerts", {}).get(str(version)))
         with self.client() as client:
             for site in targets:
-                current = self.state["deployments"].get(site, {"version": None, "sequence": 0})
-                replaces = current["version"] if rollback_to is not None else None
-                if rollback_to is not None and (replaces is None or replaces <= version):
-                    raise PolicyError(f"site {site!r} runs version {replaces}; a rollback to "
-                                      f"{version} must go back to an older one")
-                key = package_key(str(self._enrolment(site)["package_key"]))
-                sequence = int(current["sequence"]) + 1
-                package = build_package(model, site=site, sequence=sequence, version=version,
-                                        signing_key=signing, package_key=key, replaces=replaces,
-                                        alert=alert)
-                client.publish(self.consortium, site, sequence, package)
-                self.state["deployments"][site] = {"version": version, "sequence": sequence}
-                self._save()
+                with self._editing() as state:  # one publication per site at a time
+                    current = state["deployments"].get(site, {"version": None, "sequence": 0})
+                    replaces = current["version"] if rollback_to is not None else None
+                    if rollback_to is not None and (replaces is None or replaces <= version):
+                        raise PolicyError(f"site {site!r} runs version {replaces}; a rollback "
+                                          f"to {version} must go back to an older one")
+                    key = package_key(str(self._enrolment(site)["package_key"]))
+                    sequence = int(current["sequence"]) + 1
+                    package = build_package(model, site=site, sequence=sequence,
+                                            version=version, signing_key=signing,
+                                            package_key=key, replaces=replaces, alert=alert)
+                    client.publish(self.consortium, site, sequence, package)
+                    state["deployments"][site] = {"version": version, "sequence": sequence}
         return version
 
     def model(self, version: int) -> LinearModel:

@@ -139,8 +139,7 @@ def confusion_counts(data: EncryptedDataset, model: LinearModel | EncryptedLinea
     if data.layout.width < 2:
         raise ShapeError("confusion counts need at least one feature besides the bias")
     if isinstance(model, LinearModel):
-        bound = (abs(model.intercept) + float(np.abs(model.coef).sum())
-                 if margin_bound is None else margin_bound)
+        bound = model.margin_bound() if margin_bound is None else margin_bound
     else:
         bound = 1.0 / model.tiled_scale if margin_bound is None else margin_bound
         if model.tiled_scale == 1.0 or not np.isclose(bound * model.tiled_scale, 1.0):

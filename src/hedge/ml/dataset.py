@@ -47,7 +47,8 @@ from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, ShapeE
 from hedge.files import write_atomic
 from hedge.ml.layout import RowLayout
 
-__all__ = ["BIAS", "EncryptedDataset", "class_statistics", "row_weights"]
+__all__ = ["BIAS", "EncryptedDataset", "class_statistics", "class_statistics_length",
+           "row_weights"]
 
 BIAS = "(bias)"
 _TAG_VECTORS = 1
@@ -71,8 +72,14 @@ def _penalty_rows(columns: int, alpha: float) -> np.ndarray:
     return np.asarray(rows[1:])
 
 
+def class_statistics_length(features: int) -> int:
+    """The length of a `class_statistics` vector over `features` features."""
+    return 2 * (1 + 2 * features)
+
+
 def class_statistics(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per class (0, then 1): row count, per-feature sums, per-feature sums of squares.
+    """Per class (0, then 1): row count, per-feature sums, per-feature sums of squares
+    (`class_statistics_length(features)` values).
 
     Computed by the site on its own rows and uploaded encrypted; the cloud adds the sites'
     vectors; the owner may release the pooled result (`hedge.owner.statistics`)."""
@@ -313,7 +320,7 @@ class EncryptedDataset:
         d, slots = len(self.columns), self.layout.slots
         full = [*self.doubled, *self.preconditioned, *self.solutions, *self.penalty_doubled,
                 *self.penalty_preconditioned]
-        stats_length = d + 1 if self.task == "regression" else 2 * (1 + 2 * (d - 1))
+        stats_length = d + 1 if self.task == "regression" else class_statistics_length(d - 1)
         wrong = [v for v in full if v.length != slots]
         if wrong or self.gram.length != d * d or (
                 self.statistics is not None and self.statistics.length != stats_length):

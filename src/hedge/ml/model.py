@@ -34,6 +34,11 @@ class LinearModel:
     schema: dict[str, Any] | None = None
     kind: str = "logistic"
 
+    def margin_bound(self) -> float:
+        """|intercept| + sum |coef|: a bound on |score| for features in [-1, 1], where the
+        schema scales them (the default R of encrypted evaluation)."""
+        return abs(float(self.intercept)) + float(np.abs(self.coef).sum())
+
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """For raw rows, scaled with the model's schema: probabilities (logistic) or values in
         the label's own units (ridge)."""
@@ -132,7 +137,7 @@ class EncryptedLinearModel:
         if model.kind != "logistic":
             raise SchemaError(f"encrypted evaluation scores logistic models, not {model.kind}")
         w = np.concatenate([[model.intercept], np.asarray(model.coef, dtype=np.float64)])
-        bound = float(np.abs(w).sum()) if margin_bound is None else float(margin_bound)
+        bound = model.margin_bound() if margin_bound is None else float(margin_bound)
         if not (np.isfinite(bound) and bound > 0 and bound != 1.0):
             # R = 1 would leave tiled_scale 1, which means "no bound folded in"
             raise ParameterError(f"the margin bound must be positive and not 1, not {bound!r}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from hedge.ckks import EncryptedVector, PublicBundle, container
 from hedge.errors import CorruptDataError, SchemaError
-from hedge.ml.dataset import BIAS, EncryptedDataset
+from hedge.ml.dataset import BIAS, EncryptedDataset, class_statistics_length
 
 __all__ = ["PooledStatistics"]
 
@@ -40,6 +40,6 @@ class PooledStatistics:
                 or len(records) != 1:
             raise CorruptDataError("pooled statistics hold their feature names and one vector")
         vector = EncryptedVector.from_bytes(records[0][1], bundle)
-        if vector.length != 2 * (1 + 2 * len(columns)):
+        if vector.length != class_statistics_length(len(columns)):
             raise CorruptDataError("the statistics vector does not match its feature names")
         return cls(vector, columns)

@@ -15,6 +15,7 @@ import numpy as np
 
 from hedge.ckks import EncryptedVector, KeySet
 from hedge.errors import PolicyError, ShapeError
+from hedge.ml.dataset import class_statistics_length
 from hedge.owner.audit import AuditLog
 
 __all__ = ["DEFAULT_MIN_ROWS", "ClassStatistics", "release_statistics"]
@@ -36,8 +37,8 @@ def release_statistics(keys: KeySet, pooled: EncryptedVector, columns: list[str]
                        job: str | None = None) -> ClassStatistics:
     """Release the pooled statistics of `columns` features (flooded), or `PolicyError`."""
     d = len(columns)
-    if pooled.length != 2 * (1 + 2 * d):
-        raise ShapeError(f"a statistics vector for {d} features has {2 * (1 + 2 * d)} values, "
+    if pooled.length != (length := class_statistics_length(d)):
+        raise ShapeError(f"a statistics vector for {d} features has {length} values, "
                          f"not {pooled.length}")
     values = keys.release(pooled).values.reshape(2, 1 + 2 * d)
     counts = np.round(values[:, 0])

@@ -17,6 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.edge.mqtt import MqttConnector, parse_telemetry
 from hedge.mqtt import MqttSettings
+from hedge.pki import CertificateAuthority
+from hedge.sim.broker import MOSQUITTO, MOSQUITTO_PASSWD, BrokerTls, mosquitto_process
 from hedge.sim.mqtt_publisher import TelemetryPublisher
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import ReplaySource
@@ -26,9 +28,13 @@ FIELDS = {v.name: v.column for v in VARIABLES}
 COLUMNS = [v.column for v in VARIABLES]
 
 
-def connector(url: str, prefix: str, tmp_path: Path, client_id: str,
+def settings_of(broker: str | MqttSettings) -> MqttSettings:
+    return broker if isinstance(broker, MqttSettings) else MqttSettings.parse(broker)
+
+
+def connector(broker: str | MqttSettings, prefix: str, tmp_path: Path, client_id: str,
               fields: dict[str, str] = FIELDS) -> MqttConnector:
-    c = MqttConnector(MqttSettings.parse(url), client_id, [f"{prefix}/+/telemetry"], fields,
+    c = MqttConnector(settings_of(broker), client_id, [f"{prefix}/+/telemetry"], fields,
                       tmp_path / "rejected.jsonl")
     c.start()
     assert c.connected.wait(10)  # subscribed: the broker acknowledged the subscription
@@ -50,8 +56,8 @@ def receive(c: MqttConnector, count: int, timeout: float = 30,
     return rows
 
 
-def publish(url: str, prefix: str, frame: pd.DataFrame) -> None:
-    with TelemetryPublisher(MqttSettings.parse(url), prefix) as publisher, \
+def publish(broker: str | MqttSettings, prefix: str, frame: pd.DataFrame) -> None:
+    with TelemetryPublisher(settings_of(broker), prefix) as publisher, \
             SimulatorThread([ReplaySource("mill-1", frame, VARIABLES)], rate=2000,
                             publisher=publisher) as sim:
         sim.start_publishing()
@@ -159,3 +165,71 @@ def test_cmapss_engine_cycles_replay_over_mqtt(tmp_path: Path) -> None:
     got = pd.DataFrame(rows)[list(fields.values())]
     pd.testing.assert_frame_equal(got, cycles[list(fields.values())].reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_rows_arrive_over_tls_with_user_and_password(tmp_path: Path) -> None:
+    if not Path(MOSQUITTO).exists() or not Path(MOSQUITTO_PASSWD).exists():
+        pytest.skip("the mosquitto binary or mosquitto_passwd is not installed")
+    ca = CertificateAuthority.create("test")
+    ca_file, cert, key = tmp_path / "ca.pem", tmp_path / "broker.pem", tmp_path / "broker.key"
+    ca_file.write_bytes(ca.cert_pem)
+    ca.issue("broker", "server", hosts=("127.0.0.1",)).save(cert, key)
+    prefix, client_id = "factory/test", f"edge-{secrets.token_hex(4)}"
+    with mosquitto_process(tmp_path / "broker", users={"edge": "edge:pw", "mill": "mill@pw"},
+                           tls=BrokerTls(ca_file, cert, key)) as port:
+        edge = MqttSettings.parse(f"mqtts://edge:edge%3Apw@127.0.0.1:{port}", ca_file=ca_file)
+        machine = MqttSettings.parse(f"mqtts://127.0.0.1:{port}", username="mill",
+                                     password="mill@pw", ca_file=ca_file)
+        c = connector(edge, prefix, tmp_path, client_id)
+        expected = recorded(200)
+        publish(machine, prefix, expected)
+        rows = receive(c, len(expected), timeout=10)
+        c.close()
+    pd.testing.assert_frame_equal(pd.DataFrame(rows)[COLUMNS], expected[COLUMNS],
+                                  check_dtype=False)
+
+
+def send(url: str, topic: str, payload: bytes) -> None:
+    sender = MqttSettings.parse(url).client()
+    sender.connect("127.0.0.1", MqttSettings.parse(url).port)
+    sender.loop_start()
+    sender.publish(topic, payload, qos=1).wait_for_publish(5)
+    sender.disconnect()
+    sender.loop_stop()
+
+
+def test_an_acknowledgement_from_an_earlier_connection_acknowledges_nothing_on_a_later_one(
+        tmp_path: Path) -> None:
+    """The broker is replaced by one without the edge's session (same port, none of the first
+    broker's state), so message A, received on the edge's first connection, and message B, on
+    its second, carry the same packet id. A committed after the reconnect must send no PUBACK:
+    it would acknowledge B, which the edge has not committed, and a crash would lose B."""
+    prefix, client_id = "factory/test", f"edge-{secrets.token_hex(4)}"
+    topic, example = f"{prefix}/mill-1/telemetry", json.loads(parse_payload_example())
+    message_a = json.dumps({**example, "values": {**example["values"], "Torque": 1.0}})
+    message_b = json.dumps({**example, "timestamp": "2026-11-23T09:00:01+00:00",
+                            "values": {**example["values"], "Torque": 2.0}})
+    with own_mosquitto(tmp_path / "first") as port:
+        url = f"mqtt://127.0.0.1:{port}"
+        c = connector(url, prefix, tmp_path, client_id)
+        send(url, topic, message_a.encode())
+        assert c.wait(5)
+        first = c.queue.take()  # A, not yet committed
+        assert first is not None and first.rows[0]["Torque [Nm]"] == 1.0
+    with own_mosquitto(tmp_path / "second", port):  # a broker that knows no session
+        deadline = time.monotonic() + 10
+        while c.queue.stats.reconnects < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.connected.wait(10)  # subscribed again, on the second connection
+        send(url, topic, message_b.encode())
+        while c.queue.pending() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.queue.pending() == 2
+        (_, mid_a, _), (_, mid_b, _) = [e.token for e in c.queue._entries]  # A, then B
+        assert mid_a == mid_b  # what makes a stale acknowledgement dangerous
+        first.acknowledge()  # A is durable now
+        c.close()  # and the edge stops before B is
+        again = connector(url, prefix, tmp_path, client_id)
+        rows = receive(again, 1, timeout=5)
+        again.close()
+    assert [row["Torque [Nm]"] for row in rows] == [2.0]  # B comes again: it was not acked

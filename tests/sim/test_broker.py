@@ -98,3 +98,24 @@ def test_a_publisher_the_broker_refuses_says_so(tmp_path: Path) -> None:
             pytest.raises(HedgeError, match=r"refused the connection \(.*\); check the URL"), \
             TelemetryPublisher(MqttSettings.parse(f"mqtt://127.0.0.1:{port}"), "t"):
         pass
+
+
+def test_a_missing_mosquitto_passwd_is_a_clear_error(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if not Path(broker.MOSQUITTO).exists():
+        pytest.skip("the mosquitto binary is not installed")
+    monkeypatch.setattr(broker, "MOSQUITTO_PASSWD", str(tmp_path / "no-such-mosquitto_passwd"))
+    with pytest.raises(HedgeError, match="mosquitto_passwd tool is not installed"), \
+            broker.mosquitto_process(tmp_path / "b", users={"edge": "secret"}):
+        pass
+
+
+def test_a_broker_that_cannot_start_names_its_log_which_says_why(tmp_path: Path) -> None:
+    if not Path(broker.MOSQUITTO).exists():
+        pytest.skip("the mosquitto binary is not installed")
+    missing = tmp_path / "no-such.pem"
+    tls = broker.BrokerTls(missing, missing, missing)
+    with pytest.raises(HedgeError, match=r"did not start .*mosquitto\.log"), \
+            broker.mosquitto_process(tmp_path / "b", tls=tls):
+        pass
+    assert str(missing) in (tmp_path / "b" / "mosquitto.log").read_text()

@@ -5,6 +5,7 @@ broker restarts (a broker of our own for the restart)."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 import time
@@ -16,6 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.edge.mqtt import MqttConnector, parse_telemetry
+from hedge.errors import HedgeError
 from hedge.mqtt import MqttSettings
 from hedge.pki import CertificateAuthority
 from hedge.sim.broker import MOSQUITTO, MOSQUITTO_PASSWD, BrokerTls, mosquitto_process
@@ -187,6 +189,33 @@ def test_rows_arrive_over_tls_with_user_and_password(tmp_path: Path) -> None:
         c.close()
     pd.testing.assert_frame_equal(pd.DataFrame(rows)[COLUMNS], expected[COLUMNS],
                                   check_dtype=False)
+
+
+def test_a_broker_that_cannot_be_verified_is_reported_not_silent(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    if not Path(MOSQUITTO).exists():
+        pytest.skip("the mosquitto binary is not installed")
+    ca, other = CertificateAuthority.create("test"), CertificateAuthority.create("other")
+    ca_file, cert, key = tmp_path / "ca.pem", tmp_path / "broker.pem", tmp_path / "broker.key"
+    ca_file.write_bytes(ca.cert_pem)
+    (tmp_path / "other.pem").write_bytes(other.cert_pem)
+    ca.issue("broker", "server", hosts=("127.0.0.1",)).save(cert, key)
+    with mosquitto_process(tmp_path / "broker", tls=BrokerTls(ca_file, cert, key)) as port:
+        wrong = MqttSettings.parse(f"mqtts://127.0.0.1:{port}", ca_file=tmp_path / "other.pem")
+        with pytest.raises(HedgeError, match=r"cannot connect to the MQTT broker.*certificate "
+                                             r"verify failed"), TelemetryPublisher(wrong):
+            pass  # the simulated machine's publisher says so at once
+        with caplog.at_level(logging.WARNING, logger="hedge.edge.mqtt"):
+            c = MqttConnector(wrong, f"edge-{secrets.token_hex(4)}", ["factory/+/telemetry"],
+                              FIELDS, tmp_path / "rejected.jsonl")
+            c.start()
+            deadline = time.monotonic() + 10
+            while "cannot connect" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            c.close()
+    assert not c.connected.is_set()
+    assert f"cannot connect to the MQTT broker mqtts://127.0.0.1:{port} (1 attempts" \
+        in caplog.text
 
 
 def send(url: str, topic: str, payload: bytes) -> None:

@@ -84,7 +84,9 @@ class MqttConnector(StreamConnector):
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.reconnect_delay_set(1, 10)
+        self._failures = 0  # connection attempts that failed since the last success
 
     def start(self) -> None:
         self._client.connect_async(self.settings.host, self.settings.port, keepalive=15)
@@ -106,10 +108,20 @@ class MqttConnector(StreamConnector):
             log.error("MQTT broker %s refused the connection: %s", self.settings.display,
                       reason)
             return
+        self._failures = 0
         self._generation += 1
         if self._generation > 1:
             self.queue.stats.reconnects += 1
         client.subscribe([(topic, 1) for topic in self.topics])  # `connected` on its SUBACK
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # no CONNACK: the broker is unreachable, or the TLS handshake failed (paho keeps the
+        # reason to itself); logged at the 1st, 10th, 100th and every 1000th, as it retries
+        self._failures += 1
+        if self._failures in (1, 10, 100) or self._failures % 1000 == 0:
+            log.warning("cannot connect to the MQTT broker %s (%d attempts so far); check that "
+                        "it runs and, for mqtts://, its CA file and our certificate; retrying",
+                        self.settings.display, self._failures)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any,
                       properties: Any) -> None:

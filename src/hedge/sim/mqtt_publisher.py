@@ -60,7 +60,12 @@ class TelemetryPublisher:
 
     def __enter__(self) -> TelemetryPublisher:
         self._client.max_inflight_messages_set(1000)  # 20 (paho's default) caps the rate
-        self._client.connect(self.settings.host, self.settings.port, keepalive=30)
+        try:
+            self._client.connect(self.settings.host, self.settings.port, keepalive=30)
+        except OSError as exc:  # refused, unreachable, or a TLS handshake that failed
+            raise HedgeError(f"cannot connect to the MQTT broker at {self.settings.display}: "
+                             f"{exc}; check the URL, that the broker runs, and for mqtts:// "
+                             "the CA file and the client certificate") from exc
         self._client.loop_start()
         if not self._answered.wait(10) or self._refused is not None:
             self._client.loop_stop()

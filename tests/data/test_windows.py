@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedge.data import Feature, Label, RollingWindows, Schema, Window, rolling_frame
@@ -160,8 +160,24 @@ def test_batches_agree_with_the_whole_frame(case: tuple[pd.DataFrame, list[list[
     for batch in split:
         records = frame.iloc[batch].to_dict("records")
         out = pd.DataFrame(rolling.apply(records, frame["stream"][batch[0]]), index=batch)
-        np.testing.assert_allclose(out[rolling.columns].to_numpy(dtype=np.float64),
-                                   whole.loc[batch, rolling.columns].to_numpy(), rtol=1e-9)
+        np.testing.assert_array_equal(out[rolling.columns].to_numpy(dtype=np.float64),
+                                      whole.loc[batch, rolling.columns].to_numpy())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(129, 700), st.lists(st.integers(1, 400), min_size=1, max_size=6),
+       st.integers(0, 2**32 - 1))
+def test_long_windows_give_the_same_bits_however_the_rows_are_split(
+        size: int, cuts: list[int], seed: int) -> None:
+    # beyond 128 values numpy sums pairwise: the same for a row wherever it lies in memory
+    x = np.random.default_rng(seed).normal(0, 1e3, sum(cuts))
+    window = Window("x", size, STATS)
+    whole = rolling_frame(pd.DataFrame({"x": x}), [window])[window.columns].to_numpy()
+    rolling, at, parts = RollingWindows([window]), 0, []
+    for cut in cuts:
+        parts += rolling.apply([{"x": v} for v in x[at:at + cut]], "m")
+        at += cut
+    np.testing.assert_array_equal(pd.DataFrame(parts)[window.columns].to_numpy(), whole)
 
 
 def test_rolling_frame_without_stream_column_is_one_stream() -> None:

@@ -193,26 +193,33 @@ def _stats(window: Window, past: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _block(w: np.ndarray, n: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
-    """Statistics of rows of w whose last n[i] values are the window (the others are zeros)."""
+    """Statistics of rows of w whose last n[i] values are the window (the others are zeros);
+    only those asked for, sharing the mean and the deviations between them."""
+    w = np.ascontiguousarray(w)  # each row summed alone, wherever its block came from
     first = (w.shape[1] - n)[:, None]
     valid = np.arange(w.shape[1]) >= first
-    mean = _rowsum(w) / n
-    dev = np.where(valid, w - mean[:, None], 0.0)
-    index = np.where(valid, np.arange(w.shape[1]) - first - (n[:, None] - 1) / 2, 0.0)
-    found = {
+    memo: dict[str, np.ndarray] = {}
+
+    def mean() -> np.ndarray:
+        if "mean" not in memo:
+            memo["mean"] = w.sum(axis=1) / n
+        return memo["mean"]
+
+    def dev() -> np.ndarray:
+        if "dev" not in memo:
+            memo["dev"] = np.where(valid, w - mean()[:, None], 0.0)
+        return memo["dev"]
+
+    def slope() -> np.ndarray:
+        index = np.where(valid, np.arange(w.shape[1]) - first - (n[:, None] - 1) / 2, 0.0)
+        return (index * dev()).sum(axis=1) / np.where(n > 1, n * (n * n - 1) / 12, 1.0)
+
+    make = {
         "mean": mean,
-        "std": np.sqrt(_rowsum(dev * dev) / n),
-        "min": np.where(valid, w, np.inf).min(axis=1),
-        "max": np.where(valid, w, -np.inf).max(axis=1),
-        "slope": _rowsum(index * dev) / np.where(n > 1, n * (n * n - 1) / 12, 1.0),
-        "rms": np.sqrt(_rowsum(w * w) / n),
+        "std": lambda: np.sqrt((dev() * dev()).sum(axis=1) / n),
+        "min": lambda: np.where(valid, w, np.inf).min(axis=1),
+        "max": lambda: np.where(valid, w, -np.inf).max(axis=1),
+        "slope": slope,
+        "rms": lambda: np.sqrt((w * w).sum(axis=1) / n),
     }
-    return np.column_stack([found[s] for s in stats])
-
-
-def _rowsum(a: np.ndarray) -> np.ndarray:
-    """Row sums added column by column: the same for a row wherever it lies in memory."""
-    total = a[:, 0].copy()
-    for j in range(1, a.shape[1]):
-        total += a[:, j]
-    return total
+    return np.column_stack([make[s]() for s in stats])

@@ -15,7 +15,7 @@ population standard deviation (ddof=0), slope the least-squares slope against th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,9 +212,10 @@ def _block(w: np.ndarray, n: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
 
     def slope() -> np.ndarray:
         index = np.where(valid, np.arange(w.shape[1]) - first - (n[:, None] - 1) / 2, 0.0)
-        return (index * dev()).sum(axis=1) / np.where(n > 1, n * (n * n - 1) / 12, 1.0)
+        return np.asarray((index * dev()).sum(axis=1) / np.where(n > 1, n * (n * n - 1) / 12,
+                                                                  1.0))
 
-    make = {
+    make: dict[str, Callable[[], np.ndarray]] = {
         "mean": mean,
         "std": lambda: np.sqrt((dev() * dev()).sum(axis=1) / n),
         "min": lambda: np.where(valid, w, np.inf).min(axis=1),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -24,6 +25,17 @@ def _events(service: KeyService) -> list[tuple[str, str | None]]:
 
 def _refused(service: KeyService) -> list[str]:
     return [e.details["reason"] for e in service.audit.entries() if e.event == "refused"]
+
+
+@contextmanager
+def restarted(service: KeyService, keys: KeySet) -> Iterator[KeyService]:
+    """The service started again on its audit log (the first one closed)."""
+    service.audit.close()
+    again = KeyService(keys, AuditLog(service.audit.path))
+    try:
+        yield again
+    finally:
+        again.audit.close()
 
 
 class Spy:
@@ -146,14 +158,10 @@ def test_a_cancelled_job_refreshes_no_more_also_after_a_restart(
     with pytest.raises(PolicyError, match="not registered"):
         service.cancel_job("nobody")
     assert _events(service)[-1] == ("refused", "nobody")
-    service.audit.close()
-    again = KeyService(owner_keys, AuditLog(service.audit.path))
-    try:
+    with restarted(service, owner_keys) as again:
         assert again.job("job-c").left == 0  # type: ignore[union-attr]
         with pytest.raises(PolicyError, match="used all 1"):
             again.refresh("job-c", masked)
-    finally:
-        again.audit.close()
 
 
 def test_a_restart_keeps_registrations_and_budgets(make_service: MakeService,
@@ -163,9 +171,7 @@ def test_a_restart_keeps_registrations_and_budgets(make_service: MakeService,
     service.register_job("job-r", COLUMNS, COLUMNS, 2)
     masked = low_weights.head(COLUMNS).to_bytes()
     service.refresh("job-r", masked)
-    service.audit.close()
-    again = KeyService(owner_keys, AuditLog(service.audit.path))
-    try:
+    with restarted(service, owner_keys) as again:
         assert again.job("job-r").used == 1  # type: ignore[union-attr]
         again.refresh("job-r", masked)
         with pytest.raises(PolicyError, match="used all 2"):
@@ -173,8 +179,6 @@ def test_a_restart_keeps_registrations_and_budgets(make_service: MakeService,
         with pytest.raises(PolicyError, match="already registered"):
             again.register_job("job-r", COLUMNS, COLUMNS, 100)
         assert [e.event for e in again.audit.entries()].count("start") == 2
-    finally:
-        again.audit.close()
 
 
 def test_the_audit_log_never_holds_decrypted_values(make_service: MakeService,

@@ -69,7 +69,9 @@ class OpcUaConnector(StreamConnector):
         self.queue = StreamQueue(f"opcua:{stream}", rejected_log)
         self.security = security
         self.publishing_ms, self.timeout = publishing_ms, timeout
-        self.incomplete = 0  # partial rows that never completed (after the first row)
+        # partial rows dropped: older than a completed row (from the first row on), or the
+        # oldest beyond _MAX_PARTIAL pending
+        self.incomplete = 0
         self._rows_seen = False
         self.connected = threading.Event()
         self._partial: dict[int, dict[str, Any]] = {}
@@ -120,7 +122,7 @@ class OpcUaConnector(StreamConnector):
                 await self._watch(client, lost, stop)
             except (TimeoutError, OSError, ua.UaError, HedgeError) as exc:
                 log.warning("%s: OPC UA connection to %s: %s; retrying in %.1f s",
-                            self.stream, self.endpoint, exc or type(exc).__name__, delay)
+                            self.stream, self.endpoint, str(exc) or type(exc).__name__, delay)
             finally:
                 self.connected.clear()
                 self._client = None

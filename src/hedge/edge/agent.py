@@ -52,10 +52,7 @@ from hedge.errors import (
 )
 from hedge.files import write_atomic
 from hedge.ml import EncryptedDataset
-from hedge.package import package_key
-from hedge.pki import enrolment_context
 from hedge.runtime import freeze_heap
-from hedge.signing import VerifyKey
 
 __all__ = ["EdgeAgent", "StepReport"]
 
@@ -84,7 +81,7 @@ class EdgeAgent:
                  client: CloudClient | None = None, sink: Sink | None = None) -> None:
         self.config = config
         e = config.enrolment
-        self.site, self.consortium = str(e["site"]), int(e["consortium"])
+        self.site, self.consortium = e.site, e.consortium
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site)
         self.connector = connector or open_connector(config.source, config.data_dir)
@@ -92,11 +89,9 @@ class EdgeAgent:
                                   *alert_sinks(config.alerts, self.connector)]
         self.windows = RollingWindows(config.schema.windows)
         self.alerts = AlertTracker()
-        self.client = client or CloudClient(str(e["cloud"]), str(e["token"]),
-                                            verify=enrolment_context(e))
+        self.client = client or CloudClient(e.cloud, e.token, verify=e.tls)
         self.models = ModelStore(config.data_dir / "models", site=self.site,
-                                 owner=VerifyKey.from_str(str(e["owner_key"])),
-                                 package_key=package_key(str(e["package_key"])))
+                                 owner=e.owner_key, package_key=e.package_key)
         self._bundle: PublicBundle | None = None
 
     def close(self) -> None:
@@ -109,7 +104,7 @@ class EdgeAgent:
         fingerprint."""
         if self._bundle is None:
             path = self.config.data_dir / "public.bundle"
-            expected = str(self.config.enrolment["fingerprint"])
+            expected = self.config.enrolment.fingerprint
             if path.exists():
                 self._bundle = PublicBundle.load(path, expected_fingerprint=expected)
             else:

@@ -25,6 +25,7 @@ has buffered so far, so small batches need not hold both classes.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +39,48 @@ from hedge.package import package_key
 from hedge.pki import enrolment_context
 from hedge.signing import VerifyKey
 
-__all__ = ["EdgeConfig"]
+__all__ = ["EdgeConfig", "Enrolment"]
+
+_ENROLMENT_FIELDS = ("cloud", "consortium", "site", "token", "owner_key", "fingerprint",
+                     "package_key")
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A site's enrolment file (from `hedge owner add-site`), parsed and checked once: where
+    the cloud is and how to reach it (`tls`: mutual TLS context, or True for the system's
+    trust store), the site's token, the consortium's key-set fingerprint, the owner's
+    signature key and the site's package key."""
+
+    cloud: str
+    consortium: int
+    site: str
+    token: str
+    fingerprint: str
+    owner_key: VerifyKey
+    package_key: bytes
+    tls: ssl.SSLContext | bool
+
+    @classmethod
+    def load(cls, path: Path) -> Enrolment:
+        """`SchemaError` naming the file for a missing or malformed field."""
+        data = read_json(path, "site enrolment")
+        missing = [f for f in _ENROLMENT_FIELDS if f not in data]
+        try:
+            if missing:
+                raise SchemaError(f"lacks {missing[0]!r}")
+            return cls(str(data["cloud"]), int(data["consortium"]), str(data["site"]),
+                       str(data["token"]), str(data["fingerprint"]),
+                       VerifyKey.from_str(str(data["owner_key"])),
+                       package_key(str(data["package_key"])), enrolment_context(data))
+        except (TypeError, ValueError, HedgeError) as exc:
+            raise SchemaError(f"the enrolment file {path} is not usable ({exc}); ask the owner "
+                              "for a new one (hedge owner add-site)") from exc
 
 
 @dataclass(frozen=True)
 class EdgeConfig:
-    enrolment: dict[str, Any]
+    enrolment: Enrolment
     data_dir: Path
     schema: Schema
     source: Source
@@ -68,12 +105,7 @@ class EdgeConfig:
             return base / value
 
         try:
-            enrolment = read_json(where(raw.get("enrolment"), "enrolment"), "site enrolment")
-            for field in ("cloud", "consortium", "site", "token", "owner_key", "fingerprint",
-                          "package_key"):
-                if field not in enrolment:
-                    raise SchemaError(f"the enrolment file lacks {field!r}; ask the owner for "
-                                      "a new one (hedge owner add-site)")
+            enrolment = Enrolment.load(where(raw.get("enrolment"), "enrolment"))
             upload = raw.get("upload", {})
             schema = Schema.load(where(raw.get("schema"), "schema"))
             source = parse_source(raw.get("source", {}), schema, base, str(file))
@@ -82,10 +114,6 @@ class EdgeConfig:
                          int(upload.get("batch_rows", 2000)), upload.get("class_weight"),
                          int(raw.get("buffer", {}).get("max_bytes", 100 * 2**20)),
                          float(upload.get("l2", 0.0)))
-            int(enrolment["consortium"])
-            package_key(str(enrolment["package_key"]))
-            VerifyKey.from_str(str(enrolment["owner_key"]))
-            enrolment_context(enrolment)
         except (TypeError, ValueError, AttributeError, HedgeError) as exc:
             if isinstance(exc, SchemaError):
                 raise

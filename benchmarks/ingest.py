@@ -30,7 +30,6 @@ import logging
 import os
 import platform
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +56,7 @@ from hedge.edge.streams import StreamStats
 from hedge.errors import HedgeError
 from hedge.ml import LinearModel
 from hedge.package import build_package, new_package_key
-from hedge.services import free_port
+from hedge.services import free_port, wait_accepting
 from hedge.signing import SigningKey
 from hedge.sim.broker import mosquitto_process
 from hedge.sim.edge_config import mqtt_sections, opcua_sections
@@ -96,19 +95,6 @@ def machine(rate: float, args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "hedge.cli.main", "sim", "machine",
                              "--replay", "ai4i", "--loop", "--speedup", str(rate), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def listening(port: int, timeout: float = 30.0) -> None:
-    """Wait until the machine's OPC UA server accepts connections."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def edge(folder: Path, source: str) -> EdgeAgent:
@@ -225,7 +211,7 @@ def opcua(root: Path, rate: float, bare: bool) -> Measured:
     proc = machine(rate, ["--opcua-port", str(port)])
     endpoint = f"opc.tcp://127.0.0.1:{port}/hedge/sim/"
     try:
-        listening(port)
+        wait_accepting(port)
         if bare:
             return asyncio.run(bare_opcua(endpoint, "mill-1"))
         return with_hedge(edge(root / f"opcua-{secrets.token_hex(3)}",

@@ -20,7 +20,8 @@ import httpx
 
 from hedge.errors import HedgeError
 
-__all__ = ["CloudProcess", "KeyServiceProcess", "ServiceProcess", "free_port"]
+__all__ = ["CloudProcess", "KeyServiceProcess", "ServiceProcess", "accepting", "free_port",
+           "wait_accepting"]
 
 
 def free_port() -> int:
@@ -29,6 +30,25 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def accepting(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on `host`:`port` now (plain or TLS)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_accepting(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+    """Wait until `host`:`port` accepts connections (a server just started); `HedgeError`
+    after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not accepting(port, host):
+        if time.monotonic() > deadline:
+            raise HedgeError(f"nothing accepts connections on {host}:{port} after {timeout} s")
+        time.sleep(0.05)
 
 
 class ServiceProcess:

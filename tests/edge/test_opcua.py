@@ -5,7 +5,6 @@ restarts, alerts reach the machine, and a pinned server certificate is enforced.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from hedge.edge.alerts import OpcUaAlertSink
 from hedge.edge.opcua import OpcUaConnector, OpcUaSecurity
 from hedge.edge.sinks import Prediction
 from hedge.edge.streams import micros
-from hedge.services import free_port
+from hedge.services import free_port, wait_accepting
 from hedge.sim.opcua_server import node_id
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import ReplaySource
@@ -51,20 +50,6 @@ def unstarted(port: int, tmp_path: Path, security: OpcUaSecurity | None = None,
               timeout: float = 4.0) -> OpcUaConnector:
     return OpcUaConnector(endpoint(port), "mill-1", NODES, CYCLE,
                           tmp_path / "rejected.jsonl", security=security, timeout=timeout)
-
-
-def listening(port: int, timeout: float = 30) -> None:
-    """Wait until a server accepts connections on `port` (rather than in the connector's
-    back-off)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def connector(port: int, tmp_path: Path) -> OpcUaConnector:
@@ -350,7 +335,7 @@ def test_basic256sha256_sessions_work_and_mispinned_or_unsecured_ones_are_refuse
          "--private-key", str(tmp_path / "server.pem")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        listening(port)
+        wait_accepting(port)
         secured = unstarted(port, tmp_path, pinning("server.der"))
         secured.start()
         assert secured.connected.wait(30), "no secured session"

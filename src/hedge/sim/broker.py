@@ -10,7 +10,6 @@ import asyncio
 import getpass
 import logging
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from amqtt.broker import Broker
 
 from hedge.aio import LoopThread
 from hedge.errors import HedgeError
-from hedge.services import free_port
+from hedge.services import accepting, free_port
 
 __all__ = ["MOSQUITTO", "MOSQUITTO_PASSWD", "BrokerTls", "local_broker", "mosquitto_process",
            "mosquitto_running"]
@@ -32,11 +31,8 @@ MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passw
 
 
 def mosquitto_running(host: str = "127.0.0.1", port: int = 1883) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    """Whether a broker answers on `host`:`port` (the local Mosquitto by default)."""
+    return accepting(port, host)
 
 
 @contextmanager

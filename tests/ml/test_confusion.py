@@ -27,7 +27,7 @@ from hedge.ml.confusion import (
     EncryptedConfusion,
     confusion_counts,
 )
-from hedge.ml.evaluate import BRIER_BOUND
+from hedge.ml.evaluate import BRIER_BOUND, margins, tiled_weights
 from hedge.ml.refresh import refresh_tiled
 from hedge.owner import AuditLog, InProcessRefreshClient, KeyService
 
@@ -159,3 +159,16 @@ def test_refuses_regression_data_and_bad_bounds(keys: KeySet, edinburgh: Edinbur
         schema.columns)
     with pytest.raises(SchemaError):
         confusion_counts(regression, LinearModel(schema.columns, 0.0, np.ones(2)))
+
+
+def test_margins_of_another_factor_are_refused(keys: KeySet, edinburgh: Edinburgh) -> None:
+    # a plaintext model's Brier score takes its margins as they are, its confusion counts
+    # take them divided by the bound: margins computed for the one are wrong for the other
+    x, _, data = edinburgh
+    model = LinearModel(data.columns[1:], 0.5, np.ones(x.shape[1]))
+    for_brier = margins(data, *tiled_weights(data, model))
+    with pytest.raises(ParameterError, match="confusion count needs margins times"):
+        confusion_counts(data, model, shared=for_brier)
+    for_counts = margins(data, *tiled_weights(data, model, 1.0 / model.margin_bound()))
+    with pytest.raises(ParameterError, match="Brier score needs margins times 1"):
+        brier_score(data, model, shared=for_counts)

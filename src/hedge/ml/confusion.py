@@ -47,7 +47,7 @@ from hedge.errors import (
 )
 from hedge.ml._blocks import add_all, doubled_blocks, row_mask
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.evaluate import margins, tiled_weights
+from hedge.ml.evaluate import Margins, margins, tiled_weights
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sign import SIGN_STAGE_DEPTH, SignApproximation
 
@@ -127,13 +127,14 @@ class EncryptedConfusion:
 
 def confusion_counts(data: EncryptedDataset, model: LinearModel | EncryptedLinearModel, *,
                      margin_bound: float | None = None,
-                     shared: list[EncryptedVector] | None = None) -> EncryptedConfusion:
+                     shared: Margins | None = None) -> EncryptedConfusion:
     """Encrypted confusion counts of a logistic model on classification data.
 
     The sign polynomial takes m_i / R, so 1 / R must be in the weights before the dot product
     (powers of raw margins would overflow): free for a plaintext model; for an encrypted one,
     refresh its weights with `refresh_tiled(..., scale=1 / R)` first (`tiled_scale` = 1 / R).
-    `shared`: `evaluate.margins` of an encrypted model's tiled weights, when already computed."""
+    `shared`: `evaluate.margins` of the same tiled weights, when already computed (refused if
+    they carry another factor)."""
     if data.task != "classification":
         raise SchemaError("confusion counts need a classification dataset")
     if data.layout.width < 2:
@@ -149,7 +150,7 @@ def confusion_counts(data: EncryptedDataset, model: LinearModel | EncryptedLinea
                 "(or nothing)")
     if not (np.isfinite(bound) and bound > 0):
         raise ParameterError(f"margin_bound must be positive, not {margin_bound!r}")
-    tiled, _ = tiled_weights(data, model, 1.0 / bound)
+    tiled, scale = tiled_weights(data, model, 1.0 / bound)
     level = min(v.level for v in data.doubled)
     if isinstance(tiled, EncryptedVector):
         level = min(level, tiled.level)
@@ -159,8 +160,8 @@ def confusion_counts(data: EncryptedDataset, model: LinearModel | EncryptedLinea
     approximation = SignApproximation.for_levels(level - 2)  # dot product, then c_i U_i
     layout = data.layout
     terms = []
-    for (block, real), margin in zip(doubled_blocks(data), shared or margins(data, tiled),
-                                     strict=True):
+    blocks = (shared or margins(data, tiled, scale)).check(scale, "confusion count")
+    for (block, real), margin in zip(doubled_blocks(data), blocks, strict=True):
         sign = margin
         for stage in approximation.stages:
             sign = sign.polyval(list(stage))

@@ -19,16 +19,18 @@ training used them up, see `hedge.ml.refresh.refresh_tiled`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hedge.ckks import EncryptedVector
-from hedge.errors import KeyMismatchError, SchemaError, ShapeError
+from hedge.errors import KeyMismatchError, ParameterError, SchemaError, ShapeError
 from hedge.ml._blocks import add_all, doubled_blocks, row_mask, row_sums
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
-__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "brier_score", "margins", "mean_squared_error",
+__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "Margins", "brier_score", "margins", "mean_squared_error",
            "tiled_weights"]
 
 _DEGREE, _RANGE = 7, 8.0
@@ -75,16 +77,34 @@ def mean_squared_error(data: EncryptedDataset, model: LinearModel) -> EncryptedV
     return quadratic + linear
 
 
-def margins(data: EncryptedDataset,
-            tiled: np.ndarray | EncryptedVector) -> list[EncryptedVector]:
-    """Per doubled block, every row's scaled margin y'_i (b + x_i . w) (times the factor the
-    tiled weights carry) in the row's slots: one product and the row sums, 1 level. Metrics
-    of the same tiled weights can share them (`hedge.ml.evaluation`)."""
-    return [row_sums(data.layout, block * tiled) for block, _ in doubled_blocks(data)]
+@dataclass(frozen=True)
+class Margins:
+    """Per doubled block, every row's margin y'_i (b + x_i . w) times `scale`, the factor the
+    tiled weights carried, in the row's slots. Metrics that need the same factor can share
+    them (`hedge.ml.evaluation`); a metric given another factor's margins refuses them."""
+
+    blocks: list[EncryptedVector]
+    scale: float
+
+    def check(self, scale: float, metric: str) -> list[EncryptedVector]:
+        """The blocks, if they carry `scale`; `ParameterError` otherwise."""
+        if not np.isclose(self.scale, scale, rtol=1e-12, atol=0.0):
+            raise ParameterError(f"the {metric} needs margins times {scale:g}, and these are "
+                                 f"times {self.scale:g}; compute them with margins(...) of "
+                                 "the same tiled weights")
+        return self.blocks
+
+
+def margins(data: EncryptedDataset, tiled: np.ndarray | EncryptedVector,
+            scale: float) -> Margins:
+    """Every row's margin times `scale` (the factor `tiled` carries, from `tiled_weights`):
+    one product and the row sums, 1 level."""
+    return Margins([row_sums(data.layout, block * tiled) for block, _ in doubled_blocks(data)],
+                   scale)
 
 
 def brier_score(data: EncryptedDataset, model: LinearModel | EncryptedLinearModel, *,
-                shared: list[EncryptedVector] | None = None) -> EncryptedVector:
+                shared: Margins | None = None) -> EncryptedVector:
     """Encrypted Brier score of a logistic model on classification data (see module doc).
     `shared`: the `margins` of the model's tiled weights, when already computed."""
     if data.task != "classification":
@@ -95,8 +115,8 @@ def brier_score(data: EncryptedDataset, model: LinearModel | EncryptedLinearMode
     # sigmoid(-t), the probability of an error, of t = (scaled margin) / scale
     wrong = [ck * (-1) ** k / scale**k for k, ck in enumerate(c)]
     terms = []
-    for (_, real), margin in zip(doubled_blocks(data), shared or margins(data, tiled),
-                                 strict=True):
+    blocks = (shared or margins(data, tiled, scale)).check(scale, "Brier score")
+    for (_, real), margin in zip(doubled_blocks(data), blocks, strict=True):
         miss = margin.polyval(wrong)
         terms.append((miss * miss) * row_mask(layout, real, 1.0 / data.rows))
     return add_all(terms).sum()

@@ -99,6 +99,6 @@ class EncryptedEvaluation:
 def evaluate(data: EncryptedDataset, model: EncryptedLinearModel) -> EncryptedEvaluation:
     """Brier score and confusion counts of an encrypted logistic model whose tiled weights
     carry 1 / R (`EncryptedLinearModel.encrypt`, or `refresh_tiled(..., scale=1 / R)`)."""
-    shared = margins(data, tiled_weights(data, model)[0])  # one dot product per row for both
+    shared = margins(data, *tiled_weights(data, model))  # one dot product per row for both
     return EncryptedEvaluation(brier_score(data, model, shared=shared) * float(data.rows),
                                confusion_counts(data, model, shared=shared))

@@ -52,9 +52,11 @@ def test_console_script_turns_hedge_errors_into_messages(tmp_path: object) -> No
             "from hedge.cli.main import run, app;"
             "from hedge import ParameterError;"
             "import hedge.cli.engine as e;"
-            "e.run_checks=lambda p: (_ for _ in ()).throw(ParameterError('bad input, fix it'));"
+            "err=ParameterError('bad input, fix it'); err.add_note('and what was left');"
+            "e.run_checks=lambda p: (_ for _ in ()).throw(err);"
             "run()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert "error:" in proc.stderr and "bad input, fix it" in proc.stderr
+    assert "note: and what was left" in proc.stderr
     assert "Traceback" not in proc.stderr

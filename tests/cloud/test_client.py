@@ -50,9 +50,13 @@ def test_a_post_is_sent_again_only_if_it_never_left() -> None:
     assert client.submit_job(1, {})["id"] == 1
     assert seen == ["POST", "POST"]
     client, seen = client_with([500])
-    with pytest.raises(CloudUnavailableError, match=r"500.*whether it took effect"):
+    with pytest.raises(CloudUnavailableError, match=r"500.*whether it took effect") as info:
         client.submit_job(1, {})
-    assert seen == ["POST"]
+    assert seen == ["POST"] and info.value.sent
+    client, seen = client_with([httpx.ConnectError("refused")] * 4)
+    with pytest.raises(CloudUnavailableError, match="failed 4 times") as info:
+        client.submit_job(1, {})
+    assert seen == ["POST"] * 4 and not info.value.sent  # it never left: no job exists
     client, seen = client_with([httpx.ReadTimeout("slow")])
     with pytest.raises(CloudUnavailableError, match="whether it took effect"):
         client.add_site(1, "p")

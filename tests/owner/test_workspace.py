@@ -1,4 +1,5 @@
-"""OwnerWorkspace's state file: changes from several processes are serialised, none lost."""
+"""OwnerWorkspace: changes to its state file from several processes are serialised, none lost;
+a training job the cloud refuses leaves no refresh budget at the key service."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from hedge.errors import ParameterError, PolicyError
 from hedge.files import read_json, write_json
-from hedge.owner.workspace import OwnerWorkspace
+from hedge.keyservice_client import HttpRefreshClient
+from hedge.ml import plan_training
+from hedge.owner.audit import verify_log
+from hedge.owner.workspace import OwnerWorkspace, _cancel
+from hedge.protocol import MAX_JOB_ATTEMPTS
+from hedge.services import CloudProcess, KeyServiceProcess
+
+PASSPHRASE = "a long test passphrase"
 
 STATE = {"version": 1, "cloud": "https://cloud.example", "consortium": 1, "name": "acme",
          "fingerprint": "f" * 64, "owner_key": "k", "sites": [], "deployments": {},
@@ -40,3 +49,38 @@ def test_a_change_that_fails_writes_nothing(tmp_path: Path) -> None:
         state["next_version"] = 99
         raise RuntimeError("publication failed")
     assert read_json(tmp_path / "owner.json", "state")["next_version"] == 1
+
+
+def test_a_job_the_cloud_refuses_is_cancelled_at_the_key_service(tmp_path: Path) -> None:
+    plan = plan_training("logistic", 3, 500, "assisted")
+    cloud = CloudProcess(tmp_path / "cloud", ["--workers", "0"])
+    cloud.start()
+    keys = KeyServiceProcess(tmp_path / "owner", PASSPHRASE)
+    try:
+        ws = OwnerWorkspace.create(tmp_path / "owner", plan, cloud=cloud.url, name="acme",
+                                   admin_token=(cloud.data_dir / "admin.token").read_text()
+                                   .strip(), passphrase=PASSPHRASE)
+        keys.start()
+        ws = OwnerWorkspace.open(tmp_path / "owner")
+        with pytest.raises(ParameterError, match="only logistic regression") as refused:
+            ws.train("ridge", assisted=True)  # a job the cloud refuses at submission
+        assert not getattr(refused.value, "__notes__", None)
+        log = list(verify_log(tmp_path / "owner" / "keyservice-audit.jsonl"))
+        registered, cancelled = [[e for e in log if e.event == event]
+                                 for event in ("register", "cancel")]
+        assert len(registered) == 1 and [e.job for e in cancelled] == [registered[0].job]
+        assert cancelled[0].details == {"used": 0, "max_refreshes": plan.iterations
+                                        + MAX_JOB_ATTEMPTS}
+    finally:
+        keys.stop()
+        cloud.stop()
+
+
+def test_a_cancellation_that_fails_keeps_the_refusal_and_notes_the_open_job() -> None:
+    refused = PolicyError("the cloud refused the job")
+    with HttpRefreshClient("http://127.0.0.1:9", "t" * 32, timeout=2) as service:
+        _cancel(service, "c1-job", refused)
+    [note] = refused.__notes__
+    assert note.startswith("the key-service job c1-job could not be cancelled (the key service "
+                           "at http://127.0.0.1:9 cannot be reached")
+    assert note.endswith("its refresh budget stays until it is")

@@ -49,11 +49,15 @@ def main(
 
 
 def run() -> None:
-    """Console entry point: hedge errors become a one-line message and exit status 1."""
+    """Console entry point: hedge errors become a one-line message (and their notes) and exit
+    status 1."""
     try:
         app(standalone_mode=True)
     except HedgeError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        errors = Console(stderr=True)
+        errors.print(f"[red]error:[/red] {exc}")
+        for note in getattr(exc, "__notes__", ()):
+            errors.print(f"  note: {note}")
         sys.exit(1)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc.strerror}: {exc.filename}")

@@ -34,7 +34,13 @@ __all__ = ["CloudClient", "CloudUnavailableError"]
 
 
 class CloudUnavailableError(HedgeError):
-    """The cloud could not be reached (after retries); nothing was lost, try again later."""
+    """The cloud could not be reached (after retries) or failed; nothing was lost, try again
+    later. `sent`: whether the request may have reached the service (a POST that may have
+    taken effect), False when no connection was ever opened."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 #: hedge's refusals the cloud names in its answers (`error`), mapped back to their class
@@ -107,7 +113,8 @@ class CloudClient:
                 self._sleep(delay)
                 delay *= 2
         raise CloudUnavailableError(f"{method} {self.url}{path} failed {self.retries + 1} "
-                                    f"times ({problem}); nothing is lost, try again later")
+                                    f"times ({problem}); nothing is lost, try again later",
+                                    sent=idempotent)
 
     def _sent_once(self, method: str, path: str, problem: str) -> str:
         return (f"{method} {self.url}{path} failed ({problem}) after the request was sent; "

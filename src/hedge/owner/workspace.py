@@ -6,7 +6,8 @@ Layout of the directory (every secret file mode 0600):
     keys.hks        CKKS secret key (passphrase-encrypted keystore)
     public.bundle   the consortium's public bundle (also at the cloud)
     signing.pem     Ed25519 signing key (passphrase-encrypted)
-    owner.json      cloud URL, consortium id, fingerprint, deployments made
+    owner.json      cloud URL, consortium id, fingerprint, deployments made (changed
+                    under an exclusive lock on .owner.lock)
     owner.token     the owner's API token for the cloud
     sites/NAME.json the enrolment file of site NAME: its token, the owner's verify key, its
                     package key. Hand it to the site out of band; the cloud never sees it.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import json
+import logging
 import os
 import secrets
 import time
@@ -49,6 +51,18 @@ from hedge.protocol import MAX_JOB_ATTEMPTS
 from hedge.signing import SigningKey
 
 __all__ = ["OwnerWorkspace"]
+
+log = logging.getLogger(__name__)
+
+
+def _cancel(service: HttpRefreshClient, job: str, refused: HedgeError) -> None:
+    """Cancel the key-service job of a refused cloud job; if that fails too, the refusal is
+    still what the caller sees, with a note on the job left open."""
+    try:
+        service.cancel_job(job)
+    except HedgeError as exc:
+        refused.add_note(f"the key-service job {job} could not be cancelled ({exc}); its "
+                         "refresh budget stays until it is")
 
 
 @dataclass
@@ -98,7 +112,12 @@ class OwnerWorkspace:
         ends without an error: other processes change it too (the key service records its
         URL, a second terminal enrols a site), and none may write over another's change."""
         with (self.root / ".owner.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("%s: another owner command is changing owner.json; waiting for it",
+                            self.root)
+                fcntl.flock(lock, fcntl.LOCK_EX)
             state = read_json(self.root / "owner.json", "hedge owner state")
             yield state
             write_json(self.root / "owner.json", state)
@@ -149,7 +168,8 @@ class OwnerWorkspace:
         target = self.root / "sites" / f"{name}.json"
         write_atomic(target, json.dumps(enrolment, indent=2).encode())
         with self._editing() as state:
-            state["sites"].append(name)
+            if name not in state["sites"]:  # another command may have added it meanwhile
+                state["sites"].append(name)
         return target
 
     def revoke_site(self, name: str) -> None:
@@ -209,10 +229,10 @@ class OwnerWorkspace:
                 spec["key_service"] = {"url": url, "job": job, "token": token}
                 try:
                     return self._submit(spec)
-                except CloudUnavailableError:
-                    raise  # the cloud may have taken the job: its budget stays
-                except HedgeError:
-                    service.cancel_job(job)  # refused: no refresh budget without a job
+                except HedgeError as refused:
+                    if isinstance(refused, CloudUnavailableError) and refused.sent:
+                        raise  # the cloud may have taken the job: its budget stays
+                    _cancel(service, job, refused)  # no job: no refresh budget
                     raise
         return self._submit(spec)
 

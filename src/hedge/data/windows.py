@@ -195,7 +195,9 @@ def _stats(window: Window, past: np.ndarray, x: np.ndarray) -> np.ndarray:
 def _block(w: np.ndarray, n: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
     """Statistics of rows of w whose last n[i] values are the window (the others are zeros);
     only those asked for, sharing the mean and the deviations between them."""
-    w = np.ascontiguousarray(w)  # each row summed alone, wherever its block came from
+    # each row summed alone, wherever its block came from: numpy (2.x, as pinned) reduces a
+    # C-contiguous block row by row, pairwise within the row; tests check it bit for bit
+    w = np.ascontiguousarray(w)
     first = (w.shape[1] - n)[:, None]
     valid = np.arange(w.shape[1]) >= first
     memo: dict[str, np.ndarray] = {}

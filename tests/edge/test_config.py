@@ -43,6 +43,7 @@ def test_the_enrolment_is_parsed_into_typed_fields(tmp_path: Path) -> None:
                                                         "t" * 32)
     assert e.owner_key == OWNER.verify_key and e.package_key == KEY and e.tls is True
     assert config.data_dir == tmp_path / "data"
+    assert "t" * 32 not in repr(config) and repr(KEY) not in repr(config)  # no secrets in logs
 
 
 def test_a_tls_enrolment_gives_a_context_trusting_the_owners_ca(tmp_path: Path) -> None:

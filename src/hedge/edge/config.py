@@ -55,10 +55,10 @@ class Enrolment:
     cloud: str
     consortium: int
     site: str
-    token: str
+    token: str = field(repr=False)
     fingerprint: str
     owner_key: VerifyKey
-    package_key: bytes
+    package_key: bytes = field(repr=False)
     tls: ssl.SSLContext | bool
 
     @classmethod

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from hedge.edge.streams import StreamQueue
+import pytest
+
+from hedge.edge.streams import StreamQueue, milestone
 
 
 def test_beyond_its_limit_a_stream_queue_drops_the_oldest_rows_and_counts_them(
-        tmp_path: Path) -> None:
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     queue = StreamQueue("test", tmp_path / "rejected.jsonl", limit=3)
-    for i in range(5):
-        queue.put(("a", i), {"torque": float(i)})
+    with caplog.at_level(logging.ERROR, logger="hedge.edge"):
+        for i in range(5):
+            queue.put(("a", i), {"torque": float(i)})
     taken = queue.take()
     assert taken is not None and [k[1] for k in taken.keys] == [2, 3, 4]
     assert queue.stats.dropped == 2 and queue.stats.received == 5
+    assert len(caplog.records) == 1  # a queue that keeps dropping logs now and then
+
+
+def test_milestones_are_the_1st_10th_100th_and_every_1000th() -> None:
+    assert [n for n in range(1, 5001) if milestone(n)] == [1, 10, 100, 1000, 2000, 3000, 4000,
+                                                           5000]

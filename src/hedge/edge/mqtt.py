@@ -27,7 +27,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from hedge.edge.streams import StreamConnector, StreamQueue, micros
+from hedge.edge.streams import StreamConnector, StreamQueue, micros, milestone
 from hedge.errors import HedgeError
 from hedge.mqtt import MqttSettings
 
@@ -116,9 +116,9 @@ class MqttConnector(StreamConnector):
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # no CONNACK: the broker is unreachable, or the TLS handshake failed (paho keeps the
-        # reason to itself); logged at the 1st, 10th, 100th and every 1000th, as it retries
+        # reason to itself); logged now and then, as it retries for ever
         self._failures += 1
-        if self._failures in (1, 10, 100) or self._failures % 1000 == 0:
+        if milestone(self._failures):
             log.warning("cannot connect to the MQTT broker %s (%d attempts so far); check that "
                         "it runs and, for mqtts://, its CA file and our certificate; retrying",
                         self.settings.display, self._failures)

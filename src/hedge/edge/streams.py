@@ -20,9 +20,11 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ __all__ = [
     "StreamStats",
     "from_micros",
     "micros",
+    "milestone",
 ]
 
 log = logging.getLogger("hedge.edge")
@@ -41,6 +44,12 @@ log = logging.getLogger("hedge.edge")
 RowKey = tuple[str, int]  # (machine, source timestamp in microseconds)
 Acknowledger = Callable[[list[Any]], None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def milestone(count: int) -> bool:
+    """Whether the `count`-th of a repeated event earns a log line: the 1st, 10th, 100th and
+    every 1000th (a connector that retries for ever, a queue that keeps dropping)."""
+    return count in (1, 10, 100) or count % 1000 == 0
 
 
 def micros(stamp: datetime) -> int:
@@ -78,7 +87,7 @@ class StreamQueue:
         self.name, self.rejected_log, self.limit = name, rejected_log, limit
         self.stats = StreamStats()
         self._acknowledge = acknowledge
-        self._entries: list[_Entry] = []
+        self._entries: deque[_Entry] = deque()
         self._lock = threading.Lock()
         self._arrived = threading.Event()
 
@@ -87,10 +96,12 @@ class StreamQueue:
             self._entries.append(_Entry(key, row, token))
             self.stats.received += 1
             if len(self._entries) > self.limit:
-                lost = self._entries.pop(0)
+                lost = self._entries.popleft()
                 self.stats.dropped += 1
-                log.error("%s: %d rows wait for the buffer; dropped the oldest (%s)", self.name,
-                          self.limit, lost.key)
+                if milestone(self.stats.dropped):
+                    log.error("%s: %d rows wait for the buffer; dropped the oldest (%s), %d "
+                              "dropped so far", self.name, self.limit, lost.key,
+                              self.stats.dropped)
         self._arrived.set()
 
     def malformed(self, payload: bytes, reason: str, origin: str, token: Any = None) -> None:
@@ -115,7 +126,7 @@ class StreamQueue:
     def take(self, max_rows: int = 10_000) -> StreamIntake | None:
         """The oldest waiting rows (still queued until the intake says otherwise)."""
         with self._lock:
-            entries = self._entries[:max_rows]
+            entries = list(islice(self._entries, max_rows))
         return StreamIntake(self, entries) if entries else None
 
     def pending(self) -> int:
@@ -125,7 +136,7 @@ class StreamQueue:
     def _release(self, entries: Sequence[_Entry], *, rejected: bool = False) -> None:
         gone = {id(e) for e in entries}
         with self._lock:
-            self._entries = [e for e in self._entries if id(e) not in gone]
+            self._entries = deque(e for e in self._entries if id(e) not in gone)
             if rejected:
                 self.stats.rejected += len(entries)
             else:

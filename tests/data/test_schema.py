@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hedge.data import Feature, Label, Schema, load_ai4i
+from hedge.data import Feature, Label, Schema, Window, load_ai4i
 from hedge.errors import SchemaError
 
 
@@ -144,3 +144,16 @@ def test_label_drift_is_refused() -> None:
     rul = Schema.infer(pd.DataFrame({"t": [1.0, 2.0, 3.0], "r": [0.0, 50.0, 100.0]}), label="r")
     with pytest.raises(SchemaError, match="far outside"):
         rul.label_vector(pd.DataFrame({"t": [1.0], "r": [5000.0]}))
+
+
+def test_measured_and_derived_split_a_windowed_schema() -> None:
+    frame = pd.DataFrame({"t": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
+    windowed = Schema.infer(frame, label="y", windows=(Window("t", 2, ("mean",)),))
+    measured, derived = windowed.measured(), windowed.derived()
+    assert [f.name for f in measured.features] == ["t"] and measured.label == windowed.label
+    assert [f.name for f in derived.features] == ["t mean2"] and derived.label is None
+    assert measured.windows == derived.windows == ()
+    plain = Schema.infer(frame, label="y")
+    assert plain.measured() is plain
+    with pytest.raises(SchemaError, match="no windows"):
+        plain.derived()

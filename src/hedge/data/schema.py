@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -103,6 +103,23 @@ class Schema:
         if undeclared:
             raise SchemaError(f"window column(s) {undeclared} must be declared as numeric "
                               "features with a range (Schema.infer(..., windows=...) does so)")
+
+    def measured(self) -> Schema:
+        """The schema of what the machines measure: without the window features."""
+        if not self.windows:
+            return self
+        derived = set(derived_columns(self.windows))
+        return replace(self, features=tuple(f for f in self.features if f.name not in derived),
+                       windows=())
+
+    def derived(self) -> Schema:
+        """The schema of the window features alone (no label): what `measured` leaves out.
+        `SchemaError` without windows."""
+        if not self.windows:
+            raise SchemaError("this schema has no windows, so no derived features")
+        derived = set(derived_columns(self.windows))
+        return replace(self, features=tuple(f for f in self.features if f.name in derived),
+                       label=None, windows=())
 
     @property
     def columns(self) -> list[str]:

@@ -50,7 +50,6 @@ from typing import Any
 from asyncua import ua
 
 from hedge.data import Schema
-from hedge.data.windows import derived_columns
 from hedge.edge.alerts import MqttAlertSink, OpcUaAlertSink
 from hedge.edge.connectors import Connector, FolderConnector
 from hedge.edge.mqtt import MqttConnector
@@ -117,8 +116,7 @@ def _mapping(section: dict[str, Any], name: str, schema: Schema, where: str) -> 
     mapping = section.get(name)  # input -> schema column
     if not isinstance(mapping, dict) or not mapping:
         raise SchemaError(f"{where}: [source.{name}] must map each input to a schema column")
-    derived = set(derived_columns(schema.windows))
-    needed = [f.name for f in schema.features if f.name not in derived]
+    needed = [f.name for f in schema.measured().features]
     needed += [schema.label.name] if schema.label is not None else []
     targets = list(mapping.values())
     for key, column in mapping.items():

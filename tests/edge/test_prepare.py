@@ -64,6 +64,16 @@ def test_rows_that_break_the_schema_are_rejected_one_by_one(tmp_path: Path) -> N
     assert "missing" in kept[0]["reason"] and "torque" in kept[1]["reason"]
 
 
+def test_rows_that_break_the_schema_only_together_are_all_rejected(tmp_path: Path) -> None:
+    # each row alone has a valid label; together they hold three values of a binary label
+    rows = [{"torque": 30.0, "fail": 0}, {"torque": 31.0, "fail": 1}, {"torque": 32.0, "fail": 2}]
+    taken = intake(tmp_path, rows, ["a"] * 3)
+    assert prepare(schema(), RollingWindows(WINDOWS), taken) is None
+    kept = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert [k["row"]["fail"] for k in kept] == [0, 1, 2]
+    assert all("3 distinct values" in k["reason"] for k in kept)
+
+
 def test_a_file_is_taken_or_refused_whole(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

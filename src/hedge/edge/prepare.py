@@ -91,11 +91,14 @@ def _check(schema: Schema, frame: pd.DataFrame) -> None:
 def _breaking(schema: Schema, rows: list[dict[str, Any]]) -> tuple[dict[int, str],
                                                                     pd.DataFrame]:
     """The rows that break `schema`, with the reason (checked as a whole first: fast when all
-    are well), and the frame of all `rows`."""
+    are well; every row, if only they together break it), and the frame of all `rows`."""
     frame = pd.DataFrame(rows)
     try:
         _check(schema, frame)
         return {}, frame
-    except HedgeError:
+    except HedgeError as whole:
         problems = {i: _problem(schema, row) for i, row in enumerate(rows)}
-    return {i: p for i, p in problems.items() if p is not None}, frame
+        found = {i: p for i, p in problems.items() if p is not None}
+        # no row alone breaks it, only the rows together (a binary label with a third value):
+        # all of them go, or the agent would meet the same failure after the windows
+        return found or dict.fromkeys(range(len(rows)), str(whole)), frame

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from hedge.protocol import is_loopback_host, is_loopback_url
+from hedge.protocol import error_body, is_loopback_host, is_loopback_url
 
 
 @pytest.mark.parametrize(("url", "loopback"), [
@@ -45,3 +45,13 @@ def test_the_owner_and_the_edge_load_only_the_clouds_client() -> None:
     assert "hedge.cloud.client" in loaded
     assert not {m for m in loaded if m.startswith(("hedge.cloud.db", "hedge.cloud.jobs",
                                                     "hedge.cloud.app", "sqlalchemy"))}
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b'{"detail": "why", "error": "PolicyError"}', ("why", "PolicyError")),
+    (b'{"detail": [{"loc": ["x"]}]}', ("[{'loc': ['x']}]", None)),
+    (b'{"error": 3}', (None, None)), (b"[1, 2]", (None, None)),
+    (b"<html>413 Request Entity Too Large</html>", (None, None)), (b"", (None, None))])
+def test_a_refusal_s_body_gives_its_detail_and_error_name(
+        body: bytes, expected: tuple[str | None, str | None]) -> None:
+    assert error_body(body) == expected

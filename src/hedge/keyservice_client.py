@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from hedge.errors import CorruptDataError, HedgeError, PolicyError
-from hedge.protocol import is_loopback_url
+from hedge.protocol import error_body, is_loopback_url
 
 __all__ = ["HttpRefreshClient"]
 
@@ -86,10 +86,5 @@ class HttpRefreshClient:
 
 
 def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if detail is None:
-        return response.text[:500] or response.reason_phrase
-    return detail if isinstance(detail, str) else str(detail)
+    detail, _ = error_body(response.content)
+    return response.text[:500] or response.reason_phrase if detail is None else detail

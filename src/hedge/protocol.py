@@ -6,10 +6,12 @@ database)."""
 from __future__ import annotations
 
 import ipaddress
+import json
+from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["JOB_ID_PATTERN", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "is_loopback_host",
-           "is_loopback_url"]
+__all__ = ["JOB_ID_PATTERN", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "error_body",
+           "is_loopback_host", "is_loopback_url"]
 
 #: Key-service job ids: 1-128 characters, letters, digits and ``._:-``, starting with a letter
 #: or digit.
@@ -34,3 +36,18 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def error_body(body: bytes) -> tuple[str | None, str | None]:
+    """(detail, error) of a refusal: both services answer JSON ``{"detail": ..., "error":
+    <the hedge exception's name>}``; None for what the body does not hold (a proxy's HTML page,
+    FastAPI's own answers without `error`)."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    detail, error = data.get("detail"), data.get("error")
+    return (None if detail is None else str(detail),
+            error if isinstance(error, str) else None)

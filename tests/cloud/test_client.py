@@ -67,7 +67,8 @@ def test_a_post_is_sent_again_only_if_it_never_left() -> None:
     (409, "KeyMismatchError", KeyMismatchError), (409, None, PolicyError),
     (413, "TooLargeError", TooLargeError), (422, "SecretMaterialError", SecretMaterialError),
     (400, None, CorruptDataError), (404, None, PolicyError), (422, None, ParameterError),
-    (400, "ParameterError", ParameterError), (400, "SchemaError", SchemaError)])
+    (400, "ParameterError", ParameterError), (400, "SchemaError", SchemaError),
+    (413, None, TooLargeError)])
 def test_refusals_map_back_to_their_exceptions(status: int, error: str | None,
                                                raised: type[Exception]) -> None:
     def handle(request: httpx.Request) -> httpx.Response:

@@ -29,6 +29,7 @@ from hedge.errors import (
     SecretMaterialError,
     ShapeError,
 )
+from hedge.protocol import error_body
 
 __all__ = ["CloudClient", "CloudUnavailableError"]
 
@@ -53,17 +54,14 @@ _NAMED: dict[str, type[HedgeError]] = {
 def _raise_for(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
-    try:
-        body = response.json()
-        detail, error = (body.get("detail", response.text), body.get("error")) if isinstance(
-            body, dict) else (response.text, None)
-    except ValueError:
-        detail, error = response.text, None
+    detail, error = error_body(response.content)
     code = response.status_code
-    message = f"cloud answered {code}: {detail}"
+    message = f"cloud answered {code}: {response.text if detail is None else detail}"
     if error in _NAMED:
         raise _NAMED[error](message)
-    if code in (401, 403, 404, 409, 413):
+    if code == 413:  # a proxy's too, which names no error
+        raise TooLargeError(message)
+    if code in (401, 403, 404, 409):
         raise PolicyError(message)
     if code == 400:
         raise CorruptDataError(message)

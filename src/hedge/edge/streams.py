@@ -134,6 +134,8 @@ class StreamQueue:
             return len(self._entries)
 
     def _release(self, entries: Sequence[_Entry], *, rejected: bool = False) -> None:
+        if not entries:  # the agent drops no redelivered rows on most takes
+            return
         gone = {id(e) for e in entries}
         with self._lock:
             self._entries = deque(e for e in self._entries if id(e) not in gone)

@@ -22,7 +22,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -45,6 +48,12 @@ from hedge.ml.refresh import refresh_tiled
 from hedge.ml.statistics import PooledStatistics
 
 __all__ = ["HEARTBEAT_SECONDS", "Worker", "worker_main"]
+
+class Serializable(Protocol):
+    """A job's result: what the worker stores as its blob."""
+
+    def to_bytes(self) -> bytes: ...
+
 
 log = logging.getLogger("hedge.cloud.worker")
 
@@ -150,8 +159,8 @@ class Worker:
                 self.blobs.read(digest), expected_fingerprint=fingerprint)
         return self._bundles[consortium_id]
 
-    def _dataset(self, job: JobView, bundle: PublicBundle) -> EncryptedDataset:
-        wanted = job.spec.get("uploads")
+    def _dataset(self, job: JobView, bundle: PublicBundle,
+                 wanted: list[int] | None) -> EncryptedDataset:
         with self.db.session() as s:
             query = select(Upload).where(Upload.consortium_id == job.consortium_id)
             if wanted is not None:
@@ -171,23 +180,22 @@ class Worker:
         (against which the service's own overhead is measured)."""
         spec = parse_spec(job.kind, job.spec)
         bundle = self._bundle(job.consortium_id)
-        data = self._dataset(job, bundle)
+        data = self._dataset(job, bundle, spec.uploads)
         if isinstance(spec, TrainSpec) and spec.model == "logistic":
             return self._train_logistic(job, spec, bundle, data)
-        model = (EncryptedLinearModel.from_bytes(self.blobs.read(spec.model_blob), bundle)
-                 if isinstance(spec, EvaluateSpec) else None)
+        compute: Callable[[], Serializable]
+        if isinstance(spec, EvaluateSpec):
+            model = EncryptedLinearModel.from_bytes(self.blobs.read(spec.model_blob), bundle)
+            compute = partial(evaluate, data, model)
+        elif isinstance(spec, PrepareSpec):  # the sites' vectors, added on concatenation
+            compute = partial(PooledStatistics.of, data)
+        else:  # ridge
+            compute = partial(EncryptedRidge(iterations=spec.iterations).fit, data,
+                              progress=lambda done: self.queue.heartbeat(job.id, self.name, done))
         began = time.perf_counter()
-        if isinstance(spec, PrepareSpec):  # the sites' vectors, added on concatenation
-            result = PooledStatistics.of(data).to_bytes()
-        elif model is not None:
-            result = evaluate(data, model).to_bytes()
-        else:
-            assert isinstance(spec, TrainSpec)  # ridge
-            result = EncryptedRidge(iterations=spec.iterations).fit(
-                data, progress=lambda done: self.queue.heartbeat(job.id, self.name, done)
-            ).to_bytes()
+        result = compute()
         seconds = time.perf_counter() - began
-        return self.blobs.put(result), seconds
+        return self.blobs.put(result.to_bytes()), seconds
 
     def _train_logistic(self, job: JobView, spec: TrainSpec, bundle: PublicBundle,
                         data: EncryptedDataset) -> tuple[str, float]:
@@ -208,18 +216,15 @@ class Worker:
 
         estimator = EncryptedLogisticRegression(iterations=spec.iterations)
         ref = spec.key_service
-        client = None if ref is None else HttpRefreshClient(ref.url, ref.token)
-        try:
+        with ExitStack() as stack:
             refresh = None
-            if client is not None and ref is not None:  # check the key service's job first
+            if ref is not None:  # check the key service's job first
+                client = stack.enter_context(HttpRefreshClient(ref.url, ref.token))
                 refresh = _refresher(client, ref.job, data)
             pool = self._ray_pool(job.consortium_id, bundle)
             began = time.perf_counter()
             model = estimator.fit(data, refresh=refresh, checkpoint=checkpoint, resume=resume,
                                   pool=pool)
-        finally:
-            if client is not None:
-                client.close()
         seconds = time.perf_counter() - began - saving[0]
         return self.blobs.put(model.to_bytes()), seconds
 

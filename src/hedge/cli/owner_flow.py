@@ -119,7 +119,8 @@ def train(
 def status(dir: Dir) -> None:
     """Uploads and jobs of the consortium."""
     ws = OwnerWorkspace.open(dir)
-    uploads, jobs = ws.uploads(), ws.jobs()
+    with ws.client() as client:  # one connection for both
+        uploads, jobs = client.uploads(ws.consortium), client.jobs(ws.consortium)
     table = Table(title=f"consortium {ws.state['name']}")
     for column in ("site", "uploads", "rows", "MB", "upload ids"):
         table.add_column(column)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import json
 import logging
 import os
 import secrets
@@ -53,6 +52,19 @@ from hedge.signing import SigningKey
 __all__ = ["OwnerWorkspace"]
 
 log = logging.getLogger(__name__)
+
+
+def _read_state(root: Path) -> dict[str, Any]:
+    state = read_json(root / "owner.json", "hedge owner state")
+    if state.get("version") != 1:
+        raise SchemaError(f"{root / 'owner.json'} is not a hedge owner state")
+    return state
+
+
+def _cloud_client(root: Path, url: str, token: str) -> CloudClient:
+    """A client of the cloud at `url`, over mutual TLS with the owner's certificate if `root`
+    holds one."""
+    return CloudClient(url, token, verify=owner_context(root) or True)
 
 
 def _cancel(service: HttpRefreshClient, job: str, refused: HedgeError) -> None:
@@ -89,7 +101,7 @@ class OwnerWorkspace:
         signing = SigningKey()
         signing.save(path / "signing.pem", passphrase=passphrase)
         plan.save(path / "plan.json")
-        with CloudClient(cloud, admin_token, verify=owner_context(path) or True) as admin:
+        with _cloud_client(path, cloud, admin_token) as admin:
             made = admin.create_consortium(name, str(signing.verify_key), bundle.to_bytes())
         write_atomic(path / "owner.token", made["token"].encode())
         state = {"version": 1, "cloud": cloud, "consortium": made["id"], "name": name,
@@ -100,11 +112,7 @@ class OwnerWorkspace:
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> OwnerWorkspace:
-        path = Path(root)
-        state = read_json(path / "owner.json", "hedge owner state")
-        if state.get("version") != 1:
-            raise SchemaError(f"{path / 'owner.json'} is not a hedge owner state")
-        return cls(path, state)
+        return cls(Path(root), _read_state(Path(root)))
 
     @contextmanager
     def _editing(self) -> Iterator[dict[str, Any]]:
@@ -118,7 +126,7 @@ class OwnerWorkspace:
                 log.warning("%s: another owner command is changing owner.json; waiting for it",
                             self.root)
                 fcntl.flock(lock, fcntl.LOCK_EX)
-            state = read_json(self.root / "owner.json", "hedge owner state")
+            state = _read_state(self.root)
             yield state
             write_json(self.root / "owner.json", state)
             self.state = state
@@ -126,7 +134,7 @@ class OwnerWorkspace:
     def client(self) -> CloudClient:
         """The owner's cloud client (mutual TLS with the owner's certificate, if any)."""
         token = (self.root / "owner.token").read_text().strip()
-        return CloudClient(self.state["cloud"], token, verify=owner_context(self.root) or True)
+        return _cloud_client(self.root, self.state["cloud"], token)
 
     @property
     def consortium(self) -> int:
@@ -136,10 +144,6 @@ class OwnerWorkspace:
         """What the sites uploaded (metadata only: id, site, rows, size, ...)."""
         with self.client() as client:
             return client.uploads(self.consortium)
-
-    def jobs(self) -> list[dict[str, Any]]:
-        with self.client() as client:
-            return client.jobs(self.consortium)
 
     # -- sites -----------------------------------------------------------------------------
 
@@ -166,7 +170,7 @@ class OwnerWorkspace:
             enrolment["tls"] = tls
         (self.root / "sites").mkdir(exist_ok=True)
         target = self.root / "sites" / f"{name}.json"
-        write_atomic(target, json.dumps(enrolment, indent=2).encode())
+        write_json(target, enrolment)
         with self._editing() as state:
             if name not in state["sites"]:  # another command may have added it meanwhile
                 state["sites"].append(name)

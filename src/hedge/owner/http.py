@@ -135,6 +135,12 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
                                 "registering and cancelling jobs need the owner's admin token")
         return r
 
+    def registered(job_id: str) -> Job:
+        job = service.job(job_id)
+        if job is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not registered")
+        return job
+
     @app.exception_handler(HedgeError)
     async def hedge_error(request: Request, exc: HedgeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
@@ -175,19 +181,14 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
              responses={**errors, 404: {"description": "unknown job"}})
     def job_state(job_id: str, _: Annotated[Role, Depends(role)]) -> JobState:
         """A registered job's budget."""
-        job = service.job(job_id)
-        if job is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not registered")
-        return JobState.of(job)
+        return JobState.of(registered(job_id))
 
     @app.delete("/jobs/{job_id}", response_model=JobState, tags=["jobs"],
                 responses={**errors, 404: {"description": "unknown job"}})
     def cancel(job_id: str, _: Annotated[Role, Depends(admin)]) -> JobState:
         """Cancel a job: its budget ends where it stands (audited). Needs the admin token."""
-        if service.job(job_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not registered")
-        job = service.cancel_job(job_id)
-        return JobState.of(job)
+        registered(job_id)
+        return JobState.of(service.cancel_job(job_id))
 
     @app.post(
         "/jobs/{job_id}/refresh", tags=["jobs"], response_class=Response,

@@ -31,7 +31,6 @@ import os
 import platform
 import secrets
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -51,16 +50,17 @@ from hedge.cloud.client import CloudClient
 from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.edge.alerts import OpcUaAlertSink
+from hedge.edge.opcua import monitor
 from hedge.edge.sinks import Prediction
 from hedge.edge.streams import StreamStats
 from hedge.errors import HedgeError
 from hedge.ml import LinearModel
 from hedge.package import build_package, new_package_key
-from hedge.services import free_port, wait_accepting
+from hedge.services import free_port, hedge_command, wait_accepting
 from hedge.signing import SigningKey
 from hedge.sim.broker import mosquitto_process
 from hedge.sim.edge_config import mqtt_sections, opcua_sections
-from hedge.sim.opcua_server import node_id
+from hedge.sim.opcua_server import endpoint, node_id
 from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
 
 WARM_UP, SECONDS = 2.0, 10.0
@@ -92,9 +92,14 @@ class Measured:
 
 
 def machine(rate: float, args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "hedge.cli.main", "sim", "machine",
-                             "--replay", "ai4i", "--loop", "--speedup", str(rate), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(replay_command(rate, *args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def replay_command(rate: float, *args: str) -> list[str]:
+    """`hedge sim machine` replaying AI4I at `rate` cycles per second."""
+    return hedge_command("sim", "machine", "--replay", "ai4i", "--loop", "--speedup", str(rate),
+                         *args)
 
 
 def edge(folder: Path, source: str) -> EdgeAgent:
@@ -116,7 +121,7 @@ def edge(folder: Path, source: str) -> EdgeAgent:
                       client=CloudClient("http://127.0.0.1:9", "t", retries=0))
     coef = np.zeros(len(schema.columns))
     model = LinearModel(schema.columns, -1.0, coef + 0.3, schema.to_dict())
-    key = base64.b64decode(enrolment["package_key"])
+    key = base64.b64decode(str(enrolment["package_key"]))
     agent.models.install(build_package(model, site="bench", sequence=1, version=1,
                                        signing_key=owner, package_key=key))
     return agent
@@ -177,7 +182,8 @@ class Notifications:
     """asyncua subscription handler that only counts (and ages the cycle's last value)."""
 
     def __init__(self, cycle: ua.NodeId) -> None:
-        self.cycle, self.values, self.ages, self.counting = cycle, 0, [], False
+        self.cycle, self.values, self.counting = cycle, 0, False
+        self.ages: list[float] = []
 
     def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
         if not self.counting:
@@ -193,12 +199,8 @@ async def bare_opcua(endpoint: str, machine_name: str) -> Measured:
     async with Client(endpoint) as client:
         cycle = ua.NodeId.from_string(node_id(machine_name, "Cycle"))
         counter = Notifications(cycle)
-        subscription = await client.create_subscription(10.0, counter)
-        nodes = [client.get_node(node_id(machine_name, v.name)) for v in VARIABLES]
-        trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-        # the connector's own subscription (the public call takes no filter)
-        await subscription._subscribe([*nodes, client.get_node(cycle)], ua.AttributeIds.Value,
-                                      trigger, queuesize=10_000, sampling_interval=0)
+        nodes = [node_id(machine_name, v.name) for v in VARIABLES]
+        await monitor(client, counter, [*nodes, cycle], 10.0)  # the connector's subscription
         await asyncio.sleep(WARM_UP)
         counter.counting, start = True, time.monotonic()
         await asyncio.sleep(SECONDS)
@@ -209,13 +211,13 @@ async def bare_opcua(endpoint: str, machine_name: str) -> Measured:
 def opcua(root: Path, rate: float, bare: bool) -> Measured:
     port = free_port()
     proc = machine(rate, ["--opcua-port", str(port)])
-    endpoint = f"opc.tcp://127.0.0.1:{port}/hedge/sim/"
+    url = endpoint(port)
     try:
         wait_accepting(port)
         if bare:
-            return asyncio.run(bare_opcua(endpoint, "mill-1"))
+            return asyncio.run(bare_opcua(url, "mill-1"))
         return with_hedge(edge(root / f"opcua-{secrets.token_hex(3)}",
-                               opcua_sections(endpoint, "mill-1", VARIABLES)))
+                               opcua_sections(url, "mill-1", VARIABLES)))
     finally:
         proc.terminate()
         proc.wait(10)
@@ -275,11 +277,10 @@ def mqtt_backlog(root: Path) -> tuple[Measured, Measured]:
         prefix, topic = "bench/backlog", "bench/backlog/+/telemetry"
         for client_id in ("bare", "edge"):  # both sessions exist before the machine publishes
             hang_up(session(port, client_id, topic))
-        subprocess.run([sys.executable, "-m", "hedge.cli.main", "sim", "machine", "--replay",
-                        "ai4i", "--loop", "--speedup", str(FLAT_OUT), "--cycles", str(BACKLOG),
-                        "--opcua-port", "0", "--mqtt", f"mqtt://127.0.0.1:{port}",
-                        "--topic-prefix", prefix], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(replay_command(FLAT_OUT, "--cycles", str(BACKLOG), "--opcua-port", "0",
+                                      "--mqtt", f"mqtt://127.0.0.1:{port}",
+                                      "--topic-prefix", prefix),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         received = [0]
         bare = session(port, "bare", topic, received)
         until(lambda: received[0] > 0)  # both timed from their first message on

@@ -21,7 +21,12 @@ import httpx
 from hedge.errors import HedgeError
 
 __all__ = ["CloudProcess", "KeyServiceProcess", "ServiceProcess", "accepting", "free_port",
-           "wait_accepting"]
+           "hedge_command", "wait_accepting"]
+
+
+def hedge_command(*args: str) -> list[str]:
+    """The command line that runs `hedge *args` with this interpreter (in a child process)."""
+    return [sys.executable, "-m", "hedge.cli.main", *args]
 
 
 def free_port() -> int:
@@ -68,7 +73,7 @@ class ServiceProcess:
         """Start (or restart) the service and wait until it answers."""
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hedge.cli.main", *self.command, "--port", str(self.port)],
+            hedge_command(*self.command, "--port", str(self.port)),
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, **self.env})
         if self.log:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,8 +23,8 @@ from hedge.edge.alerts import OpcUaAlertSink
 from hedge.edge.opcua import OpcUaConnector, OpcUaSecurity
 from hedge.edge.sinks import Prediction
 from hedge.edge.streams import micros
-from hedge.services import free_port, wait_accepting
-from hedge.sim.opcua_server import node_id
+from hedge.services import free_port, hedge_command, wait_accepting
+from hedge.sim.opcua_server import endpoint, node_id
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import ReplaySource
 from tests.edge.machines import VARIABLES, recorded
@@ -34,10 +33,6 @@ NODES = {node_id("mill-1", v.name): v.column for v in VARIABLES}
 COLUMNS = [v.column for v in VARIABLES]
 CYCLE = node_id("mill-1", "Cycle")
 NODES_BY_COLUMN = {column: node for node, column in NODES.items()}
-
-
-def endpoint(port: int) -> str:
-    return f"opc.tcp://127.0.0.1:{port}/hedge/sim/"
 
 
 def replaying(rows: pd.DataFrame, rate: float, port: int) -> SimulatorThread:
@@ -330,9 +325,9 @@ def test_basic256sha256_sessions_work_and_mispinned_or_unsecured_ones_are_refuse
     asyncio.run(certificates())
     port = free_port()
     machine = subprocess.Popen(
-        [sys.executable, "-m", "hedge.cli.main", "sim", "machine", "--opcua-port", str(port),
-         "--speedup", "100", "--certificate", str(tmp_path / "server.der"),
-         "--private-key", str(tmp_path / "server.pem")],
+        hedge_command("sim", "machine", "--opcua-port", str(port), "--speedup", "100",
+                      "--certificate", str(tmp_path / "server.der"),
+                      "--private-key", str(tmp_path / "server.pem")),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_accepting(port)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 
 from asyncua import Client
 
-from hedge.services import free_port
+from hedge.services import free_port, hedge_command
 from hedge.sim.milling import MillingMachine
+from hedge.sim.opcua_server import endpoint
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import MillingSource, Unit
 
@@ -21,7 +21,7 @@ def test_variables_are_browsable_with_names_and_engineering_units() -> None:
         sim.start_publishing()
 
         async def browse() -> tuple[dict[str, object], object, int]:
-            async with Client(f"opc.tcp://127.0.0.1:{port}/hedge/sim/") as client:
+            async with Client(endpoint(port)) as client:
                 mill = await client.nodes.objects.get_child(["2:Machines", "2:mill-1"])
                 names = {}
                 for node in await mill.get_children():
@@ -40,16 +40,15 @@ def test_variables_are_browsable_with_names_and_engineering_units() -> None:
 
 
 def test_the_command_runs_the_given_number_of_cycles() -> None:
-    done = subprocess.run([sys.executable, "-m", "hedge.cli.main", "sim", "machine",
-                           "--opcua-port", str(free_port()), "--speedup", "200", "--cycles",
-                           "20", "--machines", "2"], check=False, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(hedge_command("sim", "machine", "--opcua-port", str(free_port()),
+                                        "--speedup", "200", "--cycles", "20", "--machines", "2"),
+                          check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "40 samples published" in done.stdout + done.stderr
 
 
 def test_the_command_refuses_a_certificate_without_its_key() -> None:
-    done = subprocess.run([sys.executable, "-m", "hedge.cli.main", "sim", "machine",
-                           "--certificate", "c.der", "--cycles", "1"], check=False,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(hedge_command("sim", "machine", "--certificate", "c.der", "--cycles",
+                                        "1"), check=False, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode != 0 and "go together" in done.stdout + done.stderr

@@ -38,7 +38,7 @@ from hedge.aio import LoopThread
 from hedge.edge.streams import StreamConnector, StreamQueue, micros
 from hedge.errors import HedgeError
 
-__all__ = ["OpcUaConnector", "OpcUaSecurity"]
+__all__ = ["OpcUaConnector", "OpcUaSecurity", "monitor"]
 
 log = logging.getLogger("hedge.edge")
 _QUEUE = 10_000  # values the server keeps per node between two publishes
@@ -53,6 +53,23 @@ class OpcUaSecurity:
     server_certificate: Path | None = None
     application_uri: str | None = None  # the URI in the client certificate, if the server checks it
 
+
+
+async def monitor(client: Client, handler: Any, nodes: list[Any],
+                  publishing_ms: float) -> None:
+    """Subscribe `handler` (asyncua's `datachange_notification`) to every value of `nodes`
+    the server samples, a value repeated in the next cycle included, up to _QUEUE values per
+    node between two publishes. `HedgeError` if the server refuses a node."""
+    subscription = await client.create_subscription(publishing_ms, handler)
+    trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+    # the public subscribe_data_change takes no filter; a value repeated in the next cycle
+    # must still be reported (trigger on the timestamp too)
+    handles = await subscription._subscribe(
+        [client.get_node(n) for n in nodes], ua.AttributeIds.Value, trigger,
+        queuesize=_QUEUE, sampling_interval=0)
+    for handle in handles if isinstance(handles, list) else [handles]:
+        if isinstance(handle, ua.StatusCode):
+            raise HedgeError(f"the server refused to monitor a node: {handle}")
 
 
 class OpcUaConnector(StreamConnector):
@@ -154,17 +171,7 @@ class OpcUaConnector(StreamConnector):
 
         client.connection_lost_callback = on_lost
         await client.connect()
-        subscription = await client.create_subscription(self.publishing_ms, self)
-        wanted = [*self.nodes, self.cycle]
-        trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-        # the public subscribe_data_change takes no filter; a value repeated in the next
-        # cycle must still be reported (trigger on the timestamp too)
-        handles = await subscription._subscribe(
-            [client.get_node(n) for n in wanted], ua.AttributeIds.Value, trigger,
-            queuesize=_QUEUE, sampling_interval=0)
-        for handle in handles if isinstance(handles, list) else [handles]:
-            if isinstance(handle, ua.StatusCode):
-                raise HedgeError(f"the server refused to monitor a node: {handle}")
+        await monitor(client, self, [*self.nodes, self.cycle], self.publishing_ms)
         self._client = client
         self.connected.set()
 

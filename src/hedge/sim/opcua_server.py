@@ -24,7 +24,7 @@ from asyncua import Node, Server, ua
 
 from hedge.sim.telemetry import Sample, Source, Variable
 
-__all__ = ["NAMESPACE", "MachineServer", "node_id"]
+__all__ = ["NAMESPACE", "MachineServer", "endpoint", "node_id"]
 
 NAMESPACE = "urn:hedge:sim"
 _UNITS_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
@@ -39,6 +39,11 @@ def node_id(machine: str, variable: str) -> str:
     return f"ns=2;s={machine}.{variable}"
 
 
+def endpoint(port: int, host: str = "127.0.0.1") -> str:
+    """The simulator's OPC UA endpoint at `host`:`port`."""
+    return f"opc.tcp://{host}:{port}/hedge/sim/"
+
+
 class MachineServer:
     """Serves the variables of `sources` (one object each) at `opc.tcp://host:port/hedge/sim/`;
     an async context manager."""
@@ -47,7 +52,7 @@ class MachineServer:
                  certificate: Path | None = None, private_key: Path | None = None) -> None:
         self.sources = sources
         self.certificate, self.private_key = certificate, private_key
-        self.endpoint = f"opc.tcp://{host}:{port}/hedge/sim/"
+        self.endpoint = endpoint(port, host)
         self._server = Server()
         #: per machine: (node, name, variant type) of each variable in publishing order,
         #: Cycle last

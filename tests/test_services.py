@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -34,3 +36,11 @@ def test_a_port_accepts_once_a_server_listens_on_it() -> None:
     finally:
         later.join()
         server.close()
+
+
+def test_waiting_ends_at_once_when_the_server_exits() -> None:
+    server = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    started = time.monotonic()
+    with pytest.raises(HedgeError, match=r"exited \(3\)"):
+        wait_accepting(free_port(), timeout=30, process=server)
+    assert time.monotonic() - started < 10

@@ -46,11 +46,14 @@ def accepting(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_accepting(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+def wait_accepting(port: int, timeout: float = 30.0, host: str = "127.0.0.1", *,
+                   process: subprocess.Popen[bytes] | None = None) -> None:
     """Wait until `host`:`port` accepts connections (a server just started); `HedgeError`
-    after `timeout` seconds."""
+    after `timeout` seconds, or at once when `process` (the server) has exited."""
     deadline = time.monotonic() + timeout
     while not accepting(port, host):
+        if process is not None and process.poll() is not None:
+            raise HedgeError(f"the server for {host}:{port} exited ({process.returncode})")
         if time.monotonic() > deadline:
             raise HedgeError(f"nothing accepts connections on {host}:{port} after {timeout} s")
         time.sleep(0.05)

@@ -11,7 +11,6 @@ import getpass
 import logging
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from amqtt.broker import Broker
 
 from hedge.aio import LoopThread
 from hedge.errors import HedgeError
-from hedge.services import accepting, free_port
+from hedge.services import accepting, free_port, wait_accepting
 
 __all__ = ["MOSQUITTO", "MOSQUITTO_PASSWD", "BrokerTls", "local_broker", "mosquitto_process",
            "mosquitto_running"]
@@ -127,12 +126,11 @@ def mosquitto_process(folder: Path, port: int | None = None, *, anonymous: bool 
         proc = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.DEVNULL,
                                 stderr=log)
     try:
-        deadline = time.monotonic() + 10
-        while not mosquitto_running(port=port):  # a TCP connect: plain or TLS listener
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise HedgeError(f"mosquitto did not start on port {port}; see {config} and "
-                                 f"{folder / 'mosquitto.log'}")
-            time.sleep(0.05)
+        try:
+            wait_accepting(port, 10, process=proc)  # a TCP connect: plain or TLS listener
+        except HedgeError as exc:
+            raise HedgeError(f"mosquitto did not start on port {port} ({exc}); see {config} "
+                             f"and {folder / 'mosquitto.log'}") from exc
         yield port
     finally:
         proc.terminate()  # SIGTERM: mosquitto saves its persistence file

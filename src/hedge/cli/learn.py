@@ -186,12 +186,10 @@ def train(
         raise SchemaError(f"the plan is for {expected}, the data for {data.task}; encrypt with "
                           "a schema whose label fits the model kind")
     refresh = None
-    if mode == "assisted":
+    if check_mode(mode) == "assisted":
         if isinstance(estimator, EncryptedRidge):
             raise ParameterError("ridge trains without refresh; drop --mode assisted")
         refresh = _assisted_refresh(key_service, job, data)
-    elif mode != "non-interactive":
-        raise ParameterError("mode must be 'non-interactive' or 'assisted'")
     with progress() as bar:
         task = bar.add_task(f"training on {data.rows} rows", total=estimator.iterations)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from hedge.errors import SchemaError
 
-__all__ = ["fsync_dir", "read_json", "write_atomic", "write_json"]
+__all__ = ["append_jsonl", "fsync_dir", "read_json", "write_atomic", "write_json"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -46,6 +47,20 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 def write_json(path: str | os.PathLike[str], body: dict[str, Any]) -> None:
     """Write a JSON object atomically, indented for people to read."""
     write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
+
+
+def append_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]], *,
+                 durable: bool = False) -> None:
+    """Append one JSON object per line to `path` (created with its folder); `durable`: fsync
+    before returning. Values JSON cannot hold are written as their text."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a") as out:
+        for record in records:
+            out.write(json.dumps(record, default=str) + "\n")
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:

@@ -4,12 +4,13 @@ topic, an OPC UA node of the machine) implement the same interface."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
+
+from hedge.files import append_jsonl
 
 __all__ = ["JsonlSink", "Prediction", "Sink"]
 
@@ -37,10 +38,5 @@ class JsonlSink:
         self.path = Path(path)
 
     def write(self, predictions: Sequence[Prediction]) -> None:
-        if not predictions:
-            return
-        with self.path.open("a") as out:
-            for p in predictions:
-                out.write(json.dumps(asdict(p)) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        if predictions:
+            append_jsonl(self.path, (asdict(p) for p in predictions), durable=True)

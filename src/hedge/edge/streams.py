@@ -16,7 +16,6 @@ when the buffer stays full for long, as OPC UA cannot hold values back at the ma
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from hedge.files import append_jsonl
 
 __all__ = [
     "RowKey",
@@ -149,11 +150,8 @@ class StreamQueue:
 
     def _log_rejected(self, records: list[dict[str, Any]]) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        self.rejected_log.parent.mkdir(parents=True, exist_ok=True)
-        with self.rejected_log.open("a") as out:
-            for record in records:
-                out.write(json.dumps({"time": stamp, "source": self.name, **record},
-                                     default=str) + "\n")
+        append_jsonl(self.rejected_log,
+                     ({"time": stamp, "source": self.name, **r} for r in records))
 
 
 class StreamIntake:

@@ -64,6 +64,17 @@ def test_rows_that_break_the_schema_are_rejected_one_by_one(tmp_path: Path) -> N
     assert "missing" in kept[0]["reason"] and "torque" in kept[1]["reason"]
 
 
+def test_the_few_bad_rows_of_a_long_take_are_found_each_with_its_reason(tmp_path: Path) -> None:
+    bad = {0: 9_999.0, 130: None, 256: -500.0}
+    rows = [{"torque": bad.get(i, 30.0 + i % 7), "fail": i % 2} for i in range(257)]
+    taken = intake(tmp_path, rows, ["a", "b"] * 128 + ["a"])
+    prepared = prepare(schema(), RollingWindows(WINDOWS), taken)
+    assert prepared is not None and len(prepared[0]) == 254
+    kept = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert [k["row"]["torque"] for k in kept] == list(bad.values())
+    assert "torque" in kept[0]["reason"] and "missing" in kept[1]["reason"]
+
+
 def test_rows_that_break_the_schema_only_together_are_all_rejected(tmp_path: Path) -> None:
     # each row alone has a valid label; together they hold three values of a binary label
     rows = [{"torque": 30.0, "fail": 0}, {"torque": 31.0, "fail": 1}, {"torque": 32.0, "fail": 2}]

@@ -27,9 +27,10 @@ __all__ = ["prepare"]
 FILE_STREAM = "files"  # the stream rows from files belong to, for window features
 
 
-def _problem(schema: Schema, row: dict[str, Any]) -> str | None:
+def _problem_of(schema: Schema, rows: list[dict[str, Any]]) -> str | None:
+    """Why `rows` together break `schema` (None: they do not)."""
     try:
-        _check(schema, pd.DataFrame([row]))
+        _check(schema, pd.DataFrame(rows))
     except HedgeError as exc:
         return str(exc)
     return None
@@ -97,8 +98,22 @@ def _breaking(schema: Schema, rows: list[dict[str, Any]]) -> tuple[dict[int, str
         _check(schema, frame)
         return {}, frame
     except HedgeError as whole:
-        problems = {i: _problem(schema, row) for i, row in enumerate(rows)}
-        found = {i: p for i, p in problems.items() if p is not None}
+        found = _alone(schema, rows, 0)
         # no row alone breaks it, only the rows together (a binary label with a third value):
         # all of them go, or the agent would meet the same failure after the windows
         return found or dict.fromkeys(range(len(rows)), str(whole)), frame
+
+
+def _alone(schema: Schema, rows: list[dict[str, Any]], offset: int) -> dict[int, str]:
+    """The rows (numbered from `offset`) that break `schema` on their own, found by halving:
+    a part is looked into only if it breaks the schema as a whole, which every part holding
+    such a row does (one bad reading among 10,000 rows: about 28 checks instead of 10,000)."""
+    if len(rows) == 1:
+        problem = _problem_of(schema, rows)
+        return {} if problem is None else {offset: problem}
+    half = len(rows) // 2
+    found: dict[int, str] = {}
+    for start, part in ((0, rows[:half]), (half, rows[half:])):
+        if _problem_of(schema, part) is not None:
+            found |= _alone(schema, part, offset + start)
+    return found

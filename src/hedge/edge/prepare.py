@@ -60,8 +60,10 @@ def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> Prepared
         frame = pd.DataFrame(rows)
         _check(schema, frame)
         return rows, frame
-    # the measured values first, so that a rejected row never enters a window
     rows = intake.rows
+    if not rows:  # every row was redelivered, and dropped as such
+        return None
+    # the measured values first, so that a rejected row never enters a window
     bad, frame = _breaking(schema.measured(), rows)
     bad |= {i: f"window source {c!r} is {row.get(c)!r}, not a finite number"
             for i, row in enumerate(rows) for c in [w.source for w in schema.windows]
@@ -108,8 +110,8 @@ def _alone(schema: Schema, rows: list[dict[str, Any]], offset: int) -> dict[int,
     """The rows (numbered from `offset`) that break `schema` on their own, found by halving:
     a part is looked into only if it breaks the schema as a whole, which every part holding
     such a row does (one bad reading among 10,000 rows: about 28 checks instead of 10,000)."""
-    if len(rows) == 1:
-        problem = _problem_of(schema, rows)
+    if len(rows) <= 1:
+        problem = _problem_of(schema, rows) if rows else None
         return {} if problem is None else {offset: problem}
     half = len(rows) // 2
     found: dict[int, str] = {}

@@ -139,7 +139,12 @@ class StreamQueue:
             return
         gone = {id(e) for e in entries}
         with self._lock:
-            self._entries = deque(e for e in self._entries if id(e) not in gone)
+            left = len(gone)
+            while left and self._entries and id(self._entries[0]) in gone:
+                self._entries.popleft()  # a take is the oldest rows: usually all from the head
+                left -= 1
+            if left:
+                self._entries = deque(e for e in self._entries if id(e) not in gone)
             if rejected:
                 self.stats.rejected += len(entries)
             else:

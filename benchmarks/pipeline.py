@@ -24,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hedge.demo import DemoSummary, run_demo
+from hedge.demo import UPLOAD, DemoSummary, run_demo
 
 console = Console(width=150)
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
@@ -52,7 +52,7 @@ def report(s: DemoSummary) -> dict[str, object]:
     stages.add_row("[bold]total[/bold]", f"{sum(s.stages.values()):.1f}")
     console.print(stages)
     uploaded = sum(v["bytes"] for v in s.sites.values())
-    upload_s = s.stages["encrypt and upload"]
+    upload_s = s.stages[UPLOAD]
     console.print(f"uploaded {uploaded / 1e6:.1f} MB from {len(s.sites)} sites "
                   + ", ".join(f"{k}: {v['rows']:.0f} rows, {v['bytes'] / 1e6:.1f} MB"
                               for k, v in s.sites.items())

@@ -16,6 +16,7 @@ from hedge.ckks import KeySet
 from hedge.cloud import CloudService
 from hedge.cloud.db import Consortium, Site, Upload
 from hedge.cloud.jobs import JobQueue
+from hedge.cloud.routes_jobs import _under
 from hedge.cloud.worker import Worker
 from hedge.data import Schema, load_idash
 from hedge.errors import PolicyError
@@ -347,3 +348,14 @@ def test_assisted_jobs_name_only_key_services_the_cloud_allows(
     assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec("https://keys.acme.example:443/"),
                       headers=bearer(owner2)).status_code == 201  # the default port, spelt out
     configured.close()
+
+
+@pytest.mark.parametrize(("url", "prefix", "under"), [
+    ("https://k.example/ks/jobs", "https://k.example/ks", True),
+    ("https://k.example/ks", "https://k.example/ks/", True),
+    ("https://k.example/ksx", "https://k.example/ks", False),  # a whole path segment only
+    ("https://k.example/other/ks", "https://k.example/ks", False),
+    ("https://k.example:99999/ks", "https://k.example/ks", False)])  # not a port
+def test_a_key_service_url_lies_under_a_prefix_by_whole_segments(url: str, prefix: str,
+                                                                 under: bool) -> None:
+    assert _under(url, prefix) is under

@@ -302,6 +302,28 @@ def test_rows_are_scored_against_the_active_models_signed_policy(
     edge.close()
 
 
+def test_the_risks_the_edge_publishes_reveal_its_model_to_whoever_sees_the_readings(
+        world: dict[str, object]) -> None:
+    # docs/security.md: the plant's broker and OPC UA server see readings and risks, so they
+    # can recover a logistic model by regressing logit(risk) on the readings
+    schema: Schema = world["schema"]  # type: ignore[assignment]
+    secret = LinearModel(COLUMNS, 0.3, np.array([2.0, -1.0]), schema.to_dict())
+    edge = agent(world)
+    edge.models.install(build_package(secret, site="plant-1", sequence=1, version=1,
+                                      signing_key=world["owner"],  # type: ignore[arg-type]
+                                      package_key=world["key"]))  # type: ignore[arg-type]
+    drop(world, "seen.csv", 10, seed=4)
+    readings = pd.read_csv(Path(str(world["dir"])) / "incoming" / "seen.csv")
+    assert edge.ingest().ingested == 10
+    edge.close()
+    lines = (Path(str(world["dir"])) / "data" / "predictions.jsonl").read_text().splitlines()
+    risk = np.array([json.loads(line)["probability"] for line in lines])
+    x = schema.features_matrix(readings)  # the scaling ships with the model, to every edge
+    fitted, *_ = np.linalg.lstsq(np.column_stack([np.ones(len(x)), x]),
+                                 np.log(risk / (1 - risk)), rcond=None)
+    np.testing.assert_allclose(fitted, [0.3, 2.0, -1.0], atol=1e-3)
+
+
 def test_run_ingests_and_uploads_in_two_threads_until_stopped(world: dict[str, object]) -> None:
     drop(world, "a.csv", 30)
     edge = agent(world)

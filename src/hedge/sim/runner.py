@@ -91,9 +91,8 @@ class SimulatorThread:
                     await asyncio.sleep(0.01)
                     continue
                 self._go.clear()
-                await simulate(self.sources, rate=self.rate,
-                                                  server=self.server, publisher=self.publisher,
-                                                  stop=thread.stopping)
+                await simulate(self.sources, rate=self.rate, server=self.server,
+                               publisher=self.publisher, stop=thread.stopping)
                 self.finished.set()
         finally:
             if self.server is not None:

@@ -5,9 +5,10 @@ CPython's cyclic garbage collector, in a full (oldest-generation) collection, wa
 tracked object while holding the GIL: with pandas, scikit-learn, SEAL and asyncua's type
 tables loaded that is 86–114 ms (`benchmarks/ingest.py` measures it) during which no thread
 of the process runs. For the edge agent at 1,000 cycles/s such a pause was the whole tail of
-the alert latency (p99 from about 20 ms to 50–150 ms). `freeze_heap` collects once and then moves every object alive at
-start-up (modules, classes, the loaded model) into the collector's permanent generation: later
-full collections walk only what was created since, and the pause disappears. Objects frozen
+the alert latency (p99 from about 20 ms to 50–150 ms). `freeze_heap` collects once and then
+moves every object alive at start-up (modules, classes, the loaded model) into the collector's
+permanent generation: later full collections walk only what was created since, and the pause
+disappears. Objects frozen
 stay alive until `gc.unfreeze()`; garbage made later is collected as usual."""
 
 from __future__ import annotations

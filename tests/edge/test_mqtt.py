@@ -262,3 +262,38 @@ def test_an_acknowledgement_from_an_earlier_connection_acknowledges_nothing_on_a
         rows = receive(again, 1, timeout=5)
         again.close()
     assert [row["Torque [Nm]"] for row in rows] == [2.0]  # B comes again: it was not acked
+
+
+def test_a_message_committed_while_the_connection_is_down_is_not_acknowledged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """paho sends on the next connection what was queued after it reconnected, and it
+    reconnects before the broker's CONNACK says whether the session survived. A message of
+    the lost connection committed in that gap must queue no PUBACK: the broker redelivers it
+    (and a fresh session would give its packet id to another message)."""
+    prefix, client_id = "factory/test", f"edge-{secrets.token_hex(4)}"
+    topic, example = f"{prefix}/mill-1/telemetry", json.loads(parse_payload_example())
+    with own_mosquitto(tmp_path / "broker") as port:
+        url = f"mqtt://127.0.0.1:{port}"
+        c = connector(url, prefix, tmp_path, client_id)
+        acks: list[int] = []
+        paho_ack = c._client.ack
+        monkeypatch.setattr(c._client, "ack",
+                            lambda mid, qos: acks.append(mid) or paho_ack(mid, qos))
+        send(url, topic, parse_payload_example().encode())
+        assert c.wait(5)
+        first = c.queue.take()
+        assert first is not None
+        first.acknowledge()
+        assert len(acks) == 1  # committed while connected: acknowledged
+        later = {**example, "timestamp": "2026-11-23T09:00:01+00:00"}
+        send(url, topic, json.dumps(later).encode())
+        assert c.wait(5)
+        second = c.queue.take()
+        assert second is not None
+    deadline = time.monotonic() + 10  # the broker has stopped
+    while c.connected.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not c.connected.is_set()
+    second.acknowledge()  # committed after the connection was lost
+    c.close()
+    assert len(acks) == 1

@@ -6,8 +6,11 @@ the broker redelivers anything the edge received but had not made durable (a cra
 connection, a broker restart with persistence). Redelivered rows are recognised by their
 machine and timestamp and dropped by the agent. paho reconnects by itself; acknowledgements
 of messages received over an earlier connection are not sent (the broker redelivers those),
-so a stale packet id can never acknowledge another message. `connected` is set once the broker
-has acknowledged the subscriptions (from then on, nothing published to the topics is missed).
+so a stale packet id can never acknowledge another message: a message's connection is
+checked and its PUBACK queued under one lock, and losing the connection moves to the next
+connection under the same lock before paho reconnects (which discards PUBACKs not yet sent).
+`connected` is set once the broker has acknowledged the subscriptions (from then on, nothing
+published to the topics is missed).
 
 Payload (as `hedge sim machine --mqtt` publishes it):
 `{"machine": "mill-1", "timestamp": "<ISO 8601 with zone>", "values": {"Torque": 41.2, ...}}`;
@@ -78,7 +81,9 @@ class MqttConnector(StreamConnector):
         self.settings, self.topics, self.fields = settings, topics, fields
         self.queue = StreamQueue(f"mqtt:{client_id}", rejected_log, acknowledge=self._ack)
         self.connected = threading.Event()
-        self._generation = 0
+        self._generation = 0  # the connection messages arrive on; +1 when it is lost
+        self._generation_lock = threading.Lock()  # check-and-ack against losing the connection
+        self._connected_once = False
         self._client = settings.client(client_id, persistent=True, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -109,9 +114,9 @@ class MqttConnector(StreamConnector):
                       reason)
             return
         self._failures = 0
-        self._generation += 1
-        if self._generation > 1:
+        if self._connected_once:
             self.queue.stats.reconnects += 1
+        self._connected_once = True
         client.subscribe([(topic, 1) for topic in self.topics])  # `connected` on its SUBACK
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
@@ -134,6 +139,8 @@ class MqttConnector(StreamConnector):
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
+        with self._generation_lock:
+            self._generation += 1
         self.connected.clear()
         if reason.is_failure:
             log.warning("MQTT connection to %s lost (%s); reconnecting", self.settings.display,
@@ -150,6 +157,9 @@ class MqttConnector(StreamConnector):
         self.queue.put((machine, stamp), row, token)
 
     def _ack(self, tokens: list[Any]) -> None:
-        for generation, mid, qos in tokens:
-            if generation == self._generation:  # older ones: the broker redelivers them
-                self._client.ack(mid, qos)
+        # paho's `ack` only queues the PUBACK; the paho lock it takes briefly is never held
+        # while paho calls us, so this cannot deadlock with `_on_disconnect`
+        with self._generation_lock:
+            for generation, mid, qos in tokens:
+                if generation == self._generation:  # older ones: the broker redelivers them
+                    self._client.ack(mid, qos)

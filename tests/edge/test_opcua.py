@@ -5,6 +5,8 @@ restarts, alerts reach the machine, and a pinned server certificate is enforced.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -275,6 +277,23 @@ def test_the_connector_reconnects_after_the_server_restarts(tmp_path: Path) -> N
     assert c.queue.stats.reconnects >= 1
     pd.testing.assert_frame_equal(pd.DataFrame(after)[COLUMNS], second[COLUMNS],
                                   check_dtype=False)
+
+
+def test_reconnecting_waits_twice_as_long_after_each_failure_up_to_the_limit(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (opcua.RETRY_FIRST_S, opcua.RETRY_MAX_S) == (0.5, 10.0)  # as docs/connectors.md says
+    monkeypatch.setattr(opcua, "RETRY_MAX_S", 2.0)  # the limit reached in 3.5 s, not 15.5 s
+    c = unstarted(free_port(), tmp_path)  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="hedge.edge"):
+        c.start()
+        deadline = time.monotonic() + 15
+        while caplog.text.count("retrying in") < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        c.close()
+    waits = re.findall(r"retrying in ([0-9.]+) s", caplog.text)
+    assert waits[:4] == ["0.5", "1.0", "2.0", "2.0"]
+    assert not c.connected.is_set()
 
 
 def test_an_alert_is_written_to_the_machines_nodes(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ log = logging.getLogger("hedge.edge")
 _QUEUE = 10_000  # values the server keeps per node between two publishes
 # a publish lists each node's values together, so up to a queue's worth of rows is partial
 _MAX_PARTIAL = 2 * _QUEUE
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0  # the wait before reconnecting doubles between these
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,15 @@ class OpcUaConnector(StreamConnector):
     async def _supervise(self, thread: LoopThread) -> None:
         thread.ready()
         stop = thread.stopping
-        delay = 0.5
+        delay = RETRY_FIRST_S
         while not stop.is_set():
             lost = asyncio.Event()
             client = Client(self.endpoint, timeout=self.timeout)
             try:
                 await self._connect(client, lost)
-                if self.queue.stats.reconnects or delay > 0.5:
+                if self.queue.stats.reconnects or delay > RETRY_FIRST_S:
                     log.info("%s: connected to %s again", self.stream, self.endpoint)
-                delay = 0.5
+                delay = RETRY_FIRST_S
                 await self._watch(client, lost, stop)
             except (TimeoutError, OSError, ua.UaError, HedgeError) as exc:
                 log.warning("%s: OPC UA connection to %s: %s; retrying in %.1f s",
@@ -153,7 +154,7 @@ class OpcUaConnector(StreamConnector):
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     async def _connect(self, client: Client, lost: asyncio.Event) -> None:
         if self.security is not None:

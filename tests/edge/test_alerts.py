@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -17,7 +18,7 @@ from hedge.edge.sinks import Prediction
 from hedge.errors import PolicyError
 from hedge.mqtt import MqttSettings
 from hedge.package import AlertPolicy
-from tests.edge.machines import system_broker_or_skip
+from tests.edge.machines import own_mosquitto, system_broker_or_skip
 
 
 def test_hysteresis_keeps_an_alert_on_until_the_probability_falls_below_the_band() -> None:
@@ -63,3 +64,41 @@ def test_alerts_reach_the_machines_topic(tmp_path: Path) -> None:
     # the first state, the change to alert, and the latest prediction
     assert [r["alert"] for r in received] == [False, True, True]
     assert received[-1]["probability"] == 0.7 and received[-1]["model_version"] == 2
+
+
+def test_an_alert_raised_while_the_broker_is_away_goes_out_after_the_edge_reconnects(
+        tmp_path: Path) -> None:
+    """The operator's client keeps a persistent session, so the broker, restarted from its
+    persistence file, queues the alert for it even if the edge is back first."""
+    prefix = "factory/test"
+    received: list[dict[str, object]] = []
+    done = threading.Event()
+
+    def on_message(client: object, userdata: object, message: paho.MQTTMessage) -> None:
+        received.append(json.loads(message.payload))
+        done.set()
+
+    with own_mosquitto(tmp_path / "broker") as port:
+        settings = MqttSettings.parse(f"mqtt://127.0.0.1:{port}")
+        operator = settings.client(f"operator-{secrets.token_hex(4)}", persistent=True)
+        operator.on_message = on_message
+        operator.connect("127.0.0.1", port)
+        operator.subscribe(f"{prefix}/+/alerts", qos=1)
+        operator.loop_start()
+        edge = MqttConnector(settings, f"edge-{secrets.token_hex(4)}", [f"{prefix}/x"],
+                             {"Torque": "Torque [Nm]"}, tmp_path / "rejected.jsonl")
+        edge.start()
+        assert edge.connected.wait(10)
+    deadline = time.monotonic() + 10  # the broker has stopped
+    while edge.connected.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not edge.connected.is_set()
+    sink = MqttAlertSink(edge, prefix + "/{machine}/alerts")
+    sink.write([Prediction("p", "s", 0, 2, 0.9, True, "mill-1", 1)])
+    assert sink.failures == 0  # waiting in the client, not failed
+    with own_mosquitto(tmp_path / "broker", port):
+        assert done.wait(30), "the alert did not arrive after the broker came back"
+        edge.close()
+        operator.loop_stop()
+    assert [(r["machine"], r["alert"], r["probability"]) for r in received] == \
+        [("mill-1", True, 0.9)]

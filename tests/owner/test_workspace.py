@@ -3,6 +3,7 @@ a training job the cloud refuses leaves no refresh budget at the key service."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -24,18 +25,20 @@ STATE = {"version": 1, "cloud": "https://cloud.example", "consortium": 1, "name"
          "next_version": 1}
 
 
-def test_a_change_waits_for_another_and_keeps_it(tmp_path: Path) -> None:
+def test_a_change_waits_for_another_says_so_and_keeps_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write_json(tmp_path / "owner.json", STATE)
     # two processes' views, opened before either changes anything (the key service and a
     # command in another terminal)
     first, second = OwnerWorkspace.open(tmp_path), OwnerWorkspace.open(tmp_path)
     url = "https://keys.example:8765"
-    with first._editing() as state:
+    with caplog.at_level(logging.WARNING), first._editing() as state:
         state["sites"].append("plant-a")
         other = threading.Thread(target=second.set_key_service, args=(url,))
         other.start()
         other.join(0.5)
         assert other.is_alive()  # waits for the lock
+        assert "another owner command is changing owner.json; waiting for it" in caplog.text
     other.join(10)
     on_disk = read_json(tmp_path / "owner.json", "state")
     assert on_disk["sites"] == ["plant-a"] and on_disk["key_service"] == url

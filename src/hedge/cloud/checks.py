@@ -35,19 +35,22 @@ async def no_keystore(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield head
 
 
-def check_container(path: Path, fingerprint: str, kind: int, what: str) -> container.Header:
+def check_container(path: Path, fingerprint: str, kind: int, what: str, *,
+                    records: bool = True) -> container.Header:
     """The header of a stored upload of `kind` (`what`: how to call it in errors) under the
-    consortium's key set `fingerprint`, after reading every record."""
+    consortium's key set `fingerprint`, after reading every record (with `records=False` the
+    header only: for a blob that was read whole when it was stored)."""
     with path.open("rb") as fh:
         header = container.read_header(fh)
         if header.kind == container.Kind.KEYSTORE:
             raise SecretMaterialError(_KEYSTORE)
         if header.kind != kind:
             raise SchemaError(f"expected {what} (container kind {kind}), got kind {header.kind}")
-        for _ in container.read_records(fh):
-            pass
-        if fh.read(1):
-            raise CorruptDataError(f"unexpected bytes after the end record of {what}")
+        if records:
+            for _ in container.read_records(fh):
+                pass
+            if fh.read(1):
+                raise CorruptDataError(f"unexpected bytes after the end record of {what}")
     if header.fields.get("fingerprint") != fingerprint:
         raise KeyMismatchError(f"{what} is encrypted under another key set than this "
                                "consortium's bundle; encrypt with the consortium's bundle")

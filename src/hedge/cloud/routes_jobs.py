@@ -108,8 +108,9 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such model; store it first "
                                                                "(PUT .../models)")
             # the blob store is shared: the blob must be a model under this consortium's keys
+            # (its records were read when it was stored)
             check_container(model, db.fingerprint(cid), container.Kind.MODEL,
-                            "the evaluated blob")
+                            "the evaluated blob", records=False)
             job_id = queue.submit(cid, spec.kind, fields, total=1)
         return JobInfo.of(job_of(cid, job_id))
 

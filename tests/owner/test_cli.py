@@ -52,15 +52,20 @@ def test_audit_of_a_missing_file(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "does not exist" in result.output
 
 
-@pytest.mark.parametrize("token", [None, "short-token"])
-def test_serve_keys_refuses_to_start_without_a_long_token(tmp_path: Path,
-                                                          token: str | None) -> None:
+@pytest.mark.parametrize(("token", "admin", "says"), [
+    (None, None, "needs a token of at least 16 characters"),
+    ("short-token", None, "needs a token of at least 16 characters"),
+    ("a-long-enough-token", "short-token", "admin token must have at least 16 characters"),
+    ("a-long-enough-token", "a-long-enough-token", "must differ from the refresh token")])
+def test_serve_keys_refuses_to_start_without_sound_tokens(
+        tmp_path: Path, token: str | None, admin: str | None, says: str) -> None:
     keystore = tmp_path / "keys.hedge"
-    keystore.write_bytes(b"never read")
+    keystore.write_bytes(b"never read")  # refused before the passphrase is asked for
     args = ["serve-keys", "--keys", str(keystore), "--audit", str(tmp_path / "a.jsonl")]
     env = {"HEDGE_KEY_SERVICE_TOKEN": token} if token else {}
+    env |= {"HEDGE_KEY_SERVICE_ADMIN_TOKEN": admin} if admin else {}
     result = runner.invoke(app, args, env={**env, "HEDGE_PASSPHRASE": "x"})
-    assert result.exit_code == 1 and "at least 16 characters" in result.output
+    assert result.exit_code == 1 and says in " ".join(result.output.split())
     assert not (tmp_path / "a.jsonl").exists()
 
 

@@ -15,7 +15,7 @@ from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import refresh_tiled
 from hedge.owner import AuditLog, KeyService
-from hedge.owner.http import create_app
+from hedge.owner.http import check_tokens, create_app
 from tests.owner.conftest import COLUMNS, WEIGHTS, serve
 
 TOKEN = "refresh-token-0123456789abcdef"
@@ -201,11 +201,23 @@ def test_single_token_mode_and_tampered_audit(owner_keys: KeySet, tmp_path: Path
         log.close()
 
 
-@pytest.mark.parametrize("kwargs", [{"token": "short"}, {"token": TOKEN, "admin_token": TOKEN},
-                                    {"token": TOKEN, "admin_token": "short"}])
-def test_create_app_refuses_weak_tokens(service: KeyService, kwargs: dict[str, str]) -> None:
-    with pytest.raises(ParameterError):
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"token": "short"}, "needs a token of at least 16"),
+    ({"token": TOKEN, "admin_token": TOKEN}, "must differ"),
+    ({"token": TOKEN, "admin_token": "short"}, "admin token must have at least 16")])
+def test_create_app_refuses_weak_tokens(service: KeyService, kwargs: dict[str, str],
+                                        says: str) -> None:
+    with pytest.raises(ParameterError, match=says):
         create_app(service, **kwargs)
+    with pytest.raises(ParameterError, match=says):
+        check_tokens(kwargs["token"], kwargs.get("admin_token"))
+
+
+def test_check_tokens_gives_the_tokens_as_bytes() -> None:
+    assert check_tokens(TOKEN, None) == (TOKEN.encode(), None)
+    assert check_tokens(TOKEN, TOKEN + "!") == (TOKEN.encode(), (TOKEN + "!").encode())
+    with pytest.raises(ParameterError, match="needs a token"):
+        check_tokens(None, TOKEN)
 
 
 def test_the_client_warns_about_cleartext_to_remote_hosts() -> None:

@@ -14,9 +14,9 @@ from rich.table import Table
 
 from hedge.ckks import KeySet
 from hedge.cli._common import CertFile, KeyFile, passphrase, tls_options
-from hedge.errors import HedgeError
+from hedge.errors import HedgeError, ParameterError
 from hedge.owner.audit import AuditLog, verify_log
-from hedge.owner.http import create_app
+from hedge.owner.http import check_tokens, create_app
 from hedge.owner.keyservice import KeyService
 from hedge.protocol import MIN_TOKEN_LENGTH
 
@@ -59,13 +59,13 @@ def serve_keys(
     ssl_keyfile: KeyFile = None,
 ) -> None:
     """Serve the key service over HTTP (passphrase from HEDGE_PASSPHRASE or a prompt)."""
-    if token is None or len(token) < MIN_TOKEN_LENGTH:
-        raise _fail(f"a token of at least {MIN_TOKEN_LENGTH} characters is required "
-                    "(--token or HEDGE_KEY_SERVICE_TOKEN); generate one with "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
-    if admin_token is not None and len(admin_token) < MIN_TOKEN_LENGTH:
-        raise _fail(f"the admin token must have at least {MIN_TOKEN_LENGTH} characters")
-    run_key_service(keys, audit, host, port, token, admin_token, ssl_certfile, ssl_keyfile)
+    try:  # before the passphrase is asked for
+        refresh = check_tokens(token, admin_token)[0].decode()
+    except ParameterError as exc:
+        raise _fail(f"{exc} (--token or HEDGE_KEY_SERVICE_TOKEN, --admin-token or "
+                    "HEDGE_KEY_SERVICE_ADMIN_TOKEN); generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`") from None
+    run_key_service(keys, audit, host, port, refresh, admin_token, ssl_certfile, ssl_keyfile)
 
 
 def run_key_service(keys: Path, audit: Path, host: str, port: int, token: str,

@@ -39,7 +39,7 @@ from hedge.errors import (
 from hedge.owner.keyservice import Job, KeyService
 from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
 
-__all__ = ["MAX_BODY_BYTES", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "check_tokens", "create_app"]
 
 #: Largest refresh body accepted (a 'deep' ciphertext is ~10 MB; tiled models use one).
 MAX_BODY_BYTES = 64 * 2**20
@@ -87,22 +87,29 @@ def _status_for(exc: HedgeError) -> int:
     return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
-def _check_token(name: str, token: str | None) -> bytes | None:
-    if token is None:
-        return None
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise ParameterError(f"the {name} must be at least {MIN_TOKEN_LENGTH} characters long")
-    return token.encode()
+def check_tokens(token: str | None, admin_token: str | None) -> tuple[bytes, bytes | None]:
+    """The key service's refresh token and optional admin token as bytes; `ParameterError`
+    if the refresh token is missing, either is shorter than MIN_TOKEN_LENGTH, or they are
+    the same."""
+    if token is None or len(token) < MIN_TOKEN_LENGTH:
+        raise ParameterError(f"the key service needs a token of at least {MIN_TOKEN_LENGTH} "
+                             "characters")
+    if admin_token is None:
+        return token.encode(), None
+    if len(admin_token) < MIN_TOKEN_LENGTH:
+        raise ParameterError(f"the admin token must have at least {MIN_TOKEN_LENGTH} "
+                             "characters")
+    if hmac.compare_digest(admin_token.encode(), token.encode()):
+        raise ParameterError("the admin token must differ from the refresh token")
+    return token.encode(), admin_token.encode()
 
 
 def create_app(service: KeyService, token: str, *, admin_token: str | None = None,
                max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The key service's HTTP API. `token` authorises refreshes and audit checks (and job
-    registration unless `admin_token` is given, which then alone may register jobs)."""
-    refresh_key = _check_token("token", token)
-    admin_key = _check_token("admin token", admin_token)
-    if admin_key is not None and hmac.compare_digest(admin_key, refresh_key or b""):
-        raise ParameterError("the admin token must differ from the refresh token")
+    registration unless `admin_token` is given, which then alone may register jobs);
+    `ParameterError` for tokens `check_tokens` refuses."""
+    refresh_key, admin_key = check_tokens(token, admin_token)
     if max_body_bytes < 1:
         raise ParameterError("max_body_bytes must be positive")
 
@@ -121,7 +128,7 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
         given = creds.credentials.encode() if creds is not None else b""
         # compare with every token (constant time), whatever matches first
         is_admin = admin_key is not None and hmac.compare_digest(given, admin_key)
-        is_refresh = refresh_key is not None and hmac.compare_digest(given, refresh_key)
+        is_refresh = hmac.compare_digest(given, refresh_key)
         if is_admin or (is_refresh and admin_key is None):
             return "admin"
         if is_refresh:

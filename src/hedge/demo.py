@@ -57,6 +57,7 @@ __all__ = ["DemoSummary", "run_demo"]
 LEAKS = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]  # ids, failure-mode labels
 LABEL = "Machine failure"
 RATE = 2000.0  # replayed cycles per second
+MQTT_SITE = 2  # the third site's machine publishes over MQTT, the others serve OPC UA
 #: MQTT topics: PREFIX/<machine>/telemetry and /alerts; `demo` is new for every run, so that
 #: demos sharing a broker (the machine's Mosquitto) never see each other's machines
 PREFIX = "hedge-demo-{demo}/{site}/milling"
@@ -120,7 +121,7 @@ def _connect_sites(owner: OwnerWorkspace, root: Path, first: pd.DataFrame, sites
     for i in range(sites):
         name, machine = f"plant-{i + 1}", f"mill-{i + 1}"
         replay = ReplaySource(machine, first, VARIABLES)
-        if i == 2:
+        if i == MQTT_SITE:
             run = secrets.token_hex(4)
             prefix = PREFIX.format(demo=run, site=name)
             publisher = stack.enter_context(TelemetryPublisher(MqttSettings.parse(broker),
@@ -200,8 +201,9 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
         broker = stack.enter_context(local_broker())
         plants = _connect_sites(owner, root, train.iloc[parts[0]], sites, broker, stack)
         stage("enrol sites, start machines")
-        out.print(f"[bold]machines[/bold]: {sites - 1 if sites > 2 else sites} over OPC UA"
-                  + (f", 1 over MQTT ({broker})" if sites > 2 else ""))
+        over_mqtt = sites > MQTT_SITE
+        out.print(f"[bold]machines[/bold]: {sites - over_mqtt} over OPC UA"
+                  + (f", 1 over MQTT ({broker})" if over_mqtt else ""))
         for plant, rows_ in zip(plants, parts, strict=True):
             plant.feed(train.iloc[rows_])
             stage(REPLAY)

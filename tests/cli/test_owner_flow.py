@@ -48,6 +48,7 @@ def test_owner_commands(tmp_path: Path) -> None:
         hedge("owner", "add-site", "plant-1", "--dir", owner)
         enrolment = json.loads((owner / "sites" / "plant-1.json").read_text())
         assert "plant-1" in hedge("owner", "status", "--dir", owner)
+        earlier = OwnerWorkspace.open(owner)  # a process that opened it before any deploy
         model = LinearModel(["a", "b"], 0.1, np.array([1.0, -1.0]))
         model.save(tmp_path / "v1.json")
         hedge("owner", "deploy", tmp_path / "v1.json", "--dir", owner, "--alert-threshold", 0.7,
@@ -64,6 +65,15 @@ def test_owner_commands(tmp_path: Path) -> None:
             highest_version=2)
         assert manifest.rollback and manifest.version == 1 and released.intercept == 0.1
         assert manifest.alert == AlertPolicy(0.7, 0.1)  # the policy version 1 was signed with
+        hedge("owner", "deploy", tmp_path / "v2.json", "--dir", owner)  # version 3
+        earlier.deploy(earlier.model(1), ENV["HEDGE_PASSPHRASE"], rollback_to=1)
+        latest = site.latest_deployment(enrolment["consortium"])
+        assert latest is not None and latest[0] == 5
+        manifest, _ = open_package(
+            latest[1], site="plant-1", owner=VerifyKey.from_str(enrolment["owner_key"]),
+            package_key=base64.b64decode(enrolment["package_key"]), active_version=3,
+            highest_version=3)
+        assert manifest.version == 1 and manifest.alert == AlertPolicy(0.7, 0.1)
         with pytest.raises(HedgeError, match="older one"):  # the sites run version 1 now
             hedge("owner", "rollback", "--to", 2, "--dir", owner)
         with pytest.raises(HedgeError, match="never deployed"):

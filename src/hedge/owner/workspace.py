@@ -79,8 +79,16 @@ def _cancel(service: HttpRefreshClient, job: str, refused: HedgeError) -> None:
 
 @dataclass
 class OwnerWorkspace:
+    """The owner directory `root`. Its state (owner.json) is read afresh on every use:
+    other processes change it (the key service records its URL, another terminal enrols a
+    site or deploys), and a long-lived workspace must not act on what it read at `open`."""
+
     root: Path
-    state: dict[str, Any]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """owner.json as it is now (changes go through `_editing`)."""
+        return _read_state(self.root)
 
     # -- creation --------------------------------------------------------------------------
 
@@ -108,11 +116,12 @@ class OwnerWorkspace:
                  "fingerprint": keys.fingerprint, "owner_key": str(signing.verify_key),
                  "sites": [], "deployments": {}, "next_version": 1}
         write_json(path / "owner.json", state)
-        return cls(path, state)
+        return cls(path)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> OwnerWorkspace:
-        return cls(Path(root), _read_state(Path(root)))
+        _read_state(Path(root))  # an owner directory, or a clear error now
+        return cls(Path(root))
 
     @contextmanager
     def _editing(self) -> Iterator[dict[str, Any]]:
@@ -129,7 +138,6 @@ class OwnerWorkspace:
             state = _read_state(self.root)
             yield state
             write_json(self.root / "owner.json", state)
-            self.state = state
 
     def client(self) -> CloudClient:
         """The owner's cloud client (mutual TLS with the owner's certificate, if any)."""
@@ -150,7 +158,8 @@ class OwnerWorkspace:
     def add_site(self, name: str, passphrase: str | None = None) -> Path:
         """Register a site; returns its enrolment file (token, owner key, package key and,
         with mutual TLS, a client certificate: `passphrase` opens the CA key)."""
-        if name in self.state["sites"]:
+        state = self.state
+        if name in state["sites"]:
             raise PolicyError(f"site {name!r} is enrolled already; its file is "
                               f"{self.root / 'sites' / (name + '.json')}")
         tls = None
@@ -161,10 +170,9 @@ class OwnerWorkspace:
             tls = site_credential(self.root, name, passphrase=passphrase)
         with self.client() as client:
             made = client.add_site(self.consortium, name)
-        enrolment = {"version": 1, "cloud": self.state["cloud"],
-                     "consortium": self.consortium, "site": name, "token": made["token"],
-                     "owner_key": self.state["owner_key"],
-                     "fingerprint": self.state["fingerprint"],
+        enrolment = {"version": 1, "cloud": state["cloud"],
+                     "consortium": int(state["consortium"]), "site": name, "token": made["token"],
+                     "owner_key": state["owner_key"], "fingerprint": state["fingerprint"],
                      "package_key": base64.b64encode(new_package_key()).decode()}
         if tls is not None:
             enrolment["tls"] = tls
@@ -178,8 +186,9 @@ class OwnerWorkspace:
 
     def revoke_site(self, name: str) -> None:
         """Revoke the site's token at the cloud; it gets no further deployments."""
-        if name not in self.state["sites"]:
-            raise ParameterError(f"no site {name!r}; enrolled: {self.state['sites']}")
+        sites = self.state["sites"]
+        if name not in sites:
+            raise ParameterError(f"no site {name!r}; enrolled: {sites}")
         with self.client() as client:
             client.revoke_site(self.consortium, name)
         with self._editing() as state:
@@ -323,8 +332,9 @@ class OwnerWorkspace:
         version was deployed with. `alert`: the threshold and hysteresis the edges alert with
         (None: each edge's own setting)."""
         signing = SigningKey.load(self.root / "signing.pem", passphrase=passphrase)
-        revoked = self.state.get("revoked", [])
-        targets = sites or [s for s in self.state["sites"] if s not in revoked]
+        state = self.state
+        revoked = state.get("revoked", [])
+        targets = sites or [s for s in state["sites"] if s not in revoked]
         if any(site in revoked for site in targets):
             raise PolicyError(f"sites {[s for s in targets if s in revoked]} are revoked")
         if rollback_to is None:  # the number is spent even if a publication fails below
@@ -337,7 +347,7 @@ class OwnerWorkspace:
                     state.setdefault("alerts", {})[str(version)] = alert.to_dict()
         else:
             version = rollback_to
-            alert = AlertPolicy.of(self.state.get("alerts", {}).get(str(version)))
+            alert = AlertPolicy.of(state.get("alerts", {}).get(str(version)))
         with self.client() as client:
             for site in targets:
                 with self._editing() as state:  # one publication per site at a time

@@ -157,6 +157,20 @@ def test_bad_uploads_are_refused_and_leave_nothing(client: TestClient, service: 
                       headers=bearer(token)).status_code in (400, 404)
 
 
+def test_a_consortium_is_not_created_from_a_keystore_or_junk(
+        client: TestClient, service: CloudService, owner_keys: KeySet, tmp_path: Path) -> None:
+    owner_keys.save(tmp_path / "keys.hks", passphrase="a passphrase for the test")
+    cases = {"keystore": ((tmp_path / "keys.hks").read_bytes(), 422, "secret key"),
+             "junk": (b"\x00" * 5000, 400, "not hedge data"),
+             "truncated": (owner_keys.public().to_bytes()[:-100], 400, "truncated")}
+    for name, (content, code, message) in cases.items():
+        r = client.post("/v1/consortia", params={"name": name,
+                                                 "owner_key": str(SigningKey().verify_key)},
+                        content=content, headers=bearer(service.admin_token))
+        assert r.status_code == code and message in r.json()["detail"], (name, r.text)
+    assert not [p for p in (service.data_dir / "blobs").rglob("*") if p.is_file()]
+
+
 def test_state_survives_a_restart(tmp_path: Path, db_url: str | None,
                                   owner_keys: KeySet) -> None:
     first = CloudService(tmp_path / "cloud", db_url)

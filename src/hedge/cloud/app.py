@@ -139,7 +139,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only the cloud's admin token "
                                                            "creates consortia")
         VerifyKey.from_str(owner_key)
-        writer = await blobs.put_stream(request.stream(), max_upload)
+        writer = await blobs.put_stream(no_keystore(request.stream()), max_upload)
         return await run_in_threadpool(_register, writer, name, owner_key)
 
     def _register(writer: BlobWriter, name: str, owner_key: str) -> Created:

@@ -1,8 +1,10 @@
 """`hedge demo` end to end through real HTTP on loopback (small AI4I sample), then a breach
-drill: everything the cloud wrote holds no input value and no secret key bytes."""
+drill: everything the cloud wrote or printed holds no input value, no model weight, no
+token of the owner or a site, no package key and no secret key bytes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from pathlib import Path
@@ -50,12 +52,23 @@ def test_breach_drill_over_everything_the_cloud_wrote(demo: tuple[Path, object])
     cloud = root / "cloud"
     db = sqlite3.connect(cloud / "cloud.db")
     bundle_blob = db.execute("SELECT bundle FROM consortium").fetchone()[0]
-    rows = b"".join(repr(r).encode() for table in ("consortium", "site", "token", "upload",
-                                                    "job", "deployment")
+    tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    assert {"consortium", "site", "token", "upload", "job", "deployment"} <= set(tables)
+    rows = b"".join(repr(r).encode() for table in tables
                     for r in db.execute(f"SELECT * FROM {table}"))
     db.close()
     files = [p for p in cloud.rglob("*") if p.is_file() and p.name != bundle_blob[2:]]
+    files.append(root / "cloud.log")  # what the service printed
     dump = rows + b"".join(p.read_bytes() for p in files)  # the public bundle is left out
+    # tokens are kept as digests only; package keys never leave the owner and the sites
+    secrets = [(root / "owner" / "owner.token").read_text().strip().encode()]
+    for enrolment in (root / "owner" / "sites").glob("*.json"):
+        site = json.loads(enrolment.read_text())
+        secrets += [site["token"].encode(), site["package_key"].encode(),
+                    base64.b64decode(site["package_key"])]
+    assert len(secrets) == 1 + 3 * 3
+    for secret_value in secrets:
+        assert secret_value not in dump, secret_value[:8]
     frame = load_ai4i().drop(columns=LEAKS).sample(n=900, random_state=0)
     schema = Schema.infer(frame, label="Machine failure")
     scaled = schema.features_matrix(frame)

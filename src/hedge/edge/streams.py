@@ -145,6 +145,8 @@ class StreamQueue:
                 left -= 1
             if left:
                 self._entries = deque(e for e in self._entries if id(e) not in gone)
+            if not self._entries:  # else the next `wait` would return at once, with nothing
+                self._arrived.clear()
             if rejected:
                 self.stats.rejected += len(entries)
             else:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from hedge.data import Feature, Label, Schema, Window, load_ai4i
 from hedge.errors import SchemaError
@@ -20,8 +23,9 @@ def frame() -> pd.DataFrame:
 def test_infer_scales_numeric_features_to_unit_range() -> None:
     schema = Schema.infer(frame(), label="y", exclude=["id"])
     assert schema.columns == ["t", "kind=L", "kind=M"]
+    assert schema.features[0] == Feature("t", "numeric", 9.0, 31.0)  # not the exact extremes
     x = schema.features_matrix(frame())
-    assert np.allclose(x[:, 0], [-1.0, 0.0, 1.0])
+    assert np.allclose(x[:, 0], [-10 / 11, 0.0, 10 / 11])
     assert np.array_equal(x[:, 1:], [[1, 0], [0, 1], [1, 0]])
     assert schema.label == Label("y", "binary", positive=1)
     assert np.array_equal(schema.label_vector(frame()), [0.0, 1.0, 1.0])
@@ -33,6 +37,33 @@ def test_infer_with_margin_and_continuous_label() -> None:
     assert schema.features[0] == Feature("a", "numeric", -1.0, 11.0)  # widened, 2 digits
     assert schema.label is not None and schema.label.kind == "continuous"
     assert (schema.label.low, schema.label.high) == (0.0, 130.0)  # rounded outward
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=20),
+       st.sampled_from([0.0, 0.05]))
+def test_inferred_ranges_lie_beyond_the_data_by_half_a_step_to_a_step_and_a_half(
+        values: list[float], margin: float) -> None:
+    """The schema travels in clear: an inferred range is at least half a grid step (two
+    significant digits of the span) beyond the data's extremes, and at most 1.5 steps beyond
+    the widened ones."""
+    low, high = min(values), max(values)
+    assume(high - low > 1e-3 * max(1.0, abs(low), abs(high)) and len(set(values)) > 2)
+    feature = Schema.infer(pd.DataFrame({"a": values}), margin=margin).features[0]
+    assert feature.low is not None and feature.high is not None
+    span = high - low
+    step = 10.0 ** (math.floor(math.log10(span)) - 1)
+    tolerance = 1e-9 * max(1.0, abs(low), abs(high))
+    assert step / 2 - tolerance <= low - feature.low <= margin * span + 1.5 * step + tolerance
+    assert step / 2 - tolerance <= feature.high - high <= margin * span + 1.5 * step + tolerance
+
+
+def test_a_two_valued_column_keeps_its_values_as_its_range() -> None:
+    """An indicator's two values show, as a category's do (widening would only shrink its
+    scaled values and the margins a model has)."""
+    schema = Schema.infer(pd.DataFrame({"flag": [0, 1, 1, 0], "x": [2.0, 3.0, 3.0, 9.0]}))
+    assert schema.features[0] == Feature("flag", "numeric", 0.0, 1.0)
+    assert schema.features[1] == Feature("x", "numeric", 1.9, 9.1)
 
 
 def test_json_round_trip(tmp_path: Path) -> None:

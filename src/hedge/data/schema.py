@@ -287,6 +287,8 @@ def _numeric(column: pd.Series, name: str) -> np.ndarray:
 def _infer_feature(name: str, column: pd.Series, margin: float) -> Feature:
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         x = _numeric(column, name)
+        if len(np.unique(x)) <= 2:  # an indicator: its two values, like a category's, show
+            return Feature(name, "numeric", float(x.min()), float(x.max()))
         return Feature(name, "numeric", *_outward(float(x.min()), float(x.max()), margin))
     values = sorted(set(column.astype(str)))
     if len(values) > _MAX_CATEGORIES:
@@ -322,11 +324,18 @@ def _infer_label(frame: pd.DataFrame, label: str | None, positive: Any,
 
 
 def _outward(low: float, high: float, margin: float) -> tuple[float, float]:
-    """[low, high] widened by `margin` of the span and rounded outward to two significant
-    digits of the span: the schema travels in clear, so it must not carry exact extremes."""
+    """[low, high] widened by `margin` of the span, then moved outward onto a grid of two
+    significant digits of the span and at least half a grid step beyond the data: the schema
+    travels in clear, so it must not carry exact extremes (it shows them to within 1.5 steps;
+    a step is 1-10 % of the span)."""
     span = high - low
-    low, high = low - margin * span, high + margin * span
     if span <= 0:
-        return low, high
-    step = 10.0 ** (math.floor(math.log10(span)) - 1)
-    return math.floor(low / step) * step, math.ceil(high / step) * step
+        return low - margin * span, high + margin * span
+    exponent = math.floor(math.log10(span)) - 1
+    step = 10.0 ** exponent
+    below = math.floor((low - margin * span) / step)
+    above = math.ceil((high + margin * span) / step)
+    below -= low - below * step < step / 2  # an extreme on the grid would show exactly
+    above += above * step - high < step / 2
+    digits = max(0, -exponent)
+    return round(below * step, digits), round(above * step, digits)

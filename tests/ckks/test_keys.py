@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import operator
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
+from hedge.ckks import EncryptedVector, KeySet, PublicBundle, _keystore, container
 from hedge.ckks.container import MAGIC, Kind
 from hedge.errors import (
     CorruptDataError,
@@ -218,6 +219,22 @@ def test_bundle_constructor_refuses_secret_key(other_keys: KeySet, small_bundle:
         PublicBundle(small_bundle.params, *parts, rotation_steps=(1,))
 
 
+@pytest.mark.parametrize("attribute", ["_public_key", "relin_keys", "galois_keys"])
+def test_bundle_save_refuses_secret_key_smuggled_in_after_construction(
+        other_keys: KeySet, small_bundle: PublicBundle, tmp_path: Path, attribute: str) -> None:
+    """Checked when written, not only when constructed; nothing is left on disk."""
+    smuggler = PublicBundle.from_bytes(small_bundle.to_bytes())  # a copy: fixtures stay intact
+    secret = other_keys.engine.context.from_secret_str(other_keys.export_secret_key_unsafe())
+    setattr(smuggler, attribute, secret)
+    path = tmp_path / "smuggled.hedgebundle"
+    with pytest.raises(SecretMaterialError):
+        smuggler.save(path)
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind either
+    with pytest.raises(SecretMaterialError):
+        smuggler.to_bytes()
+
+
 # -- hand-crafted bundles ---------------------------------------------------------------------
 
 
@@ -387,6 +404,53 @@ def test_implausible_kdf_parameters_are_corrupt_data(keystore: Path, tmp_path: P
                                                      field: str, value: Any) -> None:
     path = _rebuild_keystore(keystore, tmp_path, _set("kdf", field, value))
     with pytest.raises(CorruptDataError):
+        KeySet.load(path, passphrase=PASSPHRASE)
+
+
+@pytest.mark.parametrize(("n", "r", "p"), [(2**20, 9, 1), (2**17, 8, 9), (2**20, 32, 16)])
+def test_kdf_parameters_over_the_memory_cap_are_refused_before_any_derivation(
+        keystore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        n: int, r: int, p: int) -> None:
+    """docs/security.md: KDF parameters read from a file are capped at 1 GiB before any work.
+    Each set passes the plausibility ranges (n <= 2^20, r <= 32, p <= 16) and exceeds the cap."""
+    assert 128 * n * r * p > 2**30
+
+    def derive(*_: object) -> bytes:
+        raise AssertionError("scrypt ran on parameters over the memory cap")
+
+    monkeypatch.setattr(_keystore, "_derive", derive)
+
+    def change(fields: Fields) -> None:
+        fields["kdf"].update(n=n, r=r, p=p)
+
+    path = _rebuild_keystore(keystore, tmp_path, change)
+    started = time.monotonic()
+    with pytest.raises(CorruptDataError, match="1 GiB") as info:
+        KeySet.load(path, passphrase=PASSPHRASE)
+    assert time.monotonic() - started < 1
+    assert not isinstance(info.value, WrongPassphraseError)
+
+
+def _flip_sealed_byte(keystore: Path, tmp_path: Path, where: str) -> Path:
+    """The keystore with one byte of its sealed (AEAD) record flipped and all container
+    checksums recomputed, so that only the authenticated encryption can notice."""
+    header, [(tag, sealed)] = container.from_bytes(keystore.read_bytes(), Kind.KEYSTORE)
+    flipped = bytearray(sealed)
+    flipped[{"first": 0, "middle": len(sealed) // 2, "tag": len(sealed) - 1}[where]] ^= 0x01
+    path = tmp_path / "flipped.hedgekeys"
+    path.write_bytes(container.to_bytes(Kind.KEYSTORE, header.fields, [(tag, bytes(flipped))]))
+    return path
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "tag"])
+def test_a_sealed_payload_modified_behind_valid_checksums_is_a_wrong_passphrase_error(
+        keystore: Path, tmp_path: Path, where: str) -> None:
+    """docs/engine.md: a modified payload raises WrongPassphraseError (AES-256-GCM)."""
+    path = _flip_sealed_byte(keystore, tmp_path, where)
+    data = path.read_bytes()
+    container.from_bytes(data, Kind.KEYSTORE)  # the CRCs are valid: the AEAD must catch it
+    assert data != keystore.read_bytes()
+    with pytest.raises(WrongPassphraseError, match="modified"):
         KeySet.load(path, passphrase=PASSPHRASE)
 
 

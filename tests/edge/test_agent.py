@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,9 +21,11 @@ from fastapi.testclient import TestClient
 from hedge.ckks import KeySet
 from hedge.cloud import CloudService
 from hedge.cloud.client import CloudClient
+from hedge.cloud.db import Consortium
 from hedge.data import RollingWindows, Schema, Window
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.edge.alerts import AlertTracker
+from hedge.errors import KeyMismatchError
 from hedge.ml import LinearModel
 from hedge.package import build_package, new_package_key
 from hedge.signing import SigningKey
@@ -86,6 +89,29 @@ def cloud_rows(world: dict[str, object]) -> list[int]:
     listed = http.get(f"/v1/consortia/{world['cid']}/uploads",
                       headers={"Authorization": f"Bearer {world['owner_token']}"}).json()
     return [u["rows"] for u in listed]
+
+
+@contextmanager
+def serving_bundle_of(world: dict[str, object], other: KeySet) -> Iterator[None]:
+    """A compromised cloud: the consortium's bundles and fingerprint swapped for those of
+    `other` (whose plaintexts the cloud could read); restored afterwards."""
+    service = world["service"]
+    assert isinstance(service, CloudService)
+    bundle = other.public()
+    with service.db.session() as s:
+        row = s.get(Consortium, world["cid"])
+        assert row is not None
+        saved = row.bundle, row.edge_bundle, row.fingerprint
+        row.bundle = service.blobs.put(bundle.to_bytes())
+        row.edge_bundle = service.blobs.put(bundle.for_encryption().to_bytes())
+        row.fingerprint = other.fingerprint
+    try:
+        yield
+    finally:
+        with service.db.session() as s:
+            row = s.get(Consortium, world["cid"])
+            assert row is not None
+            row.bundle, row.edge_bundle, row.fingerprint = saved
 
 
 def test_ingest_upload_and_reject(world: dict[str, object]) -> None:
@@ -386,3 +412,29 @@ def test_rows_the_full_buffer_refused_enter_the_windows_once(world: dict[str, ob
     expected = RollingWindows([window]).apply([{"temp": t} for t in temps], "files")
     assert [r["temp mean3"] for r in batch.rows] == pytest.approx(
         [r["temp mean3"] for r in expected])
+
+
+def test_the_edge_refuses_a_bundle_other_than_its_enrolments_and_keeps_its_rows(
+        world: dict[str, object], keys: KeySet) -> None:
+    # docs/security.md: the bundle the cloud serves is loaded only under the enrolment's
+    # fingerprint; a substituted one encrypts nothing and uploads nothing
+    data = Path(str(world["dir"])) / "data"
+    assert json.loads((Path(str(world["dir"])) / "site.json").read_text())["fingerprint"] == (
+        keys.fingerprint)
+    drop(world, "a.csv", 30)
+    edge = agent(world)
+    with serving_bundle_of(world, KeySet.generate("fast", rotations=[])):
+        with pytest.raises(KeyMismatchError):
+            edge.bundle()
+        report = edge.step()
+        assert report.ingested == 30 and report.uploaded_rows == 0
+        assert report.problem is not None and report.problem.startswith("KeyMismatchError")
+        assert cloud_rows(world) == []
+        assert not (data / "public.bundle").exists()  # nothing of it kept for later
+    batch = edge.buffer.open_batch()  # the rows wait in the buffer, not set aside
+    assert batch is not None and len(batch.rows) == 30
+    assert edge.buffer.quarantined() == {} and edge.buffer.bytes > 0
+    # the genuine bundle served again: the same rows go up, once
+    assert edge.step().uploaded_rows == 30 and cloud_rows(world) == [30]
+    assert edge.bundle().fingerprint == keys.fingerprint
+    edge.close()

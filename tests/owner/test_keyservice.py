@@ -198,3 +198,45 @@ def test_the_audit_log_never_holds_decrypted_values(make_service: MakeService,
         for shown in (repr(float(value)), f"{value:.6f}", f"{value:.4f}"):
             assert shown not in text, shown
     assert repr(WEIGHTS) not in text and repr(WEIGHTS.tolist()) not in text
+
+
+def test_the_key_service_sees_the_weights_only_under_fresh_uniform_masks(
+        make_service: MakeService, owner_keys: KeySet, layout: RowLayout,
+        low_weights: EncryptedVector) -> None:
+    # docs/security.md: the key service sees w + r for a uniform mask r in +-2^14, never w
+    service = make_service()
+    service.register_job("job-m", COLUMNS, COLUMNS, 4)
+    spy = Spy(InProcessRefreshClient(service))
+    for _ in range(4):
+        refresh_tiled(spy, "job-m", low_weights, layout)
+    bundle = owner_keys.public()
+    seen = np.array([owner_keys.decrypt(EncryptedVector.from_bytes(sent, bundle))
+                     for sent in spy.sent])
+    masks = seen - WEIGHTS  # one row per refresh
+    assert masks.shape == (4, COLUMNS)
+    assert np.all(np.abs(masks) <= MASK_RANGE + 1)
+    # each refresh hides the weights: some value is off by far more than CKKS noise (~1e-8);
+    # all five within 1 of the weights by chance: 2^-70
+    assert np.all(np.max(np.abs(masks), axis=1) > 1)
+    # the masks are fresh, not one mask reused (differences would leak the weights' changes)
+    assert all(np.max(np.abs(masks[i] - masks[j])) > 1 for i in range(4) for j in range(i))
+    # spread like uniform(+-MASK_RANGE) (std MASK_RANGE / sqrt 3), not a small perturbation;
+    # 20 uniform values failing either bound by chance: < 1e-11
+    assert np.max(np.abs(masks)) > MASK_RANGE / 4
+    assert np.std(masks) > MASK_RANGE / 16
+
+
+def test_refreshes_do_not_spend_the_key_sets_release_budget(
+        make_service: MakeService, owner_keys: KeySet, layout: RowLayout,
+        low_weights: EncryptedVector) -> None:
+    # docs/owner.md: a refresh is not a release
+    service = make_service()
+    service.register_job("job-n", COLUMNS, COLUMNS, 3)
+    client = InProcessRefreshClient(service)
+    used, budget = owner_keys.releases_used, owner_keys.max_releases
+    refresh_tiled(client, "job-n", low_weights, layout)
+    refresh_tiled(client, "job-n", low_weights, layout)
+    service.refresh("job-n", low_weights.head(COLUMNS).to_bytes())
+    assert service.job("job-n").used == 3  # type: ignore[union-attr]
+    assert service.keys is owner_keys
+    assert (owner_keys.releases_used, owner_keys.max_releases) == (used, budget)

@@ -108,7 +108,7 @@ def test_owner_commands(tmp_path: Path) -> None:
         hedge("edge", "run", "--config", edge / "edge.toml", "--once")
         assert (edge / "incoming" / "done" / "rows.csv").exists()
         assert [u["rows"] for u in OwnerWorkspace.open(owner).uploads()] == [80, 30]
-        with pytest.raises(HedgeError, match="uploads this consortium does not have"):
-            hedge("owner", "train", "--upload", 5, "--wait", "--dir", owner)
+        with pytest.raises(HedgeError, match=r"this consortium has no uploads \[5\]; list "):
+            hedge("owner", "train", "--upload", 5, "--wait", "--dir", owner)  # refused at once
     finally:
         server.stop()

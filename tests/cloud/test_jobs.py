@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from hedge.ckks import KeySet
 from hedge.cloud import CloudService
+from hedge.cloud.app import DEFAULT_MIN_JOB_ROWS
 from hedge.cloud.db import Consortium, Site, Upload
 from hedge.cloud.jobs import JobQueue
 from hedge.cloud.routes_jobs import _under
@@ -28,7 +29,7 @@ from hedge.owner import AuditLog
 from hedge.owner.statistics import release_statistics
 from hedge.protocol import MAX_JOB_ATTEMPTS
 
-from .test_api import bearer, consortium, site
+from .test_api import bearer, consortium, dataset, site
 
 TRAIN_TOL = 1e-4  # CKKS noise of a training run at N=16384 (tests/ml/test_logistic.py)
 
@@ -166,13 +167,15 @@ def test_job_api_validates_and_scopes(client: TestClient, service: CloudService,
         assert client.post(url, json=bad, headers=bearer(owner)).status_code == 422
     assert client.post(url, json={"model": "ridge", "iterations": 1},
                        headers=bearer(token)).status_code == 403
-    made = client.post(url, json={"model": "ridge", "iterations": 1, "uploads": [99]},
-                       headers=bearer(owner))
-    assert made.status_code == 201
+    unknown = client.post(url, json={"model": "ridge", "iterations": 1, "uploads": [99]},
+                          headers=bearer(owner))  # upload 99 does not exist here
+    assert unknown.status_code == 404 and "no uploads [99]" in unknown.json()["detail"]
+    made = client.post(url, json={"model": "ridge", "iterations": 1}, headers=bearer(owner))
+    assert made.status_code == 201  # all uploads: none yet (this service sets no minimum)
     job_id = made.json()["id"]
     assert client.get(f"/v1/consortia/{other_cid}/jobs/{job_id}",
                       headers=bearer(other_owner)).status_code == 404
-    assert Worker(service.db, service.blobs).run_once()  # upload 99 does not exist here
+    assert Worker(service.db, service.blobs).run_once()  # a job over no uploads fails
     state = client.get(f"{url}/{job_id}", headers=bearer(owner)).json()
     assert state["status"] == "failed" and "uploads" in state["message"]
     listed = client.get(url, headers=bearer(owner)).json()
@@ -332,7 +335,8 @@ def test_assisted_jobs_name_only_key_services_the_cloud_allows(
                        headers=bearer(owner)).status_code == 201  # loopback: by default
     refused = client.post(url, json=spec("http://10.1.2.3:8765"), headers=bearer(owner))
     assert refused.status_code == 403 and "--key-service" in refused.json()["detail"]
-    configured = CloudService(tmp_path / "other", key_services=("https://keys.acme.example/",))
+    configured = CloudService(tmp_path / "other", key_services=("https://keys.acme.example/",),
+                              min_job_rows=0)
     other = TestClient(configured.app())
     cid2, owner2 = consortium(other, configured, owner_keys)
     assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec("https://keys.acme.example/ks"),
@@ -359,3 +363,35 @@ def test_assisted_jobs_name_only_key_services_the_cloud_allows(
 def test_a_key_service_url_lies_under_a_prefix_by_whole_segments(url: str, prefix: str,
                                                                  under: bool) -> None:
     assert _under(url, prefix) is under
+
+
+def test_no_job_runs_over_fewer_rows_than_the_cloud_allows(tmp_path: Path,
+                                                           owner_keys: KeySet) -> None:
+    """What a job computes, the owner decrypts: by default no job over fewer than
+    DEFAULT_MIN_JOB_ROWS rows is queued, whatever its kind."""
+    service = CloudService(tmp_path / "cloud")
+    assert service.min_job_rows == DEFAULT_MIN_JOB_ROWS == 20
+    client = TestClient(service.app())
+    cid, owner = consortium(client, service, owner_keys)
+    token = site(client, cid, owner, "p1")
+    url = f"/v1/consortia/{cid}/uploads"
+    for key, rows in (("few", 3), ("more", 17)):
+        body, _ = dataset(owner_keys, rows=rows)
+        assert client.put(f"{url}/{key}", content=body, headers=bearer(token)).status_code == 201
+    few, more = (u["id"] for u in client.get(url, headers=bearer(owner)).json())
+    model = EncryptedLinearModel(owner_keys.public().encrypt(np.ones(3)), RowLayout(3, 4096),
+                                 ["a", "b", "c"], "logistic")
+    blob = client.put(f"/v1/consortia/{cid}/models", content=model.to_bytes(),
+                      headers=bearer(owner)).json()["blob"]
+    jobs = f"/v1/consortia/{cid}/jobs"
+    for spec in ({"kind": "prepare"}, {"model": "logistic", "iterations": 1},
+                 {"kind": "evaluate", "model_blob": blob}):
+        refused = client.post(jobs, json={**spec, "uploads": [few]}, headers=bearer(owner))
+        assert refused.status_code == 403, refused.text
+        assert "hold 3 rows" in refused.json()["detail"]
+        assert "fewer than 20" in refused.json()["detail"]
+        for uploads in ([few, more], None):  # 20 rows, named or all
+            made = client.post(jobs, json={**spec, "uploads": uploads}, headers=bearer(owner))
+            assert made.status_code == 201, made.text
+    assert len(client.get(jobs, headers=bearer(owner)).json()) == 6  # none of the refused
+    service.close()

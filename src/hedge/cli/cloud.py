@@ -13,7 +13,7 @@ import uvicorn
 
 from hedge.cli._common import CertFile, KeyFile, console, tls_options
 from hedge.cloud import CloudService
-from hedge.cloud.app import DEFAULT_MAX_UPLOAD
+from hedge.cloud.app import DEFAULT_MAX_UPLOAD, DEFAULT_MIN_JOB_ROWS
 from hedge.cloud.worker import worker_main
 
 _RAY_HELP = ("Run the per-block work of training jobs on a Ray cluster: its address, or 'local' "
@@ -33,6 +33,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8700,
     max_upload: Annotated[int, typer.Option(help="Largest upload, bytes.")] = DEFAULT_MAX_UPLOAD,
+    min_job_rows: Annotated[int, typer.Option(
+        help="Refuse jobs over fewer rows (the owner decrypts what they compute); 0: no "
+             "minimum.", min=0)
+    ] = DEFAULT_MIN_JOB_ROWS,
     ssl_certfile: CertFile = None,
     ssl_keyfile: KeyFile = None,
     client_ca: Annotated[Path | None, typer.Option(
@@ -51,7 +55,7 @@ def serve(
     creates consortia, is written to DATA_DIR/admin.token on first start."""
     tls = tls_options(host, ssl_certfile, ssl_keyfile, client_ca)
     service = CloudService(data_dir, db_url, max_upload=max_upload,
-                           key_services=tuple(key_service or ()))
+                           key_services=tuple(key_service or ()), min_job_rows=min_job_rows)
     console.print(f"cloud data in {data_dir} (database {service.db.url.split('@')[-1]}); admin "
                   f"token in {service.admin_token_path}", highlight=False)
     spawn = multiprocessing.get_context("spawn")

@@ -60,6 +60,8 @@ __all__ = ["DEFAULT_MAX_UPLOAD", "NAME_PATTERN", "create_app"]
 
 #: Default size limit of one upload (a dataset of a few hundred thousand rows at N=16384).
 DEFAULT_MAX_UPLOAD = 2 * 2**30
+#: no job computes (and so no owner decrypts) anything over fewer rows than this
+DEFAULT_MIN_JOB_ROWS = 20
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # idempotency keys, whole string
 #: Largest body of a JSON request (the streaming routes have their own limits).
@@ -103,7 +105,8 @@ def _status_for(exc: HedgeError) -> int:
 
 
 def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_UPLOAD,
-               key_services: tuple[str, ...] = ()) -> FastAPI:
+               key_services: tuple[str, ...] = (),
+               min_job_rows: int = DEFAULT_MIN_JOB_ROWS) -> FastAPI:
     app = FastAPI(title="hedge cloud", version=__version__,
                   description="Stores ciphertexts from sites and runs jobs on them; holds no "
                               "secret key.")
@@ -258,6 +261,6 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                              .order_by(Upload.id)).all()
             return [_info(s, r, replay=False) for r in rows]
 
-    add_job_routes(app, db, blobs, max_upload, key_services)
+    add_job_routes(app, db, blobs, max_upload, key_services, min_job_rows)
     add_deployment_routes(app, db, blobs)
     return app

@@ -9,12 +9,13 @@ from fastapi import Body, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from hedge.ckks import container
 from hedge.cloud.access import Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, no_keystore
-from hedge.cloud.db import Database
+from hedge.cloud.db import Database, Upload
 from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
 from hedge.protocol import is_loopback_url
@@ -71,10 +72,27 @@ class JobInfo(BaseModel):
 
 
 def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int,
-                   key_services: tuple[str, ...] = ()) -> None:
+                   key_services: tuple[str, ...] = (), min_job_rows: int = 0) -> None:
     """`key_services`: URL prefixes assisted-training jobs may name (the workers connect
-    there, so an owner cannot point them elsewhere in the cloud's network); none: loopback."""
+    there, so an owner cannot point them elsewhere in the cloud's network); none: loopback.
+    A job over fewer than `min_job_rows` rows is refused: whatever it computes is decrypted
+    by the owner, and should not be a statistic of a handful of rows."""
     queue = JobQueue(db)
+
+    def rows_named(cid: int, wanted: list[int] | None) -> int:
+        """The rows of the uploads a job names (None: all the consortium's); 404 for ids
+        the consortium does not have."""
+        with db.session() as s:
+            query = select(Upload.id, Upload.rows).where(Upload.consortium_id == cid)
+            if wanted is not None:
+                query = query.where(Upload.id.in_(wanted))
+            found = {int(i): int(n) for i, n in s.execute(query).all()}
+        missing = sorted(set(wanted or ()) - set(found))
+        if missing:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"this consortium has no uploads {missing}; list them with "
+                                f"GET /v1/consortia/{cid}/uploads")
+        return sum(found.values())
 
     def allowed(url: str) -> bool:
         if not key_services:
@@ -92,17 +110,14 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                spec: Annotated[TrainSpec | EvaluateSpec | PrepareSpec, Body()]) -> JobInfo:
         member(who, cid, "owner")
         fields = spec.model_dump(exclude={"kind"})
-        if isinstance(spec, PrepareSpec):
-            job_id = queue.submit(cid, spec.kind, fields, total=1)
-        elif isinstance(spec, TrainSpec):
+        if isinstance(spec, TrainSpec):
             spec.checked()
             if spec.key_service is not None and not allowed(spec.key_service.url):
                 raise HTTPException(status.HTTP_403_FORBIDDEN,
                                     f"this cloud does not connect to the key service at "
                                     f"{spec.key_service.url}; its operator allows it with "
                                     "`hedge cloud serve --key-service URL-PREFIX`")
-            job_id = queue.submit(cid, spec.kind, fields, total=spec.iterations)
-        else:
+        elif isinstance(spec, EvaluateSpec):
             model = blobs.path(spec.model_blob)
             if not model.exists():
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such model; store it first "
@@ -111,7 +126,15 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
             # (its records were read when it was stored)
             check_container(model, db.fingerprint(cid), container.Kind.MODEL,
                             "the evaluated blob", records=False)
-            job_id = queue.submit(cid, spec.kind, fields, total=1)
+        rows = rows_named(cid, spec.uploads)
+        if rows < min_job_rows:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"the job's uploads hold {rows} rows; this cloud runs no job "
+                                f"over fewer than {min_job_rows} (what the owner decrypts must "
+                                "not be a statistic of a handful of rows): name more uploads "
+                                "or wait for more data")
+        total = spec.iterations if isinstance(spec, TrainSpec) else 1
+        job_id = queue.submit(cid, spec.kind, fields, total=total)
         return JobInfo.of(job_of(cid, job_id))
 
     @app.put("/v1/consortia/{cid}/models", status_code=status.HTTP_201_CREATED)

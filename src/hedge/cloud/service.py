@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from hedge.cloud import auth
-from hedge.cloud.app import DEFAULT_MAX_UPLOAD, create_app
+from hedge.cloud.app import DEFAULT_MAX_UPLOAD, DEFAULT_MIN_JOB_ROWS, create_app
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Database, Token, database_url
 from hedge.files import write_atomic
@@ -24,14 +24,18 @@ class CloudService:
 
     def __init__(self, data_dir: str | os.PathLike[str], db_url: str | None = None, *,
                  max_upload: int = DEFAULT_MAX_UPLOAD,
-                 key_services: tuple[str, ...] = ()) -> None:
+                 key_services: tuple[str, ...] = (),
+                 min_job_rows: int = DEFAULT_MIN_JOB_ROWS) -> None:
         """`key_services`: URL prefixes of owners' key services that assisted-training jobs
-        may name (the workers connect there); without any, only loopback URLs."""
+        may name (the workers connect there); without any, only loopback URLs.
+        `min_job_rows`: jobs over fewer rows are refused (what the owner decrypts is never an
+        aggregate of fewer)."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(database_url(self.data_dir, db_url))
         self.blobs = BlobStore(self.data_dir / "blobs", clean=True)
         self.max_upload, self.key_services = max_upload, key_services
+        self.min_job_rows = min_job_rows
         self.admin_token_path = self.data_dir / "admin.token"
         self._ensure_admin_token()
 
@@ -52,7 +56,7 @@ class CloudService:
 
     def app(self) -> FastAPI:
         return create_app(self.db, self.blobs, max_upload=self.max_upload,
-                          key_services=self.key_services)
+                          key_services=self.key_services, min_job_rows=self.min_job_rows)
 
     def close(self) -> None:
         self.db.dispose()

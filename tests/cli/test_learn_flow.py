@@ -196,3 +196,12 @@ def test_assisted_training_through_a_real_key_service(flow: Path, tmp_path: Path
     model = LinearModel.load(tmp_path / "assisted.json.model")
     frame = pd.read_csv(flow / "site-b.csv")
     assert roc_auc_score(frame["y"], model.predict_frame(frame)) > 0.94
+
+
+def test_column_names_with_brackets_are_printed_as_they_are(tmp_path: Path) -> None:
+    """Units in brackets ("[min]", "[rpm]") are names, not console markup."""
+    pd.DataFrame({"Rotational speed [rpm]": [1500.0, 1600.0, 1700.0],
+                  "Tool wear [min]": [0.0, 100.0, 200.0]}).to_csv(tmp_path / "m.csv", index=False)
+    said = hedge("schema", "infer", tmp_path / "m.csv", "--label", "Tool wear [min]", "--out",
+                 tmp_path / "schema.json")
+    assert "label 'Tool wear [min]'" in said

@@ -88,6 +88,7 @@ def test_owner_commands(tmp_path: Path) -> None:
         with pytest.raises(HedgeError, match="fewer than 50 rows"):
             hedge("owner", "prepare", "--dir", owner, "--min-rows", 50)
         hedge("owner", "prepare", "--dir", owner, "--min-rows", 10, "--out", tmp_path / "s.json")
+        assert "(prepare): done" in hedge("owner", "status", "--dir", owner)  # jobs' kinds
         stats = json.loads((tmp_path / "s.json").read_text())
         assert stats["counts"] == [float((y == 0).sum()), float((y == 1).sum())]
         assert np.allclose(stats["means"][1], x[y == 1].mean(axis=0), atol=0.01)

@@ -10,6 +10,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from hedge.ckks import CkksPool, EncryptedVector, KeySet, PublicBundle
 from hedge.ckks.ray_pool import RayPool
@@ -118,7 +119,8 @@ def schema_infer(
         frame = frame[wanted]
     schema = Schema.infer(frame, label, exclude=exclude or (), margin=margin)
     schema.save(out)
-    console.print(f"schema: {len(schema.columns)} model columns, label {label!r} -> {out}")
+    console.print(f"schema: {len(schema.columns)} model columns, label {escape(repr(label))} "
+                  f"-> {out}")
 
 
 def encrypt(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hedge.cli._common import CertFile, KeyFile, console, passphrase
@@ -131,8 +132,8 @@ def status(dir: Dir) -> None:
                       " ".join(str(u["id"]) for u in mine))
     console.print(table)
     for j in jobs:
-        console.print(f"job {j['id']}: {j['status']} {j['progress']}/{j['total']} "
-                      f"{j['message']}")
+        console.print(f"job {j['id']} ({j['kind']}): {j['status']} {j['progress']}/{j['total']} "
+                      f"{escape(j['message'])}", highlight=False)
 
 
 @app.command("release")
@@ -178,7 +179,7 @@ def prepare(
     for column in ("feature", "mean (0)", "std (0)", "mean (1)", "std (1)"):
         table.add_column(column, justify="right")
     for j, name in enumerate(stats.columns):
-        table.add_row(name, *(f"{v:.4f}" for v in (stats.means[0, j], stats.stds[0, j],
+        table.add_row(escape(name), *(f"{v:.4f}" for v in (stats.means[0, j], stats.stds[0, j],
                                                     stats.means[1, j], stats.stds[1, j])))
     console.print(table)
     if out is not None:

@@ -86,7 +86,8 @@ def machine(
                 server = await stack.enter_async_context(MachineServer(
                     sources, host, opcua_port, certificate, private_key))
                 console.print(f"OPC UA: {server.endpoint}; variables such as "
-                              f"{node_id(sources[0].machine, 'Torque')}")
+                              f"{node_id(sources[0].machine, sources[0].variables[0].name)}",
+                              highlight=False)
             publisher = None
             if mqtt:
                 publisher = stack.enter_context(TelemetryPublisher(

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from hedge.data import Schema
 from hedge.errors import HedgeError
 from hedge.ml import EncryptedDataset, LinearModel, plan_training
 from hedge.owner.workspace import OwnerWorkspace
-from hedge.package import AlertPolicy, open_package
+from hedge.package import AlertPolicy, Manifest, open_package
 from hedge.services import CloudProcess
 from hedge.signing import VerifyKey
 from tests.cli.invoke import invoker
@@ -26,6 +27,18 @@ ENV = {"HEDGE_PASSPHRASE": "a long test passphrase"}
 
 
 hedge = invoker(ENV)
+
+
+def latest_package(site: CloudClient, enrolment: dict[str, Any], *, sequence: int,
+                   active: int) -> tuple[Manifest, LinearModel]:
+    """The site's latest deployment, which must be number `sequence`, opened as an edge
+    running version `active` would."""
+    latest = site.latest_deployment(enrolment["consortium"])
+    assert latest is not None and latest[0] == sequence
+    return open_package(latest[1], site=enrolment["site"],
+                        owner=VerifyKey.from_str(enrolment["owner_key"]),
+                        package_key=base64.b64decode(enrolment["package_key"]),
+                        active_version=active, highest_version=active)
 
 
 def test_owner_commands(tmp_path: Path) -> None:
@@ -57,22 +70,12 @@ def test_owner_commands(tmp_path: Path) -> None:
         hedge("owner", "deploy", tmp_path / "v2.json", "--dir", owner)
         hedge("owner", "rollback", "--to", 1, "--dir", owner)
         site = CloudClient(server.url, enrolment["token"])
-        latest = site.latest_deployment(enrolment["consortium"])
-        assert latest is not None and latest[0] == 3
-        manifest, released = open_package(
-            latest[1], site="plant-1", owner=VerifyKey.from_str(enrolment["owner_key"]),
-            package_key=base64.b64decode(enrolment["package_key"]), active_version=2,
-            highest_version=2)
+        manifest, released = latest_package(site, enrolment, sequence=3, active=2)
         assert manifest.rollback and manifest.version == 1 and released.intercept == 0.1
         assert manifest.alert == AlertPolicy(0.7, 0.1)  # the policy version 1 was signed with
         hedge("owner", "deploy", tmp_path / "v2.json", "--dir", owner)  # version 3
         earlier.deploy(earlier.model(1), ENV["HEDGE_PASSPHRASE"], rollback_to=1)
-        latest = site.latest_deployment(enrolment["consortium"])
-        assert latest is not None and latest[0] == 5
-        manifest, _ = open_package(
-            latest[1], site="plant-1", owner=VerifyKey.from_str(enrolment["owner_key"]),
-            package_key=base64.b64decode(enrolment["package_key"]), active_version=3,
-            highest_version=3)
+        manifest, _ = latest_package(site, enrolment, sequence=5, active=3)
         assert manifest.version == 1 and manifest.alert == AlertPolicy(0.7, 0.1)
         with pytest.raises(HedgeError, match="older one"):  # the sites run version 1 now
             hedge("owner", "rollback", "--to", 2, "--dir", owner)

@@ -359,7 +359,10 @@ def test_assisted_jobs_name_only_key_services_the_cloud_allows(
     ("https://k.example/ks", "https://k.example/ks/", True),
     ("https://k.example/ksx", "https://k.example/ks", False),  # a whole path segment only
     ("https://k.example/other/ks", "https://k.example/ks", False),
-    ("https://k.example:99999/ks", "https://k.example/ks", False)])  # not a port
+    ("https://k.example:99999/ks", "https://k.example/ks", False),  # not a port
+    ("https://k.example/ks/../admin", "https://k.example/ks", False),  # resolves to /admin
+    ("https://k.example/ks/%2e%2e/admin", "https://k.example/ks", False),
+    ("https://k.example/ks/./jobs", "https://k.example/ks", False)])
 def test_a_key_service_url_lies_under_a_prefix_by_whole_segments(url: str, prefix: str,
                                                                  under: bool) -> None:
     assert _under(url, prefix) is under

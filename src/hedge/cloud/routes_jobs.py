@@ -3,7 +3,7 @@ follow them, fetch the encrypted results; the owner's encrypted models for evalu
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Body, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -28,13 +28,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def _under(url: str, prefix: str) -> bool:
     """Whether `url` lies under the allowed `prefix`, compared parsed, not as text: the same
     scheme, host and port, no user information (`https://allowed@elsewhere/` connects to
-    `elsewhere`), and the prefix's path a whole-segment prefix of the URL's path."""
+    `elsewhere`), no dot segments (the HTTP client resolves `/ks/../admin` to `/admin`), and
+    the prefix's path a whole-segment prefix of the URL's path."""
     u, p = urlsplit(url), urlsplit(prefix)
     try:
         u_port, p_port = u.port, p.port
     except ValueError:  # not a number, or out of range
         return False
     if u.username is not None or u.password is not None or not u.hostname:
+        return False
+    if any(segment in (".", "..") for segment in unquote(u.path).split("/")):
         return False
     if (u.scheme, u.hostname) != (p.scheme, p.hostname):
         return False

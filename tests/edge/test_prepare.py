@@ -85,6 +85,19 @@ def test_rows_that_break_the_schema_only_together_are_all_rejected(tmp_path: Pat
     assert all("3 distinct values" in k["reason"] for k in kept)
 
 
+def test_rows_that_break_it_together_go_too_when_another_breaks_it_alone(
+        tmp_path: Path) -> None:
+    # a reading that is missing, and three values of a binary label among the others
+    rows = [{"torque": None, "fail": 0}, {"torque": 30.0, "fail": 0},
+            {"torque": 31.0, "fail": 1}, {"torque": 32.0, "fail": 2}]
+    taken = intake(tmp_path, rows, ["a"] * 4)
+    assert prepare(schema(), RollingWindows(WINDOWS), taken) is None  # no crash later
+    kept = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert [k["row"]["torque"] for k in kept] == [None, 30.0, 31.0, 32.0]
+    assert "missing" in kept[0]["reason"]
+    assert all("3 distinct values" in k["reason"] for k in kept[1:])
+
+
 def test_a_file_is_taken_or_refused_whole(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

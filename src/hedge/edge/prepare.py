@@ -93,17 +93,19 @@ def _check(schema: Schema, frame: pd.DataFrame) -> None:
 
 def _breaking(schema: Schema, rows: list[dict[str, Any]]) -> tuple[dict[int, str],
                                                                     pd.DataFrame]:
-    """The rows that break `schema`, with the reason (checked as a whole first: fast when all
-    are well; every row, if only they together break it), and the frame of all `rows`."""
+    """The rows that break `schema`, with the reason, and the frame of all `rows`. Checked as
+    a whole first (fast when all are well); then the rows that break it alone, and if the
+    others still break it together (a binary label with a third value), all of those too:
+    the rows that go on always pass the schema."""
     frame = pd.DataFrame(rows)
-    try:
-        _check(schema, frame)
+    if _problem_of(schema, rows) is None:
         return {}, frame
-    except HedgeError as whole:
-        found = _alone(schema, rows, 0)
-        # no row alone breaks it, only the rows together (a binary label with a third value):
-        # all of them go, or the agent would meet the same failure after the windows
-        return found or dict.fromkeys(range(len(rows)), str(whole)), frame
+    found = _alone(schema, rows, 0)
+    rest = [i for i in range(len(rows)) if i not in found]
+    together = _problem_of(schema, [rows[i] for i in rest]) if rest else None
+    if together is not None:
+        found |= dict.fromkeys(rest, together)
+    return found, frame
 
 
 def _alone(schema: Schema, rows: list[dict[str, Any]], offset: int) -> dict[int, str]:

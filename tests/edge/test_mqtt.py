@@ -205,7 +205,7 @@ def test_a_broker_that_cannot_be_verified_is_reported_not_silent(
         with pytest.raises(HedgeError, match=r"cannot connect to the MQTT broker.*certificate "
                                              r"verify failed"), TelemetryPublisher(wrong):
             pass  # the simulated machine's publisher says so at once
-        with caplog.at_level(logging.WARNING, logger="hedge.edge.mqtt"):
+        with caplog.at_level(logging.WARNING, logger="hedge.edge"):
             c = MqttConnector(wrong, f"edge-{secrets.token_hex(4)}", ["factory/+/telemetry"],
                               FIELDS, tmp_path / "rejected.jsonl")
             c.start()
@@ -213,7 +213,7 @@ def test_a_broker_that_cannot_be_verified_is_reported_not_silent(
             while "cannot connect" not in caplog.text and time.monotonic() < deadline:
                 time.sleep(0.05)
             c.close()
-    assert not c.connected.is_set()
+    assert not c.connected.is_set() and c.queue.stats.connect_failures >= 1
     assert f"cannot connect to the MQTT broker mqtts://127.0.0.1:{port} (1 attempts" \
         in caplog.text
 

@@ -294,6 +294,7 @@ def test_reconnecting_waits_twice_as_long_after_each_failure_up_to_the_limit(
     waits = re.findall(r"retrying in ([0-9.]+) s", caplog.text)
     assert waits[:4] == ["0.5", "1.0", "2.0", "2.0"]
     assert not c.connected.is_set()
+    assert c.queue.stats.connect_failures >= 4 and c.queue.stats.reconnects == 0
 
 
 def test_an_alert_is_written_to_the_machines_nodes(tmp_path: Path) -> None:
@@ -364,11 +365,13 @@ def test_basic256sha256_sessions_work_and_mispinned_or_unsecured_ones_are_refuse
             for c in (wrong, plain):
                 c.start()
             deadline = time.monotonic() + 15
-            while (min(wrong.queue.stats.reconnects, plain.queue.stats.reconnects) < 1
+            while (min(wrong.queue.stats.connect_failures,
+                       plain.queue.stats.connect_failures) < 1
                    and time.monotonic() < deadline):
                 assert not wrong.connected.wait(0.05) and not plain.connected.is_set()
             for c in (wrong, plain):
-                assert c.queue.stats.reconnects >= 1  # an attempt failed; it tries again
+                assert c.queue.stats.connect_failures >= 1  # an attempt failed; it tries again
+                assert c.queue.stats.reconnects == 0  # it never had a connection
                 assert not c.connected.is_set()
         finally:
             for c in (wrong, plain):

@@ -123,6 +123,7 @@ class MqttConnector(StreamConnector):
         # no CONNACK: the broker is unreachable, or the TLS handshake failed (paho keeps the
         # reason to itself); logged now and then, as it retries for ever
         self._failures += 1
+        self.queue.stats.connect_failures += 1
         if milestone(self._failures):
             log.warning("cannot connect to the MQTT broker %s (%d attempts so far); check that "
                         "it runs and, for mqtts://, its CA file and our certificate; retrying",

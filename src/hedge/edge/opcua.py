@@ -128,17 +128,23 @@ class OpcUaConnector(StreamConnector):
     async def _supervise(self, thread: LoopThread) -> None:
         thread.ready()
         stop = thread.stopping
-        delay = RETRY_FIRST_S
+        delay, connected_once = RETRY_FIRST_S, False
         while not stop.is_set():
             lost = asyncio.Event()
             client = Client(self.endpoint, timeout=self.timeout)
+            session = False
             try:
                 await self._connect(client, lost)
-                if self.queue.stats.reconnects or delay > RETRY_FIRST_S:
+                session = True
+                if connected_once:
+                    self.queue.stats.reconnects += 1
+                if connected_once or delay > RETRY_FIRST_S:
                     log.info("%s: connected to %s again", self.stream, self.endpoint)
-                delay = RETRY_FIRST_S
+                delay, connected_once = RETRY_FIRST_S, True
                 await self._watch(client, lost, stop)
             except (TimeoutError, OSError, ua.UaError, HedgeError) as exc:
+                if not session:
+                    self.queue.stats.connect_failures += 1
                 log.warning("%s: OPC UA connection to %s: %s; retrying in %.1f s",
                             self.stream, self.endpoint, str(exc) or type(exc).__name__, delay)
             finally:
@@ -150,7 +156,6 @@ class OpcUaConnector(StreamConnector):
                     log.debug("%s: closing the old client failed", self.stream, exc_info=True)
             if stop.is_set():
                 break
-            self.queue.stats.reconnects += 1
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:

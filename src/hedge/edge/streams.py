@@ -73,6 +73,7 @@ class StreamStats:
     malformed: int = 0  # payloads that were not rows, in the rejected log
     dropped: int = 0  # rows dropped because the queue was at its limit
     reconnects: int = 0  # connections re-established
+    connect_failures: int = 0  # connection attempts that failed
 
 
 @dataclass

@@ -8,8 +8,6 @@ from __future__ import annotations
 import queue
 import ssl
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,20 +16,8 @@ import pytest
 
 from hedge.mqtt import MqttSettings
 from hedge.pki import CertificateAuthority
-from hedge.sim import broker
 from hedge.sim.broker import BrokerTls
-
-
-@contextmanager
-def own_broker(folder: Path, *, users: dict[str, str] | None = None,
-               tls: BrokerTls | None = None) -> Iterator[int]:
-    """`mosquitto_process`, skipping the test where Mosquitto's tools are not installed."""
-    if not Path(broker.MOSQUITTO).exists():
-        pytest.skip("the mosquitto binary is not installed")
-    if users is not None and not Path(broker.MOSQUITTO_PASSWD).exists():
-        pytest.skip("mosquitto_passwd is not installed")
-    with broker.mosquitto_process(folder, users=users, tls=tls) as port:
-        yield port
+from tests.edge.machines import own_mosquitto
 
 
 @dataclass(frozen=True)
@@ -98,7 +84,7 @@ def attempt(settings: MqttSettings) -> str:
 
 
 def test_the_right_user_and_password_connect_and_carry_a_message(tmp_path: Path) -> None:
-    with own_broker(tmp_path / "b", users={"edge": "p@ss:word", "sim": "other"}) as port:
+    with own_mosquitto(tmp_path / "b", users={"edge": "p@ss:word", "sim": "other"}) as port:
         # in the URL, percent-encoded; explicit credentials override the URL's
         assert attempt(MqttSettings.parse(f"mqtt://edge:p%40ss%3Aword@127.0.0.1:{port}")) == \
             "carried"
@@ -110,7 +96,7 @@ def test_the_right_user_and_password_connect_and_carry_a_message(tmp_path: Path)
 
 def test_a_wrong_password_an_unknown_user_and_no_credentials_are_refused(
         tmp_path: Path) -> None:
-    with own_broker(tmp_path / "b", users={"edge": "secret"}) as port:
+    with own_mosquitto(tmp_path / "b", users={"edge": "secret"}) as port:
         for url in (f"mqtt://edge:wrong@127.0.0.1:{port}", f"mqtt://edge@127.0.0.1:{port}",
                     f"mqtt://nobody:secret@127.0.0.1:{port}", f"mqtt://127.0.0.1:{port}"):
             assert attempt(MqttSettings.parse(url)).startswith("refused: "), url
@@ -118,7 +104,7 @@ def test_a_wrong_password_an_unknown_user_and_no_credentials_are_refused(
 
 def test_tls_verifies_the_broker_against_the_ca_and_carries_a_message(tmp_path: Path,
                                                                       pki: Pki) -> None:
-    with own_broker(tmp_path / "b", tls=pki.server) as port:
+    with own_mosquitto(tmp_path / "b", tls=pki.server) as port:
         assert attempt(MqttSettings.parse(f"mqtts://127.0.0.1:{port}", ca_file=pki.ca)) == \
             "carried"
         # the listener speaks TLS only: a plain client gets no CONNACK
@@ -127,7 +113,7 @@ def test_tls_verifies_the_broker_against_the_ca_and_carries_a_message(tmp_path: 
 
 def test_tls_refuses_a_broker_whose_certificate_another_ca_issued(tmp_path: Path,
                                                                   pki: Pki) -> None:
-    with own_broker(tmp_path / "b", tls=pki.server) as port:
+    with own_mosquitto(tmp_path / "b", tls=pki.server) as port:
         for trusted in (pki.other_ca, None):  # None: the system's roots
             outcome = attempt(MqttSettings.parse(f"mqtts://127.0.0.1:{port}", ca_file=trusted))
             assert outcome.startswith("TLS: ") and "certificate verify failed" in outcome
@@ -137,7 +123,7 @@ def test_mutual_tls_carries_a_message_only_with_a_client_certificate(tmp_path: P
                                                                      pki: Pki) -> None:
     mutual = BrokerTls(pki.server.ca_file, pki.server.cert_file, pki.server.key_file,
                        require_certificate=True)
-    with own_broker(tmp_path / "b", tls=mutual) as port:
+    with own_mosquitto(tmp_path / "b", tls=mutual) as port:
         url = f"mqtts://127.0.0.1:{port}"
         assert attempt(MqttSettings.parse(url, ca_file=pki.ca, cert_file=pki.edge_cert,
                                           key_file=pki.edge_key)) == "carried"

@@ -10,7 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from hedge.data import Schema
-from hedge.sim.broker import MOSQUITTO, mosquitto_process, mosquitto_running
+from hedge.sim.broker import (
+    MOSQUITTO,
+    MOSQUITTO_PASSWD,
+    BrokerTls,
+    mosquitto_process,
+    mosquitto_running,
+)
 from hedge.sim.milling import MODES, MillingMachine
 from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
 
@@ -41,11 +47,16 @@ def system_broker_or_skip() -> str:
 
 
 @contextmanager
-def own_mosquitto(folder: Path, port: int | None = None) -> Iterator[int]:
-    """`mosquitto_process`, skipping the test where the binary is not installed."""
+def own_mosquitto(folder: Path, port: int | None = None, *,
+                  users: dict[str, str] | None = None,
+                  tls: BrokerTls | None = None) -> Iterator[int]:
+    """`mosquitto_process`, skipping the test where Mosquitto (or, with `users`,
+    mosquitto_passwd) is not installed."""
     import pytest
 
     if not Path(MOSQUITTO).exists():
         pytest.skip("the mosquitto binary is not installed")
-    with mosquitto_process(folder, port) as started:
+    if users is not None and not Path(MOSQUITTO_PASSWD).exists():
+        pytest.skip("mosquitto_passwd is not installed")
+    with mosquitto_process(folder, port, users=users, tls=tls) as started:
         yield started

@@ -20,7 +20,7 @@ from hedge.edge.mqtt import MqttConnector, parse_telemetry
 from hedge.errors import HedgeError
 from hedge.mqtt import MqttSettings
 from hedge.pki import CertificateAuthority
-from hedge.sim.broker import MOSQUITTO, MOSQUITTO_PASSWD, BrokerTls, mosquitto_process
+from hedge.sim.broker import BrokerTls
 from hedge.sim.mqtt_publisher import TelemetryPublisher
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import ReplaySource
@@ -170,15 +170,13 @@ def test_cmapss_engine_cycles_replay_over_mqtt(tmp_path: Path) -> None:
 
 
 def test_rows_arrive_over_tls_with_user_and_password(tmp_path: Path) -> None:
-    if not Path(MOSQUITTO).exists() or not Path(MOSQUITTO_PASSWD).exists():
-        pytest.skip("the mosquitto binary or mosquitto_passwd is not installed")
     ca = CertificateAuthority.create("test")
     ca_file, cert, key = tmp_path / "ca.pem", tmp_path / "broker.pem", tmp_path / "broker.key"
     ca_file.write_bytes(ca.cert_pem)
     ca.issue("broker", "server", hosts=("127.0.0.1",)).save(cert, key)
     prefix, client_id = "factory/test", f"edge-{secrets.token_hex(4)}"
-    with mosquitto_process(tmp_path / "broker", users={"edge": "edge:pw", "mill": "mill@pw"},
-                           tls=BrokerTls(ca_file, cert, key)) as port:
+    with own_mosquitto(tmp_path / "broker", users={"edge": "edge:pw", "mill": "mill@pw"},
+                       tls=BrokerTls(ca_file, cert, key)) as port:
         edge = MqttSettings.parse(f"mqtts://edge:edge%3Apw@127.0.0.1:{port}", ca_file=ca_file)
         machine = MqttSettings.parse(f"mqtts://127.0.0.1:{port}", username="mill",
                                      password="mill@pw", ca_file=ca_file)
@@ -193,14 +191,12 @@ def test_rows_arrive_over_tls_with_user_and_password(tmp_path: Path) -> None:
 
 def test_a_broker_that_cannot_be_verified_is_reported_not_silent(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    if not Path(MOSQUITTO).exists():
-        pytest.skip("the mosquitto binary is not installed")
     ca, other = CertificateAuthority.create("test"), CertificateAuthority.create("other")
     ca_file, cert, key = tmp_path / "ca.pem", tmp_path / "broker.pem", tmp_path / "broker.key"
     ca_file.write_bytes(ca.cert_pem)
     (tmp_path / "other.pem").write_bytes(other.cert_pem)
     ca.issue("broker", "server", hosts=("127.0.0.1",)).save(cert, key)
-    with mosquitto_process(tmp_path / "broker", tls=BrokerTls(ca_file, cert, key)) as port:
+    with own_mosquitto(tmp_path / "broker", tls=BrokerTls(ca_file, cert, key)) as port:
         wrong = MqttSettings.parse(f"mqtts://127.0.0.1:{port}", ca_file=tmp_path / "other.pem")
         with pytest.raises(HedgeError, match=r"cannot connect to the MQTT broker.*certificate "
                                              r"verify failed"), TelemetryPublisher(wrong):

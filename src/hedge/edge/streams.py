@@ -117,12 +117,10 @@ class StreamQueue:
             self._acknowledge([token])
 
     def wait(self, timeout: float) -> bool:
-        """Wait until rows arrive (or `timeout` seconds); whether any are queued."""
+        """Wait until rows arrive (or `timeout` seconds); whether any are queued. The signal
+        is set by `put` and cleared by `_release` when the queue runs empty."""
         self._arrived.wait(timeout)
         with self._lock:
-            self._arrived.clear()
-            if self._entries:
-                self._arrived.set()
             return bool(self._entries)
 
     def take(self, max_rows: int = 10_000) -> StreamIntake | None:
@@ -146,7 +144,7 @@ class StreamQueue:
                 left -= 1
             if left:
                 self._entries = deque(e for e in self._entries if id(e) not in gone)
-            if not self._entries:  # else the next `wait` would return at once, with nothing
+            if not self._entries:  # the next `wait` waits for a `put`
                 self._arrived.clear()
             if rejected:
                 self.stats.rejected += len(entries)

@@ -56,7 +56,7 @@ from hedge.errors import (
 )
 from hedge.signing import VerifyKey
 
-__all__ = ["DEFAULT_MAX_UPLOAD", "NAME_PATTERN", "create_app"]
+__all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_MIN_JOB_ROWS", "NAME_PATTERN", "create_app"]
 
 #: Default size limit of one upload (a dataset of a few hundred thousand rows at N=16384).
 DEFAULT_MAX_UPLOAD = 2 * 2**30
@@ -261,6 +261,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                              .order_by(Upload.id)).all()
             return [_info(s, r, replay=False) for r in rows]
 
-    add_job_routes(app, db, blobs, max_upload, key_services, min_job_rows)
+    add_job_routes(app, db, blobs, max_upload, key_services=key_services,
+                   min_job_rows=min_job_rows)
     add_deployment_routes(app, db, blobs)
     return app

@@ -19,6 +19,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    select,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -153,6 +154,15 @@ class Database:
             if row is None:
                 raise ParameterError(f"no consortium {consortium_id}")
             return row.fingerprint
+
+    def uploads(self, consortium_id: int, wanted: list[int] | None = None) -> list[Upload]:
+        """The consortium's uploads by id (those in `wanted`, None: all); ids it does not
+        have are left out."""
+        with self.session() as s:
+            query = select(Upload).where(Upload.consortium_id == consortium_id)
+            if wanted is not None:
+                query = query.where(Upload.id.in_(wanted))
+            return list(s.scalars(query.order_by(Upload.id)).all())
 
     def dispose(self) -> None:
         self.engine.dispose()

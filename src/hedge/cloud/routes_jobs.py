@@ -9,13 +9,12 @@ from fastapi import Body, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from hedge.ckks import container
 from hedge.cloud.access import Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, no_keystore
-from hedge.cloud.db import Database, Upload
+from hedge.cloud.db import Database
 from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
 from hedge.protocol import is_loopback_url
@@ -74,8 +73,8 @@ class JobInfo(BaseModel):
 
 
 
-def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int,
-                   key_services: tuple[str, ...] = (), min_job_rows: int = 0) -> None:
+def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int, *,
+                   key_services: tuple[str, ...], min_job_rows: int) -> None:
     """`key_services`: URL prefixes assisted-training jobs may name (the workers connect
     there, so an owner cannot point them elsewhere in the cloud's network); none: loopback.
     A job over fewer than `min_job_rows` rows is refused: whatever it computes is decrypted
@@ -85,17 +84,13 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
     def rows_named(cid: int, wanted: list[int] | None) -> int:
         """The rows of the uploads a job names (None: all the consortium's); 404 for ids
         the consortium does not have."""
-        with db.session() as s:
-            query = select(Upload.id, Upload.rows).where(Upload.consortium_id == cid)
-            if wanted is not None:
-                query = query.where(Upload.id.in_(wanted))
-            found = {int(i): int(n) for i, n in s.execute(query).all()}
-        missing = sorted(set(wanted or ()) - set(found))
+        found = db.uploads(cid, wanted)
+        missing = sorted(set(wanted or ()) - {u.id for u in found})
         if missing:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"this consortium has no uploads {missing}; list them with "
                                 f"GET /v1/consortia/{cid}/uploads")
-        return sum(found.values())
+        return sum(u.rows for u in found)
 
     def allowed(url: str) -> bool:
         if not key_services:

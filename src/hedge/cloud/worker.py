@@ -161,11 +161,7 @@ class Worker:
 
     def _dataset(self, job: JobView, bundle: PublicBundle,
                  wanted: list[int] | None) -> EncryptedDataset:
-        with self.db.session() as s:
-            query = select(Upload).where(Upload.consortium_id == job.consortium_id)
-            if wanted is not None:
-                query = query.where(Upload.id.in_(wanted))
-            blobs = [u.blob for u in s.scalars(query.order_by(Upload.id)).all()]
+        blobs = [u.blob for u in self.db.uploads(job.consortium_id, wanted)]
         if not blobs or (wanted is not None and len(blobs) != len(set(wanted))):
             raise SchemaError("the job names uploads this consortium does not have")
         if len(self._datasets) > _CACHED_UPLOADS:

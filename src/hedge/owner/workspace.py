@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,14 @@ class OwnerWorkspace:
         """owner.json as it is now (changes go through `_editing`)."""
         return _read_state(self.root)
 
+    @cached_property
+    def identity(self) -> dict[str, Any]:
+        """What `create` fixed for good (cloud, consortium, name, fingerprint, owner_key),
+        read once."""
+        state = self.state
+        return {k: state[k] for k in ("cloud", "consortium", "name", "fingerprint",
+                                      "owner_key")}
+
     # -- creation --------------------------------------------------------------------------
 
     @classmethod
@@ -142,11 +151,11 @@ class OwnerWorkspace:
     def client(self) -> CloudClient:
         """The owner's cloud client (mutual TLS with the owner's certificate, if any)."""
         token = (self.root / "owner.token").read_text().strip()
-        return _cloud_client(self.root, self.state["cloud"], token)
+        return _cloud_client(self.root, self.identity["cloud"], token)
 
     @property
     def consortium(self) -> int:
-        return int(self.state["consortium"])
+        return int(self.identity["consortium"])
 
     def uploads(self) -> list[dict[str, Any]]:
         """What the sites uploaded (metadata only: id, site, rows, size, ...)."""
@@ -158,8 +167,7 @@ class OwnerWorkspace:
     def add_site(self, name: str, passphrase: str | None = None) -> Path:
         """Register a site; returns its enrolment file (token, owner key, package key and,
         with mutual TLS, a client certificate: `passphrase` opens the CA key)."""
-        state = self.state
-        if name in state["sites"]:
+        if name in self.state["sites"]:
             raise PolicyError(f"site {name!r} is enrolled already; its file is "
                               f"{self.root / 'sites' / (name + '.json')}")
         tls = None
@@ -170,18 +178,18 @@ class OwnerWorkspace:
             tls = site_credential(self.root, name, passphrase=passphrase)
         with self.client() as client:
             made = client.add_site(self.consortium, name)
-        enrolment = {"version": 1, "cloud": state["cloud"],
-                     "consortium": int(state["consortium"]), "site": name, "token": made["token"],
-                     "owner_key": state["owner_key"], "fingerprint": state["fingerprint"],
+        fixed = self.identity
+        enrolment = {"version": 1, "cloud": fixed["cloud"], "consortium": self.consortium,
+                     "site": name, "token": made["token"], "owner_key": fixed["owner_key"],
+                     "fingerprint": fixed["fingerprint"],
                      "package_key": base64.b64encode(new_package_key()).decode()}
         if tls is not None:
             enrolment["tls"] = tls
         (self.root / "sites").mkdir(exist_ok=True)
         target = self.root / "sites" / f"{name}.json"
         write_json(target, enrolment)
-        with self._editing() as state:
-            if name not in state["sites"]:  # another command may have added it meanwhile
-                state["sites"].append(name)
+        with self._editing() as state:  # a second enrolment of the name: the cloud's 409
+            state["sites"].append(name)
         return target
 
     def revoke_site(self, name: str) -> None:
@@ -255,7 +263,7 @@ class OwnerWorkspace:
         (e.g. held out from training): the model is encrypted afresh with the public bundle,
         so the cloud scores it without learning it. The job's id."""
         bundle = PublicBundle.load(self.root / "public.bundle",
-                                   expected_fingerprint=self.state["fingerprint"])
+                                   expected_fingerprint=self.identity["fingerprint"])
         encrypted = EncryptedLinearModel.encrypt(model, bundle, margin_bound=margin_bound)
         with self.client() as client:
             blob = client.store_model(self.consortium, encrypted.to_bytes())
@@ -273,9 +281,9 @@ class OwnerWorkspace:
 
     def wait(self, job_id: int, poll: float = 0.5) -> dict[str, Any]:
         """Wait until a job ends; its final state, or `ParameterError` if it failed."""
+        cid = self.consortium
         with self.client() as client:
-            while (state := client.job(self.consortium, job_id))["status"] in ("queued",
-                                                                                "running"):
+            while (state := client.job(cid, job_id))["status"] in ("queued", "running"):
                 time.sleep(poll)
         if state["status"] != "done":
             raise ParameterError(f"job {job_id} {state['status']}: {state['message']}")
@@ -332,9 +340,9 @@ class OwnerWorkspace:
         version was deployed with. `alert`: the threshold and hysteresis the edges alert with
         (None: each edge's own setting)."""
         signing = SigningKey.load(self.root / "signing.pem", passphrase=passphrase)
-        state = self.state
-        revoked = state.get("revoked", [])
-        targets = sites or [s for s in state["sites"] if s not in revoked]
+        now = self.state
+        revoked = now.get("revoked", [])
+        targets = sites or [s for s in now["sites"] if s not in revoked]
         if any(site in revoked for site in targets):
             raise PolicyError(f"sites {[s for s in targets if s in revoked]} are revoked")
         if rollback_to is None:  # the number is spent even if a publication fails below
@@ -347,10 +355,12 @@ class OwnerWorkspace:
                     state.setdefault("alerts", {})[str(version)] = alert.to_dict()
         else:
             version = rollback_to
-            alert = AlertPolicy.of(state.get("alerts", {}).get(str(version)))
+            alert = AlertPolicy.of(now.get("alerts", {}).get(str(version)))
         with self.client() as client:
             for site in targets:
                 with self._editing() as state:  # one publication per site at a time
+                    if site in state.get("revoked", []):
+                        raise PolicyError(f"site {site!r} was revoked meanwhile")
                     current = state["deployments"].get(site, {"version": None, "sequence": 0})
                     replaces = current["version"] if rollback_to is not None else None
                     if rollback_to is not None and (replaces is None or replaces <= version):

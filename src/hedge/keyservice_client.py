@@ -17,7 +17,8 @@ __all__ = ["HttpRefreshClient"]
 
 
 class HttpRefreshClient:
-    """`hedge.ml.refresh.RefreshClient` over HTTP (the cloud side). Non-2xx answers become
+    """The key service's HTTP client: `hedge.ml.refresh.RefreshClient` for the cloud's
+    workers, and job registration and cancellation for the owner. Non-2xx answers become
     hedge errors carrying the server's detail: 403 and 401 -> `PolicyError`, 400 ->
     `CorruptDataError`, anything else -> `HedgeError`. `transport` is the test seam."""
 

@@ -58,12 +58,14 @@ def test_inferred_ranges_lie_beyond_the_data_by_half_a_step_to_a_step_and_a_half
     assert step / 2 - tolerance <= feature.high - high <= margin * span + 1.5 * step + tolerance
 
 
-def test_a_two_valued_column_keeps_its_values_as_its_range() -> None:
-    """An indicator's two values show, as a category's do (widening would only shrink its
-    scaled values and the margins a model has)."""
-    schema = Schema.infer(pd.DataFrame({"flag": [0, 1, 1, 0], "x": [2.0, 3.0, 3.0, 9.0]}))
+def test_a_0_1_indicator_keeps_its_range_and_other_columns_are_widened() -> None:
+    """[0, 1] tells nothing about an indicator (widening it would only shrink its scaled
+    values and the margins a model has); any other column, two-valued too, is widened."""
+    schema = Schema.infer(pd.DataFrame({"flag": [0, 1, 1, 0], "x": [2.0, 3.0, 3.0, 9.0],
+                                        "setpoint": [50.0, 60.0, 60.0, 50.0]}))
     assert schema.features[0] == Feature("flag", "numeric", 0.0, 1.0)
     assert schema.features[1] == Feature("x", "numeric", 1.9, 9.1)
+    assert schema.features[2] == Feature("setpoint", "numeric", 49.0, 61.0)  # not 0/1
 
 
 def test_json_round_trip(tmp_path: Path) -> None:

@@ -105,7 +105,8 @@ def schema_infer(
     exclude: Annotated[list[str] | None, typer.Option(help="Columns that are not features "
                                                            "(identifiers, leaks).")] = None,
     margin: Annotated[float, typer.Option(help="Widen numeric ranges by this fraction "
-                                                "(ranges are also rounded outward).")] = 0.05,
+                                                "(ranges also lie beyond the data, never at "
+                                                "its exact extremes).")] = 0.05,
     only: Annotated[list[str] | None, typer.Option(help="Use only these feature columns "
                                                         "(repeat the option).")] = None,
 ) -> None:

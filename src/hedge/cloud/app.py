@@ -60,7 +60,7 @@ __all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_MIN_JOB_ROWS", "NAME_PATTERN", "create
 
 #: Default size limit of one upload (a dataset of a few hundred thousand rows at N=16384).
 DEFAULT_MAX_UPLOAD = 2 * 2**30
-#: no job computes (and so no owner decrypts) anything over fewer rows than this
+#: jobs over fewer rows are refused (the owner decrypts what jobs compute)
 DEFAULT_MIN_JOB_ROWS = 20
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # idempotency keys, whole string

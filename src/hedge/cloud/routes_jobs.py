@@ -78,7 +78,8 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
     """`key_services`: URL prefixes assisted-training jobs may name (the workers connect
     there, so an owner cannot point them elsewhere in the cloud's network); none: loopback.
     A job over fewer than `min_job_rows` rows is refused: whatever it computes is decrypted
-    by the owner, and should not be a statistic of a handful of rows."""
+    by the owner (a floor against small releases by mistake; an owner can still pad a job
+    with rows it uploads itself)."""
     queue = JobQueue(db)
 
     def rows_named(cid: int, wanted: list[int] | None) -> int:
@@ -128,9 +129,8 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         if rows < min_job_rows:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"the job's uploads hold {rows} rows; this cloud runs no job "
-                                f"over fewer than {min_job_rows} (what the owner decrypts must "
-                                "not be a statistic of a handful of rows): name more uploads "
-                                "or wait for more data")
+                                f"over fewer than {min_job_rows} (the owner decrypts what jobs "
+                                "compute): name more uploads or wait for more data")
         total = spec.iterations if isinstance(spec, TrainSpec) else 1
         job_id = queue.submit(cid, spec.kind, fields, total=total)
         return JobInfo.of(job_of(cid, job_id))

@@ -28,8 +28,8 @@ class CloudService:
                  min_job_rows: int = DEFAULT_MIN_JOB_ROWS) -> None:
         """`key_services`: URL prefixes of owners' key services that assisted-training jobs
         may name (the workers connect there); without any, only loopback URLs.
-        `min_job_rows`: jobs over fewer rows are refused (what the owner decrypts is never an
-        aggregate of fewer)."""
+        `min_job_rows`: jobs over fewer rows are refused (the owner decrypts what jobs
+        compute; a floor against small releases by mistake)."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(database_url(self.data_dir, db_url))

@@ -201,7 +201,8 @@ class Schema:
               stream_column: str | None = None) -> Schema:
         """Infer feature kinds and ranges from data (a site's own, or released statistics).
 
-        Numeric columns get [min, max] widened by `margin` (a fraction of the span); text columns
+        Numeric columns get [min, max] widened by `margin` (a fraction of the span) and moved
+        outward beyond the data (`_outward`; 0/1 indicators keep [0, 1]); text columns
         with at most 32 values become categories; other text columns must be excluded. The
         `windows`' columns are computed per stream (`rolling_frame`; exclude the stream column
         unless it is a feature) and added as numeric features."""
@@ -287,7 +288,7 @@ def _numeric(column: pd.Series, name: str) -> np.ndarray:
 def _infer_feature(name: str, column: pd.Series, margin: float) -> Feature:
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         x = _numeric(column, name)
-        if len(np.unique(x)) <= 2:  # an indicator: its two values, like a category's, show
+        if set(np.unique(x)) <= {0.0, 1.0}:  # a 0/1 indicator: [0, 1] shows nothing
             return Feature(name, "numeric", float(x.min()), float(x.max()))
         return Feature(name, "numeric", *_outward(float(x.min()), float(x.max()), margin))
     values = sorted(set(column.astype(str)))
@@ -326,11 +327,11 @@ def _infer_label(frame: pd.DataFrame, label: str | None, positive: Any,
 def _outward(low: float, high: float, margin: float) -> tuple[float, float]:
     """[low, high] widened by `margin` of the span, then moved outward onto a grid of two
     significant digits of the span and at least half a grid step beyond the data: the schema
-    travels in clear, so it must not carry exact extremes (it shows them to within 1.5 steps;
-    a step is 1-10 % of the span)."""
+    travels in clear, so it must not carry exact extremes (with margin 0 it shows them to
+    within 1.5 steps; a step is 1-10 % of the span)."""
     span = high - low
     if span <= 0:
-        return low - margin * span, high + margin * span
+        return low, high
     exponent = math.floor(math.log10(span)) - 1
     step = 10.0 ** exponent
     below = math.floor((low - margin * span) / step)

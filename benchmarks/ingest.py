@@ -23,6 +23,8 @@ frozen: the pause every thread of the edge would otherwise take now and then. Th
 frozen for every run after it, bare clients' included, as `EdgeAgent.run` freezes its own.
 
     python benchmarks/ingest.py
+
+The figures also go to benchmarks/results/ingest.json, with the machine and commit.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ from hedge.sim.broker import mosquitto_process, mosquitto_running
 from hedge.sim.edge_config import mqtt_sections, opcua_sections
 from hedge.sim.opcua_server import endpoint, node_id
 from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
+from machine_info import machine_info
 
+RESULTS = Path(__file__).parent / "results" / "ingest.json"
 WARM_UP, SECONDS = 2.0, 10.0
 FLAT_OUT = 50_000.0  # cycles/s asked of the machine: more than it can make
 BACKLOG = 50_000  # MQTT messages a broker keeps for a client that is away
@@ -91,10 +95,17 @@ class Measured:
     def __init__(self, values_per_s: float, ages: list[float]) -> None:
         self.values_per_s, self.ages = values_per_s, np.array(ages)
 
-    def latency(self) -> str:
+    def percentiles(self) -> dict[str, float]:
+        """Latency in ms: p50, p99 and max (empty without latency samples)."""
         a = self.ages
-        return (f"{np.percentile(a, 50):.1f} / {np.percentile(a, 99):.1f} / {a.max():.1f}"
-                if len(a) else "-")
+        if not len(a):
+            return {}
+        return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
+                "max": float(a.max())}
+
+    def latency(self) -> str:
+        p = self.percentiles()
+        return f"{p['p50']:.1f} / {p['p99']:.1f} / {p['max']:.1f}" if p else "-"
 
 
 def machine(rate: float, args: list[str]) -> subprocess.Popen[bytes]:
@@ -335,9 +346,12 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; {len(VARIABLES)} mapped values per row, "
           f"{SECONDS:.0f} s after {WARM_UP:.0f} s warm-up")
+    results: dict[str, Any] = {"machine": machine_info(), "ingest_values_per_s": {},
+                               "latency_ms": {}}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         loaded, frozen = full_collection_ms(root / "gc")
+        results["full_collection_ms"] = {"loaded": loaded, "frozen": frozen}
         print(f"\na full garbage collection in the edge process: {loaded:.1f} ms with its heap "
               f"as loaded, {frozen:.2f} ms once frozen (hedge.runtime.freeze_heap)")
         print("\ningestion into the durable buffer (values/s; target >= 5,000 for each protocol)")
@@ -352,10 +366,14 @@ def main() -> None:
                 bare, hedge = run(root, rate, True), run(root, rate, False)
                 if name == "OPC UA":
                     latency[rate] = bare, hedge
+                results["ingest_values_per_s"][f"{name}, {offer(rate)}"] = {
+                    "bare": bare.values_per_s, "edge": hedge.values_per_s}
                 print(f"{name:9s}{offer(rate):32s}{bare.values_per_s:14,.0f}"
                       f"{hedge.values_per_s:14,.0f}", flush=True)
         try:
             bare, hedge = mqtt_backlog(root)
+            results["ingest_values_per_s"][f"MQTT, a backlog of {BACKLOG:,} messages"] = {
+                "bare": bare.values_per_s, "edge": hedge.values_per_s}
             print(f"{'MQTT':9s}{f'a backlog of {BACKLOG:,} messages':32s}"
                   f"{bare.values_per_s:14,.0f}{hedge.values_per_s:14,.0f}", flush=True)
         except HedgeError as exc:
@@ -365,6 +383,10 @@ def main() -> None:
               f"{'hedge: alert acked by machine':>32s}   target p99 < 100")
         for rate, (bare, hedge) in latency.items():
             print(f"{offer(rate):32s}{bare.latency():>30s}{hedge.latency():>32s}")
+            results["latency_ms"][f"OPC UA, {offer(rate)}"] = {
+                "bare": bare.percentiles(), "edge": hedge.percentiles()}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

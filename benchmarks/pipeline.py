@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hedge.demo import UPLOAD, DemoSummary, run_demo
+from machine_info import machine_info
 
 console = Console(width=150)
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
@@ -32,7 +33,7 @@ TARGET = 0.10
 
 
 def main() -> None:
-    results = {}
+    results: dict[str, object] = {"machine": machine_info()}
     for mode in ("assisted", "non-interactive"):
         with tempfile.TemporaryDirectory() as tmp:
             s = run_demo(Path(tmp) / "demo", repeat_training=2, mode=mode,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import tempfile
 import time
@@ -35,6 +34,7 @@ from hedge.ml import EncryptedDataset, EncryptedLogisticRegression, RowLayout
 from hedge.ml.refresh import refresh_tiled
 from hedge.owner.audit import AuditLog
 from hedge.owner.keyservice import InProcessRefreshClient, KeyService
+from machine_info import machine_info
 
 console = Console(width=150)
 RESULTS = Path(__file__).parent / "results" / "train_logistic.json"
@@ -194,8 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     trainer = Trainer(columns=16)  # width 16 covers every set here (at most 15 features + bias)
-    res: dict[str, Any] = {"machine": {"python": platform.python_version(),
-                                       "cpu_count": 2, "date": time.strftime("%Y-%m-%d %H:%M")},
+    res: dict[str, Any] = {"machine": machine_info(),
                            "keygen_s": trainer.keygen_s, "bundle_bytes": trainer.bundle_bytes,
                            "galois_keys": len(trainer.bundle.rotation_steps), "idash": {}}
     for name in (["edin"] if args.quick else IDASH_SETS):

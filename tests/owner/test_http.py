@@ -114,6 +114,15 @@ def test_only_the_admin_token_cancels_jobs(admin: HttpRefreshClient, client: Htt
         admin.cancel_job("http-none")
 
 
+def test_without_an_admin_token_the_refresh_token_registers_and_cancels(
+        service: KeyService) -> None:
+    with serve(create_app(service, TOKEN, max_body_bytes=LIMIT)) as base, \
+            HttpRefreshClient(base, TOKEN, timeout=10) as only:
+        only.register_job("http-one-token", COLUMNS, COLUMNS, 3)
+        only.cancel_job("http-one-token")
+        assert only.job("http-one-token")["max_refreshes"] == 0
+
+
 def test_foreign_key_set_is_400(admin: HttpRefreshClient, client: HttpRefreshClient, url: str,
                                 foreign_keys: KeySet, service: KeyService) -> None:
     admin.register_job("http-f", COLUMNS, COLUMNS, 5)

@@ -50,7 +50,6 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as paho
 from asyncua import Client, ua
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.ckks import KeySet
 from hedge.cloud.client import CloudClient
@@ -62,6 +61,7 @@ from hedge.edge.sinks import Prediction
 from hedge.edge.streams import StreamStats
 from hedge.errors import HedgeError
 from hedge.ml import LinearModel
+from hedge.mqtt import MqttSettings
 from hedge.package import build_package, new_package_key
 from hedge.runtime import freeze_heap
 from hedge.services import free_port, hedge_command, wait_accepting
@@ -123,11 +123,11 @@ def edge(folder: Path, source: str) -> EdgeAgent:
     """An enrolled edge (no cloud: uploads fail, rows stay buffered) with a logistic model."""
     folder.mkdir(parents=True, exist_ok=True)
     keys = KeySet.generate("fast", rotations=[])
-    owner = SigningKey()
+    owner, key = SigningKey(), new_package_key()
     enrolment = {"version": 1, "cloud": "http://127.0.0.1:9", "consortium": 1,
                  "site": "bench", "token": "t", "owner_key": str(owner.verify_key),
                  "fingerprint": keys.fingerprint,
-                 "package_key": base64.b64encode(new_package_key()).decode()}
+                 "package_key": base64.b64encode(key).decode()}
     (folder / "site.json").write_text(json.dumps(enrolment))
     frame = load_ai4i()[[v.column for v in VARIABLES]]
     schema = Schema.infer(frame, label="Machine failure", margin=0.5)
@@ -138,7 +138,6 @@ def edge(folder: Path, source: str) -> EdgeAgent:
                       client=CloudClient("http://127.0.0.1:9", "t", retries=0))
     coef = np.zeros(len(schema.columns))
     model = LinearModel(schema.columns, -1.0, coef + 0.3, schema.to_dict())
-    key = base64.b64decode(str(enrolment["package_key"]))
     agent.models.install(build_package(model, site="bench", sequence=1, version=1,
                                        signing_key=owner, package_key=key))
     return agent
@@ -267,8 +266,8 @@ def mqtt(root: Path, rate: float, bare: bool) -> Measured:
 def session(port: int, client_id: str, topic: str, received: list[int] | None = None, *,
             persistent: bool = True) -> paho.Client:
     """A subscribed QoS 1 session at the broker on `port`; `received[0]` counts messages."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         clean_session=not persistent)
+    client = MqttSettings.parse(f"mqtt://127.0.0.1:{port}").client(client_id,
+                                                                   persistent=persistent)
     subscribed = threading.Event()
     client.on_subscribe = lambda *args: subscribed.set()
     if received is not None:

@@ -2,7 +2,7 @@
 """Benchmarks of hedge's CKKS engine against raw seal-python and TenSEAL.
 
     .venv/bin/python benchmarks/ckks_ops.py                 # everything (about 3.5 minutes)
-    .venv/bin/python benchmarks/ckks_ops.py --presets fast  # quick smoke run
+    .venv/bin/python benchmarks/ckks_ops.py --presets fast  # one preset (about 20 s)
 
 Measures, in one run (see BENCHMARKS.md for the figures and the machine):
 
@@ -74,6 +74,8 @@ REPS = {
     "standard": Reps(ops=9, warmup=1, sequence=30, tenseal=5, pool=5),
     "deep": Reps(ops=3, warmup=0, sequence=0, tenseal=0, pool=0),
 }
+#: ``--smoke``: every section once, to show the script runs (its figures mean nothing)
+SMOKE_REPS = Reps(ops=1, warmup=0, sequence=1, tenseal=1, pool=1)
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 Values = np.ndarray
@@ -181,7 +183,7 @@ class RawSeal:
         self.top = eng.top_level
         self.scales = list(eng.scales)
         self.primes = list(eng.primes)
-        self.parms = [eng.parms_id(level) for level in range(self.top + 1)]
+        self.parms = chain_parms_ids(eng.context)
         self.relin = bundle.relin_keys
         self.galois = bundle.galois_keys
         self.encryptor = seal.Encryptor(eng.context, keys._public_key)
@@ -250,6 +252,16 @@ class RawSeal:
         ct = seal.Ciphertext()
         ct.load_bytes(self.context, data)
         return ct
+
+
+def chain_parms_ids(context: seal.SEALContext) -> list[list[int]]:
+    """The parms_id of every data level, indexed by level (0 = last), read off SEAL's chain."""
+    ids: dict[int, list[int]] = {}
+    data = context.first_context_data()
+    while data is not None:
+        ids[data.chain_index()] = data.parms_id()
+        data = data.next_context_data()
+    return [ids[level] for level in range(len(ids))]
 
 
 # -- 0. keys ----------------------------------------------------------------------------------
@@ -725,9 +737,9 @@ def _ops_dict(ops: list[OpResult]) -> list[dict[str, Any]]:
              "raw_max_error": o.raw_error} for o in ops]
 
 
-def run_preset(name: str) -> dict[str, Any]:
+def run_preset(name: str, *, smoke: bool = False) -> dict[str, Any]:
     p = preset(name)
-    reps = REPS[name]
+    reps = SMOKE_REPS if smoke else REPS[name]
     steps = main_rotation_steps(p)
     console.rule(f"preset {name} (N={p.poly_modulus_degree}, depth {p.depth})")
     keys, keygen_s = seconds(lambda: KeySet.generate(p, rotations=steps))
@@ -761,6 +773,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--presets", nargs="+", choices=PRESET_NAMES, default=list(PRESET_NAMES))
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--smoke", action="store_true",
+                        help="one repetition of everything, to check the script runs (the "
+                             "figures mean nothing; use with --presets fast and --output)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     results: dict[str, Any] = {"machine": machine_info(), "presets": {}}
@@ -777,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.log(f"{m['cpu_model']} ({m['cores']} cores, {m['ram_gib']:.1f} GiB), Python "
                 f"{m['python']}, seal-python {m['seal_python']}, TenSEAL {m['tenseal']}")
     for name in args.presets:
-        results["presets"][name] = run_preset(name)
+        results["presets"][name] = run_preset(name, smoke=args.smoke)
     console.rule("results")
     for make in (table_keys, table_overhead, table_tenseal, table_pool, table_throughput,
                  table_bundle):

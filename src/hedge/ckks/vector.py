@@ -33,6 +33,7 @@ import numpy as np
 import seal
 
 from hedge.ckks import _matmul, _poly, _rotate, container
+from hedge.ckks._engine import Engine
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, ShapeError
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class EncryptedVector:
     # -- facts ----------------------------------------------------------------------------------
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return self.bundle.engine
 
     @property
@@ -422,7 +423,7 @@ def _field(fields: dict[str, Any], key: str, kind: type) -> Any:
     return value
 
 
-def _load_ciphertext(eng: Any, tag: int, payload: bytes, level: int) -> seal.Ciphertext:
+def _load_ciphertext(eng: Engine, tag: int, payload: bytes, level: int) -> seal.Ciphertext:
     if tag != _TAG_CIPHERTEXT:
         raise CorruptDataError(f"unexpected record (tag {tag}) in ciphertext data")
     ct = seal.Ciphertext()

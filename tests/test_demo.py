@@ -15,7 +15,8 @@ from rich.console import Console
 
 from hedge.ckks import KeySet
 from hedge.data import Schema, load_ai4i
-from hedge.demo import LEAKS, run_demo
+from hedge.data.sites import AI4I_LEAKS
+from hedge.demo import run_demo
 from hedge.ml.evaluate import BRIER_BOUND
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
@@ -69,7 +70,7 @@ def test_breach_drill_over_everything_the_cloud_wrote(demo: tuple[Path, object])
     assert len(secrets) == 1 + 3 * 3
     for secret_value in secrets:
         assert secret_value not in dump, secret_value[:8]
-    frame = load_ai4i().drop(columns=LEAKS).sample(n=900, random_state=0)
+    frame = load_ai4i().drop(columns=list(AI4I_LEAKS)).sample(n=900, random_state=0)
     schema = Schema.infer(frame, label="Machine failure")
     scaled = schema.features_matrix(frame)
     numeric = frame.select_dtypes("number").drop(columns=["Machine failure"]).to_numpy()

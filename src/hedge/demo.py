@@ -37,6 +37,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from hedge.data import Schema, load_ai4i
+from hedge.data.sites import AI4I_LEAKS
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.errors import HedgeError, ParameterError
 from hedge.files import write_atomic
@@ -54,7 +55,6 @@ from hedge.sim.telemetry import ReplaySource
 
 __all__ = ["DemoSummary", "run_demo"]
 
-LEAKS = ["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]  # ids, failure-mode labels
 LABEL = "Machine failure"
 RATE = 2000.0  # replayed cycles per second
 MQTT_SITE = 2  # the third site's machine publishes over MQTT, the others serve OPC UA
@@ -167,7 +167,7 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
         summary.stages[name] = summary.stages.get(name, 0.0) + now - clock
         clock = now
 
-    frame = load_ai4i().drop(columns=LEAKS)
+    frame = load_ai4i().drop(columns=list(AI4I_LEAKS))
     if rows is not None:
         frame = frame.sample(n=rows, random_state=0)
     train, test = train_test_split(frame, test_size=0.3, stratify=frame[LABEL], random_state=0)

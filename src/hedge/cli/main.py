@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from hedge import HedgeError, __version__
-from hedge.cli import cloud, demo, edge, engine, learn, owner, owner_flow, segment, sim
+from hedge.cli import cloud, data, demo, edge, engine, learn, owner, owner_flow, segment, sim
 
 app = typer.Typer(
     name="hedge",
@@ -22,6 +22,7 @@ app.command("selfcheck")(engine.selfcheck)
 app.add_typer(learn.plan_app, name="plan")
 app.add_typer(learn.keys_app, name="keys")
 app.add_typer(learn.schema_app, name="schema")
+app.add_typer(data.app, name="data")
 app.command("encrypt")(learn.encrypt)
 app.command("train")(learn.train)
 app.command("decrypt-model")(learn.decrypt_model)

@@ -9,9 +9,11 @@ from hedge.data.datasets import (
     load_idash,
 )
 from hedge.data.schema import Feature, Label, Schema
+from hedge.data.sites import EXAMPLE_SETS, split_sites, write_sites
 from hedge.data.windows import RollingWindows, Window, rolling_frame
 
 __all__ = [
+    "EXAMPLE_SETS",
     "IDASH_SETS",
     "Feature",
     "Label",
@@ -24,4 +26,6 @@ __all__ = [
     "load_hr",
     "load_idash",
     "rolling_frame",
+    "split_sites",
+    "write_sites",
 ]

@@ -62,15 +62,25 @@ async def monitor(client: Client, handler: Any, nodes: list[Any],
     the server samples, a value repeated in the next cycle included, up to _QUEUE values per
     node between two publishes. `HedgeError` if the server refuses a node."""
     subscription = await client.create_subscription(publishing_ms, handler)
-    trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-    # the public subscribe_data_change takes no filter; a value repeated in the next cycle
-    # must still be reported (trigger on the timestamp too)
-    handles = await subscription._subscribe(
-        [client.get_node(n) for n in nodes], ua.AttributeIds.Value, trigger,
-        queuesize=_QUEUE, sampling_interval=0)
-    for handle in handles if isinstance(handles, list) else [handles]:
-        if isinstance(handle, ua.StatusCode):
-            raise HedgeError(f"the server refused to monitor a node: {handle}")
+    # built by hand for the public create_monitored_items: subscribe_data_change takes no
+    # filter, and a value repeated in the next cycle must still be reported (trigger on the
+    # timestamp too); the subscription is new, so handles 1..n are unique in it
+    requests = [_monitor_request(client.get_node(n).nodeid, handle)
+                for handle, n in enumerate(nodes, start=1)]
+    for result in await subscription.create_monitored_items(requests):
+        if isinstance(result, ua.StatusCode):
+            raise HedgeError(f"the server refused to monitor a node: {result}")
+
+
+def _monitor_request(node: ua.NodeId, handle: int) -> ua.MonitoredItemCreateRequest:
+    """Every sampled value of `node`'s Value (fastest sampling, _QUEUE values kept between
+    two publishes, oldest dropped first), reported on a change of status, value or timestamp."""
+    parameters = ua.MonitoringParameters(
+        ClientHandle=handle, SamplingInterval=0, QueueSize=_QUEUE, DiscardOldest=True,
+        Filter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp))
+    return ua.MonitoredItemCreateRequest(
+        ItemToMonitor=ua.ReadValueId(NodeId=node, AttributeId=ua.AttributeIds.Value),
+        MonitoringMode=ua.MonitoringMode.Reporting, RequestedParameters=parameters)
 
 
 class OpcUaConnector(StreamConnector):

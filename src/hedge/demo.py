@@ -207,7 +207,7 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
         for plant, rows_ in zip(plants, parts, strict=True):
             plant.feed(train.iloc[rows_])
             stage(REPLAY)
-            report = plant.agent.step()
+            report = plant.agent.step(flush=True)  # the replay is over: no more rows come
             stage(UPLOAD)
             summary.sites[plant.agent.site] = {"rows": report.uploaded_rows,
                                                "bytes": report.uploaded_bytes}
@@ -217,7 +217,7 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
         for plant, rows_ in zip(plants, tests, strict=True):  # labelled rows, held out
             plant.feed(test.iloc[rows_])
             stage(REPLAY)
-            plant.agent.step()
+            plant.agent.step(flush=True)  # one upload per site, held out for evaluation
             stage(UPLOAD)
         validation = sorted(set(_upload_ids(owner)) - set(history))
         prepared = owner.prepare(history)

@@ -100,7 +100,8 @@ def test_owner_commands(tmp_path: Path) -> None:
         # an evaluation needs the standard preset's depth: the job fails and says so
         with pytest.raises(HedgeError, match="DepthExhaustedError"):
             hedge("owner", "evaluate", tmp_path / "v1.json", "--dir", owner)
-        # the edge agent as its command: one cycle ingests a dropped file and uploads it
+        # the edge agent as its command: one cycle ingests a dropped file, and uploads it
+        # with --flush although it is smaller than a batch
         edge = tmp_path / "edge"
         (edge / "incoming").mkdir(parents=True)
         frame = pd.DataFrame({"a": x[:30, 0], "b": x[:30, 1], "y": y[:30].astype(int)})
@@ -109,8 +110,11 @@ def test_owner_commands(tmp_path: Path) -> None:
         (edge / "edge.toml").write_text(
             f'enrolment = "{owner / "sites" / "plant-1.json"}"\ndata_dir = "data"\n'
             'schema = "schema.json"\n[source]\nfolder = "incoming"\nsettle_seconds = 0\n')
-        hedge("edge", "run", "--config", edge / "edge.toml", "--once")
+        waited = hedge("edge", "run", "--config", edge / "edge.toml", "--once")
         assert (edge / "incoming" / "done" / "rows.csv").exists()
+        assert "30 buffered rows wait" in waited
+        assert [u["rows"] for u in OwnerWorkspace.open(owner).uploads()] == [80]
+        hedge("edge", "run", "--config", edge / "edge.toml", "--once", "--flush")
         assert [u["rows"] for u in OwnerWorkspace.open(owner).uploads()] == [80, 30]
         with pytest.raises(HedgeError, match=r"this consortium has no uploads \[5\]; list "):
             hedge("owner", "train", "--upload", 5, "--wait", "--dir", owner)  # refused at once

@@ -8,7 +8,7 @@ import gc
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,21 +57,25 @@ def world(tmp_path: Path, keys: KeySet) -> Iterator[dict[str, object]]:
     frame = pd.DataFrame({"temp": [300.0, 310.0], "speed": [1200.0, 2800.0], "fail": [0, 1]})
     schema = Schema.infer(frame, label="fail")
     schema.save(tmp_path / "schema.json")
+    # uploads of whatever is pending at every cycle: these tests are about what happens to
+    # the batches, not when they are due (tests/edge/test_batching.py)
     (tmp_path / "edge.toml").write_text(
         'enrolment = "site.json"\ndata_dir = "data"\nschema = "schema.json"\n'
-        '[source]\nfolder = "incoming"\nsettle_seconds = 0\n[upload]\nbatch_rows = 100\n')
+        '[source]\nfolder = "incoming"\nsettle_seconds = 0\n[upload]\nbatch_rows = 100\n'
+        'max_wait_seconds = 0\n')
     yield {"service": service, "http": http, "cid": cid, "owner": owner, "key": key,
            "owner_token": owner_token, "site_token": site["token"], "schema": schema,
            "dir": tmp_path}
     service.close()
 
 
-def agent(world: dict[str, object], http: httpx.Client | None = None) -> EdgeAgent:
+def agent(world: dict[str, object], http: httpx.Client | None = None,
+          clock: Callable[[], float] = time.time) -> EdgeAgent:
     config = EdgeConfig.load(Path(str(world["dir"])) / "edge.toml")
     service: CloudService = world["service"]  # type: ignore[assignment]
     client = CloudClient("http://testserver", str(world["site_token"]), sleep=lambda _: None,
                          retries=1, http=http or TestClient(service.app()))
-    return EdgeAgent(config, client=client)
+    return EdgeAgent(config, client=client, clock=clock)
 
 
 def drop(world: dict[str, object], name: str, rows: int, seed: int = 0) -> None:

@@ -52,7 +52,7 @@ def test_crashes_at_the_edge_lose_nothing_and_count_nothing_twice(
     text = text[:text.index("[source]")] + (
         f'[source]\nkind = "mqtt"\nbroker = "mqtt://127.0.0.1:1883"\nclient_id = "{client_id}"'
         f'\ntopics = ["{prefix}/+/telemetry"]\n[source.fields]\ntemp = "temp"\n'
-        'speed = "speed"\nfail = "fail"\n[upload]\nbatch_rows = 100\n')
+        'speed = "speed"\nfail = "fail"\n[upload]\nbatch_rows = 100\nmax_wait_seconds = 0\n')
     (folder / "edge.toml").write_text(text)
 
     first = agent(world)

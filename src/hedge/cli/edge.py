@@ -11,6 +11,7 @@ import typer
 
 from hedge.cli._common import console
 from hedge.edge import EdgeAgent, EdgeConfig
+from hedge.errors import ParameterError
 
 app = typer.Typer(help="The edge agent: buffer, encrypt, upload, install models, infer.",
                   no_args_is_help=True)
@@ -20,9 +21,16 @@ app = typer.Typer(help="The edge agent: buffer, encrypt, upload, install models,
 def run(
     config: Annotated[Path, typer.Option("--config", help="edge.toml")],
     once: Annotated[bool, typer.Option(help="One cycle, then exit.")] = False,
+    flush: Annotated[bool, typer.Option(
+        help="With --once: upload every buffered row now, however few (otherwise rows wait "
+             "for [upload] batch_rows or max_wait_seconds).")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between cycles.")] = 5.0,
 ) -> None:
-    """Ingest, upload, poll deployments and score, until interrupted."""
+    """Ingest, upload, poll deployments and score, until interrupted. Uploads wait for a
+    batch of [upload] batch_rows rows or until the oldest row waited max_wait_seconds."""
+    if flush and not once:
+        raise ParameterError("--flush goes with --once (a running agent uploads what is due; "
+                             "[upload] max_wait_seconds = 0 uploads at every cycle)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s edge %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)
     agent = EdgeAgent(EdgeConfig.load(config))
@@ -30,8 +38,11 @@ def run(
         if once:
             agent.connector.start()
             agent.connector.wait(interval)  # streams: what arrives within one interval
-            report = agent.step()
+            report = agent.step(flush=flush)
             console.print(report)
+            if report.waiting:
+                console.print(f"{report.waiting} buffered rows wait for [upload] batch_rows "
+                              "rows or max_wait_seconds; --flush uploads them now")
         else:
             agent.run(threading.Event(), interval)
     except KeyboardInterrupt:

@@ -15,14 +15,20 @@ before rows are buffered. Predictions go to DATA_DIR/predictions.jsonl and to th
 signed rollback) and self-checked.
 
 `run` ingests and scores as rows arrive (one thread) while another encrypts and uploads
-batches and looks for deployments every `interval` seconds.
+batches and looks for deployments every `interval` seconds. Uploads wait for a worthwhile
+batch (`[upload] batch_rows` pending, or the oldest pending row `max_wait_seconds` old, or the
+buffer full: `Buffer.start_batch`); an open batch (after a crash or an outage) goes at once;
+`step(flush=True)` uploads whatever is pending.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,16 +80,22 @@ class StepReport:
     problem: str | None = None
     alerts: int = 0
     buffer_full: bool = False  # ingestion stopped: the rows wait at their source
+    waiting: int = 0  # rows pending after the cycle, outside any batch (for a fuller one)
 
 
 class EdgeAgent:
+    """`clock` (seconds since 1970) stamps the rows' arrival in the buffer and measures how
+    long they have waited for a batch."""
+
     def __init__(self, config: EdgeConfig, connector: Connector | None = None,
-                 client: CloudClient | None = None, sink: Sink | None = None) -> None:
+                 client: CloudClient | None = None, sink: Sink | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         e = config.enrolment
         self.site, self.consortium = e.site, e.consortium
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site)
+        self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site,
+                             clock=clock)
         self.connector = connector or open_connector(config.source, config.data_dir)
         self.sinks: list[Sink] = [sink or JsonlSink(config.data_dir / "predictions.jsonl"),
                                   *alert_sinks(config.alerts, self.connector)]
@@ -115,15 +127,21 @@ class EdgeAgent:
 
     # -- one cycle ---------------------------------------------------------------------------
 
-    def step(self) -> StepReport:
+    def step(self, *, flush: bool = False) -> StepReport:
+        """One cycle: ingest, upload the batches that are due (`flush`: every pending row,
+        however few), look for a deployment."""
         report = StepReport()
         self._ingest(report)
-        self._cloud(report)
+        self._cloud(report, flush)
+        report.waiting = self.buffer.pending()
         return report
 
-    def _cloud(self, report: StepReport) -> None:
-        """Upload what is buffered, then look for a deployment."""
-        for part in (self._upload, self._deployments):
+    def _cloud(self, report: StepReport, flush: bool = False) -> None:
+        """Upload what is due (or, with `flush`, everything buffered), then look for a
+        deployment."""
+        parts: list[Callable[[StepReport], None]] = [
+            functools.partial(self._upload, flush=flush), self._deployments]
+        for part in parts:
             try:
                 part(report)
             except CloudUnavailableError as exc:
@@ -210,13 +228,16 @@ class EdgeAgent:
         n0, n1 = json.loads(self.buffer.get("class_counts") or "[0, 0]")
         return int(n0), int(n1)
 
-    def _upload(self, report: StepReport) -> None:
+    def _upload(self, report: StepReport, flush: bool = False) -> None:
+        """Encrypt and upload the open batch, then every batch that is due (`flush`: until
+        nothing is pending)."""
         counts = self._class_counts()
         if self.config.class_weight == "balanced" and min(counts) == 0:
             log.info("%s: waiting for rows of both classes before uploading with balanced "
                      "weights (seen %s)", self.site, counts)
             return
-        while (batch := self.buffer.start_batch(self.config.batch_rows)) is not None:
+        max_wait = 0.0 if flush else self.config.max_wait_seconds
+        while (batch := self.buffer.start_batch(self.config.batch_rows, max_wait)) is not None:
             frame = pd.DataFrame(batch.rows)
             data = EncryptedDataset.from_frame(frame, self.config.schema, self.bundle(),
                                                class_weight=self.config.class_weight,

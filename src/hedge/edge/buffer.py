@@ -3,8 +3,12 @@ fsynced) before its source is acknowledged, and stays until its batch is uploade
 
 Batches: `start_batch` assigns the oldest pending rows to a new batch with a fixed idempotency
 key (site, a random id of this buffer, batch number), in the same transaction, before anything
-is encrypted. Sources (files) are recorded with their rows, so a source read again after a crash
-is not added twice. After a crash the same rows are
+is encrypted. A new batch is started only once it is worth its ciphertexts (whose size does not
+depend on how few rows they hold): when `max_rows` rows are pending, when the oldest pending
+row has waited `max_wait` seconds, or when the buffer refused rows for want of room. Every row
+is stamped with its arrival time (the buffer's clock, wall time by default, injectable) when it
+is committed, so the wait survives restarts. Sources (files) are recorded with their rows, so
+a source read again after a crash is not added twice. After a crash the same rows are
 encrypted again and sent under the same key, so the cloud counts them once. Rows leave the
 buffer only when their batch is acknowledged (`finish_batch`).
 
@@ -26,6 +30,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -63,8 +68,12 @@ class Batch:
 
 
 class Buffer:
-    def __init__(self, path: str | os.PathLike[str], max_bytes: int, site: str) -> None:
-        self.max_bytes, self.site = max_bytes, site
+    """`clock`: seconds since 1970 (`time.time`), stamped on every row as it is committed."""
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int, site: str, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.max_bytes, self.site, self._clock = max_bytes, site, clock
+        self._refused = False  # rows refused for want of room since the last finished batch
         # one connection shared by the agent's ingest and upload threads, one at a time
         self._db = sqlite3.connect(os.fspath(path), isolation_level=None,
                                    check_same_thread=False)
@@ -73,13 +82,15 @@ class Buffer:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript("""
             CREATE TABLE IF NOT EXISTS row (id INTEGER PRIMARY KEY, payload TEXT NOT NULL,
-                                            bytes INTEGER NOT NULL, batch INTEGER);
+                                            bytes INTEGER NOT NULL, batch INTEGER,
+                                            arrived REAL NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS batch (id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL,
                                               uploaded INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS source (name TEXT PRIMARY KEY);
             CREATE INDEX IF NOT EXISTS row_batch ON row (batch);
         """)
+        self._migrate()
         if self.get("id") is None:  # batch keys stay unique even if this file is recreated
             self.set("id", secrets.token_hex(4))
         self.id = str(self.get("id"))
@@ -87,6 +98,14 @@ class Buffer:
             "SELECT name, value FROM meta WHERE name LIKE 'mark:%'")}
         #: bytes held, kept beside the table (summing it on every add grows with the buffer)
         self._held = int(self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM row").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Bring a buffer written by an earlier hedge up to date, keeping every row: rows
+        without an arrival time get 0 (long ago), so they are due at once, as they were
+        under the code that buffered them."""
+        columns = {str(c[1]) for c in self._db.execute("PRAGMA table_info(row)")}
+        if "arrived" not in columns:
+            self._db.execute("ALTER TABLE row ADD COLUMN arrived REAL NOT NULL DEFAULT 0")
 
     @_locked
     def close(self) -> None:
@@ -136,13 +155,15 @@ class Buffer:
             raise TooLargeForBufferError(f"{len(rows)} rows take {size:,} bytes, more than the "
                                          f"whole buffer ({self.max_bytes:,})")
         if self._held + size > self.max_bytes:
+            self._refused = True  # the pending rows are due: waiting would not make room
             raise BufferFullError(f"the buffer holds {self._held:,} of {self.max_bytes:,} "
                                   f"bytes; {len(rows)} new rows wait at their source")
         marks = self._advance(keys or ())[0]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO row (payload, bytes) VALUES (?, ?)",
-                                 [(p, len(p)) for p in payloads])
+            arrived = self._clock()
+            self._db.executemany("INSERT INTO row (payload, bytes, arrived) VALUES (?, ?, ?)",
+                                 [(p, len(p), arrived) for p in payloads])
             if source is not None:
                 self._db.execute("INSERT INTO source VALUES (?)", (source,))
             for name, value in (counts or {}).items():
@@ -161,17 +182,24 @@ class Buffer:
         return None if found is None else self._batch(int(found[0]), str(found[1]))
 
     @_locked
-    def start_batch(self, max_rows: int) -> Batch | None:
-        """The open batch, or a new one of up to `max_rows` pending rows; None if empty."""
+    def start_batch(self, max_rows: int, max_wait: float = 0.0) -> Batch | None:
+        """The open batch if there is one (resumed at once, whatever its size); otherwise a
+        new batch of the oldest pending rows, up to `max_rows`, if one is due: `max_rows`
+        rows are pending, or the oldest pending row arrived `max_wait` seconds ago or more
+        (0: whatever is pending is due; a row stamped later than the clock now reads, which
+        was set back, is due too, so that no row waits for the clock to catch up), or rows
+        were refused for want of room since the last batch was finished. None: nothing is
+        pending, or nothing is due yet."""
         current = self.open_batch()
         if current is not None:
             return current
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            ids = [r[0] for r in self._db.execute(
-                "SELECT id FROM row WHERE batch IS NULL ORDER BY id LIMIT ?", (max_rows,))]
-            if not ids:
+            pending = self._db.execute("SELECT id, arrived FROM row WHERE batch IS NULL "
+                                       "ORDER BY id LIMIT ?", (max_rows,)).fetchall()
+            if not pending or not self._due(len(pending) >= max_rows, pending[0][1], max_wait):
                 return None
+            ids = [r[0] for r in pending]
             cur = self._db.execute("INSERT INTO batch (key) VALUES ('')")
             batch_id = int(cur.lastrowid or 0)
             key = f"{self.site}-{self.id}-{batch_id:08d}"
@@ -179,6 +207,11 @@ class Buffer:
             self._db.executemany("UPDATE row SET batch = ? WHERE id = ?",
                                  [(batch_id, i) for i in ids])
         return self._batch(batch_id, key)
+
+    def _due(self, full: bool, oldest: float, max_wait: float) -> bool:
+        """Whether pending rows make a batch now (`start_batch`)."""
+        waited = self._clock() - oldest
+        return full or self._refused or waited >= max_wait or waited < 0
 
     def _batch(self, batch_id: int, key: str) -> Batch:
         rows = [json.loads(p) for (p,) in self._db.execute(
@@ -195,6 +228,7 @@ class Buffer:
             self._db.execute("UPDATE batch SET uploaded = 1 WHERE id = ?", (batch.id,))
             self._db.execute("DELETE FROM row WHERE batch = ?", (batch.id,))
         self._held -= int(size)
+        self._refused = False  # room again: ingestion may go on
 
     @_locked
     def quarantine_batch(self, batch: Batch, reason: str) -> None:

@@ -16,9 +16,9 @@ signed rollback) and self-checked.
 
 `run` ingests and scores as rows arrive (one thread) while another encrypts and uploads
 batches and looks for deployments every `interval` seconds. Uploads wait for a worthwhile
-batch (`[upload] batch_rows` pending, or the oldest pending row `max_wait_seconds` old, or the
-buffer full: `Buffer.start_batch`); an open batch (after a crash or an outage) goes at once;
-`step(flush=True)` uploads whatever is pending.
+batch (`hedge.edge.uploader`: `[upload] batch_rows` pending, or the oldest pending row
+`max_wait_seconds` old, or the buffer full); an open batch (after a crash or an outage) goes at
+once; `step(flush=True)` uploads whatever is pending.
 """
 
 from __future__ import annotations
@@ -29,13 +29,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.blobs import TooLargeError
 from hedge.cloud.client import CloudClient, CloudUnavailableError
 from hedge.data import RollingWindows
 from hedge.edge.alerts import AlertTracker
@@ -44,44 +42,20 @@ from hedge.edge.config import EdgeConfig
 from hedge.edge.connectors import Connector
 from hedge.edge.models import ModelStore
 from hedge.edge.prepare import FILE_STREAM, prepare
+from hedge.edge.report import StepReport
 from hedge.edge.sinks import JsonlSink, Prediction, Sink
 from hedge.edge.sources import (
     alert_sinks,
     open_connector,
 )
 from hedge.edge.streams import StreamIntake
-from hedge.errors import (
-    CorruptDataError,
-    HedgeError,
-    KeyMismatchError,
-    SecretMaterialError,
-)
-from hedge.files import write_atomic
-from hedge.ml import EncryptedDataset
+from hedge.edge.uploader import Uploader
+from hedge.errors import HedgeError
 from hedge.runtime import freeze_heap
 
 __all__ = ["EdgeAgent", "StepReport"]
 
 log = logging.getLogger("hedge.edge")
-
-#: What the cloud answers about a batch itself (malformed, another key set, too large, secret
-#: material); anything else (an outage, a revoked token) leaves the batch open for later.
-_BATCH_REFUSED = (CorruptDataError, KeyMismatchError, SecretMaterialError, TooLargeError)
-
-
-@dataclass
-class StepReport:
-    ingested: int = 0
-    rejected: int = 0
-    uploaded_rows: int = 0
-    uploaded_bytes: int = 0
-    installed: int | None = None
-    refused: str | None = None
-    problem: str | None = None
-    alerts: int = 0
-    buffer_full: bool = False  # ingestion stopped: the rows wait at their source
-    waiting: int = 0  # rows pending after the cycle, outside any batch (for a fuller one)
-
 
 class EdgeAgent:
     """`clock` (seconds since 1970) stamps the rows' arrival in the buffer and measures how
@@ -104,7 +78,7 @@ class EdgeAgent:
         self.client = client or CloudClient(e.cloud, e.token, verify=e.tls)
         self.models = ModelStore(config.data_dir / "models", site=self.site,
                                  owner=e.owner_key, package_key=e.package_key)
-        self._bundle: PublicBundle | None = None
+        self.uploader = Uploader(config, self.buffer, self.client)
 
     def close(self) -> None:
         self.connector.close()
@@ -114,16 +88,7 @@ class EdgeAgent:
     def bundle(self) -> PublicBundle:
         """The consortium's public bundle, fetched once and pinned to the enrolment's
         fingerprint."""
-        if self._bundle is None:
-            path = self.config.data_dir / "public.bundle"
-            expected = self.config.enrolment.fingerprint
-            if path.exists():
-                self._bundle = PublicBundle.load(path, expected_fingerprint=expected)
-            else:
-                raw = self.client.bundle(self.consortium)
-                self._bundle = PublicBundle.from_bytes(raw, expected_fingerprint=expected)
-                write_atomic(path, raw)
-        return self._bundle
+        return self.uploader.bundle()
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -229,30 +194,7 @@ class EdgeAgent:
         return int(n0), int(n1)
 
     def _upload(self, report: StepReport, flush: bool = False) -> None:
-        """Encrypt and upload the open batch, then every batch that is due (`flush`: until
-        nothing is pending)."""
-        counts = self._class_counts()
-        if self.config.class_weight == "balanced" and min(counts) == 0:
-            log.info("%s: waiting for rows of both classes before uploading with balanced "
-                     "weights (seen %s)", self.site, counts)
-            return
-        max_wait = 0.0 if flush else self.config.max_wait_seconds
-        while (batch := self.buffer.start_batch(self.config.batch_rows, max_wait)) is not None:
-            frame = pd.DataFrame(batch.rows)
-            data = EncryptedDataset.from_frame(frame, self.config.schema, self.bundle(),
-                                               class_weight=self.config.class_weight,
-                                               l2=self.config.l2, class_counts=counts)
-            raw = data.to_bytes()
-            try:
-                self.client.upload(self.consortium, batch.key, raw)
-            except _BATCH_REFUSED as exc:  # this batch, for good: set aside, the others go on
-                self.buffer.quarantine_batch(batch, f"{type(exc).__name__}: {exc}")
-                report.problem = f"batch {batch.key} refused and set aside: {exc}"
-                log.error("%s: %s", self.site, report.problem)
-                continue
-            self.buffer.finish_batch(batch)
-            report.uploaded_rows += len(batch.rows)
-            report.uploaded_bytes += len(raw)
+        self.uploader.upload(report, self._class_counts(), flush)
 
     def _deployments(self, report: StepReport) -> None:
         latest = self.client.latest_deployment(self.consortium)

@@ -70,8 +70,8 @@ def world(tmp_path: Path, keys: KeySet) -> Iterator[dict[str, object]]:
 
 
 def agent(world: dict[str, object], http: httpx.Client | None = None,
-          clock: Callable[[], float] = time.time) -> EdgeAgent:
-    config = EdgeConfig.load(Path(str(world["dir"])) / "edge.toml")
+          clock: Callable[[], float] = time.time, config_file: str = "edge.toml") -> EdgeAgent:
+    config = EdgeConfig.load(Path(str(world["dir"])) / config_file)
     service: CloudService = world["service"]  # type: ignore[assignment]
     client = CloudClient("http://testserver", str(world["site_token"]), sleep=lambda _: None,
                          retries=1, http=http or TestClient(service.app()))

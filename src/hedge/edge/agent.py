@@ -8,11 +8,12 @@ encrypted and uploaded under a fixed idempotency key until the cloud acknowledge
 or an outage at any point loses nothing and counts nothing twice; a batch the cloud refuses for
 good (not an outage) is set aside with its reason and its rows kept (`Buffer.quarantined`), and
 the next batches go on. Rows from machine streams are deduplicated by their key (machine,
-source timestamp); a stream row that breaks the schema goes to DATA_DIR/rejected.jsonl and
-the others go on. Rolling-window features (the schema's `windows`) are computed per machine
-before rows are buffered. Predictions go to DATA_DIR/predictions.jsonl and to the alert sinks
-(`hedge.edge.alerts`). A deployment is installed only if genuine, for this site, newer (or a
-signed rollback) and self-checked.
+source timestamp); a stream row that breaks the schema goes to DATA_DIR/rejected.jsonl once
+the others are committed (`hedge.edge.prepare`), and the others go on. Rolling-window features
+(the schema's `windows`) are computed per machine before rows are buffered; rows the full
+buffer refused come again and get the same features as without the wait. Predictions go to
+DATA_DIR/predictions.jsonl and to the alert sinks (`hedge.edge.alerts`). A deployment is
+installed only if genuine, for this site, newer (or a signed rollback) and self-checked.
 
 `run` ingests and scores as rows arrive (one thread) while another encrypts and uploads
 batches and looks for deployments every `interval` seconds. Uploads wait for a worthwhile
@@ -39,9 +40,9 @@ from hedge.data import RollingWindows
 from hedge.edge.alerts import AlertTracker
 from hedge.edge.buffer import Buffer, BufferFullError, TooLargeForBufferError
 from hedge.edge.config import EdgeConfig
-from hedge.edge.connectors import Connector
+from hedge.edge.connectors import Connector, Intake
 from hedge.edge.models import ModelStore
-from hedge.edge.prepare import FILE_STREAM, prepare
+from hedge.edge.prepare import FILE_STREAM, Prepared, prepare
 from hedge.edge.report import StepReport
 from hedge.edge.sinks import JsonlSink, Prediction, Sink
 from hedge.edge.sources import (
@@ -138,29 +139,33 @@ class EdgeAgent:
                 intake.reject(str(exc))
                 report.rejected += before
                 continue
-            report.rejected += before - len(intake.rows)
-            if prepared is None:
-                intake.acknowledge()
-                continue
-            rows, frame = prepared
             try:
-                self.buffer.add(
-                    rows, source=None if stream else intake.name,
-                    counts=self._count_classes(self.config.schema.label_vector(frame)),
-                    keys=stream.keys if stream else None)
+                self._commit(intake, prepared)
             except TooLargeForBufferError as exc:
                 self.windows.restore(windows)
+                _refuse(intake, prepared.refused)
                 intake.reject(f"larger than the whole buffer: {exc}; split it")
-                report.rejected += len(intake.rows)
+                report.rejected += before
                 continue
             except BufferFullError as exc:
-                self.windows.restore(windows)  # the same rows come again
+                self.windows.restore(windows)  # the same rows come again, judged the same
                 log.warning("%s: %s", self.site, exc)
                 report.buffer_full = True
                 return  # the rows stay at their source until there is room
+            _refuse(intake, prepared.refused)  # after the commit: see `_refuse`
             intake.acknowledge()
-            report.ingested += len(intake.rows)
-            report.alerts += self._score(frame, intake.name, stream.keys if stream else None)
+            report.rejected += len(prepared.refused)
+            report.ingested += len(prepared.rows)
+            report.alerts += self._score(prepared.frame, intake.name, prepared.keys)
+
+    def _commit(self, intake: Intake, prepared: Prepared) -> None:
+        """The prepared rows into the buffer, with the running class counts and a file's
+        identity (recorded even for a file without rows)."""
+        file = not isinstance(intake, StreamIntake)
+        if prepared.rows or file:
+            y = self.config.schema.label_vector(prepared.frame)
+            self.buffer.add(prepared.rows, source=intake.name if file else None,
+                            counts=self._count_classes(y), keys=prepared.keys)
 
     def _score(self, frame: pd.DataFrame, source: str,
                keys: list[tuple[str, int]] | None) -> int:
@@ -238,3 +243,11 @@ class EdgeAgent:
         while not stop.is_set():
             self._cloud(StepReport())
             stop.wait(interval)
+
+
+def _refuse(intake: Intake, refused: dict[int, str]) -> None:
+    """Stream rows `prepare` refused (by position in the intake) to the rejected log. Only
+    once the others are committed (or refused too): rows offered again because the buffer was
+    full must meet the same rows, in the same windows, as the first time."""
+    if isinstance(intake, StreamIntake):
+        intake.reject_rows(refused)

@@ -2,16 +2,21 @@
 machine) and the frame it scores, after the schema's checks.
 
 A file is taken or refused whole (`SchemaError`). Stream rows are checked as a whole first and,
-only if that fails, one by one: the rows that break the schema are rejected (to the rejected
-log, each with its reason) and the others go on, so one bad reading does not hold back its
-neighbours. The measured values and the label are checked before the windows see them (a
-rejected measured value never enters a window), the window features alone after. The windows'
-state moves on here; the agent puts it back (`RollingWindows.snapshot`/`restore`) when the rows
-are not committed.
+only if that fails, one by one: the rows that break the schema are refused (each with its
+reason) and the others go on, so one bad reading does not hold back its neighbours. The
+measured values and the label are checked before the windows see them (a refused measured value
+never enters a window), the window features alone after (so a row refused for its window
+features has entered its neighbours' windows, as in an uninterrupted stream).
+
+`prepare` changes nothing but the windows' state: the agent rejects the refused rows at the
+intake only once the others are committed, and puts the windows back
+(`RollingWindows.snapshot`/`restore`) when they are not, so rows offered again (the buffer was
+full) are judged and windowed exactly as the first time.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -19,10 +24,10 @@ import pandas as pd
 from hedge.data import RollingWindows, Schema
 from hedge.data.windows import finite_number
 from hedge.edge.connectors import Intake
-from hedge.edge.streams import StreamIntake
+from hedge.edge.streams import RowKey, StreamIntake
 from hedge.errors import HedgeError
 
-__all__ = ["prepare"]
+__all__ = ["Prepared", "prepare"]
 
 FILE_STREAM = "files"  # the stream rows from files belong to, for window features
 
@@ -49,40 +54,46 @@ def _windowed(windows: RollingWindows, rows: list[dict[str, Any]],
     return out
 
 
-Prepared = tuple[list[dict[str, Any]], pd.DataFrame]
+@dataclass(frozen=True)
+class Prepared:
+    """What an intake becomes: the rows to buffer (with their window features) and their
+    frame, `keys[i]` the key of `rows[i]` (stream rows; None for a file), and the rows
+    refused, by position in the intake, with their reasons."""
+
+    rows: list[dict[str, Any]]
+    frame: pd.DataFrame
+    keys: list[RowKey] | None = None
+    refused: dict[int, str] = field(default_factory=dict)
 
 
-def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> Prepared | None:
-    """The checked rows of `intake` with their window features, and their frame (None: every
-    row was rejected); the rows are in the order of what remains in a stream intake."""
+def prepare(schema: Schema, windows: RollingWindows, intake: Intake) -> Prepared:
+    """The checked rows of `intake` with their window features; the intake is left as it is."""
     if not isinstance(intake, StreamIntake):
         rows = _windowed(windows, intake.rows, [FILE_STREAM] * len(intake.rows))
         frame = pd.DataFrame(rows)
         _check(schema, frame)
-        return rows, frame
-    rows = intake.rows
+        return Prepared(rows, frame)
+    rows, keys = intake.rows, intake.keys
     if not rows:  # every row was redelivered, and dropped as such
-        return None
-    # the measured values first, so that a rejected row never enters a window
-    bad, frame = _breaking(schema.measured(), rows)
-    bad |= {i: f"window source {c!r} is {row.get(c)!r}, not a finite number"
-            for i, row in enumerate(rows) for c in [w.source for w in schema.windows]
-            if i not in bad and not finite_number(row.get(c))}
-    intake.reject_rows(bad)
-    if bad:
-        rows = intake.rows
+        return Prepared([], pd.DataFrame(), [])
+    # the measured values first, so that a refused row never enters a window
+    refused, frame = _breaking(schema.measured(), rows)
+    refused |= {i: f"window source {c!r} is {row.get(c)!r}, not a finite number"
+                for i, row in enumerate(rows) for c in [w.source for w in schema.windows]
+                if i not in refused and not finite_number(row.get(c))}
+    kept = [i for i in range(len(rows)) if i not in refused]
+    rows = [rows[i] for i in kept]
+    if refused:
         frame = pd.DataFrame(rows)
-    if not rows:
-        return None
-    if not schema.windows:
-        return rows, frame  # the measured schema is the schema: checked already
-    rows = _windowed(windows, rows, [k[0] for k in intake.keys])
-    bad, frame = _breaking(schema.derived(), rows)  # windows beyond their declared ranges
-    intake.reject_rows(bad)
-    if not bad:
-        return rows, frame
-    kept = [row for i, row in enumerate(rows) if i not in bad]
-    return (kept, pd.DataFrame(kept)) if kept else None
+    if schema.windows and rows:
+        rows = _windowed(windows, rows, [keys[i][0] for i in kept])
+        late, frame = _breaking(schema.derived(), rows)  # windows beyond their ranges
+        if late:
+            refused |= {kept[j]: why for j, why in late.items()}
+            kept = [i for j, i in enumerate(kept) if j not in late]
+            rows = [row for j, row in enumerate(rows) if j not in late]
+            frame = pd.DataFrame(rows)
+    return Prepared(rows, frame, [keys[i] for i in kept], refused)
 
 
 def _check(schema: Schema, frame: pd.DataFrame) -> None:

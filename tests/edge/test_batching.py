@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hedge.edge import Buffer, BufferFullError
+from hedge.edge import Buffer, BufferFullError, EdgeAgent
 from hedge.edge.config import DEFAULT_MAX_WAIT, EdgeConfig
 from hedge.errors import ParameterError, SchemaError
 from tests.cli.invoke import invoker
@@ -38,11 +38,17 @@ def configure(world: dict[str, object], batch_rows: int, max_wait: object) -> No
                     + f"[upload]\nbatch_rows = {batch_rows}\nmax_wait_seconds = {max_wait}\n")
 
 
+def batching_edge(world: dict[str, object], batch_rows: int,
+                  max_wait: float) -> tuple[EdgeAgent, Clock]:
+    """The world's edge with these `[upload]` settings, on a clock of its own."""
+    configure(world, batch_rows, max_wait)
+    clock = Clock()
+    return agent(world, clock=clock), clock
+
+
 def test_a_trickle_below_batch_rows_waits_until_its_oldest_row_is_max_wait_old(
         world: dict[str, object]) -> None:
-    configure(world, 100, 300)
-    clock = Clock()
-    edge = agent(world, clock=clock)
+    edge, clock = batching_edge(world, 100, 300)
     drop(world, "a.csv", 5)
     report = edge.step()
     assert (report.ingested, report.uploaded_rows, report.waiting) == (5, 0, 5)
@@ -65,9 +71,7 @@ def test_a_trickle_below_batch_rows_waits_until_its_oldest_row_is_max_wait_old(
 
 
 def test_the_wait_survives_a_restart(world: dict[str, object]) -> None:
-    configure(world, 100, 300)
-    clock = Clock()
-    edge = agent(world, clock=clock)
+    edge, clock = batching_edge(world, 100, 300)
     drop(world, "a.csv", 4)
     assert edge.step().waiting == 4
     edge.close()
@@ -78,9 +82,7 @@ def test_the_wait_survives_a_restart(world: dict[str, object]) -> None:
 
 
 def test_full_batches_go_at_once_and_the_rest_waits(world: dict[str, object]) -> None:
-    configure(world, 10, 300)
-    clock = Clock()
-    edge = agent(world, clock=clock)
+    edge, clock = batching_edge(world, 10, 300)
     drop(world, "a.csv", 25)
     report = edge.step()
     assert (report.uploaded_rows, report.waiting) == (20, 5) and cloud_rows(world) == [10, 10]
@@ -91,8 +93,7 @@ def test_full_batches_go_at_once_and_the_rest_waits(world: dict[str, object]) ->
 
 def test_max_wait_zero_uploads_whatever_is_pending_at_every_cycle(
         world: dict[str, object]) -> None:
-    configure(world, 100, 0)
-    edge = agent(world, clock=Clock())  # the clock never moves
+    edge, _ = batching_edge(world, 100, 0)  # the clock never moves
     drop(world, "a.csv", 3)
     assert edge.step().uploaded_rows == 3
     drop(world, "b.csv", 2, seed=1)
@@ -101,8 +102,7 @@ def test_max_wait_zero_uploads_whatever_is_pending_at_every_cycle(
 
 
 def test_a_flush_uploads_every_pending_row(world: dict[str, object]) -> None:
-    configure(world, 10, 300)
-    edge = agent(world, clock=Clock())
+    edge, _ = batching_edge(world, 10, 300)
     drop(world, "a.csv", 3)
     assert edge.step().uploaded_rows == 0
     drop(world, "b.csv", 22, seed=1)
@@ -113,9 +113,7 @@ def test_a_flush_uploads_every_pending_row(world: dict[str, object]) -> None:
 
 
 def test_an_open_batch_is_resumed_at_once_after_a_crash(world: dict[str, object]) -> None:
-    configure(world, 100, 300)
-    clock = Clock()
-    edge = agent(world, clock=clock)
+    edge, clock = batching_edge(world, 100, 300)
     drop(world, "a.csv", 3)
 
     def die(_: object) -> None:

@@ -73,7 +73,7 @@ class Buffer:
     def __init__(self, path: str | os.PathLike[str], max_bytes: int, site: str, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.max_bytes, self.site, self._clock = max_bytes, site, clock
-        self._refused = False  # rows refused for want of room since the last finished batch
+        self._full = False  # rows refused for want of room since the last finished batch
         # one connection shared by the agent's ingest and upload threads, one at a time
         self._db = sqlite3.connect(os.fspath(path), isolation_level=None,
                                    check_same_thread=False)
@@ -155,7 +155,7 @@ class Buffer:
             raise TooLargeForBufferError(f"{len(rows)} rows take {size:,} bytes, more than the "
                                          f"whole buffer ({self.max_bytes:,})")
         if self._held + size > self.max_bytes:
-            self._refused = True  # the pending rows are due: waiting would not make room
+            self._full = True  # the pending rows are due: waiting would not make room
             raise BufferFullError(f"the buffer holds {self._held:,} of {self.max_bytes:,} "
                                   f"bytes; {len(rows)} new rows wait at their source")
         marks = self._advance(keys or ())[0]
@@ -208,10 +208,11 @@ class Buffer:
                                  [(batch_id, i) for i in ids])
         return self._batch(batch_id, key)
 
-    def _due(self, full: bool, oldest: float, max_wait: float) -> bool:
-        """Whether pending rows make a batch now (`start_batch`)."""
+    def _due(self, enough: bool, oldest: float, max_wait: float) -> bool:
+        """Whether pending rows make a batch now (`start_batch`): `enough` of them, or the
+        `oldest` arrival long enough ago, or the buffer full."""
         waited = self._clock() - oldest
-        return full or self._refused or waited >= max_wait or waited < 0
+        return enough or self._full or waited >= max_wait or waited < 0
 
     def _batch(self, batch_id: int, key: str) -> Batch:
         rows = [json.loads(p) for (p,) in self._db.execute(
@@ -228,7 +229,7 @@ class Buffer:
             self._db.execute("UPDATE batch SET uploaded = 1 WHERE id = ?", (batch.id,))
             self._db.execute("DELETE FROM row WHERE batch = ?", (batch.id,))
         self._held -= int(size)
-        self._refused = False  # room again: ingestion may go on
+        self._full = False  # room again: ingestion may go on
 
     @_locked
     def quarantine_batch(self, batch: Batch, reason: str) -> None:

@@ -19,7 +19,8 @@ HedgeError                      root: catch this to handle any hedge failure
 ├── ShapeError                  operand lengths or matrix shapes do not fit together
 ├── SchemaError                 data does not match its schema (missing columns, NaN, drift)
 │   └── DatasetNotFoundError    a dataset file is not where hedge looks for it
-└── CloudUnavailableError       the cloud is away or failing (network, 5xx) (hedge.cloud.client)
+├── CloudUnavailableError       the cloud is away or failing (network, 5xx) (hedge.cloud.client)
+└── DatabaseUnavailableError    the cloud's database cannot be reached or opened (hedge.cloud.db)
 ```
 
 Every message says what went wrong and what to do about it.

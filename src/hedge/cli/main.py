@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hedge import HedgeError, __version__
 from hedge.cli import cloud, data, demo, edge, engine, learn, owner, owner_flow, segment, sim
@@ -50,18 +51,18 @@ def main(
 
 
 def run() -> None:
-    """Console entry point: hedge errors become a one-line message (and their notes) and exit
-    status 1."""
+    """Console entry point: hedge errors become a one-line message (and a line per note),
+    however wide the terminal, and exit status 1."""
+    errors = Console(stderr=True, soft_wrap=True)
     try:
         app(standalone_mode=True)
     except HedgeError as exc:
-        errors = Console(stderr=True)
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(f"[red]error:[/red] {escape(str(exc))}")
         for note in getattr(exc, "__notes__", ()):
-            errors.print(f"  note: {note}")
+            errors.print(f"  note: {escape(str(note))}")
         sys.exit(1)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc.strerror}: {exc.filename}")
+        errors.print(f"[red]error:[/red] {escape(f'{exc.strerror}: {exc.filename}')}")
         sys.exit(1)
 
 

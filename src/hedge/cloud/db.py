@@ -1,10 +1,16 @@
 """The cloud's metadata: SQLAlchemy models on SQLite (default: a file in the data directory) or
-PostgreSQL (a URL). Ciphertexts never go into the database, only their blob hashes."""
+PostgreSQL (a URL). Ciphertexts never go into the database, only their blob hashes.
+
+A database the cloud cannot use is refused when `Database` opens it, as a hedge error: a URL
+that is malformed, names another database or a driver that is unknown, not installed or
+asynchronous raises `ParameterError`; a database that cannot be reached, logged into or opened
+raises `DatabaseUnavailableError`. Both messages say what to do and never show a password."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +27,25 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from hedge.errors import ParameterError
+from hedge.errors import HedgeError, ParameterError
 
-__all__ = ["Base", "Consortium", "Database", "Deployment", "Job", "Site", "Token", "Upload",
-           "database_url"]
+__all__ = ["CONNECT_TIMEOUT", "Base", "Consortium", "Database", "DatabaseUnavailableError",
+           "Deployment", "Job", "Site", "Token", "Upload", "database_url"]
+
+#: Seconds a connection to PostgreSQL may take (unless the URL sets ``connect_timeout``): a
+#: server that never answers is reported, not waited for.
+CONNECT_TIMEOUT = 10
+_FORMS = "use sqlite:///PATH or postgresql+psycopg://USER@HOST[:PORT]/DATABASE"
+
+
+class DatabaseUnavailableError(HedgeError):
+    """The cloud's database cannot be reached, logged into or opened (a server that is down or
+    elsewhere, an unknown user or database, a file that cannot be created); nothing was
+    changed."""
 
 
 def _now() -> dt.datetime:
@@ -129,16 +147,23 @@ class Database:
     refuses to start on tables that lack columns this hedge needs (a database of an older
     hedge) before any request could fail on them."""
 
-    def __init__(self, url: str) -> None:
-        if not url.startswith(("sqlite:", "postgresql")):
-            raise ParameterError(f"unsupported database URL {url!r}: use sqlite:///PATH or "
-                                 "postgresql+psycopg://USER@HOST/DB")
+    def __init__(self, url: str, *, connect_timeout: int = CONNECT_TIMEOUT) -> None:
+        """`ParameterError` for a URL hedge cannot use, `DatabaseUnavailableError` for a
+        database it cannot reach or open (see the module's documentation); `connect_timeout`:
+        seconds a PostgreSQL connection may take unless the URL says otherwise."""
         self.url = url
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
-        if url.startswith("sqlite:"):
+        self.engine: Engine = _engine(url, connect_timeout)
+        if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        _check_columns(self.engine)
+        try:
+            Base.metadata.create_all(self.engine)
+            _check_columns(self.engine)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise DatabaseUnavailableError(_unusable(self.engine.url, exc)) from exc
+        except HedgeError:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -166,6 +191,56 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _engine(url: str, connect_timeout: int) -> Engine:
+    """An engine for a URL of a database and driver hedge supports, or `ParameterError`."""
+    try:
+        parsed = make_url(url)
+        if parsed.port is not None and not 0 < parsed.port < 2**16:
+            raise ValueError(f"port {parsed.port} is out of range")
+    except (ArgumentError, ValueError) as exc:
+        raise ParameterError(f"the database URL {_masked(url)} cannot be parsed ({exc}); "
+                             f"{_FORMS}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ParameterError(f"unsupported database {backend!r} in {shown}: {_FORMS}")
+    options = {}
+    if backend == "postgresql" and "connect_timeout" not in parsed.query:
+        options["connect_timeout"] = connect_timeout
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=options)
+    except NoSuchModuleError:
+        raise ParameterError(f"unknown database driver {driver!r} in {shown}: "
+                             f"{_FORMS}") from None
+    except ImportError as exc:
+        raise ParameterError(f"the database driver {driver!r} of {shown} is not installed "
+                             f"({exc}); {_FORMS} (psycopg comes with hedge)") from None
+    if engine.dialect.is_async:
+        engine.dispose()
+        raise ParameterError(f"{driver!r} in {shown} is an asynchronous driver, the cloud needs "
+                             f"a synchronous one: {_FORMS}")
+    return engine
+
+
+def _masked(url: str) -> str:
+    """A URL that could not be parsed, with anything that looks like a password hidden."""
+    return repr(re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url))
+
+
+def _unusable(url: URL, exc: DBAPIError) -> str:
+    """What went wrong opening the database at `url`, on one line, and what to do."""
+    reason = " ".join(str(exc.orig if exc.orig is not None else exc).split())
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        advice = ("check that its directory exists and that this user may write there, or "
+                  "choose another --data-dir")
+    else:
+        advice = ("check that PostgreSQL runs and accepts connections at that host and port "
+                  "and that the user and the database exist, or leave out --db-url (and "
+                  "HEDGE_CLOUD_DB) for SQLite in the data directory")
+    return f"the cloud cannot use its database {shown}: {reason}; {advice}"
 
 
 def _check_columns(engine: Engine) -> None:

@@ -12,6 +12,7 @@ from hedge.errors import (
     SchemaError,
     SecretMaterialError,
     ShapeError,
+    TooLargeError,
     WrongPassphraseError,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "SchemaError",
     "SecretMaterialError",
     "ShapeError",
+    "TooLargeError",
     "WrongPassphraseError",
     "__version__",
 ]

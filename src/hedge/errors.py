@@ -12,7 +12,7 @@ HedgeError                      root: catch this to handle any hedge failure
 │   └── SignatureError          a signed message does not verify: modified, or another signer
 ├── SecretMaterialError         secret key material where only public material is allowed
 ├── PolicyError                 an operation is refused by a policy (release limits, budgets)
-│   ├── TooLargeError           an upload beyond the cloud's size limit (hedge.cloud.blobs)
+│   ├── TooLargeError           a body beyond a service's size limit (upload, refresh)
 │   ├── JobLostError            a worker no longer owns its job (hedge.cloud.jobs)
 │   └── BufferFullError         the edge's buffer is at its limit (hedge.edge.buffer)
 │       └── TooLargeForBufferError  one intake larger than the whole buffer
@@ -41,6 +41,7 @@ __all__ = [
     "SecretMaterialError",
     "ShapeError",
     "SignatureError",
+    "TooLargeError",
     "WrongPassphraseError",
 ]
 
@@ -96,6 +97,11 @@ class SecretMaterialError(HedgeError):
 
 class PolicyError(HedgeError):
     """An operation was refused by a policy (release limits, budgets, registrations)."""
+
+
+class TooLargeError(PolicyError):
+    """A body exceeds a service's size limit (an upload to the cloud, a refresh to the key
+    service)."""
 
 
 class ShapeError(HedgeError, ValueError):

@@ -105,7 +105,7 @@ def test_tokens_are_scoped(client: TestClient, service: CloudService, owner_keys
     # JSON bodies are capped before any token is even looked at
     big = client.post(f"/v1/consortia/{cid}/sites", content=b"{" + b" " * 70_000 + b"}",
                       headers={"Content-Type": "application/json"})
-    assert big.status_code == 413
+    assert (big.status_code, big.json()["error"]) == (413, "TooLargeError")
 
 
 def test_a_revoked_site_is_locked_out(client: TestClient, service: CloudService,

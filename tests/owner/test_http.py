@@ -206,6 +206,7 @@ def test_single_token_mode_and_tampered_audit(owner_keys: KeySet, tmp_path: Path
             log.path.write_text(lines[0].replace("fast", "slow") + lines[1])
             bad = http.get("/audit")
             assert bad.status_code == 500 and "line 1" in bad.json()["detail"]
+            assert bad.json()["error"] == "CorruptDataError"
     finally:
         log.close()
 
@@ -256,3 +257,34 @@ def test_client_checks_a_job_before_any_work(url: str, admin: HttpRefreshClient)
     with HttpRefreshClient(url, "wrong-token-0123456789", timeout=10) as stranger, \
             pytest.raises(PolicyError, match="unauthorised"):
         stranger.job("http-check")
+
+
+def test_every_refusal_names_its_hedge_error(url: str, admin: HttpRefreshClient,
+                                             foreign_keys: KeySet) -> None:
+    """Each status the key service refuses with carries `error` beside `detail`, as the
+    cloud's refusals do: clients map the name back to the exception."""
+    admin.register_job("http-named", COLUMNS, COLUMNS, 1)
+    refresh, owner = {"Authorization": f"Bearer {TOKEN}"}, {"Authorization": f"Bearer {ADMIN}"}
+    foreign = foreign_keys.public().encrypt(WEIGHTS).at_level(1).to_bytes()
+    job = {"job_id": "http-named-2", "length": 1, "columns": 1, "max_refreshes": 1}
+    refusals = [
+        (401, "PolicyError", "GET", "/jobs/http-named", {}, None),
+        (403, "PolicyError", "POST", "/jobs", refresh, job),
+        (403, "PolicyError", "POST", "/jobs", owner, {**job, "job_id": "http-named"}),
+        (403, "PolicyError", "POST", "/jobs/http-none/refresh", refresh, b"x"),
+        (404, "PolicyError", "GET", "/jobs/http-none", refresh, None),
+        (404, "PolicyError", "DELETE", "/jobs/http-none", owner, None),
+        (413, "TooLargeError", "POST", "/jobs/http-named/refresh", refresh, b"\0" * (LIMIT + 1)),
+        (413, "TooLargeError", "POST", "/jobs", owner, b" " * (128 * 1024)),
+        (422, "ParameterError", "POST", "/jobs", owner, {**job, "columns": 0}),
+        (400, "KeyMismatchError", "POST", "/jobs/http-named/refresh", refresh, foreign),
+        (400, "CorruptDataError", "POST", "/jobs/http-named/refresh", refresh, b"garbage"),
+    ]
+    for code, error, method, path, headers, body in refusals:
+        content = body if isinstance(body, bytes) else None
+        sent = None if isinstance(body, bytes) else body
+        raw = httpx.request(method, url + path, headers=headers, content=content, json=sent)
+        assert (raw.status_code, raw.json().get("error")) == (code, error), (path, raw.text)
+        assert isinstance(raw.json()["detail"], str) and raw.json()["detail"]
+    assert httpx.get(url + "/jobs/x").headers["www-authenticate"] == "Bearer"
+

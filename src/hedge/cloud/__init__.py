@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["BlobStore", "CloudService", "Database", "TooLargeError"]
 
-_WHERE = {"BlobStore": "hedge.cloud.blobs", "TooLargeError": "hedge.cloud.blobs",
+_WHERE = {"BlobStore": "hedge.cloud.blobs", "TooLargeError": "hedge.errors",
           "Database": "hedge.cloud.db", "CloudService": "hedge.cloud.service"}
 
 

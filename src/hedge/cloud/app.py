@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,7 @@ from hedge import __version__
 from hedge.ckks import PublicBundle
 from hedge.cloud import auth
 from hedge.cloud.access import Who, member
-from hedge.cloud.blobs import BlobStore, BlobWriter, TooLargeError
+from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import dataset_rows, no_keystore
 from hedge.cloud.db import Consortium, Database, Site, Token, Upload
 from hedge.cloud.routes_deploy import add_deployment_routes
@@ -53,7 +53,9 @@ from hedge.errors import (
     KeyMismatchError,
     PolicyError,
     SecretMaterialError,
+    TooLargeError,
 )
+from hedge.refusals import add_refusal_handlers, refusal_response
 from hedge.signing import VerifyKey
 
 __all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_MIN_JOB_ROWS", "NAME_PATTERN", "create_app"]
@@ -120,14 +122,11 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                 request.url.path):
             length = request.headers.get("content-length")
             if length is None or not length.isdigit() or int(length) > MAX_JSON_BODY:
-                return JSONResponse({"detail": f"a JSON body needs a Content-Length of at most "
-                                               f"{MAX_JSON_BODY} bytes"}, status_code=413)
+                return refusal_response(413, TooLargeError(
+                    f"a JSON body needs a Content-Length of at most {MAX_JSON_BODY} bytes"))
         return await call_next(request)
 
-    @app.exception_handler(HedgeError)
-    async def hedge_error(_: Request, exc: HedgeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
-                            status_code=_status_for(exc))
+    add_refusal_handlers(app, _status_for)
 
     @app.get("/health")
     def health() -> dict[str, str]:

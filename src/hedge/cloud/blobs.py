@@ -14,17 +14,13 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from hedge.errors import CorruptDataError, PolicyError
+from hedge.errors import CorruptDataError, TooLargeError
 from hedge.files import fsync_dir
 
-__all__ = ["BlobStore", "BlobWriter", "TooLargeError"]
+__all__ = ["BlobStore", "BlobWriter", "TooLargeError"]  # TooLargeError: from hedge.errors
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 _UPLOAD = "upload-"  # temporary files of streamed uploads (removed at the API's start)
-
-
-class TooLargeError(PolicyError):
-    """A blob exceeds the store's size limit."""
 
 
 class BlobWriter:

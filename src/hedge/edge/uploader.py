@@ -20,12 +20,16 @@ import logging
 import pandas as pd
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.blobs import TooLargeError
 from hedge.cloud.client import CloudClient
 from hedge.edge.buffer import Buffer
 from hedge.edge.config import EdgeConfig
 from hedge.edge.report import StepReport
-from hedge.errors import CorruptDataError, KeyMismatchError, SecretMaterialError
+from hedge.errors import (
+    CorruptDataError,
+    KeyMismatchError,
+    SecretMaterialError,
+    TooLargeError,
+)
 from hedge.files import write_atomic
 from hedge.ml import EncryptedDataset
 

@@ -12,8 +12,12 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
 Every other endpoint needs ``Authorization: Bearer <token>``. With ``admin_token`` set, only that
 token may register and cancel jobs, so the cloud's refresh token cannot grant itself budget.
-Errors: `PolicyError` -> 403, `KeyMismatchError` / `CorruptDataError` / invalid arguments -> 400,
-all with a JSON ``detail``.
+Every refusal is JSON ``{"detail", "error"}`` (`hedge.refusals`), ``error`` naming the hedge
+exception: a missing or wrong token 401, the refresh token where the admin token is needed
+403, the service's `PolicyError` 403, an unknown job 404 (all `PolicyError`); a body too large
+413 (`TooLargeError`); an invalid job 422 (`ParameterError`); `KeyMismatchError`,
+`CorruptDataError` and invalid arguments 400; an audit log that fails verification 500
+(`CorruptDataError`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which
@@ -21,9 +25,8 @@ all with a JSON ``detail``.
 import hmac
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,9 +38,11 @@ from hedge.errors import (
     ParameterError,
     PolicyError,
     ShapeError,
+    TooLargeError,
 )
 from hedge.owner.keyservice import Job, KeyService
 from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
+from hedge.refusals import Refusal, add_refusal_handlers
 
 __all__ = ["MAX_BODY_BYTES", "check_tokens", "create_app"]
 
@@ -133,25 +138,26 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
             return "admin"
         if is_refresh:
             return "refresh"
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise Refusal(status.HTTP_401_UNAUTHORIZED,
+                      PolicyError("missing or wrong bearer token; send the key service's token "
+                                  "as Authorization: Bearer <token>"),
+                      headers={"WWW-Authenticate": "Bearer"})
 
     def admin(r: Annotated[Role, Depends(role)]) -> Role:
         if r != "admin":
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                "registering and cancelling jobs need the owner's admin token")
+            raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+                "registering and cancelling jobs need the owner's admin token"))
         return r
 
     def registered(job_id: str) -> Job:
         job = service.job(job_id)
         if job is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not registered")
+            raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+                f"job {job_id[:128]!r} is not registered; the owner registers jobs (POST /jobs) "
+                "before the cloud uses them"))
         return job
 
-    @app.exception_handler(HedgeError)
-    async def hedge_error(request: Request, exc: HedgeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__},
-                            status_code=_status_for(exc))
+    add_refusal_handlers(app, _status_for)
 
     errors: dict[int | str, dict[str, Any]] = {
         401: {"description": "missing or wrong bearer token"},
@@ -175,12 +181,14 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
         async for chunk in request.stream():
             body += chunk
             if len(body) > _MAX_JOB_BODY:
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "job body too large")
+                raise Refusal(status.HTTP_413_CONTENT_TOO_LARGE, TooLargeError(
+                    f"the job body exceeds {_MAX_JOB_BODY} bytes; send the job's four fields "
+                    "only"))
         try:
             spec = JobSpec.model_validate_json(bytes(body))
         except ValidationError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"invalid job: {exc.errors(include_url=False)}") from exc
+            raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, ParameterError(
+                f"invalid job: {exc.errors(include_url=False)}")) from exc
         service.register_job(spec.job_id, spec.length, spec.columns, spec.max_refreshes)
         return JobState(**spec.model_dump(), used=0)
 
@@ -212,8 +220,9 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
     async def refresh(job_id: str, request: Request,
                       _: Annotated[Role, Depends(role)]) -> Response:
         """Refresh a masked vector (raw body: the vector's bytes) for a registered job."""
-        too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                  f"the body exceeds {max_body_bytes} bytes")
+        too_large = Refusal(status.HTTP_413_CONTENT_TOO_LARGE, TooLargeError(
+            f"the body exceeds {max_body_bytes} bytes; send one masked vector of the job's "
+            "length"))
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
             raise too_large
@@ -232,7 +241,7 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
         try:
             count = service.audit.verify()
         except CorruptDataError as exc:
-            raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from exc
+            raise Refusal(status.HTTP_500_INTERNAL_SERVER_ERROR, exc) from exc
         return AuditSummary(entries=count, last_hash=service.audit.head[1])
 
     return app

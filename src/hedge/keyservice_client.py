@@ -10,17 +10,20 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from hedge.errors import CorruptDataError, HedgeError, PolicyError
-from hedge.protocol import error_body, is_loopback_url
+from hedge.errors import HedgeError, PolicyError
+from hedge.protocol import error_body, is_loopback_url, refusal_class
 
 __all__ = ["HttpRefreshClient"]
 
 
 class HttpRefreshClient:
     """The key service's HTTP client: `hedge.ml.refresh.RefreshClient` for the cloud's
-    workers, and job registration and cancellation for the owner. Non-2xx answers become
-    hedge errors carrying the server's detail: 403 and 401 -> `PolicyError`, 400 ->
-    `CorruptDataError`, anything else -> `HedgeError`. `transport` is the test seam."""
+    workers, and job registration and cancellation for the owner. A refusal raises the hedge
+    exception the service names, with its status and detail (`hedge.protocol.refusal_class`:
+    one without a name, e.g. a proxy's, by its status: 413 `TooLargeError`, 401/403/404
+    `PolicyError`, 400 `CorruptDataError`); 401 says "unauthorised"; a service that cannot be
+    reached or fails (5xx naming no error) raises `HedgeError`. `transport` is the test
+    seam."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
@@ -58,8 +61,8 @@ class HttpRefreshClient:
         self._request("DELETE", f"/jobs/{quote(job_id, safe='')}")
 
     def job(self, job_id: str) -> dict[str, Any]:
-        """A registered job's budget (`HedgeError` for an unknown job, `PolicyError` for a
-        refused token): lets a client fail before it spends any work."""
+        """A registered job's budget (`PolicyError` for an unknown job or a refused token):
+        lets a client fail before it spends any work."""
         data: dict[str, Any] = self._request("GET", f"/jobs/{quote(job_id, safe='')}").json()
         return data
 
@@ -75,17 +78,12 @@ class HttpRefreshClient:
             raise HedgeError(f"the key service at {self.url} cannot be reached: {exc}") from exc
         if response.is_success:
             return response
-        detail = _detail(response)
+        detail, error = error_body(response.content)
         code = response.status_code
+        shown = (response.text[:500] or response.reason_phrase) if detail is None else detail
         if code == httpx.codes.UNAUTHORIZED:
-            raise PolicyError(f"unauthorised: the key service refused the token ({detail})")
-        if code == httpx.codes.FORBIDDEN:
-            raise PolicyError(detail)
-        if code == httpx.codes.BAD_REQUEST:
-            raise CorruptDataError(detail)
-        raise HedgeError(f"the key service answered {code}: {detail}")
-
-
-def _detail(response: httpx.Response) -> str:
-    detail, _ = error_body(response.content)
-    return response.text[:500] or response.reason_phrase if detail is None else detail
+            raise PolicyError(f"unauthorised: the key service at {self.url} refused the token "
+                              f"({shown}); use the token it was started with")
+        if code >= 500 and error is None:
+            raise HedgeError(f"the key service answered {code}: {shown}")
+        raise refusal_class(code, error)(f"the key service answered {code}: {shown}")

@@ -10,8 +10,20 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    SchemaError,
+    SecretMaterialError,
+    ShapeError,
+    TooLargeError,
+)
+
 __all__ = ["JOB_ID_PATTERN", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "error_body",
-           "is_loopback_host", "is_loopback_url"]
+           "is_loopback_host", "is_loopback_url", "refusal_class"]
 
 #: Key-service job ids: 1-128 characters, letters, digits and ``._:-``, starting with a letter
 #: or digit.
@@ -51,3 +63,26 @@ def error_body(body: bytes) -> tuple[str | None, str | None]:
     detail, error = data.get("detail"), data.get("error")
     return (None if detail is None else str(detail),
             error if isinstance(error, str) else None)
+
+
+#: hedge's exceptions the services name in their refusals (`error`), by name
+_NAMED: dict[str, type[HedgeError]] = {
+    cls.__name__: cls for cls in (SecretMaterialError, KeyMismatchError, TooLargeError,
+                                  CorruptDataError, ParameterError, SchemaError, ShapeError,
+                                  PolicyError)}
+
+
+def refusal_class(status: int, error: str | None) -> type[HedgeError]:
+    """The exception a client raises for a refusal (4xx) of the cloud or the key service: the
+    one the answer names (`error`, see `error_body`), else by its status: 413 `TooLargeError`
+    (a proxy's limit, which names none), 401, 403, 404 and 409 `PolicyError`, 400
+    `CorruptDataError`, any other `ParameterError`."""
+    if error in _NAMED:
+        return _NAMED[error]
+    if status == 413:
+        return TooLargeError
+    if status in (401, 403, 404, 409):
+        return PolicyError
+    if status == 400:
+        return CorruptDataError
+    return ParameterError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from hedge.ckks import EncryptedVector, KeySet
-from hedge.errors import CorruptDataError, HedgeError, ParameterError, PolicyError
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    TooLargeError,
+)
 from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import refresh_tiled
@@ -127,7 +134,7 @@ def test_foreign_key_set_is_400(admin: HttpRefreshClient, client: HttpRefreshCli
                                 foreign_keys: KeySet, service: KeyService) -> None:
     admin.register_job("http-f", COLUMNS, COLUMNS, 5)
     foreign = foreign_keys.public().encrypt(WEIGHTS).at_level(1).to_bytes()
-    with pytest.raises(CorruptDataError, match="key set"):
+    with pytest.raises(KeyMismatchError, match="key set"):
         client.refresh("http-f", foreign)
     raw = httpx.post(f"{url}/jobs/http-f/refresh", content=foreign,
                      headers={"Authorization": f"Bearer {TOKEN}"})
@@ -288,3 +295,38 @@ def test_every_refusal_names_its_hedge_error(url: str, admin: HttpRefreshClient,
         assert isinstance(raw.json()["detail"], str) and raw.json()["detail"]
     assert httpx.get(url + "/jobs/x").headers["www-authenticate"] == "Bearer"
 
+
+def test_the_client_raises_the_error_the_service_names(
+        url: str, admin: HttpRefreshClient, client: HttpRefreshClient,
+        low_weights: EncryptedVector, foreign_keys: KeySet) -> None:
+    admin.register_job("http-names", COLUMNS, COLUMNS, 2)
+    foreign = foreign_keys.public().encrypt(WEIGHTS).at_level(1).to_bytes()
+    calls: list[tuple[type[HedgeError], str, Callable[[], object]]] = [
+        (KeyMismatchError, "400: .*key set", lambda: client.refresh("http-names", foreign)),
+        (CorruptDataError, "400", lambda: client.refresh("http-names", b"garbage")),
+        (TooLargeError, "413: .*exceeds", lambda: client.refresh("http-names",
+                                                                 b"\0" * (LIMIT + 1))),
+        (PolicyError, "403: .*not 4096", lambda: client.refresh("http-names",
+                                                                low_weights.to_bytes())),
+        (PolicyError, "404: .*not registered", lambda: client.job("http-never")),
+        (PolicyError, "404: .*not registered", lambda: admin.cancel_job("http-never")),
+        (ParameterError, "422: invalid job", lambda: admin.register_job("http-0", 1, 0, 1)),
+    ]
+    for raised, says, call in calls:
+        with pytest.raises(raised, match=says) as info:
+            call()
+        assert type(info.value) is raised
+
+
+@pytest.mark.parametrize(("status", "body", "raised"), [
+    (413, b"<html>413 Request Entity Too Large</html>", TooLargeError),
+    (502, b"<html>bad gateway</html>", HedgeError),
+    (403, b"<html>forbidden by the proxy</html>", PolicyError)])
+def test_answers_naming_no_error_map_by_their_status(status: int, body: bytes,
+                                                     raised: type[HedgeError]) -> None:
+    """What a proxy in front of the key service answers (it names no hedge error)."""
+    proxy = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    with HttpRefreshClient("http://127.0.0.1:1", TOKEN, transport=proxy) as c, \
+            pytest.raises(raised, match=str(status)) as info:
+        c.refresh("job", b"x")
+    assert type(info.value) is raised

@@ -18,18 +18,8 @@ from typing import Any
 
 import httpx
 
-from hedge.cloud.blobs import TooLargeError
-from hedge.errors import (
-    CorruptDataError,
-    HedgeError,
-    KeyMismatchError,
-    ParameterError,
-    PolicyError,
-    SchemaError,
-    SecretMaterialError,
-    ShapeError,
-)
-from hedge.protocol import error_body
+from hedge.errors import HedgeError, PolicyError
+from hedge.protocol import error_body, refusal_class
 
 __all__ = ["CloudClient", "CloudUnavailableError"]
 
@@ -44,28 +34,14 @@ class CloudUnavailableError(HedgeError):
         self.sent = sent
 
 
-#: hedge's refusals the cloud names in its answers (`error`), mapped back to their class
-_NAMED: dict[str, type[HedgeError]] = {
-    cls.__name__: cls for cls in (SecretMaterialError, KeyMismatchError, TooLargeError,
-                                  CorruptDataError, ParameterError, SchemaError, ShapeError,
-                                  PolicyError)}
-
-
 def _raise_for(response: httpx.Response) -> None:
+    """The refusal (4xx) of the cloud as the hedge exception it names or its status means."""
     if response.status_code < 400:
         return
     detail, error = error_body(response.content)
     code = response.status_code
-    message = f"cloud answered {code}: {response.text if detail is None else detail}"
-    if error in _NAMED:
-        raise _NAMED[error](message)
-    if code == 413:  # a proxy's too, which names no error
-        raise TooLargeError(message)
-    if code in (401, 403, 404, 409):
-        raise PolicyError(message)
-    if code == 400:
-        raise CorruptDataError(message)
-    raise ParameterError(message)
+    raise refusal_class(code, error)(
+        f"cloud answered {code}: {response.text if detail is None else detail}")
 
 
 class CloudClient:

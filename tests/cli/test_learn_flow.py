@@ -105,6 +105,16 @@ def test_bad_inputs_give_clear_errors(flow: Path, tmp_path: Path) -> None:
         hedge("predict", tmp_path / "junk.json", flow / "site-b.csv", "--out", tmp_path / "p.csv")
 
 
+def test_train_refuses_a_plan_for_another_number_of_features(flow: Path, tmp_path: Path) -> None:
+    """The datasets carry the schema's columns: `train --plan` refuses a plan that does not
+    fit them before any work (the same preset, so only the count differs)."""
+    hedge("plan", "logistic", "--features", 8, "--max-rows", 2000, "--out", tmp_path / "p8.json")
+    with pytest.raises(SchemaError, match=r"plan is for 8 features.*have 9.*--features 9"):
+        hedge("train", flow / "site-a.hed", "--bundle", flow / "owner" / "public.bundle",
+              "--plan", tmp_path / "p8.json", "--out", tmp_path / "x.hem")
+    assert not (tmp_path / "x.hem").exists()
+
+
 @pytest.mark.parametrize("group", ["plan", "keys", "schema"])
 def test_command_groups_have_help(group: str) -> None:
     result = runner.invoke(app, [group, "--help"])

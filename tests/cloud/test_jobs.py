@@ -398,3 +398,34 @@ def test_no_job_runs_over_fewer_rows_than_the_cloud_allows(tmp_path: Path,
             assert made.status_code == 201, made.text
     assert len(client.get(jobs, headers=bearer(owner)).json()) == 6  # none of the refused
     service.close()
+
+
+def test_a_training_plan_that_does_not_fit_the_uploads_is_refused(
+        client: TestClient, service: CloudService, owner_keys: KeySet) -> None:
+    """The owner's plan (its `features`) meets the sites' schema (the uploads' columns) first
+    when the cloud receives the job: a mismatch is refused there, and again by the worker (a
+    job on all uploads takes those that came after it too)."""
+    cid, owner = consortium(client, service, owner_keys)
+    body, _ = dataset(owner_keys)  # 3 features
+    assert client.put(f"/v1/consortia/{cid}/uploads/u-1", content=body,
+                      headers=bearer(site(client, cid, owner, "a"))).status_code == 201
+    queue = JobQueue(service.db)  # stored as if it had passed before the upload came
+    late = queue.submit(cid, "train", {"model": "logistic", "iterations": 1, "features": 5}, 1)
+    worker = Worker(service.db, service.blobs)
+    assert worker.run_once()
+    worker.close()
+    state = queue.get(late)
+    assert state is not None and state.status == "failed"
+    assert state.message.startswith("SchemaError: the training plan is for 5 features")
+
+    url = f"/v1/consortia/{cid}/jobs"
+    refused = client.post(url, json={"model": "logistic", "iterations": 2, "features": 4},
+                          headers=bearer(owner))
+    assert (refused.status_code, refused.json()["error"]) == (400, "SchemaError")
+    says = refused.json()["detail"]
+    assert "plan is for 4 features" in says and "upload 1 has 3" in says
+    assert "--features 3" in says
+    assert [j["id"] for j in client.get(url, headers=bearer(owner)).json()] == [late]
+    fits = client.post(url, json={"model": "logistic", "iterations": 2, "features": 3},
+                       headers=bearer(owner))
+    assert fits.status_code == 201, fits.text

@@ -7,12 +7,15 @@ import logging
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from hedge.errors import ParameterError, PolicyError
+from hedge.ckks import PublicBundle
+from hedge.cloud.client import CloudClient
+from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_json
 from hedge.keyservice_client import HttpRefreshClient
-from hedge.ml import plan_training
+from hedge.ml import EncryptedDataset, plan_training
 from hedge.owner.audit import verify_log
 from hedge.owner.workspace import OwnerWorkspace, _cancel
 from hedge.protocol import MAX_JOB_ATTEMPTS
@@ -74,6 +77,42 @@ def test_a_job_the_cloud_refuses_is_cancelled_at_the_key_service(tmp_path: Path)
         assert len(registered) == 1 and [e.job for e in cancelled] == [registered[0].job]
         assert cancelled[0].details == {"used": 0, "max_refreshes": plan.iterations
                                         + MAX_JOB_ATTEMPTS}
+    finally:
+        keys.stop()
+        cloud.stop()
+
+
+def test_a_plan_that_does_not_fit_the_uploads_schema_is_refused_before_any_job(
+        tmp_path: Path) -> None:
+    """The owner's plan says 3 features, the site's schema made 4: `train` is refused when the
+    cloud first sees both, with both counts, and leaves no job and no refresh budget."""
+    plan = plan_training("logistic", 3, 500, "assisted")
+    cloud = CloudProcess(tmp_path / "cloud", ["--workers", "0", "--min-job-rows", "0"])
+    cloud.start()
+    keys = KeyServiceProcess(tmp_path / "owner", PASSPHRASE)
+    try:
+        ws = OwnerWorkspace.create(tmp_path / "owner", plan, cloud=cloud.url, name="acme",
+                                   admin_token=(cloud.data_dir / "admin.token").read_text()
+                                   .strip(), passphrase=PASSPHRASE)
+        keys.start()
+        ws = OwnerWorkspace.open(tmp_path / "owner")
+        enrolment = read_json(ws.add_site("plant-1"), "enrolment")
+        bundle = PublicBundle.load(tmp_path / "owner" / "public.bundle")
+        x = np.random.default_rng(0).uniform(-1, 1, (30, 4))
+        data = EncryptedDataset.encrypt(bundle, x, (x[:, 0] > 0).astype(float),
+                                        ["a", "b", "c", "d"])
+        with CloudClient(cloud.url, enrolment["token"]) as edge:
+            edge.upload(ws.consortium, "batch-1", data.to_bytes())
+        for assisted in (True, False):
+            with pytest.raises(SchemaError, match=r"plan is for 3 features.*has 4") as refused:
+                ws.train(assisted=assisted)
+            assert "--features 4" in str(refused.value)
+        with ws.client() as client:
+            assert client.jobs(ws.consortium) == []
+        log = list(verify_log(tmp_path / "owner" / "keyservice-audit.jsonl"))
+        registered, cancelled = [[e.job for e in log if e.event == event]
+                                 for event in ("register", "cancel")]
+        assert len(registered) == 1 and cancelled == registered
     finally:
         keys.stop()
         cloud.stop()

@@ -26,7 +26,7 @@ from hedge.ml import (
     TrainingPlan,
     plan_training,
 )
-from hedge.ml.plan import check_mode
+from hedge.ml.plan import check_features, check_mode
 from hedge.ml.refresh import refresh_tiled
 
 #: From this many ciphertext blocks on, worker processes pay for their start-up.
@@ -138,9 +138,7 @@ def encrypt(
     """Encrypt a site's rows for training (only the public bundle is needed)."""
     refuse_secret_files(bundle)
     s, p, b = Schema.load(schema), TrainingPlan.load(plan), PublicBundle.load(bundle)
-    if len(s.columns) != p.features:
-        raise SchemaError(f"the schema has {len(s.columns)} model columns, the plan "
-                          f"{p.features}; plan with --features {len(s.columns)}")
+    check_features(p.features, len(s.columns), "the schema has")
     if b.params.name != p.preset:
         raise KeyMismatchError(f"the bundle is for preset {b.params.name!r}, the plan for "
                                f"{p.preset!r}")
@@ -179,6 +177,7 @@ def train(
         if p.preset != b.params.name:
             raise KeyMismatchError(f"the plan is for preset {p.preset!r}, the bundle for "
                                    f"{b.params.name!r}")
+        check_features(p.features, data.features, "the datasets have")
         estimator = p.estimator()
     elif data.task == "regression":
         estimator = EncryptedRidge()

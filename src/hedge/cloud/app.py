@@ -12,7 +12,8 @@ Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/
   idempotency key makes retries safe;
 * ``GET /v1/consortia/{cid}/uploads`` (owner) — what the sites uploaded (metadata only);
 * ``POST /v1/consortia/{cid}/jobs`` (owner) — JSON ``{"kind": "train", "model", "iterations",
-  "uploads"}``: queue a training job, ``{"kind": "prepare", "uploads"}``: add the sites'
+  "uploads", "features"}``: queue a training job (refused, 400, if the uploads do not have the
+  plan's ``features``), ``{"kind": "prepare", "uploads"}``: add the sites'
   encrypted per-class statistics, or ``{"kind": "evaluate", "model_blob", "uploads"}``: an
   evaluation of a model stored with ``PUT /v1/consortia/{cid}/models`` (body: the model,
   encrypted under the consortium's key set); ``GET .../jobs`` and ``GET .../jobs/{id}``: status

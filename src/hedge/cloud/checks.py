@@ -10,7 +10,7 @@ from pathlib import Path
 from hedge.ckks import container
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, SecretMaterialError
 
-__all__ = ["check_container", "dataset_rows", "no_keystore"]
+__all__ = ["check_container", "dataset_features", "dataset_rows", "no_keystore"]
 
 _KEYSTORE = ("this is a keystore holding secret key material; the cloud never takes one. "
              "Upload encrypted data only")
@@ -64,3 +64,14 @@ def dataset_rows(path: Path, fingerprint: str) -> int:
         return sum(int(n) for n in header.fields["site_rows"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptDataError(f"the dataset header is malformed: {exc}") from exc
+
+
+def dataset_features(path: Path) -> int:
+    """The features (model columns without the intercept) of a dataset upload that passed
+    `dataset_rows`, from its header alone."""
+    with path.open("rb") as fh:
+        header = container.read_header(fh)
+    columns = header.fields.get("columns")
+    if not isinstance(columns, list) or not columns:
+        raise CorruptDataError("the dataset header names no columns")
+    return len(columns) - 1  # the first is the intercept

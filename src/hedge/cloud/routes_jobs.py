@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from hedge.ckks import container
 from hedge.cloud.access import Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
-from hedge.cloud.checks import check_container, no_keystore
-from hedge.cloud.db import Database
+from hedge.cloud.checks import check_container, dataset_features, no_keystore
+from hedge.cloud.db import Database, Upload
 from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
 from hedge.protocol import is_loopback_url
@@ -82,16 +82,16 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
     with rows it uploads itself)."""
     queue = JobQueue(db)
 
-    def rows_named(cid: int, wanted: list[int] | None) -> int:
-        """The rows of the uploads a job names (None: all the consortium's); 404 for ids
-        the consortium does not have."""
+    def uploads_named(cid: int, wanted: list[int] | None) -> list[Upload]:
+        """The uploads a job names (None: all the consortium's); 404 for ids the consortium
+        does not have."""
         found = db.uploads(cid, wanted)
         missing = sorted(set(wanted or ()) - {u.id for u in found})
         if missing:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"this consortium has no uploads {missing}; list them with "
                                 f"GET /v1/consortia/{cid}/uploads")
-        return sum(u.rows for u in found)
+        return found
 
     def allowed(url: str) -> bool:
         if not key_services:
@@ -125,7 +125,12 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
             # (its records were read when it was stored)
             check_container(model, db.fingerprint(cid), container.Kind.MODEL,
                             "the evaluated blob", records=False)
-        rows = rows_named(cid, spec.uploads)
+        uploads = uploads_named(cid, spec.uploads)
+        if isinstance(spec, TrainSpec):  # where the owner's plan first meets the schema
+            for upload in uploads:
+                spec.check_features(dataset_features(blobs.path(upload.blob)),
+                                    f"upload {upload.id} has")
+        rows = sum(u.rows for u in uploads)
         if rows < min_job_rows:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"the job's uploads hold {rows} rows; this cloud runs no job "

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hedge.errors import ParameterError
+from hedge.ml.plan import check_features
 from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
 
 __all__ = ["EvaluateSpec", "JobSpec", "KeyServiceRef", "PrepareSpec", "TrainSpec", "parse_spec"]
@@ -33,12 +34,21 @@ class TrainSpec(BaseModel):
     uploads: list[int] | None = _UPLOADS
     key_service: KeyServiceRef | None = Field(
         None, description="owner-assisted training (logistic): refresh through this service")
+    features: int | None = Field(
+        None, ge=1, description="the features the owner's training plan (and so its keys) is "
+                                "for; uploads with another number of model columns are refused")
 
     def checked(self) -> "TrainSpec":
         """The rule across fields, as a `ParameterError` (HTTP 400)."""
         if self.key_service is not None and self.model != "logistic":
             raise ParameterError("only logistic regression trains with a key service")
         return self
+
+    def check_features(self, found: int, where: str) -> None:
+        """`SchemaError` (HTTP 400) if data of `found` features (`where`: which, with its
+        verb) does not fit the plan's `features`; anything fits a spec without them."""
+        if self.features is not None:
+            check_features(self.features, found, where)
 
 
 class EvaluateSpec(BaseModel):

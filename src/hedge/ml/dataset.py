@@ -132,6 +132,12 @@ class EncryptedDataset:
     def rows(self) -> int:
         return sum(self.site_rows)
 
+    @property
+    def features(self) -> int:
+        """The model columns of the schema the rows were encrypted with (`columns` without
+        the intercept): what a training plan's `features` must be."""
+        return len(self.columns) - 1
+
     def site_blocks(self) -> list[int]:
         """Number of ciphertext blocks of each site, in order."""
         return [self.layout.blocks(n) for n in self.site_rows]

@@ -21,7 +21,7 @@ from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import EncryptedLogisticRegression
 from hedge.ml.ridge import EncryptedRidge
 
-__all__ = ["TrainingPlan", "plan_training"]
+__all__ = ["TrainingPlan", "check_features", "plan_training"]
 
 Mode = Literal["non-interactive", "assisted"]
 
@@ -78,6 +78,18 @@ class TrainingPlan:
         except (KeyError, TypeError, AttributeError) as exc:
             raise SchemaError(f"{path} is not a hedge training plan: {exc}") from exc
         return plan
+
+
+def check_features(planned: int, found: int, where: str) -> None:
+    """`SchemaError` unless data of `found` features (a schema's model columns, the intercept
+    not counted) fits a plan for `planned`: the plan fixes the keys' rotations and the
+    key-service jobs, so both counts must agree before anything is encrypted or trained.
+    `where` names the data with its verb ("the schema has", "upload 3 has")."""
+    if found != planned:
+        raise SchemaError(f"the training plan is for {planned} features, but {where} {found} "
+                          f"model columns; the plan and the schema must agree: plan with "
+                          f"--features {found} (and make keys from that plan), or encrypt with "
+                          f"a schema of {planned} model columns")
 
 
 def check_mode(mode: str) -> Mode:

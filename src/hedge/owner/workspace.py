@@ -231,11 +231,13 @@ class OwnerWorkspace:
         (default: the plan's mode) registers a job at the owner's key service, with a refresh
         budget of the iterations plus the worker restarts a job may take, and hands the
         cloud its reference and the refresh token; if the cloud refuses the job, the key
-        service's job is cancelled."""
+        service's job is cancelled. The job carries the plan's `features`: uploads encrypted
+        with a schema of another number of model columns are refused (`SchemaError`, both
+        counts named) before the job is queued."""
         plan = TrainingPlan.load(self.root / "plan.json")
         iterations = iterations or plan.iterations
         spec: dict[str, Any] = {"kind": "train", "model": model, "iterations": iterations,
-                                "uploads": uploads}
+                                "uploads": uploads, "features": plan.features}
         if assisted is None:
             assisted = plan.mode == "assisted"
         if assisted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,8 @@ from hedge.cloud.client import CloudClient
 from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_json
 from hedge.keyservice_client import HttpRefreshClient
-from hedge.ml import EncryptedDataset, plan_training
-from hedge.owner.audit import verify_log
+from hedge.ml import EncryptedDataset, TrainingPlan, plan_training
+from hedge.owner.audit import AuditEntry, verify_log
 from hedge.owner.workspace import OwnerWorkspace, _cancel
 from hedge.protocol import MAX_JOB_ATTEMPTS
 from hedge.services import CloudProcess, KeyServiceProcess
@@ -57,65 +58,61 @@ def test_a_change_that_fails_writes_nothing(tmp_path: Path) -> None:
     assert read_json(tmp_path / "owner.json", "state")["next_version"] == 1
 
 
-def test_a_job_the_cloud_refuses_is_cancelled_at_the_key_service(tmp_path: Path) -> None:
-    plan = plan_training("logistic", 3, 500, "assisted")
-    cloud = CloudProcess(tmp_path / "cloud", ["--workers", "0"])
-    cloud.start()
-    keys = KeyServiceProcess(tmp_path / "owner", PASSPHRASE)
-    try:
-        ws = OwnerWorkspace.create(tmp_path / "owner", plan, cloud=cloud.url, name="acme",
-                                   admin_token=(cloud.data_dir / "admin.token").read_text()
-                                   .strip(), passphrase=PASSPHRASE)
-        keys.start()
-        ws = OwnerWorkspace.open(tmp_path / "owner")
-        with pytest.raises(ParameterError, match="only logistic regression") as refused:
-            ws.train("ridge", assisted=True)  # a job the cloud refuses at submission
-        assert not getattr(refused.value, "__notes__", None)
-        log = list(verify_log(tmp_path / "owner" / "keyservice-audit.jsonl"))
-        registered, cancelled = [[e for e in log if e.event == event]
-                                 for event in ("register", "cancel")]
-        assert len(registered) == 1 and [e.job for e in cancelled] == [registered[0].job]
-        assert cancelled[0].details == {"used": 0, "max_refreshes": plan.iterations
-                                        + MAX_JOB_ATTEMPTS}
-    finally:
-        keys.stop()
-        cloud.stop()
-
-
-def test_a_plan_that_does_not_fit_the_uploads_schema_is_refused_before_any_job(
-        tmp_path: Path) -> None:
-    """The owner's plan says 3 features, the site's schema made 4: `train` is refused when the
-    cloud first sees both, with both counts, and leaves no job and no refresh budget."""
+@pytest.fixture
+def owner(tmp_path: Path) -> Iterator[tuple[OwnerWorkspace, TrainingPlan]]:
+    """An owner with an assisted plan for 3 features, its consortium at a real cloud (no
+    workers, no row minimum) and its key service running, both as processes."""
     plan = plan_training("logistic", 3, 500, "assisted")
     cloud = CloudProcess(tmp_path / "cloud", ["--workers", "0", "--min-job-rows", "0"])
     cloud.start()
     keys = KeyServiceProcess(tmp_path / "owner", PASSPHRASE)
     try:
-        ws = OwnerWorkspace.create(tmp_path / "owner", plan, cloud=cloud.url, name="acme",
-                                   admin_token=(cloud.data_dir / "admin.token").read_text()
-                                   .strip(), passphrase=PASSPHRASE)
+        OwnerWorkspace.create(tmp_path / "owner", plan, cloud=cloud.url, name="acme",
+                              admin_token=(cloud.data_dir / "admin.token").read_text().strip(),
+                              passphrase=PASSPHRASE)
         keys.start()
-        ws = OwnerWorkspace.open(tmp_path / "owner")
-        enrolment = read_json(ws.add_site("plant-1"), "enrolment")
-        bundle = PublicBundle.load(tmp_path / "owner" / "public.bundle")
-        x = np.random.default_rng(0).uniform(-1, 1, (30, 4))
-        data = EncryptedDataset.encrypt(bundle, x, (x[:, 0] > 0).astype(float),
-                                        ["a", "b", "c", "d"])
-        with CloudClient(cloud.url, enrolment["token"]) as edge:
-            edge.upload(ws.consortium, "batch-1", data.to_bytes())
-        for assisted in (True, False):
-            with pytest.raises(SchemaError, match=r"plan is for 3 features.*has 4") as refused:
-                ws.train(assisted=assisted)
-            assert "--features 4" in str(refused.value)
-        with ws.client() as client:
-            assert client.jobs(ws.consortium) == []
-        log = list(verify_log(tmp_path / "owner" / "keyservice-audit.jsonl"))
-        registered, cancelled = [[e.job for e in log if e.event == event]
-                                 for event in ("register", "cancel")]
-        assert len(registered) == 1 and cancelled == registered
+        yield OwnerWorkspace.open(tmp_path / "owner"), plan
     finally:
         keys.stop()
         cloud.stop()
+
+
+def key_service_jobs(ws: OwnerWorkspace, event: str) -> list[AuditEntry]:
+    """The key service's audit entries of `event` (register, cancel) for the owner `ws`."""
+    return [e for e in verify_log(ws.root / "keyservice-audit.jsonl") if e.event == event]
+
+
+def test_a_job_the_cloud_refuses_is_cancelled_at_the_key_service(
+        owner: tuple[OwnerWorkspace, TrainingPlan]) -> None:
+    ws, plan = owner
+    with pytest.raises(ParameterError, match="only logistic regression") as refused:
+        ws.train("ridge", assisted=True)  # a job the cloud refuses at submission
+    assert not getattr(refused.value, "__notes__", None)
+    registered, cancelled = key_service_jobs(ws, "register"), key_service_jobs(ws, "cancel")
+    assert len(registered) == 1 and [e.job for e in cancelled] == [registered[0].job]
+    assert cancelled[0].details == {"used": 0, "max_refreshes": plan.iterations
+                                    + MAX_JOB_ATTEMPTS}
+
+
+def test_a_plan_that_does_not_fit_the_uploads_schema_is_refused_before_any_job(
+        owner: tuple[OwnerWorkspace, TrainingPlan]) -> None:
+    """The owner's plan says 3 features, the site's schema made 4: `train` is refused when the
+    cloud first sees both, with both counts, and leaves no job and no refresh budget."""
+    ws, _ = owner
+    enrolment = read_json(ws.add_site("plant-1"), "enrolment")
+    x = np.random.default_rng(0).uniform(-1, 1, (30, 4))
+    data = EncryptedDataset.encrypt(PublicBundle.load(ws.root / "public.bundle"), x,
+                                    (x[:, 0] > 0).astype(float), ["a", "b", "c", "d"])
+    with CloudClient(ws.identity["cloud"], enrolment["token"]) as edge:
+        edge.upload(ws.consortium, "batch-1", data.to_bytes())
+    for assisted in (True, False):
+        with pytest.raises(SchemaError, match=r"plan is for 3 features.*has 4") as refused:
+            ws.train(assisted=assisted)
+        assert "--features 4" in str(refused.value)
+    with ws.client() as client:
+        assert client.jobs(ws.consortium) == []
+    registered = [e.job for e in key_service_jobs(ws, "register")]
+    assert len(registered) == 1 and [e.job for e in key_service_jobs(ws, "cancel")] == registered
 
 
 def test_a_cancellation_that_fails_keeps_the_refusal_and_notes_the_open_job() -> None:

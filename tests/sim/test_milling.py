@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from hedge.data import Schema, load_ai4i
+from hedge.data.sites import AI4I_LEAKS
 from hedge.errors import ParameterError
-from hedge.sim.milling import MODES, MillingMachine
+from hedge.sim.milling import AI4I_RANGES, MODES, MillingMachine
 
 
 def readings(n: int = 10_000, seed: int = 0, scale: float = 1.0) -> list:  # type: ignore[type-arg]
@@ -57,11 +58,18 @@ def test_readings_look_like_the_ai4i_data() -> None:
 
 @pytest.mark.datasets
 def test_readings_fit_a_schema_inferred_from_the_data() -> None:
-    frame = load_ai4i().drop(columns=["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"])
+    frame = load_ai4i().drop(columns=list(AI4I_LEAKS))
     schema = Schema.infer(frame, label="Machine failure")
-    rows = pd.DataFrame([r.ai4i_row() for r in readings(2000)])
-    x = schema.features_matrix(rows, out_of_range="clip")
-    assert x.shape == (2000, len(schema.columns)) and np.all(np.abs(x) <= 1.0)
+    rows = pd.DataFrame([r.ai4i_row() for r in readings()])
+    columns = {"air_temperature": "Air temperature [K]",
+               "process_temperature": "Process temperature [K]",
+               "rotational_speed": "Rotational speed [rpm]", "torque": "Torque [Nm]"}
+    for name, column in columns.items():  # the data's own range, not only the schema's
+        assert AI4I_RANGES[name] == (frame[column].min(), frame[column].max())
+        assert frame[column].min() <= rows[column].min() <= rows[column].max() <= \
+            frame[column].max(), column
+    x = schema.features_matrix(rows)  # refuses any value out of range
+    assert x.shape == (10_000, len(schema.columns)) and np.all(np.abs(x) <= 1.0)
     assert set(schema.label_vector(rows)) <= {0.0, 1.0}
 
 

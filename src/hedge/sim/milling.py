@@ -11,6 +11,10 @@ Process variables, as the data set describes them and with its measured spread:
 * tool wear: + 5 / 3 / 2 minutes per workpiece of type H / M / L; the tool is changed when it
   reaches its replacement age or breaks from overstrain.
 
+Every variable stays within the range the data set spans (`AI4I_RANGES`): the walks are
+reflected at its bounds and torque and speed drawn again until they fall inside, so an edge whose
+schema was inferred from the data accepts every reading, as it would the data's own rows.
+
 Failure modes (any of them is a machine failure):
 
 * TWF, tool wear failure: the tool fails or is replaced at a wear drawn between 200 and 240 min
@@ -27,17 +31,21 @@ more events; the physical rules stay as they are.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from hedge.errors import ParameterError
 
-__all__ = ["MODES", "MillingMachine", "Reading"]
+__all__ = ["AI4I_RANGES", "MODES", "MillingMachine", "Reading"]
 
 MODES = ("TWF", "HDF", "PWF", "OSF", "RNF")
 
 _WEAR = {"L": 2, "M": 3, "H": 5}
+#: the smallest and largest value of each variable in the 10,000 rows of AI4I 2020
+AI4I_RANGES = {"air_temperature": (295.3, 304.5), "process_temperature": (305.7, 313.8),
+               "rotational_speed": (1168.0, 2886.0), "torque": (3.8, 76.6)}
 _OVERSTRAIN = {"L": 11_000.0, "M": 12_000.0, "H": 13_000.0}
 
 
@@ -91,6 +99,14 @@ class MillingMachine:
         keep = 0.995
         return keep * state + sd * math.sqrt(1 - keep**2) * float(self._rng.normal())
 
+    def _within(self, name: str, draw: Callable[[], float]) -> float:
+        """`draw()` again until it falls within the data set's range of `name` (a truncated
+        distribution, the same shape inside the range)."""
+        low, high = AI4I_RANGES[name]
+        while not low <= (value := draw()) <= high:
+            pass
+        return value
+
     def step(self) -> Reading:
         """Make one workpiece; returns its reading (the tool is changed after it if needed)."""
         rng = self._rng
@@ -98,10 +114,12 @@ class MillingMachine:
         kind = str(rng.choice(["L", "M", "H"], p=[0.5, 0.3, 0.2]))
         self._air_walk = self._walk(self._air_walk, 2.0)
         self._process_walk = self._walk(self._process_walk, 1.0)
-        air = round(300.0 + self._air_walk, 1)
-        process = round(air + 10.0 + self._process_walk, 1)
-        torque = round(max(0.0, float(rng.normal(40.0, 10.0))), 1)
-        speed = float(round(max(1000.0, 2168.0 - 15.74 * torque + float(rng.normal(0, 87)))))
+        air = round(_reflect(300.0 + self._air_walk, AI4I_RANGES["air_temperature"]), 1)
+        process = round(_reflect(air + 10.0 + self._process_walk,
+                                 AI4I_RANGES["process_temperature"]), 1)
+        torque = round(self._within("torque", lambda: float(rng.normal(40.0, 10.0))), 1)
+        speed = float(round(self._within(
+            "rotational_speed", lambda: 2168.0 - 15.74 * torque + float(rng.normal(0, 87)))))
         self._wear += _WEAR[kind]
         failures = []
         tool_end = self._wear >= self._tool_end
@@ -122,3 +140,12 @@ class MillingMachine:
             self._wear = 0
             self._tool_end = self._new_tool_end()
         return reading
+
+
+def _reflect(value: float, bounds: tuple[float, float]) -> float:
+    """`value` mirrored back into [low, high] at the bound it crossed (a walk that meets a
+    bound turns back, without piling up there as clipping would)."""
+    low, high = bounds
+    while not low <= value <= high:
+        value = 2 * low - value if value < low else 2 * high - value
+    return value

@@ -286,6 +286,8 @@ def test_every_refusal_names_its_hedge_error(url: str, admin: HttpRefreshClient,
         (422, "ParameterError", "POST", "/jobs", owner, {**job, "columns": 0}),
         (400, "KeyMismatchError", "POST", "/jobs/http-named/refresh", refresh, foreign),
         (400, "CorruptDataError", "POST", "/jobs/http-named/refresh", refresh, b"garbage"),
+        (404, "PolicyError", "GET", "/v1/jobs/http-named", refresh, None),  # no such route
+        (405, "ParameterError", "PUT", "/jobs/http-named", owner, None),
     ]
     for code, error, method, path, headers, body in refusals:
         content = body if isinstance(body, bytes) else None
@@ -310,7 +312,8 @@ def test_the_client_raises_the_error_the_service_names(
                                                                 low_weights.to_bytes())),
         (PolicyError, "404: .*not registered", lambda: client.job("http-never")),
         (PolicyError, "404: .*not registered", lambda: admin.cancel_job("http-never")),
-        (ParameterError, "422: invalid job", lambda: admin.register_job("http-0", 1, 0, 1)),
+        (ParameterError, "422: invalid job: field columns: Input should be greater",
+         lambda: admin.register_job("http-0", 1, 0, 1)),
     ]
     for raised, says, call in calls:
         with pytest.raises(raised, match=says) as info:

@@ -17,7 +17,8 @@ exception: a missing or wrong token 401, the refresh token where the admin token
 403, the service's `PolicyError` 403, an unknown job 404 (all `PolicyError`); a body too large
 413 (`TooLargeError`); an invalid job 422 (`ParameterError`); `KeyMismatchError`,
 `CorruptDataError` and invalid arguments 400; an audit log that fails verification 500
-(`CorruptDataError`).
+(`CorruptDataError`); an unknown route 404 (`PolicyError`), a method a route does not take 405
+(`ParameterError`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which
@@ -42,7 +43,7 @@ from hedge.errors import (
 )
 from hedge.owner.keyservice import Job, KeyService
 from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
-from hedge.refusals import Refusal, add_refusal_handlers
+from hedge.refusals import Refusal, add_refusal_handlers, validation_message
 
 __all__ = ["MAX_BODY_BYTES", "check_tokens", "create_app"]
 
@@ -188,7 +189,7 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
             spec = JobSpec.model_validate_json(bytes(body))
         except ValidationError as exc:
             raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, ParameterError(
-                f"invalid job: {exc.errors(include_url=False)}")) from exc
+                validation_message(exc.errors(include_url=False), "job"))) from exc
         service.register_job(spec.job_id, spec.length, spec.columns, spec.max_refreshes)
         return JobState(**spec.model_dump(), used=0)
 

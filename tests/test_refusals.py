@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -10,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict, Field
 
+import hedge
 from hedge.errors import HedgeError, KeyMismatchError, PolicyError
 from hedge.protocol import refusal_class
 from hedge.refusals import Refusal, add_refusal_handlers, validation_message
@@ -106,3 +109,14 @@ def test_a_validation_message_names_a_few_problems_and_counts_the_rest() -> None
     assert validation_message([{"loc": ("columns",), "msg": "too small"}], "job").startswith(
         "invalid job: field columns: too small")
 
+
+
+def test_services_refuse_through_refusal_not_a_bare_http_exception() -> None:
+    """A plain `HTTPException` would be named only by its status (a 400 `CorruptDataError`,
+    whatever went wrong): every refusal of hedge's services names its class itself."""
+    root = Path(hedge.__file__).parent
+    bare = [f"{path.relative_to(root)}:{node.lineno}"
+            for path in sorted(root.rglob("*.py")) if path.name != "refusals.py"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and "HTTPException" in ast.unparse(node.func)]
+    assert not bare, bare

@@ -1,18 +1,33 @@
-"""The cloud API: consortia, sites, scoped tokens, idempotent streaming uploads, refusals."""
+"""The cloud API: consortia, sites, scoped tokens, idempotent streaming uploads, refusals that
+name their hedge error."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from starlette.routing import Route
 
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud import CloudService
+from hedge.cloud.app import create_app
+from hedge.cloud.client import CloudClient
 from hedge.cloud.db import Base
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+)
 from hedge.ml import EncryptedDataset
+from hedge.protocol import refusal_class
 from hedge.signing import SigningKey
 
 COLUMNS = ["a", "b", "c"]
@@ -239,3 +254,114 @@ def test_deployments_are_relayed_to_their_site_only(client: TestClient, service:
     assert got.content == newer and got.headers["X-Hedge-Sequence"] == "2"
     assert client.get(url, headers=bearer(two)).status_code == 404  # plant-2 sees only its own
     assert client.get(url, headers=bearer(owner)).status_code == 403
+
+
+def test_every_refusal_names_its_error_and_the_client_raises_it(
+        service: CloudService, owner_keys: KeySet, stranger_keys: KeySet) -> None:
+    """Each kind of refusal of each route module: the body names the hedge error, and
+    `CloudClient` raises exactly that class with the status and detail."""
+    app = service.app()
+    raw = TestClient(app)
+    cid, owner = consortium(raw, service, owner_keys)
+    plant, plant_2 = site(raw, cid, owner, "plant-1"), site(raw, cid, owner, "plant-2")
+    _, stranger = consortium(raw, service, stranger_keys, "globex")
+    body, _ = dataset(owner_keys)
+    foreign, _ = dataset(stranger_keys)
+    assert raw.put(f"/v1/consortia/{cid}/uploads/b1", content=body,
+                   headers=bearer(plant)).status_code == 201
+    queued = raw.post(f"/v1/consortia/{cid}/jobs", json={"model": "ridge", "iterations": 1},
+                      headers=bearer(owner)).json()["id"]
+    package = b'{"format": "hedge-package-1"}'
+    assert raw.put(f"/v1/consortia/{cid}/sites/plant-1/deployments/1", content=package,
+                   headers=bearer(owner)).status_code == 201
+    answers: list[httpx.Response] = []
+
+    def keep(response: httpx.Response) -> None:
+        response.read()
+        answers.append(response)
+
+    def as_(token: str, on: FastAPI = app) -> CloudClient:
+        http = TestClient(on)
+        http.event_hooks["response"].append(keep)
+        return CloudClient("http://testserver", token, sleep=lambda _: None, http=http)
+
+    admin, own, edge, other = (as_(t) for t in (service.admin_token, owner, plant, stranger))
+    nobody, floor = as_("hedge_guess"), as_(owner, create_app(service.db, service.blobs,
+                                                               min_job_rows=1000))
+    bundle, key = owner_keys.public().to_bytes(), str(SigningKey().verify_key)
+    ridge = {"model": "ridge", "iterations": 1}
+    assisted = {"model": "logistic", "iterations": 1, "key_service": {
+        "url": "https://keys.example/ks", "job": "j1", "token": "t" * 16}}
+    cases: list[tuple[int, type[HedgeError], str, Callable[[], object]]] = [
+        (401, PolicyError, "Authorization: Bearer", lambda: nobody.bundle(cid)),
+        (403, PolicyError, "admin token", lambda: own.create_consortium("x", key, bundle)),
+        (403, PolicyError, "owner token", lambda: edge.uploads(cid)),
+        (404, PolicyError, f"no consortium {cid}", lambda: other.uploads(cid)),
+        (409, PolicyError, "choose another", lambda: admin.create_consortium("acme", key, bundle)),
+        (409, PolicyError, "choose another", lambda: own.add_site(cid, "plant-1")),
+        (404, PolicyError, "hedge owner status", lambda: own.revoke_site(cid, "nobody")),
+        (400, ParameterError, "idempotency key", lambda: edge.upload(cid, "bad key!", body)),
+        (409, KeyMismatchError, "another key set", lambda: edge.upload(cid, "k2", foreign)),
+        (400, CorruptDataError, "not hedge data", lambda: edge.upload(cid, "k3", b"\0" * 5000)),
+        (404, PolicyError, "no uploads [99]", lambda: own.submit_job(cid, {**ridge,
+                                                                          "uploads": [99]})),
+        (404, PolicyError, "store it first", lambda: own.submit_job(cid, {
+            "kind": "evaluate", "model_blob": "0" * 64})),
+        (403, PolicyError, "--key-service", lambda: own.submit_job(cid, assisted)),
+        (403, PolicyError, "fewer than 1000", lambda: floor.submit_job(cid, ridge)),
+        (422, ParameterError, "body field", lambda: own.submit_job(cid, {"model": "svm"})),
+        (404, PolicyError, "no job 999", lambda: own.job(cid, 999)),
+        (409, PolicyError, "wait until it is done", lambda: own.job_result(cid, queued)),
+        (404, PolicyError, "hedge owner status", lambda: own.publish(cid, "nobody", 1, package)),
+        (409, PolicyError, "next number", lambda: own.publish(cid, "plant-1", 1, b"other")),
+        (422, ParameterError, "body field name", lambda: own.add_site(cid, "bad name")),
+    ]
+    for code, raised, says, call in cases:
+        with pytest.raises(raised, match=f"^cloud answered {code}: ") as info:
+            call()
+        assert type(info.value) is raised and says in str(info.value), (code, info.value)
+        answer = answers[-1].json()
+        assert (answers[-1].status_code, answer["error"]) == (code, raised.__name__), answer
+    assert answers[0].headers["WWW-Authenticate"] == "Bearer"
+    assert as_(plant_2).latest_deployment(cid) is None  # a refusal the client expects
+    assert (answers[-1].status_code, answers[-1].json()["error"]) == (404, "PolicyError")
+
+
+def test_no_route_refuses_without_naming_its_error(client: TestClient, service: CloudService,
+                                                   owner_keys: KeySet,
+                                                   stranger_keys: KeySet) -> None:
+    """Every route of the app, with every kind of token, valid and invalid path parameters
+    and a malformed body, every method it does not take, and paths it does not have: no 4xx
+    lacks `error` (a name the clients raise as it is), none is a 5xx."""
+    cid, owner = consortium(client, service, owner_keys)
+    tokens = {"none": None, "unknown": "hedge_guess", "admin": service.admin_token,
+              "owner": owner, "site": site(client, cid, owner, "plant-1"),
+              "stranger": consortium(client, service, stranger_keys, "globex")[1]}
+    valid = {"cid": str(cid), "job_id": "999", "sequence": "1", "name": "nobody", "key": "k1"}
+    routes = [r for r in client.app.routes if isinstance(r, Route)]  # type: ignore[attr-defined]
+    assert {r.path for r in routes} >= {"/v1/consortia/{cid}/jobs/{job_id}/result",
+                                        "/v1/consortia/{cid}/deployments/latest"}
+    requests: list[tuple[str, str, str | None]] = []
+    for route in routes:
+        for params in (valid, dict.fromkeys(valid, "x")):
+            path = route.path.format(**params)
+            for method in sorted(route.methods or ()):
+                requests += [(method, path, token) for token in tokens.values()]
+            requests += [(m, path, owner) for m in ("GET", "PUT", "PATCH", "DELETE")
+                         if m not in (route.methods or ())]  # 405, or another route's
+            requests.append(("GET", path + "/nowhere", owner))  # no such route
+    problems, seen = [], set()
+    for method, path, token in requests:
+        r = client.request(method, path, content=b"{", headers={
+            "Content-Type": "application/json", **(bearer(token) if token else {})})
+        seen.add(r.status_code)
+        if r.status_code >= 500:
+            problems.append((method, path, r.status_code, r.text))
+        elif r.status_code >= 400:
+            answer = r.json()
+            error = answer.get("error")
+            named = isinstance(error, str) and refusal_class(r.status_code, error).__name__
+            if named != error or not isinstance(answer.get("detail"), str):
+                problems.append((method, path, r.status_code, r.text))
+    assert not problems, problems
+    assert seen >= {400, 401, 403, 404, 405, 422}  # the walk reaches every kind

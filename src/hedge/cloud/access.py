@@ -1,16 +1,22 @@
 """Who is calling: the bearer token resolved against the database of the running app
-(`app.state.db`), and the membership check every consortium route starts with."""
+(`app.state.db`), the membership check every consortium route starts with, and a consortium's
+site by name. Their refusals are `PolicyError`s: 401 for a token the cloud does not know, 404
+for another consortium, 403 for another role, 404 for a site the consortium does not have."""
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations.
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hedge.cloud import auth
-from hedge.cloud.db import Database
+from hedge.cloud.db import Database, Site
+from hedge.errors import PolicyError
+from hedge.refusals import Refusal
 
-__all__ = ["Who", "member"]
+__all__ = ["Who", "member", "site_named"]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -22,8 +28,11 @@ def _caller(request: Request,
     with db.session() as s:
         who = auth.resolve(s, creds.credentials if creds else None)
     if who is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise Refusal(status.HTTP_401_UNAUTHORIZED,
+                      PolicyError("missing, unknown or revoked token; send the token the cloud "
+                                  "issued as Authorization: Bearer <token> (a site's is in its "
+                                  "enrolment file)"),
+                      headers={"WWW-Authenticate": "Bearer"})
     return who
 
 
@@ -31,10 +40,22 @@ Who = Annotated[auth.Caller, Depends(_caller)]
 
 
 def member(who: auth.Caller, cid: int, *roles: str) -> None:
-    """404 unless the caller belongs to consortium `cid` (no existence oracle), 403 unless it
-    has one of `roles` there."""
+    """`Refusal` 404 unless the caller belongs to consortium `cid` (the same answer whether
+    it exists or not: no existence oracle), 403 unless it has one of `roles` there; both
+    `PolicyError`."""
     if who.consortium_id != cid or who.role not in ("owner", "site"):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such consortium")
+        raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+            f"no consortium {cid} for this token; use the token of the consortium you mean"))
     if who.role not in roles:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"this needs the {' or '.join(roles)} token of the consortium")
+        raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+            f"this needs the {' or '.join(roles)} token of the consortium"))
+
+
+def site_named(session: Session, cid: int, name: str) -> Site:
+    """Consortium `cid`'s site `name` (in the database `session`), or `Refusal` 404
+    `PolicyError`."""
+    site = session.scalar(select(Site).where(Site.consortium_id == cid, Site.name == name))
+    if site is None:
+        raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+            f"no site {name!r} in this consortium; `hedge owner status` lists its sites"))
+    return site

@@ -25,15 +25,20 @@ Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/
   own site (``X-Hedge-Sequence`` header), 404 before the first.
 
 A token of another consortium gets 404 for everything of this one (no existence oracle).
-Errors carry a JSON ``detail`` that says what to do and, for hedge's own refusals, ``error``:
-the exception's name (clients map it back).
+Every refusal (`hedge.refusals`) is JSON ``{"detail", "error"}``: what went wrong and what to
+do, and the hedge exception's name, which `hedge.cloud.client` raises again. A missing, unknown
+or revoked token is 401, another consortium 404, another role 403, an unknown upload, job,
+model or site 404, a name or sequence taken 409 and a result not there yet 409, all
+`PolicyError`; an invalid idempotency key 400 and a request FastAPI finds invalid 422,
+`ParameterError`; the hedge errors of the checks by `_status_for` (`TooLargeError` 413,
+`SecretMaterialError` 422, other `PolicyError` 403, `KeyMismatchError` 409, the others 400).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response, status
+from fastapi import FastAPI, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from hedge import __version__
 from hedge.ckks import PublicBundle
 from hedge.cloud import auth
-from hedge.cloud.access import Who, member
+from hedge.cloud.access import Who, member, site_named
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import dataset_rows, no_keystore
 from hedge.cloud.db import Consortium, Database, Site, Token, Upload
@@ -52,11 +57,12 @@ from hedge.cloud.routes_jobs import add_job_routes
 from hedge.errors import (
     HedgeError,
     KeyMismatchError,
+    ParameterError,
     PolicyError,
     SecretMaterialError,
     TooLargeError,
 )
-from hedge.refusals import add_refusal_handlers, refusal_response
+from hedge.refusals import Refusal, add_refusal_handlers, refusal_response
 from hedge.signing import VerifyKey
 
 __all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_MIN_JOB_ROWS", "NAME_PATTERN", "create_app"]
@@ -139,8 +145,9 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                                 owner_key: Annotated[str, Query(min_length=40, max_length=64)]
                                 ) -> Created:
         if who.role != "admin":
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "only the cloud's admin token "
-                                                           "creates consortia")
+            raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+                "only the cloud's admin token (admin.token in its data directory) creates "
+                "consortia"))
         VerifyKey.from_str(owner_key)
         writer = await blobs.put_stream(no_keystore(request.stream()), max_upload)
         return await run_in_threadpool(_register, writer, name, owner_key)
@@ -159,7 +166,8 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                 token = auth.issue(s, "owner", row.id)
                 return Created(id=row.id, name=name, token=token)
         except IntegrityError:
-            raise HTTPException(status.HTTP_409_CONFLICT, f"consortium {name!r} exists") from None
+            raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
+                f"consortium {name!r} exists; choose another name")) from None
 
     @app.post("/v1/consortia/{cid}/sites", status_code=status.HTTP_201_CREATED)
     def add_site(cid: int, spec: SiteSpec, who: Who) -> Created:
@@ -172,7 +180,8 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                 return Created(id=site.id, name=site.name,
                                token=auth.issue(s, "site", cid, site.id))
         except IntegrityError:
-            raise HTTPException(status.HTTP_409_CONFLICT, f"site {spec.name!r} exists") from None
+            raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
+                f"site {spec.name!r} exists in this consortium; choose another name")) from None
 
     @app.delete("/v1/consortia/{cid}/sites/{name}/tokens")
     def revoke_site(cid: int, name: str, who: Who) -> dict[str, int]:
@@ -180,9 +189,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
         longer upload or fetch anything; its uploads stay. Idempotent."""
         member(who, cid, "owner")
         with db.session() as s:
-            site = s.scalar(select(Site).where(Site.consortium_id == cid, Site.name == name))
-            if site is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
+            site = site_named(s, cid, name)
             done = s.execute(update(Token).where(Token.site_id == site.id,
                                                  Token.revoked.is_(False)).values(revoked=True))
             return {"revoked": int(done.rowcount)}  # type: ignore[attr-defined]
@@ -205,8 +212,8 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                      response: Response) -> UploadInfo:
         member(who, cid, "site")
         if not _KEY.fullmatch(key):
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the idempotency key must be "
-                                                             "1-128 letters, digits and ._-")
+            raise Refusal(status.HTTP_400_BAD_REQUEST, ParameterError(
+                "the idempotency key must be 1-128 letters, digits and ._-"))
         previous = await run_in_threadpool(_find_upload, who, key)
         if previous is not None:  # a retry: nothing is stored or counted again
             async for _ in request.stream():

@@ -4,15 +4,17 @@ its own newest one. Packages are signed and encrypted for their site: the cloud 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response, status
+from fastapi import FastAPI, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from hedge.cloud.access import Who, member
+from hedge.cloud.access import Who, member, site_named
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import no_keystore
-from hedge.cloud.db import Database, Deployment, Site
+from hedge.cloud.db import Database, Deployment
+from hedge.errors import PolicyError
+from hedge.refusals import Refusal
 
 __all__ = ["MAX_PACKAGE", "add_deployment_routes"]
 
@@ -31,15 +33,13 @@ def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
                  response: Response) -> dict[str, Any]:
         size, digest = writer.size, writer.digest
         with writer, db.session() as s:  # refusals leave no blob behind
-            site = s.scalar(select(Site).where(Site.consortium_id == cid,
-                                               Site.name == name))
-            if site is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {name!r}")
+            site = site_named(s, cid, name)
             old = s.scalar(select(Deployment).where(Deployment.site_id == site.id,
                                                     Deployment.sequence == sequence))
             if old is not None and old.blob != digest:
-                raise HTTPException(status.HTTP_409_CONFLICT, f"sequence {sequence} of "
-                                    f"{name!r} holds another package; use the next number")
+                raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
+                    f"sequence {sequence} of {name!r} holds another package; use the next "
+                    "number"))
             writer.commit()
             if old is None:
                 s.add(Deployment(consortium_id=cid, site_id=site.id, sequence=sequence,
@@ -54,7 +54,9 @@ def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
             row = s.scalar(select(Deployment).where(Deployment.site_id == who.site_id)
                            .order_by(Deployment.sequence.desc()).limit(1))
             if row is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "nothing deployed yet")
+                raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+                    "nothing deployed yet to this site; the owner deploys a model with "
+                    "`hedge owner deploy`"))
             digest, sequence = row.blob, row.sequence
         return StreamingResponse(blobs.iter_chunks(digest), media_type="application/json",
                                  headers={"X-Hedge-Sequence": str(sequence)})

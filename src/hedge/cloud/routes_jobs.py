@@ -5,7 +5,7 @@ follow them, fetch the encrypted results; the owner's encrypted models for evalu
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from fastapi import Body, FastAPI, HTTPException, Request, status
+from fastapi import Body, FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -17,7 +17,9 @@ from hedge.cloud.checks import check_container, dataset_features, no_keystore
 from hedge.cloud.db import Database, Upload
 from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
+from hedge.errors import PolicyError
 from hedge.protocol import is_loopback_url
+from hedge.refusals import Refusal
 
 __all__ = ["JobInfo", "add_job_routes"]
 
@@ -88,9 +90,9 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         found = db.uploads(cid, wanted)
         missing = sorted(set(wanted or ()) - {u.id for u in found})
         if missing:
-            raise HTTPException(status.HTTP_404_NOT_FOUND,
-                                f"this consortium has no uploads {missing}; list them with "
-                                f"GET /v1/consortia/{cid}/uploads")
+            raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+                f"this consortium has no uploads {missing}; list them with "
+                f"GET /v1/consortia/{cid}/uploads (`hedge owner status`)"))
         return found
 
     def allowed(url: str) -> bool:
@@ -101,7 +103,9 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
     def job_of(cid: int, job_id: int) -> JobView:
         job = queue.get(job_id)
         if job is None or job.consortium_id != cid:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+            raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+                f"this consortium has no job {job_id}; list its jobs with "
+                f"GET /v1/consortia/{cid}/jobs (`hedge owner status`)"))
         return job
 
     @app.post("/v1/consortia/{cid}/jobs", status_code=status.HTTP_201_CREATED)
@@ -112,15 +116,15 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         if isinstance(spec, TrainSpec):
             spec.checked()
             if spec.key_service is not None and not allowed(spec.key_service.url):
-                raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                    f"this cloud does not connect to the key service at "
-                                    f"{spec.key_service.url}; its operator allows it with "
-                                    "`hedge cloud serve --key-service URL-PREFIX`")
+                raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+                    f"this cloud does not connect to the key service at "
+                    f"{spec.key_service.url}; its operator allows it with "
+                    "`hedge cloud serve --key-service URL-PREFIX`"))
         elif isinstance(spec, EvaluateSpec):
             model = blobs.path(spec.model_blob)
             if not model.exists():
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such model; store it first "
-                                                               "(PUT .../models)")
+                raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+                    "no such model; store it first (PUT .../models)"))
             # the blob store is shared: the blob must be a model under this consortium's keys
             # (its records were read when it was stored)
             check_container(model, db.fingerprint(cid), container.Kind.MODEL,
@@ -132,10 +136,10 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                                     f"upload {upload.id} has")
         rows = sum(u.rows for u in uploads)
         if rows < min_job_rows:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"the job's uploads hold {rows} rows; this cloud runs no job "
-                                f"over fewer than {min_job_rows} (the owner decrypts what jobs "
-                                "compute): name more uploads or wait for more data")
+            raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+                f"the job's uploads hold {rows} rows; this cloud runs no job over fewer than "
+                f"{min_job_rows} (the owner decrypts what jobs compute): name more uploads or "
+                "wait for more data"))
         total = spec.iterations if isinstance(spec, TrainSpec) else 1
         job_id = queue.submit(cid, spec.kind, fields, total=total)
         return JobInfo.of(job_of(cid, job_id))
@@ -170,8 +174,10 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         member(who, cid, "owner")
         found = job_of(cid, job_id)
         if found.result is None:
-            raise HTTPException(status.HTTP_409_CONFLICT,
-                                f"job {job_id} is {found.status}; no result yet")
+            todo = (f"its message (GET /v1/consortia/{cid}/jobs/{job_id}) says why; submit "
+                    "a new job" if found.status == "failed" else "wait until it is done")
+            raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
+                f"job {job_id} is {found.status}; no result yet: {todo}"))
         return StreamingResponse(blobs.iter_chunks(found.result),
                                  media_type="application/octet-stream")
 

@@ -161,10 +161,16 @@ def test_job_api_validates_and_scopes(client: TestClient, service: CloudService,
     other_cid, other_owner = consortium(client, service, stranger_keys, "globex")
     token = site(client, cid, owner, "p1")
     url = f"/v1/consortia/{cid}/jobs"
-    for bad in ({"model": "svm", "iterations": 2}, {"model": "ridge", "iterations": 0},
-                {"model": "ridge", "iterations": 2, "extra": 1},
-                {"model": "ridge", "iterations": 2, "uploads": []}):
-        assert client.post(url, json=bad, headers=bearer(owner)).status_code == 422
+    for bad, says in (({"model": "svm", "iterations": 2}, "train.model: Input should be"),
+                      ({"model": "ridge", "iterations": 0}, "train.iterations: Input should"),
+                      ({"model": "ridge", "iterations": 2, "extra": 1}, "train.extra: Extra"),
+                      ({"model": "ridge", "iterations": 2, "uploads": []}, "train.uploads"),
+                      ({"kind": "nope"}, "the body: kind must be 'train' (the default), "),
+                      ([1], "the body: kind must be")):
+        r = client.post(url, json=bad, headers=bearer(owner))
+        assert (r.status_code, r.json()["error"]) == (422, "ParameterError"), r.text
+        detail = r.json()["detail"]  # the kind's own problems only, not the other kinds'
+        assert says in detail and "evaluate." not in detail and "prepare." not in detail, detail
     assert client.post(url, json={"model": "ridge", "iterations": 1},
                        headers=bearer(token)).status_code == 403
     unknown = client.post(url, json={"model": "ridge", "iterations": 1, "uploads": [99]},

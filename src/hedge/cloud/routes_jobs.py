@@ -16,7 +16,7 @@ from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, dataset_features, no_keystore
 from hedge.cloud.db import Database, Upload
 from hedge.cloud.jobs import JobQueue, JobView
-from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec
+from hedge.cloud.specs import EvaluateSpec, JobBody, TrainSpec
 from hedge.errors import PolicyError
 from hedge.protocol import is_loopback_url
 from hedge.refusals import Refusal
@@ -110,7 +110,7 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
 
     @app.post("/v1/consortia/{cid}/jobs", status_code=status.HTTP_201_CREATED)
     def submit(cid: int, who: Who,
-               spec: Annotated[TrainSpec | EvaluateSpec | PrepareSpec, Body()]) -> JobInfo:
+               spec: Annotated[JobBody, Body()]) -> JobInfo:
         member(who, cid, "owner")
         fields = spec.model_dump(exclude={"kind"})
         if isinstance(spec, TrainSpec):

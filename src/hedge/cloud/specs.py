@@ -3,15 +3,16 @@ receives a job and again when a worker takes it from the database (which holds t
 JSON, without its kind)."""
 
 # No `from __future__ import annotations`: pydantic and FastAPI read these annotations.
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from hedge.errors import ParameterError
 from hedge.ml.plan import check_features
 from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
 
-__all__ = ["EvaluateSpec", "JobSpec", "KeyServiceRef", "PrepareSpec", "TrainSpec", "parse_spec"]
+__all__ = ["EvaluateSpec", "JobBody", "JobSpec", "KeyServiceRef", "PrepareSpec", "TrainSpec",
+           "parse_spec"]
 
 _UPLOADS = Field(None, min_length=1, description="upload ids; all if absent")
 
@@ -66,6 +67,24 @@ class PrepareSpec(BaseModel):
 
 
 JobSpec = TrainSpec | EvaluateSpec | PrepareSpec
+
+
+def _kind(body: Any) -> str | None:
+    """Which spec a job body is: its ``kind`` ('train' if it names none, as `TrainSpec`
+    allows), None for a body that is no object or whose kind is no string."""
+    kind = body.get("kind", "train") if isinstance(body, dict) else getattr(body, "kind", None)
+    return kind if isinstance(kind, str) else None
+
+
+#: A job as the API receives it: validated as the spec its ``kind`` names only, so that an
+#: invalid body is told what is wrong with it, not with the two other kinds too.
+JobBody = Annotated[
+    Annotated[TrainSpec, Tag("train")] | Annotated[EvaluateSpec, Tag("evaluate")]
+    | Annotated[PrepareSpec, Tag("prepare")],
+    Discriminator(_kind, custom_error_type="job_kind",
+                  custom_error_message="kind must be 'train' (the default), 'evaluate' or "
+                                       "'prepare'")]
+
 _KINDS: dict[str, type[TrainSpec] | type[EvaluateSpec] | type[PrepareSpec]] = {
     "train": TrainSpec, "evaluate": EvaluateSpec, "prepare": PrepareSpec}
 

@@ -7,7 +7,15 @@ import sys
 
 import pytest
 
-from hedge.protocol import error_body, is_loopback_host, is_loopback_url
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+    TooLargeError,
+)
+from hedge.protocol import error_body, is_loopback_host, is_loopback_url, refusal_class
 
 
 @pytest.mark.parametrize(("url", "loopback"), [
@@ -55,3 +63,14 @@ def test_the_owner_and_the_edge_load_only_the_clouds_client() -> None:
 def test_a_refusal_s_body_gives_its_detail_and_error_name(
         body: bytes, expected: tuple[str | None, str | None]) -> None:
     assert error_body(body) == expected
+
+
+@pytest.mark.parametrize(("status", "error", "expected"), [
+    (403, "KeyMismatchError", KeyMismatchError), (500, "CorruptDataError", CorruptDataError),
+    (500, "RotationKeyError", HedgeError), (503, None, HedgeError),
+    (400, "DepthExhaustedError", CorruptDataError), (413, None, TooLargeError),
+    (409, None, PolicyError), (404, "NoSuchError", PolicyError), (400, None, CorruptDataError),
+    (422, None, ParameterError)])
+def test_a_refusal_raises_the_error_it_names_else_one_its_status_means(
+        status: int, error: str | None, expected: type[HedgeError]) -> None:
+    assert refusal_class(status, error) is expected

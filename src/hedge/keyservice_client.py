@@ -20,10 +20,10 @@ class HttpRefreshClient:
     """The key service's HTTP client: `hedge.ml.refresh.RefreshClient` for the cloud's
     workers, and job registration and cancellation for the owner. A refusal raises the hedge
     exception the service names, with its status and detail (`hedge.protocol.refusal_class`:
-    one without a name, e.g. a proxy's, by its status: 413 `TooLargeError`, 401/403/404
-    `PolicyError`, 400 `CorruptDataError`); 401 says "unauthorised"; a service that cannot be
-    reached or fails (5xx naming no error) raises `HedgeError`. `transport` is the test
-    seam."""
+    one without a name, e.g. a proxy's, by its status: 413 `TooLargeError`, 401/403/404/409
+    `PolicyError`, 400 `CorruptDataError`, another 4xx `ParameterError`); 401 says
+    "unauthorised"; a service that cannot be reached, and any 5xx whose error is none of those,
+    raise `HedgeError`. `transport` is the test seam."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
@@ -84,6 +84,4 @@ class HttpRefreshClient:
         if code == httpx.codes.UNAUTHORIZED:
             raise PolicyError(f"unauthorised: the key service at {self.url} refused the token "
                               f"({shown}); use the token it was started with")
-        if code >= 500 and error is None:
-            raise HedgeError(f"the key service answered {code}: {shown}")
         raise refusal_class(code, error)(f"the key service answered {code}: {shown}")

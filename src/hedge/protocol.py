@@ -73,12 +73,15 @@ _NAMED: dict[str, type[HedgeError]] = {
 
 
 def refusal_class(status: int, error: str | None) -> type[HedgeError]:
-    """The exception a client raises for a refusal (4xx) of the cloud or the key service: the
-    one the answer names (`error`, see `error_body`), else by its status: 413 `TooLargeError`
-    (a proxy's limit, which names none), 401, 403, 404 and 409 `PolicyError`, 400
-    `CorruptDataError`, any other `ParameterError`."""
+    """The exception a client raises for an answer of the cloud or the key service that is not
+    a success: the one the answer names (`error`, see `error_body`) among those above, else by
+    its status: any 5xx `HedgeError` (a failure of the service, whatever it names), 413
+    `TooLargeError` (a proxy's limit, which names none), 401, 403, 404 and 409 `PolicyError`,
+    400 `CorruptDataError`, any other `ParameterError`."""
     if error in _NAMED:
         return _NAMED[error]
+    if status >= 500:
+        return HedgeError
     if status == 413:
         return TooLargeError
     if status in (401, 403, 404, 409):

@@ -40,9 +40,13 @@ def run(
             agent.connector.wait(interval)  # streams: what arrives within one interval
             report = agent.step(flush=flush)
             console.print(report)
-            if report.waiting:
+            if report.waiting and not flush:
                 console.print(f"{report.waiting} buffered rows wait for [upload] batch_rows "
                               "rows or max_wait_seconds; --flush uploads them now")
+            elif report.waiting:  # flushed, yet rows stay: the report or the log says why
+                console.print(f"{report.waiting} buffered rows were not uploaded (the cloud "
+                              "unreachable, or balanced class weights waiting for rows of "
+                              "both classes: see the log above); they stay in the buffer")
         else:
             agent.run(threading.Event(), interval)
     except KeyboardInterrupt:

@@ -27,6 +27,8 @@ from hedge.edge.report import StepReport
 from hedge.errors import (
     CorruptDataError,
     KeyMismatchError,
+    ParameterError,
+    SchemaError,
     SecretMaterialError,
     TooLargeError,
 )
@@ -37,9 +39,11 @@ __all__ = ["Uploader"]
 
 log = logging.getLogger("hedge.edge")
 
-#: What the cloud answers about a batch itself (malformed, another key set, too large, secret
-#: material); anything else (an outage, a revoked token) leaves the batch open for later.
-_BATCH_REFUSED = (CorruptDataError, KeyMismatchError, SecretMaterialError, TooLargeError)
+#: What the cloud answers about a batch itself (malformed, not a dataset, an invalid key,
+#: another key set, too large, secret material); anything else (an outage, a revoked token)
+#: leaves the batch open for later.
+_BATCH_REFUSED = (CorruptDataError, SchemaError, ParameterError, KeyMismatchError,
+                  SecretMaterialError, TooLargeError)
 
 
 class Uploader:

@@ -24,7 +24,6 @@ once; `step(flush=True)` uploads whatever is pending.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
@@ -105,11 +104,12 @@ class EdgeAgent:
     def _cloud(self, report: StepReport, flush: bool = False) -> None:
         """Upload what is due (or, with `flush`, everything buffered), then look for a
         deployment."""
-        parts: list[Callable[[StepReport], None]] = [
-            functools.partial(self._upload, flush=flush), self._deployments]
+        parts: tuple[Callable[[], None], ...] = (
+            lambda: self.uploader.upload(report, self._class_counts(), flush),
+            lambda: self._deployments(report))
         for part in parts:
             try:
-                part(report)
+                part()
             except CloudUnavailableError as exc:
                 log.warning("%s: %s", self.site, exc)
             except HedgeError as exc:  # refused by the cloud: keep running, say why
@@ -197,9 +197,6 @@ class EdgeAgent:
     def _class_counts(self) -> tuple[int, int]:
         n0, n1 = json.loads(self.buffer.get("class_counts") or "[0, 0]")
         return int(n0), int(n1)
-
-    def _upload(self, report: StepReport, flush: bool = False) -> None:
-        self.uploader.upload(report, self._class_counts(), flush)
 
     def _deployments(self, report: StepReport) -> None:
         latest = self.client.latest_deployment(self.consortium)

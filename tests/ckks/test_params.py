@@ -79,3 +79,21 @@ def test_custom_small_parameters_work_end_to_end() -> None:
     keys = KeySet.generate(p, rotations=[1])
     v = keys.public().encrypt([0.5, -0.25])
     assert abs(keys.decrypt(v * 2.0) - [1.0, -0.5]).max() < 1e-3
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_magnitude_at_each_level_is_what_a_ciphertext_there_holds(name: str) -> None:
+    from hedge.ckks import KeySet
+
+    p = preset(name)
+    assert p.magnitude_at(0) == p.max_result_magnitude
+    assert all(p.magnitude_at(lv + 1) > p.magnitude_at(lv) for lv in range(p.depth))
+    with pytest.raises(ParameterError, match="outside 0"):
+        p.magnitude_at(p.depth + 1)
+    if name != "fast":
+        return
+    keys = KeySet.generate(p, rotations=[])
+    for level in range(p.depth + 1):  # half the stated bound survives at that level
+        value = p.magnitude_at(level) / 2
+        low = keys.public().encrypt([value], check_range=False).at_level(level)
+        assert low.level == level and abs(keys.decrypt(low)[0] - value) < 1e-6 * value

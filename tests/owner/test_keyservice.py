@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hedge.ckks import EncryptedVector, KeySet
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, PolicyError
 from hedge.ml.layout import RowLayout
-from hedge.ml.refresh import MASK_RANGE, RefreshClient, refresh_tiled
+from hedge.ml.refresh import (
+    MASK_RANGE,
+    REFRESH_BOUND,
+    RefreshClient,
+    refresh_level,
+    refresh_tiled,
+)
 from hedge.owner import AuditLog, InProcessRefreshClient, KeyService
 from tests.owner.conftest import COLUMNS, WEIGHTS
 
@@ -99,6 +108,43 @@ def test_wrong_length_is_refused_and_audited(make_service: MakeService,
         service.refresh("job-l", low_weights.to_bytes())  # the whole tiled vector
     assert "not 4096" in _refused(service)[-1]
     assert service.job("job-l").used == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("level", [0, 2, 3])
+def test_a_vector_off_the_refresh_level_is_refused_before_decryption(
+        make_service: MakeService, owner_keys: KeySet, level: int) -> None:
+    assert refresh_level(owner_keys.params) == 1  # 'fast': level 0 holds only |x| < 128
+    service = make_service()
+    service.register_job("job-v", COLUMNS, COLUMNS, 5)
+    vector = owner_keys.public().encrypt(WEIGHTS).at_level(level)
+    with pytest.raises(PolicyError, match=f"from level 1 of the 'fast' preset, not {level}"):
+        service.refresh("job-v", vector.to_bytes())
+    assert _events(service)[-1] == ("refused", "job-v")
+    assert service.job("job-v").used == 0  # type: ignore[union-attr]
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.floats(-1.0, 1.0), doublings=st.integers(0, 160),
+       offset=st.floats(-2.0**60, 2.0**60))
+def test_any_decryption_is_answered_alike_and_counted(
+        make_service: MakeService, owner_keys: KeySet, layout: RowLayout, value: float,
+        doublings: int, offset: float) -> None:
+    """Crafted vectors whose decryption is small, huge or wrapped around modulo the level's
+    primes (a value doubled up to 160 times): every one is answered with a top-level
+    ciphertext of values clipped to +-REFRESH_BOUND, and every one spends one refresh."""
+    service = make_service(f"audit-{uuid.uuid4().hex}.jsonl")
+    service.register_job("job-h", COLUMNS, COLUMNS, 2)
+    crafted = owner_keys.public().encrypt(np.full(COLUMNS, value)).at_level(1)
+    for _ in range(doublings // 19):
+        crafted = crafted * float(2**19)
+    crafted = (crafted * float(2 ** (doublings % 19))) + np.full(COLUMNS, offset)
+    answer = EncryptedVector.from_bytes(service.refresh("job-h", crafted.to_bytes()),
+                                        owner_keys.public())
+    assert answer.level == owner_keys.params.depth and answer.length == layout.slots
+    assert np.all(np.abs(owner_keys.decrypt(answer)) <= REFRESH_BOUND * (1 + 1e-9))
+    assert service.job("job-h").used == 1  # type: ignore[union-attr]
+    assert _events(service)[-1] == ("refresh", "job-h")
 
 
 def test_duplicate_registration_is_refused_and_audited(make_service: MakeService) -> None:

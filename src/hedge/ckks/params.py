@@ -94,6 +94,13 @@ class Parameters:
         """Largest |value| a ciphertext can hold at the last level without wrapping around."""
         return float(2 ** (self.data_bits[0] - self.scale_bits - 1))
 
+    def magnitude_at(self, level: int) -> float:
+        """Largest |value| a ciphertext at chain `level` holds without wrapping around (the
+        primes q0..q_level over twice the scale; `max_result_magnitude` at level 0)."""
+        if not 0 <= level <= self.depth:
+            raise ParameterError(f"level {level} is outside 0..{self.depth} of this preset")
+        return float(2 ** (sum(self.data_bits[: level + 1]) - self.scale_bits - 1))
+
     @property
     def param_id(self) -> str:
         """Stable identifier of this parameter set (hex), carried by every serialized object."""

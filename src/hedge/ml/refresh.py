@@ -3,6 +3,11 @@
 The cloud holds a ciphertext of the weights at a low level. It adds a fresh uniform mask r it
 keeps, sends Enc(w + r) to the owner's key service, which decrypts, re-encrypts at the top level
 and returns the ciphertext; the cloud subtracts r. The key service sees only w + r.
+
+What both sides agree on (the key service refuses anything else, `hedge.owner.keyservice`):
+the masked vector travels at `refresh_level(params)`, the lowest level whose capacity holds
+twice `REFRESH_BOUND`, and the key service clips what it decrypts to +-`REFRESH_BOUND` before
+it re-encrypts, so that no decryption can make its answer differ.
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ from typing import Protocol
 
 import numpy as np
 
-from hedge.ckks import EncryptedVector
+from hedge.ckks import EncryptedVector, Parameters
 from hedge.errors import CorruptDataError, ParameterError
 from hedge.ml.layout import RowLayout
 
-__all__ = ["MASK_RANGE", "RefreshClient", "refresh_tiled"]
+__all__ = ["MASK_RANGE", "REFRESH_BOUND", "RefreshClient", "refresh_level", "refresh_tiled"]
 
 #: Masks are uniform in [-MASK_RANGE, MASK_RANGE]. The key service's view of one value w + r is
 #: within statistical distance |w| / (2 MASK_RANGE) of uniform; over n values and k refreshes the
@@ -24,6 +29,21 @@ __all__ = ["MASK_RANGE", "RefreshClient", "refresh_tiled"]
 #: statistical, not a cryptographic, hiding (docs/owner.md). Re-encryption keeps an absolute CKKS
 #: error (~1e-8), so masking costs no precision.
 MASK_RANGE = float(2**14)
+
+#: The key service clips decrypted values to +-REFRESH_BOUND: |w + r| <= MASK_RANGE + |w| stays
+#: inside for any weight |w| <= MASK_RANGE, far beyond what training produces.
+REFRESH_BOUND = 2 * MASK_RANGE
+
+
+def refresh_level(params: Parameters) -> int:
+    """The level masked vectors travel at: the lowest whose capacity holds 2 * REFRESH_BOUND
+    (level 0 of 'standard' and 'deep', which hold 2^17; level 1 of 'fast'). The lowest level
+    also makes the smallest ciphertext to send."""
+    for level in range(params.depth + 1):
+        if params.magnitude_at(level) >= 2 * REFRESH_BOUND:
+            return level
+    raise ParameterError(f"no level of the {params.name!r} preset holds masked weights "
+                         f"(+-{2 * REFRESH_BOUND:g}); use a larger preset")
 
 
 class RefreshClient(Protocol):
@@ -40,22 +60,21 @@ def _uniform(n: int) -> np.ndarray:
 def refresh_tiled(client: RefreshClient, job_id: str, w: EncryptedVector,
                   layout: RowLayout, *, scale: float = 1.0) -> EncryptedVector:
     """Refresh weights held tiled in `layout`: only the model's `layout.columns` values travel
-    (cut out with one level, `scale` folded into that cut for free), and the key service
-    returns them tiled at the top level: scale * w in every row."""
+    (cut out with one level, `scale` folded into that cut for free, then brought down to
+    `refresh_level`), and the key service returns them tiled at the top level: scale * w in
+    every row. `DepthExhaustedError` if the weights are too low for the cut to land at the
+    refresh level: refresh one level earlier."""
     if not (np.isfinite(scale) and scale > 0):
         raise ParameterError(f"scale must be a positive number, not {scale!r}")
+    level = refresh_level(w.bundle.params)
+    w.engine.require_depth("cutting the weights out for a refresh", 1, w.level - level)
     if scale == 1.0:
         compact = w.head(layout.columns)
     else:
         cut = np.zeros(w.length)
         cut[: layout.columns] = scale
         compact = (w * cut).truncated(layout.columns)
-    capacity = w.bundle.params.max_result_magnitude
-    if compact.level == 0 and capacity <= 2 * MASK_RANGE:
-        raise ParameterError(
-            f"masked weights reach {2 * MASK_RANGE:g}, more than level 0 of the "
-            f"{w.bundle.params.name!r} preset holds ({capacity:g}); refresh one level earlier"
-        )
+    compact = compact.at_level(level)
     mask = _uniform(layout.columns)
     masked = (compact + mask).to_bytes()
     fresh = EncryptedVector.from_bytes(client.refresh(job_id, masked), w.bundle)

@@ -1,14 +1,23 @@
 """The owner's key service: policy-checked, audited refresh of masked model vectors.
 
 The cloud sends Enc(w + r) (r: a uniform mask it keeps, see `hedge.ml.refresh`); the service
-decrypts it *internally*, tiles the values in the job's `RowLayout` and encrypts them afresh at
-the top level. Nothing decrypted leaves the service: the result is a ciphertext again, and the
-audit log records only lengths, counts and reasons.
+decrypts it *internally*, clips the values to +-`REFRESH_BOUND`, tiles them in the job's
+`RowLayout` and encrypts them afresh at the top level. Nothing decrypted leaves the service:
+the result is a ciphertext again, and the audit log records only lengths, counts and reasons.
 
-Policy: only registered jobs, only vectors of the registered length, at most `max_refreshes`
-refreshes per job (a cancelled job: none more). Every refresh and every refusal is appended to
-the audit log before the call returns; registrations, counts and cancellations are rebuilt
-from the log when the service restarts, so a restart does not reset a budget.
+No decryption oracle: whether a refresh is answered, and how, is decided before anything is
+decrypted and from public facts only (the job, its budget, the bytes' structure: key set,
+length, level `refresh_level`, scale). A refresh that passes is counted and audited *before*
+the decryption; what follows cannot fail on any decrypted value (clipped, then encoded where
++-REFRESH_BOUND fits with room to spare), and a failure there for any other reason is audited
+and answered the same way whatever was decrypted. So a malicious cloud learns from a refresh
+nothing but the fresh ciphertext (IND-CPA under the public key), and every query costs budget.
+
+Policy: only registered jobs, only vectors of the registered length at the refresh level, at
+most `max_refreshes` refreshes per job (a cancelled job: none more). Every refresh and every
+refusal is appended to the audit log before the call returns; registrations, counts and
+cancellations are rebuilt from the log when the service restarts, so a restart does not reset
+a budget.
 """
 
 from __future__ import annotations
@@ -21,8 +30,15 @@ from typing import NoReturn
 import numpy as np
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle
-from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, PolicyError
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+)
 from hedge.ml.layout import RowLayout
+from hedge.ml.refresh import REFRESH_BOUND, refresh_level
 from hedge.owner.audit import AuditEntry, AuditLog
 from hedge.protocol import JOB_ID_PATTERN
 
@@ -52,16 +68,14 @@ def _positive_int(name: str, value: object) -> int:
     return value
 
 
-def _encrypt_top_level(bundle: PublicBundle, values: np.ndarray) -> EncryptedVector:
-    """A fresh top-level encryption of `values` (at most `slot_count` of them): what
-    `PublicBundle.encrypt` does, without its check against the preset's *last-level* bound.
-
-    That bound (|x| < 128 for 'fast') would refuse masked values, which reach MASK_RANGE = 2^14;
-    a top-level ciphertext holds them with room to spare, and the cloud subtracts the mask at
-    the top level. A decryption at a lower level never exceeds what the top level can encode,
-    so this cannot fail, and the service's answer never depends on the decrypted values (no
-    branch on them: the service is no decryption oracle)."""
-    return bundle.encrypt(values, check_range=False)
+def _reencrypted(bundle: PublicBundle, layout: RowLayout, values: np.ndarray) -> bytes:
+    """`values` clipped to +-REFRESH_BOUND, tiled in `layout` and encrypted afresh at the top
+    level, as bytes. Cannot fail on any decrypted value: NaN becomes 0, anything beyond the
+    bound the bound, and the top level holds +-REFRESH_BOUND with room to spare (that is why
+    the range check, sized for the last level, is skipped)."""
+    bounded = np.clip(np.nan_to_num(values, nan=0.0, posinf=REFRESH_BOUND,
+                                    neginf=-REFRESH_BOUND), -REFRESH_BOUND, REFRESH_BOUND)
+    return bundle.encrypt(layout.tile(bounded), check_range=False).to_bytes()
 
 
 class KeyService:
@@ -75,6 +89,7 @@ class KeyService:
         self.audit = audit
         self._bundle = keys.public()
         self._slots = keys.params.slot_count
+        self._level = refresh_level(keys.params)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         for entry in audit.entries():
@@ -147,9 +162,12 @@ class KeyService:
 
     def refresh(self, job_id: str, masked: bytes) -> bytes:
         """Decrypt a masked vector internally and return it encrypted afresh at the top level,
-        tiled in the job's layout. `PolicyError` (audited) for an unknown job, a wrong length or
-        a spent budget; `KeyMismatchError` / `CorruptDataError` (audited) for foreign or bad
-        bytes."""
+        clipped to +-REFRESH_BOUND and tiled in the job's layout. Refused, audited and not
+        counted, before any decryption: `PolicyError` for an unknown job, a spent budget, a
+        vector of another length or not at `refresh_level`; `KeyMismatchError` /
+        `CorruptDataError` for foreign or bad bytes. A refresh that passes is counted and
+        audited first; a failure after the decryption (none is known) is audited as `failed`
+        and raised as a `HedgeError` that names no decrypted value."""
         size = len(masked)
         with self._lock:
             job = self._jobs.get(job_id)
@@ -172,18 +190,29 @@ class KeyService:
                 self._refuse("refresh", job_id, f"job {job_id!r} refreshes vectors of length "
                                                 f"{job.length}, not {vector.length}",
                              bytes=size)
-            level_in = vector.level
-            values = self.keys.decrypt(vector)
-            layout = RowLayout(job.columns, self._slots)
-            fresh = _encrypt_top_level(self._bundle, layout.tile(values))
-            out = fresh.to_bytes()
+            if vector.level != self._level:
+                self._refuse("refresh", job_id, f"masked vectors are refreshed from level "
+                                                f"{self._level} of the "
+                                                f"{self.keys.params.name!r} preset, not "
+                                                f"{vector.level} (hedge.ml.refresh."
+                                                "refresh_level)", bytes=size)
+            # counted and audited before anything is decrypted: every answer costs budget
             self.audit.append("refresh", job_id, {
-                "length": vector.length, "level_in": level_in, "level_out": fresh.level,
-                "used": job.used + 1, "max_refreshes": job.max_refreshes,
-                "bytes_in": size, "bytes_out": len(out),
+                "length": vector.length, "level_in": vector.level,
+                "level_out": self.keys.params.depth, "used": job.used + 1,
+                "max_refreshes": job.max_refreshes, "bytes_in": size,
             })
             job.used += 1
-            return out
+            try:
+                return _reencrypted(self._bundle, RowLayout(job.columns, self._slots),
+                                    self.keys.decrypt(vector))
+            except Exception as exc:
+                # the same answer whatever was decrypted: the kind of failure only
+                self.audit.append("failed", job_id, {"action": "refresh",
+                                                     "error": type(exc).__name__})
+                raise HedgeError(f"the key service failed to refresh for job {job_id!r} "
+                                 f"({type(exc).__name__}, audited; the refresh is counted)"
+                                 ) from None
 
     def _refuse(self, action: str, job_id: str, reason: str, **details: int) -> NoReturn:
         self.audit.append("refused", job_id, {"action": action, "reason": reason, **details})

@@ -115,3 +115,65 @@ def test_the_alert_policy_travels_signed_with_the_model() -> None:
     plain, _ = open_package(package(), site="plant-1", owner=OWNER.verify_key,
                             package_key=KEY, active_version=1)
     assert plain.alert is None  # the edge's own setting applies
+
+
+def _signed_package(manifest_changes: dict[str, object], model_body: object = None) -> bytes:
+    """A package the owner signed and encrypted for plant-1, with its manifest changed and its
+    model data replaced by `model_body` (unless None): what only a broken or misused owner
+    would send, so that the site's own checks are what is tested."""
+    import hashlib
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from hedge.signing import canonical_json
+
+    manifest = dict(json.loads(package())["manifest"]["payload"])
+    del manifest["sha256"]
+    manifest.update(manifest_changes)
+    nonce = os.urandom(12)
+    manifest["nonce"] = base64.b64encode(nonce).decode()
+    body = MODEL.to_dict() if model_body is None else model_body
+    plain = body if isinstance(body, bytes) else json.dumps(body).encode()
+    ciphertext = AESGCM(KEY).encrypt(nonce, plain, canonical_json(manifest))
+    manifest["sha256"] = hashlib.sha256(ciphertext).hexdigest()
+    return json.dumps({"format": "hedge-package-1", "manifest": OWNER.sign(manifest),
+                       "model": base64.b64encode(ciphertext).decode()}).encode()
+
+
+def test_a_package_nested_deeper_than_json_can_parse_is_corrupt_data() -> None:
+    for raw in (b"[" * 200_000 + b"]" * 200_000,
+                b'{"format": "hedge-package-1", "manifest": ' + b"[" * 100_000 + b"]" * 100_000
+                + b"}"):
+        with pytest.raises(CorruptDataError, match="not JSON"):
+            opened(raw)
+
+
+@pytest.mark.parametrize("model_body", [
+    b"not json", b"[" * 100_000 + b"]" * 100_000,
+    {"version": 1, "kind": "logistic", "columns": ["a", "b"], "intercept": 0.25,
+     "coef": ["1.5", "-2.0"], "schema": None},
+    {"version": 1, "kind": "logistic", "columns": ["a", "b"], "intercept": 10**400,
+     "coef": [1.5, -2.0], "schema": None},
+], ids=["not_json", "nested", "coef_strings", "huge_intercept"])
+def test_a_signed_package_with_a_malformed_model_is_corrupt_data(model_body: object) -> None:
+    assert opened(_signed_package({})) == 2  # the control: the same, with the model intact
+    with pytest.raises(CorruptDataError, match="model"):
+        opened(_signed_package({}, model_body))
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"sequence": "11"}, "sequence"),
+    ({"version": 2.0}, "version"),
+    ({"rollback": "false"}, "rollback"),
+    ({"rollback": True, "replaces": None}, "replaces"),
+    ({"site": ["plant-1"]}, "site"),
+    ({"alert": {"threshold": 10**400, "hysteresis": 0.0}}, "threshold"),
+    ({"alert": {"threshold": 0.5, "hysteresis": 0.6}}, "alert policy"),
+    ({"alert": {"threshold": True, "hysteresis": 0.0}}, "threshold"),
+    ({"alert": [0.5, 0.1]}, "alert policy"),
+], ids=lambda v: repr(v)[:30])
+def test_a_signed_manifest_with_malformed_fields_is_corrupt_data(
+        changes: dict[str, object], field: str) -> None:
+    with pytest.raises(CorruptDataError, match=field):
+        opened(_signed_package(changes))

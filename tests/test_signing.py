@@ -64,3 +64,23 @@ def test_the_signing_key_is_stored_encrypted(tmp_path: Path) -> None:
         SigningKey.load(tmp_path / "signing.pem", passphrase="wrong")
     with pytest.raises(CorruptDataError):
         SigningKey.load(tmp_path / "missing.pem", passphrase="x")
+
+
+def test_messages_that_cannot_be_put_in_canonical_form_are_signature_errors() -> None:
+    key = SigningKey()
+    signature = key.sign({"a": 1})["signature"]
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    for message in ({"payload": deep, "signature": signature},
+                    {"payload": {"x": float("nan")}, "signature": signature},
+                    {"payload": {"x": b"bytes"}, "signature": signature},
+                    {"payload": 1, "signature": 12345}, ["payload", "signature"], None):
+        with pytest.raises(SignatureError, match="not a signed message"):
+            key.verify_key.verify(message)
+
+
+@pytest.mark.parametrize("text", [12345, None, b"AAAA", ["AAAA"]])
+def test_a_verification_key_that_is_not_text_is_corrupt_data(text: object) -> None:
+    with pytest.raises(CorruptDataError, match="base64 text"):
+        VerifyKey.from_str(text)  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ from typing import Any
 
 from hedge.errors import SchemaError
 
-__all__ = ["append_jsonl", "fsync_dir", "read_json", "write_atomic", "write_json"]
+__all__ = ["append_jsonl", "fsync_dir", "private_dir", "private_file", "read_json",
+           "write_atomic", "write_json"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -21,6 +22,28 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """`path` as a directory only its owner may enter (mode 0700): created with its parents
+    if missing (the parents as the umask says), narrowed if it exists with wider rights.
+    For the directories a party keeps its data in: ciphertexts, databases, logs, keys."""
+    target = Path(path)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if target.stat().st_mode & 0o077:
+        target.chmod(0o700)
+    return target
+
+
+def private_file(path: str | os.PathLike[str]) -> Path:
+    """`path` as a file only its owner may read and write (mode 0600): created empty if
+    missing, narrowed if it exists with wider rights (a database or log file that another
+    program opens after this)."""
+    target = Path(path)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o600))
+    if target.stat().st_mode & 0o077:
+        target.chmod(0o600)
+    return target
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -64,13 +87,23 @@ def append_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
-    """A JSON object from a file, or `SchemaError` naming `what` the file should have been."""
+    """A JSON object from a file, or `SchemaError` naming the file and `what` it should have
+    been: for a file that is missing or unreadable, not UTF-8, not JSON (numbers too long
+    to convert included), nested too deeply for the parser, or whose top level is not an
+    object. No other exception escapes for the file's contents."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SchemaError(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise SchemaError(f"{path} cannot be read ({what} expected): {exc.strerror}; give "
+                          "the path of a readable file") from exc
+    except RecursionError:
+        raise SchemaError(f"{path} is nested too deeply to be a {what}; give the file "
+                          "written for it") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
         raise SchemaError(f"{path} is not valid JSON ({what} expected): {exc}") from exc
     if not isinstance(data, dict):
-        raise SchemaError(f"{path} does not hold a {what}")
+        raise SchemaError(f"{path} does not hold a {what}: its top level is not a JSON "
+                          "object")
     return data

@@ -30,6 +30,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hedge.ckks.fields import Fields
 from hedge.errors import CorruptDataError, PolicyError, SignatureError
 from hedge.ml.model import LinearModel
 from hedge.signing import SigningKey, VerifyKey, canonical_json
@@ -60,12 +61,17 @@ class AlertPolicy:
 
     @classmethod
     def of(cls, data: Any) -> AlertPolicy | None:
-        """The policy `to_dict` wrote (None stays None)."""
+        """The policy `to_dict` wrote (None stays None); `CorruptDataError` naming the field
+        for anything else (numbers of exact JSON types, 0 < threshold < 1,
+        0 <= hysteresis < threshold)."""
         if data is None:
             return None
+        fields = Fields(data, "the alert policy")
+        threshold = fields.number("threshold", 0.0, 1.0, open_low=True)
+        hysteresis = fields.number("hysteresis", 0.0, 1.0)
         try:
-            return cls(float(data["threshold"]), float(data["hysteresis"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls(threshold, hysteresis)
+        except PolicyError as exc:
             raise CorruptDataError(f"the alert policy is malformed: {exc}") from exc
 
 
@@ -84,17 +90,26 @@ class Manifest:
     alert: AlertPolicy | None = None  # signed with the model; None: the edge's own setting
 
     @classmethod
-    def of(cls, payload: dict[str, Any]) -> Manifest:
-        try:
-            return cls(str(payload["site"]), int(payload["sequence"]), int(payload["version"]),
-                       str(payload["created"]),
-                       bool(payload["rollback"]),
-                       None if payload["replaces"] is None else int(payload["replaces"]),
-                       str(payload["sha256"]), str(payload["nonce"]),
-                       str(payload["kind"]), [str(c) for c in payload["columns"]],
-                       AlertPolicy.of(payload.get("alert")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptDataError(f"the package manifest is malformed: {exc}") from exc
+    def of(cls, payload: Any) -> Manifest:
+        """The manifest `build_package` signed, checked field by field with exact JSON types;
+        `CorruptDataError` naming the field if not."""
+        f = Fields(payload, "the package manifest")
+        rollback, replaces = f.boolean("rollback"), f.integer("replaces", 0, _MAX_INT,
+                                                              nullable=True)
+        if rollback != (replaces is not None):
+            raise f.fail("replaces", "the version a rollback replaces, and null otherwise")
+        sha256 = f.string("sha256", max_length=64)
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise f.fail("sha256", "64 lowercase hexadecimal digits")
+        return cls(f.string("site", max_length=256), f.integer("sequence", 1, _MAX_INT),
+                   f.integer("version", 0, _MAX_INT), f.string("created", max_length=64),
+                   rollback, replaces, sha256, f.string("nonce", max_length=64),
+                   f.string("kind", choices=("logistic", "ridge")),
+                   f.strings("columns", max_items=1 << 16, max_length=1024, distinct=True),
+                   AlertPolicy.of(payload.get("alert")))
+
+
+_MAX_INT = (1 << 63) - 1  # sequences and versions: what a signed 64-bit integer holds
 
 
 def build_package(model: LinearModel, *, site: str, sequence: int, version: int,
@@ -140,12 +155,16 @@ def open_package(raw: bytes, *, site: str, owner: VerifyKey, package_key: bytes,
     is above the active one, so the package rolled back from cannot be replayed)."""
     try:
         body = json.loads(raw)
-        if body.get("format") != "hedge-package-1":
-            raise CorruptDataError("not a hedge model package")
-        signed, ciphertext = body["manifest"], base64.b64decode(body["model"], validate=True)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CorruptDataError(f"not a hedge model package: {exc}") from exc
-    payload = owner.verify(signed)
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: deep nesting
+        raise CorruptDataError(f"not a hedge model package: not JSON ({exc})") from exc
+    if not isinstance(body, dict) or body.get("format") != "hedge-package-1":
+        raise CorruptDataError("not a hedge model package: no 'format' of hedge-package-1")
+    model_text = Fields(body, "the model package").string("model", max_length=1 << 30)
+    try:
+        ciphertext = base64.b64decode(model_text, validate=True)
+    except ValueError as exc:
+        raise CorruptDataError(f"the model package's model is not base64: {exc}") from exc
+    payload = owner.verify(body.get("manifest"))
     manifest = Manifest.of(payload)
     if manifest.site != site:
         raise PolicyError(f"this package is for site {manifest.site!r}, not {site!r}")
@@ -170,7 +189,10 @@ def open_package(raw: bytes, *, site: str, owner: VerifyKey, package_key: bytes,
                                             canonical_json(associated))
     except (InvalidTag, ValueError) as exc:
         raise CorruptDataError("the package does not decrypt with this site's package key") from exc
-    model = LinearModel.from_dict(json.loads(plain), "the package's model")
+    try:
+        model = LinearModel.from_dict(json.loads(plain), "the package's model")
+    except (ValueError, RecursionError) as exc:  # SchemaError is a ValueError too
+        raise CorruptDataError(f"the package's model is malformed: {exc}") from exc
     if model.kind != manifest.kind or model.columns != manifest.columns:
         raise CorruptDataError("the model does not match its manifest")
     return manifest, model

@@ -56,13 +56,13 @@ def error_body(body: bytes) -> tuple[str | None, str | None]:
     FastAPI's own answers without `error`)."""
     try:
         data: Any = json.loads(body)
-    except ValueError:
+        if not isinstance(data, dict):
+            return None, None
+        detail, error = data.get("detail"), data.get("error")
+        text = None if detail is None else str(detail)
+    except (ValueError, TypeError, RecursionError):  # not JSON, not text, nested too deep
         return None, None
-    if not isinstance(data, dict):
-        return None, None
-    detail, error = data.get("detail"), data.get("error")
-    return (None if detail is None else str(detail),
-            error if isinstance(error, str) else None)
+    return text, error if isinstance(error, str) else None
 
 
 #: hedge's exceptions the services name in their refusals (`error`), by name

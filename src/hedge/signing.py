@@ -52,21 +52,32 @@ class VerifyKey:
 
     @classmethod
     def from_str(cls, text: str) -> VerifyKey:
+        """The key from its base64 form; `CorruptDataError` for anything else."""
+        if not isinstance(text, str):
+            raise CorruptDataError(f"a verification key is base64 text, not "
+                                   f"{type(text).__name__}")
         try:
             return cls(base64.b64decode(text, validate=True))
         except ValueError as exc:
             raise CorruptDataError(f"not a base64 verification key: {exc}") from exc
 
-    def verify(self, message: dict[str, Any]) -> Any:
-        """The payload of a message from `SigningKey.sign`, or `SignatureError`."""
+    def verify(self, message: Any) -> Any:
+        """The payload of a message from `SigningKey.sign` (an object with `payload` and a
+        base64 `signature`), or `SignatureError` for anything that is not one, does not
+        verify, or cannot be put in canonical form (NaN, infinity, nesting too deep)."""
+        if not isinstance(message, dict) or "payload" not in message:
+            raise SignatureError("not a signed message: expected an object with 'payload' and "
+                                 "'signature'")
+        payload, signature_text = message["payload"], message.get("signature")
+        if not isinstance(signature_text, str):
+            raise SignatureError("not a signed message: its 'signature' is not base64 text")
         try:
-            payload = message["payload"]
-            signature = base64.b64decode(message["signature"], validate=True)
-        except (KeyError, TypeError, ValueError) as exc:
+            signature = base64.b64decode(signature_text, validate=True)
+            canonical = canonical_json(payload)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise SignatureError(f"not a signed message: {exc}") from exc
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature,
-                                                               canonical_json(payload))
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, canonical)
         except (InvalidSignature, ValueError) as exc:
             raise SignatureError("the signature does not verify: the message was modified or "
                                  "signed by another key; do not use it") from exc

@@ -72,6 +72,19 @@ def test_dict_round_trip_and_malformed_dicts() -> None:
         Parameters.from_dict(bad)
 
 
+@pytest.mark.parametrize("change", [
+    {"poly_modulus_degree": float("inf")}, {"poly_modulus_degree": 8192.9},
+    {"poly_modulus_degree": 8192.0}, {"special_bits": 50.5}, {"special_bits": True},
+    {"data_bits": "48404040"}, {"data_bits": [48, 40.0, 40, 40]}, {"name": ["fast"]},
+    {"description": 3}, {"data_bits": [40] * 65},
+])
+def test_parameter_descriptions_need_their_exact_types(change: dict[str, object]) -> None:
+    """A description from another party's file: nothing converted silently (8192.9 is not
+    8192), nothing raised but `ParameterError`."""
+    with pytest.raises(ParameterError, match="malformed parameter description"):
+        Parameters.from_dict(preset("fast").to_dict() | change)
+
+
 def test_custom_small_parameters_work_end_to_end() -> None:
     from hedge.ckks import KeySet
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -167,7 +168,8 @@ def test_label_inference_never_flips_the_positive_class() -> None:
     single = pd.DataFrame({"t": [1.0, 2.0], "y": ["ok", "ok"]})
     with pytest.raises(SchemaError, match="name the positive class"):
         Schema.infer(single, label="y")
-    assert Schema.infer(single, label="y", positive="fail").label == Label("y", "binary", "fail")
+    assert Schema.infer(single, label="y", positive="fail").label == Label("y", "binary", "fail",
+                                                                         negative="ok")
 
 
 def test_label_drift_is_refused() -> None:
@@ -190,3 +192,99 @@ def test_measured_and_derived_split_a_windowed_schema() -> None:
     assert plain.measured() is plain
     with pytest.raises(SchemaError, match="no windows"):
         plain.derived()
+
+
+def test_a_schema_file_nested_too_deeply_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text("[" * 100_000)
+    with pytest.raises(SchemaError, match="nested too deeply") as refused:
+        Schema.load(path)
+    assert str(path) in str(refused.value)
+
+
+def test_a_malformed_schema_file_is_named_in_the_refusal(tmp_path: Path) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps({"version": 1, "features": [{"name": "t", "low": 10**400}]}))
+    with pytest.raises(SchemaError, match="malformed schema") as refused:
+        Schema.load(path)  # a number JSON holds but no float can
+    assert str(path) in str(refused.value)
+
+
+def test_a_value_no_float_can_hold_is_refused_as_non_numeric() -> None:
+    schema = Schema((Feature("t", "numeric", 0.0, 1.0),))
+    with pytest.raises(SchemaError, match="'t' has non-numeric values"):
+        schema.features_matrix(pd.DataFrame({"t": [0.5, 10**400]}, dtype=object))
+
+
+@pytest.mark.parametrize(("values", "bad", "count"), [
+    ([0, 1, 2, 1], "[2]", "1 of 4 rows"),  # a third value would silently be class 0
+    ([0, 2, 5, 2], "[2, 5]", "3 of 4 rows"),
+    ([0, 1, "1"], "['1']", "1 of 3 rows"),  # text is not the number
+    ([0, [1], {"a": 1}], "[[1], {'a': 1}]", "2 of 3 rows"),
+    ([0, 10**400], "[1" + "0" * 36 + "...]", "1 of 2 rows"),  # long values cut short
+])
+def test_binary_label_values_the_schema_lacks_are_refused(values: list[object], bad: str,
+                                                          count: str) -> None:
+    schema = Schema.infer(pd.DataFrame({"t": [1.0, 2.0], "y": [0, 1]}), label="y")
+    data = pd.DataFrame({"t": [1.5] * len(values), "y": pd.Series(values, dtype=object)})
+    with pytest.raises(SchemaError, match="label drift") as refused:
+        schema.label_vector(data)
+    message = str(refused.value)
+    assert "'y'" in message and bad in message and count in message
+    assert "neither 0 nor 1" in message
+    with pytest.raises(SchemaError, match="2 of 3 rows"):  # missing values, counted too
+        schema.label_vector(pd.DataFrame({"t": [1.0] * 3, "y": [0, None, np.nan]}))
+
+
+def test_the_negative_label_value_is_inferred_kept_and_enforced(tmp_path: Path) -> None:
+    coded = Schema.infer(pd.DataFrame({"t": [1.0, 2.0, 3.0], "y": ["ok", "fail", "ok"]}),
+                         label="y", positive="fail")
+    assert coded.label == Label("y", "binary", "fail", negative="ok")
+    coded.save(tmp_path / "schema.json")
+    assert Schema.load(tmp_path / "schema.json") == coded
+    assert json.loads((tmp_path / "schema.json").read_text())["label"]["negative"] == "ok"
+    good = pd.DataFrame({"t": [1.0, 2.0], "y": ["fail", "ok"]})
+    assert list(coded.label_vector(good)) == [1.0, 0.0]
+    with pytest.raises(SchemaError, match=r"1 of 2 rows.*\['warn'\].*neither 'ok' nor 'fail'"):
+        coded.label_vector(pd.DataFrame({"t": [1.0, 2.0], "y": ["warn", "ok"]}))
+    # 0/1 labels need no negative value in the file: 0 is implied by the positive 1
+    plain = Schema.infer(pd.DataFrame({"t": [1.0, 2.0], "y": [0, 1]}), label="y")
+    assert "negative" not in plain.to_dict()["label"]
+    with pytest.raises(SchemaError, match="not among"):
+        Schema.infer(pd.DataFrame({"t": [1.0, 2.0], "y": ["ok", "warn"]}), label="y",
+                     positive="fail")
+    with pytest.raises(SchemaError, match="the same value"):
+        Schema.from_dict({"version": 1, "features": [{"name": "t"}],
+                          "label": {"name": "y", "positive": "a", "negative": "a"}})
+
+
+def test_a_label_without_its_negative_value_holds_at_most_one_other_value() -> None:
+    # a schema written before the label's negative value was recorded: any single value
+    # besides the positive one is the negative class, two are label drift
+    legacy = Schema.from_dict({"version": 1, "features": [{"name": "t"}],
+                               "label": {"name": "y", "kind": "binary", "positive": "fail"}})
+    ok = pd.DataFrame({"t": [0.5, 0.5, 0.5], "y": ["fail", "ok", "ok"]})
+    assert list(legacy.label_vector(ok)) == [1.0, 0.0, 0.0]
+    with pytest.raises(SchemaError, match="label drift"):
+        legacy.label_vector(pd.DataFrame({"t": [0.5] * 3, "y": ["fail", "ok", "warn"]}))
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"features": [{"name": "a", "kind": "category", "categories": "abc"}]}, "must be a list"),
+    ({"features": [{"name": ["a"], "low": 0, "high": 1}]}, "non-empty text"),
+    ({"features": [{"name": "a", "kind": "weird"}]}, "unknown kind"),
+    ({"features": [{"name": "a", "low": "0", "high": 1}]}, "must be a number"),
+    ({"features": [{"name": "a", "low": True, "high": 1}]}, "must be a number"),
+    ({"features": [{"name": "a", "low": 0, "high": 10**400}]}, "finite number"),
+    ({"features": [{"name": "a", "kind": "category", "categories": [1, 2]}]}, "texts"),
+    ({"label": {"name": "y", "kind": "weird"}}, "label kind"),
+    ({"label": ["y"]}, "must be an object"),
+    ({"features": "a"}, "must be a list"),
+])
+def test_a_schema_file_s_fields_need_their_exact_types(change: dict[str, object],
+                                                       says: str) -> None:
+    """Nothing in a schema file from another party is converted silently ('abc' is no list
+    of three categories, ['a'] no name): `SchemaError` naming the field."""
+    body = {"version": 1, "features": [{"name": "a", "low": 0.0, "high": 1.0}]} | change
+    with pytest.raises(SchemaError, match=says):
+        Schema.from_dict(body)

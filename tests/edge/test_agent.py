@@ -442,3 +442,192 @@ def test_the_edge_refuses_a_bundle_other_than_its_enrolments_and_keeps_its_rows(
     assert edge.step().uploaded_rows == 30 and cloud_rows(world) == [30]
     assert edge.bundle().fingerprint == keys.fingerprint
     edge.close()
+
+
+class SequenceNoNumber(httpx.BaseTransport):
+    """A cloud that answers the deployment poll with a sequence that is no number (a failing
+    or hostile cloud), or, `broken`, a transport that fails below the client with an error
+    that is none of hedge's or httpx's (a bug in a library); every other request goes to the
+    real cloud app."""
+
+    def __init__(self, service: CloudService, *, broken: bool = False) -> None:
+        self.cloud = TestClient(service.app())
+        self.broken = broken
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/deployments/latest"):
+            if self.broken:
+                raise RuntimeError("the transport broke: soon fixed")
+            return httpx.Response(200, headers={"X-Hedge-Sequence": "soon"}, content=b"{}")
+        answer = self.cloud.request(request.method, str(request.url), content=request.read(),
+                                    headers=dict(request.headers))
+        return httpx.Response(answer.status_code, headers=answer.headers,
+                              content=answer.content)
+
+
+def hostile(world: dict[str, object], *, broken: bool = True) -> httpx.Client:
+    service = world["service"]
+    assert isinstance(service, CloudService)
+    return httpx.Client(transport=SequenceNoNumber(service, broken=broken),
+                        base_url="http://testserver")
+
+
+def test_a_deployment_without_a_sequence_number_is_a_clear_refusal(
+        world: dict[str, object]) -> None:
+    drop(world, "a.csv", 30)
+    edge = agent(world, http=hostile(world, broken=False))
+    report = edge.step()
+    assert report.uploaded_rows == 30 and not report.failures
+    assert report.problem is not None and report.problem.startswith("CorruptDataError")
+    assert "X-Hedge-Sequence" in report.problem
+    edge.close()
+
+
+def test_a_part_that_fails_unexpectedly_fails_alone_and_the_report_says_which(
+        world: dict[str, object], caplog: pytest.LogCaptureFixture) -> None:
+    drop(world, "a.csv", 30)
+    edge = agent(world, http=hostile(world))
+    report = edge.step()
+    assert report.ingested == 30 and report.uploaded_rows == 30 and cloud_rows(world) == [30]
+    [failure] = report.failures
+    assert failure.startswith("deployments: RuntimeError") and "soon" in failure
+    logged = [r for r in caplog.records if r.exc_info and "deployments" in r.getMessage()]
+    assert logged, "the failure is logged with its traceback"
+    drop(world, "b.csv", 20, seed=1)
+    again = edge.step()  # the next cycle goes on as well
+    assert again.uploaded_rows == 20 and cloud_rows(world) == [30, 20]
+    edge.close()
+
+
+def test_the_long_running_agent_keeps_uploading_after_a_part_failed(
+        world: dict[str, object]) -> None:
+    drop(world, "a.csv", 30)
+    edge = agent(world, http=hostile(world))  # every deployment poll fails
+    stop = threading.Event()
+    runner = threading.Thread(target=edge.run, args=(stop, 0.1))
+    try:
+        runner.start()
+        deadline = time.monotonic() + 20
+        while sum(cloud_rows(world)) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        drop(world, "b.csv", 20, seed=1)  # after the deployment part failed, many times
+        while sum(cloud_rows(world)) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(cloud_rows(world)) == [20, 30] and edge.buffer.pending() == 0
+    finally:
+        stop.set()
+        runner.join(10)
+        gc.unfreeze()
+        edge.close()
+    assert not runner.is_alive()
+
+
+class Unplugged:
+    """An alert sink whose line to the machine is down."""
+
+    def write(self, predictions: object) -> None:
+        raise OSError("the alert line is down")
+
+
+def test_a_sink_that_fails_stops_neither_the_other_sinks_nor_ingest_nor_uploads(
+        world: dict[str, object]) -> None:
+    schema: Schema = world["schema"]  # type: ignore[assignment]
+    model = LinearModel(COLUMNS, 0.0, np.array([2.0, -1.0]), schema.to_dict())
+    edge = agent(world)
+    edge.models.install(build_package(model, site="plant-1", sequence=1, version=1,
+                                      signing_key=world["owner"],  # type: ignore[arg-type]
+                                      package_key=world["key"]))  # type: ignore[arg-type]
+    edge.sinks.insert(0, Unplugged())  # before the predictions file
+    drop(world, "a.csv", 10)
+    drop(world, "b.csv", 15, seed=1)
+    report = edge.step()
+    assert report.ingested == 25 and report.uploaded_rows == 25
+    assert len(report.failures) == 2  # once for each file's rows
+    assert all(f.startswith("scoring: sink Unplugged: OSError") for f in report.failures)
+    lines = (Path(str(world["dir"])) / "data" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 25  # the other sink got every prediction
+    done = Path(str(world["dir"])) / "incoming" / "done"
+    assert (done / "a.csv").exists() and (done / "b.csv").exists()
+    edge.close()
+
+
+@pytest.mark.parametrize("why", ["nested JSON", "no room for its file"])
+def test_a_deployment_that_cannot_be_installed_is_refused_once_and_the_rest_goes_on(
+        world: dict[str, object], why: str, caplog: pytest.LogCaptureFixture) -> None:
+    schema: Schema = world["schema"]  # type: ignore[assignment]
+    edge = agent(world)
+    if why == "nested JSON":
+        publish(world, 1, b"[" * 100_000 + b"]" * 100_000)
+    else:  # a genuine package, but a folder stands where its model file goes
+        model = LinearModel(COLUMNS, 0.0, np.array([2.0, -1.0]), schema.to_dict())
+        publish(world, 1, build_package(model, site="plant-1", sequence=1, version=1,
+                                        signing_key=world["owner"],  # type: ignore[arg-type]
+                                        package_key=world["key"]))  # type: ignore[arg-type]
+        (edge.models.folder / "model-1.json").mkdir()
+    drop(world, "a.csv", 30)
+    report = edge.step()
+    assert report.ingested == 30 and report.uploaded_rows == 30
+    assert report.refused is not None and edge.models.version is None
+    assert edge.buffer.get("refused") == "1"
+    said = [r for r in caplog.records if "deployment 1" in r.getMessage()]
+    assert said and (why == "nested JSON" or said[0].exc_info), "logged (with the traceback "
+    "of an exception other than a refusal)"
+    drop(world, "b.csv", 20, seed=1)
+    again = edge.step()  # not tried again
+    assert again.uploaded_rows == 20 and again.refused is None and again.failures == []
+    assert cloud_rows(world) == [30, 20]
+    edge.close()
+
+
+def test_a_batch_that_cannot_be_encrypted_is_set_aside_and_the_next_go_on(
+        world: dict[str, object]) -> None:
+    edge = agent(world)
+    # a row buffered under a schema it no longer passes (the schema or hedge changed since)
+    edge.buffer.add([{"temp": None, "speed": 2000.0, "fail": 0}])
+    report = edge.step()
+    assert report.uploaded_rows == 0 and report.problem is not None
+    assert "set aside" in report.problem
+    [(key, reason)] = edge.buffer.quarantined().items()
+    assert reason.startswith("SchemaError") and "'temp'" in reason
+    drop(world, "b.csv", 20, seed=1)
+    assert edge.step().uploaded_rows == 20 and cloud_rows(world) == [20]
+    assert list(edge.buffer.quarantined()) == [key]
+    edge.close()
+
+
+def test_a_file_that_breaks_the_schema_in_a_new_way_is_rejected_and_the_rest_goes_on(
+        world: dict[str, object]) -> None:
+    folder = Path(str(world["dir"])) / "incoming"
+    folder.mkdir(exist_ok=True)
+    (folder / "a.csv").write_text("temp,speed,fail\n305,2000,0\n306,2100,2\n")  # label 2
+    (folder / "b.csv").write_text("temp,speed,fail\n305,2000,0\n1" + "0" * 400 + ",2100,1\n")
+    drop(world, "c.csv", 20)
+    edge = agent(world)
+    report = edge.step()
+    assert report.rejected == 4 and report.ingested == 20 and report.uploaded_rows == 20
+    reason = (folder / "rejected" / "a.csv.reason.txt").read_text()
+    assert "label 'fail': 1 of 2 rows hold [2], neither 0 nor 1" in reason
+    assert "'temp' has non-numeric" in (folder / "rejected" / "b.csv.reason.txt").read_text()
+    edge.close()
+
+
+def test_a_model_with_implausible_weights_is_refused_and_the_active_one_stays(
+        world: dict[str, object]) -> None:
+    schema: Schema = world["schema"]  # type: ignore[assignment]
+
+    def package(sequence: int, coef: list[float]) -> bytes:
+        model = LinearModel(COLUMNS, 0.0, np.array(coef), schema.to_dict())
+        return build_package(model, site="plant-1", sequence=sequence, version=sequence,
+                             signing_key=world["owner"],  # type: ignore[arg-type]
+                             package_key=world["key"])  # type: ignore[arg-type]
+
+    edge = agent(world)
+    publish(world, 1, package(1, [2.0, -1.0]))
+    assert edge.step().installed == 1
+    publish(world, 2, package(2, [1e308, 1e308]))  # finite, saturated probabilities
+    report = edge.step()
+    assert report.refused is not None and "margin bound" in report.refused
+    assert edge.models.version == 1
+    active = edge.models.active()
+    assert active is not None and list(active.coef) == [2.0, -1.0]
+    edge.close()

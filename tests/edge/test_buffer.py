@@ -98,3 +98,20 @@ def test_stream_rows_are_kept_once_by_machine_and_timestamp(tmp_path: Path) -> N
     reopened = Buffer(tmp_path / "b.db", 10**6, "s")  # the marks are durable
     assert reopened.fresh([("m1", 6), ("m1", 8)]) == [False, True]
     assert reopened.pending() == 2
+
+
+def test_the_buffer_s_files_are_for_its_user_only(tmp_path: Path) -> None:
+    """The buffer holds the site's rows in clear: its database, write-ahead log and index are
+    0600 whatever the umask (SQLite gives its side files the database's mode)."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        buffer = Buffer(tmp_path / "buffer.db", 10**6, "site")
+        buffer.add([{"a": 1.0}], source="f.csv")
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        buffer.close()
+    finally:
+        os.umask(previous)
+    assert "buffer.db-wal" in modes and set(modes.values()) == {0o600}, modes

@@ -13,7 +13,7 @@ import pytest
 
 from hedge.data import Schema
 from hedge.edge.config import EdgeConfig, Enrolment
-from hedge.errors import SchemaError
+from hedge.errors import ParameterError, SchemaError
 from hedge.package import new_package_key
 from hedge.pki import CertificateAuthority
 from hedge.signing import SigningKey
@@ -70,3 +70,22 @@ def test_a_bad_enrolment_names_the_file_and_the_field(tmp_path: Path, change: di
     with pytest.raises(SchemaError, match=message) as refused:
         EdgeConfig.load(write(tmp_path, enrolment))
     assert f"the enrolment file {tmp_path / 'site.json'} is not usable" in str(refused.value)
+
+
+def test_a_schema_nested_too_deeply_is_refused_naming_its_file(tmp_path: Path) -> None:
+    config = write(tmp_path, ENROLMENT)
+    (tmp_path / "schema.json").write_text("[" * 100_000)
+    with pytest.raises(SchemaError, match="nested too deeply") as refused:
+        EdgeConfig.load(config)
+    assert str(tmp_path / "schema.json") in str(refused.value)
+
+
+@pytest.mark.parametrize("l2", ["-1", "inf", "nan", '"0.5"', "true"])
+def test_the_l2_penalty_must_be_a_finite_number_zero_or_more(tmp_path: Path, l2: str) -> None:
+    config = write(tmp_path, ENROLMENT)
+    config.write_text(config.read_text() + f"[upload]\nl2 = {l2}\n")
+    with pytest.raises(ParameterError, match=r"\[upload\] l2 must be") as refused:
+        EdgeConfig.load(config)
+    assert str(config) in str(refused.value)
+    config.write_text(config.read_text().replace(f"l2 = {l2}", "l2 = 0.5"))
+    assert EdgeConfig.load(config).l2 == 0.5

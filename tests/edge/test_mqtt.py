@@ -118,6 +118,20 @@ def test_parse_telemetry_gives_machine_position_and_row() -> None:
     assert row["Torque [Nm]"] == 41.5 and set(row) == set(COLUMNS)
 
 
+@pytest.mark.parametrize(("payload", "says"), [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (parse_payload_example().replace("41.5", "NaN").encode(), "not JSON: NaN"),
+    (parse_payload_example().replace("41.5", "1e400").encode(), "not a finite number"),
+    (parse_payload_example().replace("41.5", "9" * 5000).encode(), "not JSON"),
+    (b"\xff\xfe", "not JSON"),
+])
+def test_hostile_telemetry_is_a_value_error_naming_why(payload: bytes, says: str) -> None:
+    """What a publisher on the plant's broker sends is refused as malformed (counted and kept
+    aside by the connector), never an exception the connector's callback does not catch."""
+    with pytest.raises(ValueError, match=says):
+        parse_telemetry(payload, FIELDS)
+
+
 def test_unacknowledged_messages_come_again_to_a_restarted_edge(tmp_path: Path) -> None:
     url, prefix = system_broker_or_skip(), f"test/{secrets.token_hex(4)}"
     client_id = f"edge-{secrets.token_hex(4)}"

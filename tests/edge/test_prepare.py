@@ -91,10 +91,17 @@ def test_the_few_bad_rows_of_a_long_take_are_found_each_with_its_reason(tmp_path
     assert "torque" in prepared.refused[0] and "missing" in prepared.refused[130]
 
 
+def legacy() -> Schema:
+    """`schema()` with a label that names its positive value only (2): any single other
+    value is negative, so a third value breaks it only together with the others."""
+    return Schema.from_dict({**schema().to_dict(),
+                             "label": {"name": "fail", "kind": "binary", "positive": 2}})
+
+
 def test_rows_that_break_the_schema_only_together_are_all_refused(tmp_path: Path) -> None:
     # each row alone has a valid label; together they hold three values of a binary label
     rows = [{"torque": 30.0, "fail": 0}, {"torque": 31.0, "fail": 1}, {"torque": 32.0, "fail": 2}]
-    prepared = prepare(schema(), RollingWindows(WINDOWS), intake(tmp_path, rows, ["a"] * 3))
+    prepared = prepare(legacy(), RollingWindows(WINDOWS), intake(tmp_path, rows, ["a"] * 3))
     assert prepared.rows == [] and sorted(prepared.refused) == [0, 1, 2]
     assert all("3 distinct values" in why for why in prepared.refused.values())
 
@@ -104,7 +111,7 @@ def test_rows_that_break_it_together_go_too_when_another_breaks_it_alone(
     # a reading that is missing, and three values of a binary label among the others
     rows = [{"torque": None, "fail": 0}, {"torque": 30.0, "fail": 0},
             {"torque": 31.0, "fail": 1}, {"torque": 32.0, "fail": 2}]
-    prepared = prepare(schema(), RollingWindows(WINDOWS), intake(tmp_path, rows, ["a"] * 4))
+    prepared = prepare(legacy(), RollingWindows(WINDOWS), intake(tmp_path, rows, ["a"] * 4))
     assert prepared.rows == [] and sorted(prepared.refused) == [0, 1, 2, 3]  # no crash later
     assert "missing" in prepared.refused[0]
     assert all("3 distinct values" in prepared.refused[i] for i in (1, 2, 3))
@@ -119,3 +126,23 @@ def test_a_file_is_taken_or_refused_whole(tmp_path: Path) -> None:
     with pytest.raises(SchemaError):
         prepare(schema(), RollingWindows(WINDOWS), taken)
 
+
+
+def test_a_row_whose_label_is_neither_of_the_labels_values_is_refused_alone(
+        tmp_path: Path) -> None:
+    # the label's values are 0 and 1: a 2 is refused (not counted as a 0), its neighbours go on
+    rows: list[dict[str, object]] = [{"torque": 30.0, "fail": 0}, {"torque": 31.0, "fail": 2},
+                                     {"torque": 32.0, "fail": 1}, {"torque": 33.0, "fail": "1"}]
+    prepared = prepare(schema(), RollingWindows(WINDOWS), intake(tmp_path, rows, ["a"] * 4))
+    assert prepared.keys == [("a", 0), ("a", 2)] and sorted(prepared.refused) == [1, 3]
+    assert "[2], neither 0 nor 1" in prepared.refused[1]
+    assert "['1'], neither 0 nor 1" in prepared.refused[3]
+    assert list(prepared.frame["fail"]) == [0, 1]
+
+
+def test_a_reading_no_float_can_hold_is_refused_alone(tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [{"torque": 30.0, "fail": 0}, {"torque": 10**400, "fail": 0},
+                                     {"torque": 32.0, "fail": 1}]
+    prepared = prepare(schema(), RollingWindows(WINDOWS), intake(tmp_path, rows, ["a"] * 3))
+    assert sorted(prepared.refused) == [1] and "non-numeric" in prepared.refused[1]
+    assert prepared.keys == [("a", 0), ("a", 2)]

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from hedge.ckks import container
+from hedge.ckks.fields import Fields
 from hedge.errors import CorruptDataError, ParameterError, WrongPassphraseError
 
 SCRYPT_N = 2**17
@@ -56,32 +57,41 @@ def seal_payload(payload: bytes, passphrase: str, public_header: dict[str, Any])
 
 
 def open_payload(data: bytes, passphrase: str) -> tuple[dict[str, Any], bytes]:
-    """Decrypt a KEYSTORE container; returns (header, payload)."""
+    """Decrypt a KEYSTORE container; returns (header, payload). `CorruptDataError` for a
+    malformed container or header (checked before any key derivation, so implausible KDF
+    parameters cost nothing), `WrongPassphraseError` when it does not decrypt."""
     header, records = container.from_bytes(data, container.Kind.KEYSTORE)
-    fields = header.fields
-    try:
-        kdf, cipher = fields["kdf"], fields["cipher"]
-        salt = base64.b64decode(kdf["salt"], validate=True)
-        nonce = base64.b64decode(cipher["nonce"], validate=True)
-        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-        if kdf["name"] != "scrypt" or cipher["name"] != "AES-256-GCM":
-            raise ValueError("unsupported algorithms")
-        power_of_two = n & (n - 1) == 0
-        if not (2 <= n <= _MAX_SCRYPT_N and power_of_two and 1 <= r <= 32 and 1 <= p <= 16):
-            raise ValueError("implausible KDF parameters")
-        if 128 * n * r * p > _MAX_SCRYPT_MEMORY:
-            raise ValueError("KDF parameters ask for more than 1 GiB of memory")
-        if len(nonce) != 12 or len(salt) < 16:
-            raise ValueError("implausible KDF parameters")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptDataError(f"keystore header is malformed: {exc}") from exc
+    fields = Fields(header.fields, "keystore header")
+    kdf, cipher = fields.nested("kdf"), fields.nested("cipher")
+    kdf.string("name", choices=("scrypt",))
+    cipher.string("name", choices=("AES-256-GCM",))
+    n = kdf.integer("n", 2, _MAX_SCRYPT_N)
+    r, p = kdf.integer("r", 1, 32), kdf.integer("p", 1, 16)
+    if n & (n - 1):
+        raise kdf.fail("n", "a power of two")
+    if 128 * n * r * p > _MAX_SCRYPT_MEMORY:
+        raise kdf.fail("n", "KDF parameters that need at most 1 GiB of memory (128 n r p)")
+    salt = _base64(kdf, "salt")
+    nonce = _base64(cipher, "nonce")
+    if len(salt) < 16:
+        raise kdf.fail("salt", "at least 16 bytes")
+    if len(nonce) != 12:
+        raise cipher.fail("nonce", "12 bytes")
     if len(records) != 1 or records[0][0] != _TAG_SEALED:
         raise CorruptDataError("keystore does not contain exactly one sealed record")
     key = _derive(passphrase, salt, n, r, p)
     try:
-        payload = AESGCM(key).decrypt(nonce, records[0][1], _aad(fields))
+        payload = AESGCM(key).decrypt(nonce, records[0][1], _aad(header.fields))
     except InvalidTag:
         raise WrongPassphraseError(
             "cannot open the keystore: the passphrase is wrong or the file was modified"
         ) from None
-    return fields, payload
+    return header.fields, payload
+
+
+def _base64(fields: Fields, key: str) -> bytes:
+    text = fields.string(key, max_length=1024)
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise fields.fail(key, "base64 text") from None

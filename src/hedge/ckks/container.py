@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from hedge.errors import CorruptDataError
+from hedge.errors import CorruptDataError, ParameterError
 
 __all__ = ["FORMAT_VERSION", "Kind", "read_container", "read_header", "write_container"]
 
@@ -66,7 +67,11 @@ def write_container(
     out: IO[bytes], kind: int, header: dict[str, Any], records: Iterable[tuple[int, bytes]]
 ) -> int:
     """Write a container to a binary stream; returns the number of bytes written."""
-    head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    try:
+        head = json.dumps(header, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError as exc:  # NaN or infinity: `read_header` would refuse it
+        raise ParameterError(f"a container header holds a NaN or infinite number ({exc}); "
+                             "hedge headers carry finite numbers only") from exc
     prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, kind, len(head)) + head
     written = out.write(prefix + _CRC.pack(zlib.crc32(prefix)))
     count = 0
@@ -148,13 +153,55 @@ def _read_header(raw: bytes, stream: IO[bytes], expected_kind: int | None) -> He
             f"wrong kind of hedge data: expected kind {expected_kind}, got {kind}"
         )
     try:
-        fields = json.loads(head)
+        fields = json.loads(head, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # crafted, not corrupted
-        raise CorruptDataError("malformed hedge data: header is not plain JSON") from exc
+        raise CorruptDataError(f"malformed hedge data: header is not plain JSON ({exc}); the "
+                               "data was not written by hedge or was altered") from exc
     if not isinstance(fields, dict):
         raise CorruptDataError("corrupted hedge data: header is not an object")
+    if _depth(fields) > MAX_DEPTH:
+        raise CorruptDataError(f"malformed hedge data: the header nests deeper than {MAX_DEPTH} "
+                               "levels; the data was not written by hedge or was altered")
     return Header(kind=kind, fields=fields)
 
+
+#: Deepest nesting of lists and objects a header may have (hedge's own need a handful), so that
+#: no reader recurses on what another party sent.
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a JSON value (iteratively: never recurses)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                      else item))
+    return deepest
+
+
+def _refuse_constant(token: str) -> float:
+    """`json.loads` hook: hedge headers never hold NaN, Infinity or -Infinity."""
+    raise ValueError(f"the token {token} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    """`json.loads` hook: a float literal that overflows to infinity (1e400) is refused."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} does not fit a float")
+    return value
+
+
+#: Longest vector (values) or collection (items) a header may declare: far beyond anything hedge
+#: makes, and what it declares must still follow in the records.
+MAX_LENGTH = 1 << 40
+#: What seal-python raises for a record SEAL refuses to load (its C++ exceptions, translated):
+#: a reader turns any of them into `CorruptDataError`.
+SEAL_LOAD_ERRORS = (RuntimeError, ValueError, IndexError, OverflowError, TypeError, MemoryError)
 
 def read_records(stream: IO[bytes], *, max_record: int = MAX_RECORD) -> Iterator[tuple[int, bytes]]:
     """Yield (tag, payload) records until the end record; checks every CRC and the count."""

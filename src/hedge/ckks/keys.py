@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import seal
 
 from hedge.ckks import _keystore, container
 from hedge.ckks._engine import Engine, engine_for, galois_element, power_of_two_steps
+from hedge.ckks.fields import Fields
 from hedge.ckks.params import Parameters, preset
 from hedge.ckks.release import DEFAULT_MAX_RELEASES, Release, release
 from hedge.ckks.vector import EncryptedVector
@@ -70,7 +71,7 @@ def _refuse_secret(engine: Engine, tag: int, payload: bytes) -> None:
         return
     try:
         engine.context.from_secret_str(payload)
-    except (RuntimeError, ValueError):
+    except container.SEAL_LOAD_ERRORS:
         return
     raise SecretMaterialError("a public bundle record parses as a secret key; refusing it")
 
@@ -161,6 +162,9 @@ class PublicBundle:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, expected_fingerprint: str | None = None) -> PublicBundle:
+        """Parse and check a bundle: `CorruptDataError` for malformed bytes or a header that does
+        not fit its keys, `SecretMaterialError` for a record that is or parses as a secret key,
+        `KeyMismatchError` for another key set than `expected_fingerprint`."""
         header, records = container.from_bytes(data, container.Kind.BUNDLE)
         bundle = cls._from_parts(header.fields, records)
         if expected_fingerprint is not None and bundle.fingerprint != expected_fingerprint:
@@ -179,14 +183,16 @@ class PublicBundle:
 
     @classmethod
     def _from_parts(cls, fields: dict[str, Any], records: list[tuple[int, bytes]]) -> PublicBundle:
-        try:
-            params = Parameters.from_dict(fields["params"])
-            steps = tuple(int(s) for s in fields["rotation_steps"])
-            fingerprint = str(fields["fingerprint"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptDataError(f"bundle header is malformed: {exc}") from exc
-        if params.param_id != fields.get("param_id"):
+        header = Fields(fields, "bundle header")
+        params = header.parameters()
+        if header.string("param_id", max_length=64) != params.param_id:
             raise CorruptDataError("bundle header is inconsistent: parameter id mismatch")
+        fingerprint = header.string("fingerprint", max_length=64)
+        slots = params.slot_count
+        steps = tuple(header.integers("rotation_steps", 1 - slots, slots - 1,
+                                      max_items=2 * slots))
+        if 0 in steps or len(set(steps)) != len(steps):
+            raise header.fail("rotation_steps", "distinct, non-zero rotation steps")
         engine = engine_for(params)
         parts: dict[int, bytes] = {}
         for tag, payload in records:
@@ -196,19 +202,19 @@ class PublicBundle:
             parts[tag] = payload
         if set(parts) != _PUBLIC_TAGS:
             raise CorruptDataError("bundle is missing key material")
+        if _fingerprint(params, parts[_TAG_PUBLIC_KEY]) != fingerprint:
+            raise CorruptDataError("bundle fingerprint does not match its public key")
         try:
             pk = engine.context.from_public_str(parts[_TAG_PUBLIC_KEY])
             rk = engine.context.from_relin_str(parts[_TAG_RELIN_KEYS])
             galois = parts[_TAG_GALOIS_KEYS]
             gk = engine.context.from_galois_str(galois) if galois else seal.GaloisKeys()
-        except (RuntimeError, ValueError) as exc:
+        except container.SEAL_LOAD_ERRORS as exc:
             raise CorruptDataError(f"bundle key material does not parse: {exc}") from exc
-        if _fingerprint(params, parts[_TAG_PUBLIC_KEY]) != fingerprint:
-            raise CorruptDataError("bundle fingerprint does not match its public key")
         n = params.poly_modulus_degree
         missing = [s for s in steps if not gk.has_key(galois_element(s, n))]
         if missing:
-            raise CorruptDataError(f"bundle lacks the Galois keys it declares: {missing}")
+            raise CorruptDataError(f"bundle lacks the Galois keys it declares: {missing[:8]}")
         return cls(params, pk, rk, gk, steps, fingerprint)
 
 
@@ -230,6 +236,9 @@ class KeySet:
             raise ParameterError("max_releases must be at least 1, releases_used at least 0")
         self.max_releases = max_releases
         self.releases_used = releases_used
+        #: called with the key set after each release is counted, before its decryption: e.g.
+        #: to write the count back to the keystore first (`hedge.owner.releases`)
+        self.on_spend: Callable[[KeySet], None] | None = None
         self.params = params
         self.engine = engine_for(params)
         self._secret_key = secret_key
@@ -297,13 +306,16 @@ class KeySet:
         return release(self, vector, **options)
 
     def spend_release(self) -> None:
-        """Count one release; `PolicyError` once `max_releases` are spent."""
+        """Count one release, then call `on_spend` (if set; what it raises stops the
+        release, which stays counted); `PolicyError` once `max_releases` are spent."""
         if self.releases_used >= self.max_releases:
             raise PolicyError(
                 f"this key set has used all {self.max_releases} releases its flooding noise is "
                 "sized for; generate new keys for further releases"
             )
         self.releases_used += 1
+        if self.on_spend is not None:
+            self.on_spend(self)
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -326,24 +338,29 @@ class KeySet:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, passphrase: str) -> KeySet:
-        """Open a keystore; wrong passphrase or a modified file raise `WrongPassphraseError`."""
+        """Open a keystore; wrong passphrase or a modified file raise `WrongPassphraseError`,
+        malformed content `CorruptDataError`."""
         data = Path(path).read_bytes()
         fields, inner = _keystore.open_payload(data, passphrase)
+        params = Fields(fields, "keystore header").parameters()
+        header, records = container.from_bytes(inner, container.Kind.KEYSTORE)
+        content = Fields(header.fields, "keystore content")
+        slots = params.slot_count
+        steps = tuple(content.integers("rotation_steps", 1 - slots, slots - 1,
+                                       max_items=2 * slots))
+        max_releases = content.integer("max_releases", 1, 1 << 62)
+        releases_used = content.integer("releases_used", 0, max_releases)
+        parts = dict(records)
+        if len(parts) != len(records) or set(parts) != {_TAG_SECRET_KEY, _TAG_PUBLIC_KEY}:
+            raise CorruptDataError("keystore content should hold one secret and one public key")
+        engine = engine_for(params)
         try:
-            params = Parameters.from_dict(fields["params"])
-            header, records = container.from_bytes(inner, container.Kind.KEYSTORE)
-            steps = tuple(int(s) for s in header.fields["rotation_steps"])
-            max_releases = int(header.fields["max_releases"])
-            releases_used = int(header.fields["releases_used"])
-            parts = dict(records)
-            engine = engine_for(params)
             sk = engine.context.from_secret_str(parts[_TAG_SECRET_KEY])
             pk = engine.context.from_public_str(parts[_TAG_PUBLIC_KEY])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except container.SEAL_LOAD_ERRORS as exc:
             raise CorruptDataError(f"keystore content is malformed: {exc}") from exc
         keys = cls(params, sk, pk, steps, max_releases=max_releases,
                    releases_used=releases_used)
         if keys.fingerprint != fields.get("fingerprint"):
             raise CorruptDataError("keystore fingerprint does not match its keys")
         return keys
-

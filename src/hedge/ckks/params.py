@@ -116,20 +116,36 @@ class Parameters:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Parameters:
-        """Inverse of `to_dict`; validates like the constructor."""
+        """Inverse of `to_dict`, with exact types (whole numbers are ints, not bools or floats;
+        the name and description texts); validates like the constructor. `ParameterError`
+        naming the field otherwise."""
+        def whole(key: str, value: object) -> int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ParameterError(f"malformed parameter description: {key} must be a whole "
+                                     f"number, not {value!r:.40}")
+            return value
+
+        if not isinstance(data, dict):
+            raise ParameterError("malformed parameter description: not an object")
         try:
+            name, description = data["name"], data.get("description", "")
+            bits = data["data_bits"]
+            if not isinstance(name, str) or not isinstance(description, str):
+                raise ParameterError("malformed parameter description: name and description "
+                                     "must be texts")
+            if not isinstance(bits, list | tuple) or len(bits) > 64:
+                raise ParameterError("malformed parameter description: data_bits must be a "
+                                     "list of at most 64 whole numbers")
             return cls(
-                name=str(data["name"]),
-                poly_modulus_degree=int(data["poly_modulus_degree"]),  # type: ignore[call-overload]
-                data_bits=tuple(int(b) for b in data["data_bits"]),  # type: ignore[attr-defined]
-                special_bits=int(data["special_bits"]),  # type: ignore[call-overload]
-                scale_bits=int(data["scale_bits"]),  # type: ignore[call-overload]
-                description=str(data.get("description", "")),
+                name=name,
+                poly_modulus_degree=whole("poly_modulus_degree", data["poly_modulus_degree"]),
+                data_bits=tuple(whole("data_bits", b) for b in bits),
+                special_bits=whole("special_bits", data["special_bits"]),
+                scale_bits=whole("scale_bits", data["scale_bits"]),
+                description=description,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ParameterError):
-                raise
-            raise ParameterError(f"malformed parameter description: {exc}") from exc
+        except KeyError as exc:
+            raise ParameterError(f"malformed parameter description: {exc} is missing") from exc
 
 
 PRESETS: dict[str, Parameters] = {

@@ -34,6 +34,7 @@ import seal
 
 from hedge.ckks import _matmul, _poly, _rotate, container
 from hedge.ckks._engine import Engine
+from hedge.ckks.fields import Fields
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, ShapeError
 
 if TYPE_CHECKING:
@@ -382,13 +383,10 @@ class EncryptedVector:
     @classmethod
     def _from_container(cls, fields: dict[str, Any], records: Iterator[tuple[int, bytes]],
                         bundle: PublicBundle) -> EncryptedVector:
-        try:
-            length, level, count = (_field(fields, k, int) for k in ("length", "level", "count"))
-            clean, replicated = _field(fields, "clean", bool), _field(fields, "replicated", bool)
-            param_id = _field(fields, "param_id", str)
-            fingerprint = _field(fields, "fingerprint", str)
-        except (KeyError, TypeError) as exc:
-            raise CorruptDataError(f"ciphertext header is malformed: {exc}") from exc
+        eng = bundle.engine
+        header = Fields(fields, "ciphertext header")
+        param_id = _field(header, "param_id", str)
+        fingerprint = _field(header, "fingerprint", str)
         if param_id != bundle.params.param_id:
             raise KeyMismatchError(
                 f"ciphertext was made with other parameters ({param_id[:12]}…) than the bundle "
@@ -397,12 +395,25 @@ class EncryptedVector:
             raise KeyMismatchError(
                 f"ciphertext belongs to key set {fingerprint[:12]}…, not to this bundle "
                 f"({bundle.fingerprint[:12]}…)")
-        eng = bundle.engine
+        length = header.integer("length", 1, container.MAX_LENGTH)
+        level = header.integer("level", 0, eng.top_level)
+        clean, replicated = _field(header, "clean", bool), _field(header, "replicated", bool)
+        if replicated and length != 1:
+            raise CorruptDataError(f"ciphertext header is inconsistent: field 'replicated' is "
+                                   f"true for a vector of length {length} (only a total, of "
+                                   "length 1, is replicated)")
         expected_count = 1 if replicated else -(-length // eng.slots)
-        consistent = length >= 1 and count == expected_count and (length == 1 or not replicated)
-        if not (0 <= level <= eng.top_level and consistent):
-            raise CorruptDataError("ciphertext header is inconsistent")
-        cts = [_load_ciphertext(eng, tag, payload, level) for tag, payload in records]
+        count = header.integer("count", 1, container.MAX_LENGTH)
+        if count != expected_count:
+            raise CorruptDataError(f"ciphertext header is inconsistent: field 'count' is "
+                                   f"{count}, but a vector of length {length} spans "
+                                   f"{expected_count} ciphertext(s)")
+        cts: list[seal.Ciphertext] = []
+        for tag, payload in records:
+            if len(cts) == count:
+                raise CorruptDataError(f"ciphertext data holds more than the {count} "
+                                       "ciphertext(s) its header declares")
+            cts.append(_load_ciphertext(eng, tag, payload, level))
         if len(cts) != count:
             raise CorruptDataError(f"expected {count} ciphertexts, found {len(cts)}")
         return cls(bundle, cts, length, clean=clean, replicated=replicated)
@@ -415,12 +426,14 @@ def iter_vectors(stream: IO[bytes], bundle: PublicBundle) -> Iterator[EncryptedV
         yield EncryptedVector._from_container(header.fields, records, bundle)
 
 
-def _field(fields: dict[str, Any], key: str, kind: type) -> Any:
-    """A header field of exactly the expected JSON type (no silent conversions)."""
-    value = fields[key]
-    if type(value) is not kind:
-        raise TypeError(f"field {key!r} should be {kind.__name__}, got {type(value).__name__}")
-    return value
+def _field(header: Fields, key: str, kind: type) -> Any:
+    """A header field of exactly the expected JSON type (no silent conversions), or
+    `CorruptDataError` naming it."""
+    if kind is bool:
+        return header.boolean(key)
+    if kind is str:
+        return header.string(key, max_length=256)
+    raise TypeError(f"no header field reader for {kind.__name__}")  # pragma: no cover
 
 
 def _load_ciphertext(eng: Engine, tag: int, payload: bytes, level: int) -> seal.Ciphertext:
@@ -429,7 +442,7 @@ def _load_ciphertext(eng: Engine, tag: int, payload: bytes, level: int) -> seal.
     ct = seal.Ciphertext()
     try:
         ct.load_bytes(eng.context, payload)
-    except (RuntimeError, ValueError) as exc:
+    except container.SEAL_LOAD_ERRORS as exc:
         raise CorruptDataError(f"ciphertext does not parse for these parameters: {exc}") from exc
     if ct.is_transparent():
         raise CorruptDataError("ciphertext is transparent (no encryption): refusing it")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from hedge.errors import HedgeError, PolicyError
+from hedge.errors import CorruptDataError, HedgeError, PolicyError
 from hedge.protocol import error_body, refusal_class
 
 __all__ = ["CloudClient", "CloudUnavailableError"]
@@ -164,4 +164,9 @@ class CloudClient:
             if "404" in str(exc) and "nothing deployed" in str(exc):
                 return None
             raise
-        return int(r.headers["X-Hedge-Sequence"]), r.content
+        sequence = r.headers.get("X-Hedge-Sequence", "")
+        if not (sequence.isascii() and sequence.isdigit() and 0 < len(sequence) <= 16):
+            raise CorruptDataError(f"the cloud at {self.url} answered a deployment without a "
+                                   "valid X-Hedge-Sequence header (a whole number expected); "
+                                   "check that the URL is the cloud's")
+        return int(sequence), r.content

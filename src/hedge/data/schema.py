@@ -70,13 +70,46 @@ class Feature:
 
 @dataclass(frozen=True)
 class Label:
-    """The target: binary (with the value that counts as positive) or continuous (with a range)."""
+    """The target: binary (with the value that counts as positive, and the one that counts as
+    negative) or continuous (with a range).
+
+    A binary label's `negative` may be left out (None) when `positive` is 1: 0 is then the
+    negative value (the 0/1 labels of most machine data). A schema that names neither a
+    negative value nor the positive 1 (one written before the negative value was recorded)
+    admits any single value besides the positive one."""
 
     name: str
     kind: Literal["binary", "continuous"] = "binary"
     positive: Any = 1
     low: float = 0.0
     high: float = 1.0
+    negative: Any = None
+
+    def __post_init__(self) -> None:
+        if self.kind != "binary":
+            return
+        for role in ("positive", "negative"):
+            value = getattr(self, role)
+            if isinstance(value, np.generic):  # numpy's scalars, as JSON can hold them
+                value = value.item()
+                object.__setattr__(self, role, value)
+            if value is None and role == "negative":
+                continue  # see the class
+            if not isinstance(value, str | int | float):
+                raise SchemaError(f"label {self.name!r}: the {role} value must be a number or "
+                                  f"a text, not {value!r}")
+        if self.negative is not None and self.negative == self.positive:
+            raise SchemaError(f"label {self.name!r}: the negative and the positive value are "
+                              f"the same value {self.positive!r}; name two different values")
+
+    def values(self) -> tuple[Any, Any] | None:
+        """(negative, positive) of a binary label, or None when the schema does not say which
+        value is negative (see the class)."""
+        if self.negative is not None:
+            return self.negative, self.positive
+        if _is_one(self.positive):
+            return 0, self.positive
+        return None
 
 
 @dataclass(frozen=True)
@@ -137,19 +170,20 @@ class Schema:
         return np.column_stack(parts) if parts else np.empty((len(frame), 0))
 
     def label_vector(self, frame: pd.DataFrame) -> np.ndarray:
-        """Binary labels as 0/1, or continuous labels as given (finite floats)."""
+        """Binary labels as 0/1, or continuous labels as given (finite floats). `SchemaError`
+        naming the column, the values and their row count for missing labels, for binary
+        labels that are neither of the label's two values (`Label`), and for continuous ones
+        far outside the label's range."""
         if self.label is None:
             raise SchemaError("this schema has no label; add one to train or evaluate")
         self._require_columns(frame, [self.label.name])
         column = frame[self.label.name]
-        if column.isna().any():
-            raise SchemaError(f"label {self.label.name!r} has missing values")
+        missing = int(column.isna().sum())
+        if missing:
+            raise SchemaError(f"label {self.label.name!r} has missing values in {missing} of "
+                              f"{len(column)} rows; label those rows or leave them out")
         if self.label.kind == "binary":
-            values = set(column.unique())
-            if len(values) > 2:
-                raise SchemaError(f"binary label {self.label.name!r} has {len(values)} distinct "
-                                  "values; this is label drift")
-            return np.asarray((column == self.label.positive).to_numpy(dtype=np.float64))
+            return _binary(self.label, column)
         y = _numeric(column, self.label.name)
         span = self.label.high - self.label.low
         tolerance = 1e-9 * max(1.0, abs(self.label.low), abs(self.label.high))
@@ -234,6 +268,8 @@ class Schema:
             lab: dict[str, Any] = {"name": self.label.name, "kind": self.label.kind}
             if self.label.kind == "binary":
                 lab["positive"] = self.label.positive
+                if self.label.negative is not None:
+                    lab["negative"] = self.label.negative
             else:
                 lab.update(low=self.label.low, high=self.label.high)
             out["label"] = lab
@@ -244,40 +280,143 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
-        try:
-            if data.get("version") != SCHEMA_VERSION:
-                raise SchemaError(f"schema version {data.get('version')} is not supported")
-            features = tuple(
-                Feature(name=str(f["name"]), kind=f.get("kind", "numeric"),
-                        low=float(f.get("low", 0.0)), high=float(f.get("high", 1.0)),
-                        categories=tuple(str(c) for c in f.get("categories", ())))
-                for f in data["features"]
-            )
-            lab = data.get("label")
-            label = None if lab is None else Label(
-                name=str(lab["name"]), kind=lab.get("kind", "binary"),
-                positive=lab.get("positive", 1), low=float(lab.get("low", 0.0)),
-                high=float(lab.get("high", 1.0)))
-            windows = tuple(Window(w["source"], w["size"], w["stats"])
-                            for w in data.get("windows", ()))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            if isinstance(exc, SchemaError):
-                raise
-            raise SchemaError(f"malformed schema: {exc!r}") from exc
-        return cls(features, label, windows=windows)
+        """The schema `to_dict` wrote, every field of its exact JSON type (names and
+        categories texts, ranges finite numbers, kinds one of the known ones): `SchemaError`
+        naming the field otherwise."""
+        if not isinstance(data, dict):
+            raise SchemaError("malformed schema: not a JSON object")
+        if data.get("version") != SCHEMA_VERSION:
+            raise SchemaError(f"schema version {data.get('version')!r} is not supported")
+        features = tuple(_feature(f, i) for i, f in enumerate(_list(data, "features", "schema")))
+        lab = data.get("label")
+        label = None
+        if lab is not None:
+            if not isinstance(lab, dict):
+                raise SchemaError("malformed schema: 'label' must be an object")
+            kind = lab.get("kind", "binary")
+            if kind not in ("binary", "continuous"):
+                raise SchemaError(f"malformed schema: label kind {kind!r} is not 'binary' or "
+                                  "'continuous'")
+            label = Label(name=_text(lab, "name", "label"), kind=kind,
+                          positive=lab.get("positive", 1), low=_number(lab, "low", "label", 0.0),
+                          high=_number(lab, "high", "label", 1.0), negative=lab.get("negative"))
+        windows = []
+        for i, w in enumerate(_list(data, "windows", "schema", default=[])):
+            if not isinstance(w, dict) or set(w) != {"source", "size", "stats"}:
+                raise SchemaError(f"malformed schema: window {i} must be an object of source, "
+                                  "size and stats")
+            windows.append(Window(w["source"], w["size"], w["stats"]))
+        return cls(features, label, windows=tuple(windows))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Schema:
-        return cls.from_dict(read_json(path, "schema"))
+        """The schema in a JSON file; `SchemaError` naming the file for anything else."""
+        data = read_json(path, "schema")
+        try:
+            return cls.from_dict(data)
+        except SchemaError as exc:
+            raise SchemaError(f"{path}: {exc}") from exc
+
+
+def _list(data: dict[str, Any], key: str, where: str, default: Any = None) -> list[Any]:
+    value = data.get(key, default)
+    if not isinstance(value, list):
+        raise SchemaError(f"malformed schema: {where}'s {key!r} must be a list")
+    return value
+
+
+def _text(data: dict[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise SchemaError(f"malformed schema: {where}'s {key!r} must be a non-empty text, not "
+                          f"{value!r:.40}")
+    return value
+
+
+def _number(data: dict[str, Any], key: str, where: str, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SchemaError(f"malformed schema: {where}'s {key!r} must be a number, not "
+                          f"{value!r:.40}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise SchemaError(f"malformed schema: {where}'s {key!r} must be a finite number")
+    return number
+
+
+def _feature(data: Any, index: int) -> Feature:
+    """Feature `index` of a schema file, of exact types."""
+    if not isinstance(data, dict):
+        raise SchemaError(f"malformed schema: feature {index} must be an object")
+    name = _text(data, "name", f"feature {index}")
+    kind = data.get("kind", "numeric")
+    if kind not in ("numeric", "category"):
+        raise SchemaError(f"malformed schema: feature {name!r}: unknown kind {kind!r:.40}")
+    categories = _list(data, "categories", f"feature {name!r}", default=[])
+    if not all(isinstance(c, str) for c in categories):
+        raise SchemaError(f"malformed schema: feature {name!r}: categories must be texts")
+    return Feature(name=name, kind=kind, low=_number(data, "low", f"feature {name!r}", 0.0),
+                   high=_number(data, "high", f"feature {name!r}", 1.0),
+                   categories=tuple(categories))
+
+
+def _is_one(value: Any) -> bool:
+    """Whether a label value is the number 1 (True included; the text '1' is not)."""
+    return isinstance(value, int | float) and value == 1
+
+
+def _shown(values: Iterable[Any], limit: int = 5) -> str:
+    """Distinct values as a short list for messages (each cut to 40 characters)."""
+    texts = [repr(v.item() if isinstance(v, np.generic) else v) for v in values]
+    texts = list(dict.fromkeys(t if len(t) <= 40 else t[:37] + "..." for t in texts))
+    more = f", and {len(texts) - limit} more" if len(texts) > limit else ""
+    return "[" + ", ".join(texts[:limit]) + more + "]"
+
+
+def _matches(column: pd.Series, value: Any) -> np.ndarray:
+    """Which entries of a label column are `value` (Python's equality: 1 is 1.0 and True,
+    not the text '1')."""
+    return np.asarray((column == value).to_numpy(dtype=bool))
+
+
+def _binary(label: Label, column: pd.Series) -> np.ndarray:
+    """Binary labels as 0/1: every value must be one of the label's two values."""
+    positive = _matches(column, label.positive)
+    values = label.values()
+    if values is not None:
+        negative = _matches(column, values[0])
+        bad = ~(positive | negative)
+        if bad.any():
+            raise SchemaError(
+                f"binary label {label.name!r}: {int(bad.sum())} of {len(column)} rows hold "
+                f"{_shown(column[bad])}, neither {values[0]!r} nor {label.positive!r} (the "
+                "label's two values); this is label drift: correct or leave out those rows, "
+                "or give the schema's label the values the data uses")
+        return positive.astype(np.float64)
+    others = list(column[~positive])
+    try:
+        distinct = len(set(others))
+    except TypeError:  # unhashable values (lists, mappings)
+        distinct = len({repr(v) for v in others})
+    if distinct > 1:
+        raise SchemaError(
+            f"binary label {label.name!r} has {distinct + bool(positive.any())} distinct "
+            f"values ({_shown(column)}, positive {label.positive!r}); this is label drift: "
+            "name the negative value in the schema's label (\"negative\") and correct or leave "
+            "out the other rows")
+    return positive.astype(np.float64)
 
 
 def _numeric(column: pd.Series, name: str) -> np.ndarray:
     try:
         x = np.asarray(pd.to_numeric(column, errors="raise").to_numpy(dtype=np.float64))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SchemaError(f"column {name!r} has non-numeric values: {exc}") from exc
     if not np.all(np.isfinite(x)):
         raise SchemaError(f"column {name!r} has {int((~np.isfinite(x)).sum())} missing or "
@@ -318,7 +457,14 @@ def _infer_label(frame: pd.DataFrame, label: str | None, positive: Any,
             positive = 1 if set(distinct) <= {0, 1} else sorted(distinct, key=str)[-1]
         if isinstance(positive, np.generic):
             positive = positive.item()
-        return Label(label, "binary", positive=positive)
+        others = [v.item() if isinstance(v, np.generic) else v for v in distinct
+                  if v != positive]
+        if len(others) > 1:
+            raise SchemaError(f"the positive value {positive!r} is not among the values "
+                              f"{_shown(distinct)} of label {label!r}; name one of them")
+        # the negative value is recorded unless it is the implied 0 of a positive 1
+        negative = others[0] if others and not (_is_one(positive) and others[0] == 0) else None
+        return Label(label, "binary", positive=positive, negative=negative)
     y = _numeric(column, label)
     low, high = _outward(float(y.min()), float(y.max()), 0.0)
     return Label(label, "continuous", low=low, high=high)

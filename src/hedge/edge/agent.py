@@ -13,7 +13,14 @@ the others are committed (`hedge.edge.prepare`), and the others go on. Rolling-w
 (the schema's `windows`) are computed per machine before rows are buffered; rows the full
 buffer refused come again and get the same features as without the wait. Predictions go to
 DATA_DIR/predictions.jsonl and to the alert sinks (`hedge.edge.alerts`). A deployment is
-installed only if genuine, for this site, newer (or a signed rollback) and self-checked.
+installed only if genuine, for this site, newer (or a signed rollback) and self-checked; one
+that cannot be installed, for whatever reason, is refused once (its sequence recorded) and the
+active model stays.
+
+Each part of a cycle fails alone: ingest, upload, deployments, and scoring with each sink.
+An outage is logged as a warning, a refusal (a `HedgeError`) goes to `StepReport.problem`, and
+any other exception is logged with its traceback and listed in `StepReport.failures` under the
+part's name; the other parts still run, in this cycle and the next.
 
 `run` ingests and scores as rows arrive (one thread) while another encrypts and uploads
 batches and looks for deployments every `interval` seconds. Uploads wait for a worthwhile
@@ -29,6 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -51,6 +59,7 @@ from hedge.edge.sources import (
 from hedge.edge.streams import StreamIntake
 from hedge.edge.uploader import Uploader
 from hedge.errors import HedgeError
+from hedge.files import private_dir
 from hedge.runtime import freeze_heap
 
 __all__ = ["EdgeAgent", "StepReport"]
@@ -67,7 +76,7 @@ class EdgeAgent:
         self.config = config
         e = config.enrolment
         self.site, self.consortium = e.site, e.consortium
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(config.data_dir)  # the site's own rows, in clear: for its user alone
         self.buffer = Buffer(config.data_dir / "buffer.db", config.max_bytes, self.site,
                              clock=clock)
         self.connector = connector or open_connector(config.source, config.data_dir)
@@ -94,32 +103,41 @@ class EdgeAgent:
 
     def step(self, *, flush: bool = False) -> StepReport:
         """One cycle: ingest, upload the batches that are due (`flush`: every pending row,
-        however few), look for a deployment."""
+        however few), look for a deployment; each part fails alone (`_part`)."""
         report = StepReport()
-        self._ingest(report)
+        self._part(report, "ingest", lambda: self._ingest(report))
         self._cloud(report, flush)
         report.waiting = self.buffer.pending()
         return report
 
     def _cloud(self, report: StepReport, flush: bool = False) -> None:
         """Upload what is due (or, with `flush`, everything buffered), then look for a
-        deployment."""
-        parts: tuple[Callable[[], None], ...] = (
-            lambda: self.uploader.upload(report, self._class_counts(), flush),
-            lambda: self._deployments(report))
-        for part in parts:
-            try:
-                part()
-            except CloudUnavailableError as exc:
-                log.warning("%s: %s", self.site, exc)
-            except HedgeError as exc:  # refused by the cloud: keep running, say why
-                report.problem = f"{type(exc).__name__}: {exc}"
-                log.error("%s: %s", self.site, exc)
+        deployment; either part fails alone."""
+        self._part(report, "upload",
+                   lambda: self.uploader.upload(report, self._class_counts(), flush))
+        self._part(report, "deployments", lambda: self._deployments(report))
+
+    def _part(self, report: StepReport, name: str, part: Callable[[], None]) -> None:
+        """Run one part of a cycle so that it fails alone: an outage is logged, a refusal is
+        the report's `problem`, any other exception is logged with its traceback and listed
+        in the report's `failures` as "NAME: TYPE: MESSAGE". Returns normally in every case
+        (BaseExceptions such as KeyboardInterrupt excepted)."""
+        try:
+            part()
+        except CloudUnavailableError as exc:
+            log.warning("%s: %s", self.site, exc)
+        except HedgeError as exc:  # refused (by the cloud, or by a check): say why
+            report.problem = f"{type(exc).__name__}: {exc}"
+            log.error("%s: %s", self.site, exc)
+        except Exception as exc:
+            report.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            log.exception("%s: %s failed; the other parts go on", self.site, name)
 
     def ingest(self) -> StepReport:
-        """Take what the connector has now into the buffer and score it (no cloud)."""
+        """Take what the connector has now into the buffer and score it (no cloud); fails
+        alone like a part of `step`."""
         report = StepReport()
-        self._ingest(report)
+        self._part(report, "ingest", lambda: self._ingest(report))
         return report
 
     def _ingest(self, report: StepReport) -> None:
@@ -156,7 +174,8 @@ class EdgeAgent:
             intake.acknowledge()
             report.rejected += len(prepared.refused)
             report.ingested += len(prepared.rows)
-            report.alerts += self._score(prepared.frame, intake.name, prepared.keys)
+            self._part(report, "scoring",  # the rows are committed, whatever happens here
+                       partial(self._score, report, prepared.frame, intake.name, prepared.keys))
 
     def _commit(self, intake: Intake, prepared: Prepared) -> None:
         """The prepared rows into the buffer, with the running class counts and a file's
@@ -167,12 +186,13 @@ class EdgeAgent:
             self.buffer.add(prepared.rows, source=intake.name if file else None,
                             counts=self._count_classes(y), keys=prepared.keys)
 
-    def _score(self, frame: pd.DataFrame, source: str,
-               keys: list[tuple[str, int]] | None) -> int:
-        """Predictions for the rows, to every sink; returns how many rows are in alert."""
+    def _score(self, report: StepReport, frame: pd.DataFrame, source: str,
+               keys: list[tuple[str, int]] | None) -> None:
+        """Predictions for the rows, to every sink (each failing alone, as the part
+        "scoring: sink NAME"); the rows in alert are added to `report.alerts`."""
         model = self.models.active()
         if model is None or frame.empty:
-            return 0
+            return
         policy = self.models.alert or self.config.alerts.policy
         predictions = []
         for row, p in enumerate(model.predict_frame(frame)):
@@ -181,9 +201,10 @@ class EdgeAgent:
             predictions.append(Prediction(self.site, source, row, self.models.version,
                                           round(float(p), 6), alert,
                                           stream if keys is not None else None, at))
+        report.alerts += sum(p.alert for p in predictions)
         for sink in self.sinks:
-            sink.write(predictions)
-        return sum(p.alert for p in predictions)
+            self._part(report, f"scoring: sink {type(sink).__name__}",
+                       partial(sink.write, predictions))
 
     def _count_classes(self, y: np.ndarray) -> dict[str, str]:
         """Running class counts with these labels (stored with them, for balanced weights)."""
@@ -207,12 +228,18 @@ class EdgeAgent:
             return
         try:
             report.installed = self.models.install(package)
-            log.info("%s: model version %d active", self.site, report.installed)
-        except HedgeError as exc:
+        except Exception as exc:  # whatever the reason: refused once, not tried every cycle
             self.buffer.set("refused", str(sequence))
             report.refused = f"{type(exc).__name__}: {exc}"
-            log.warning("%s: deployment %d refused, the active model stays: %s", self.site,
-                        sequence, exc)
+            if isinstance(exc, HedgeError):
+                log.warning("%s: deployment %d refused, the active model stays: %s",
+                            self.site, sequence, exc)
+            else:
+                report.failures.append(f"deployments: deployment {sequence}: {report.refused}")
+                log.exception("%s: deployment %d could not be installed and is refused; the "
+                              "active model stays", self.site, sequence)
+            return
+        log.info("%s: model version %d active", self.site, report.installed)
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Until `stop`: ingest and score as rows arrive (this thread); encrypt, upload and
@@ -229,14 +256,16 @@ class EdgeAgent:
             while not stop.is_set():
                 self.connector.wait(interval)
                 report = StepReport()
-                self._ingest(report)
-                if report.buffer_full:  # the waiting rows would be offered at once again
-                    stop.wait(interval)
+                self._part(report, "ingest", partial(self._ingest, report))
+                if report.buffer_full or report.failures or report.problem:
+                    stop.wait(interval)  # the same rows would be offered at once again
         finally:
             stop.set()
             uploads.join()
 
     def _upload_loop(self, stop: threading.Event, interval: float) -> None:
+        """Upload and look for deployments every `interval` until `stop`; a cycle's failures
+        are logged (`_part`) and the next cycle comes all the same."""
         while not stop.is_set():
             self._cloud(StepReport())
             stop.wait(interval)

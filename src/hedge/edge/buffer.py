@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from hedge.errors import PolicyError
+from hedge.files import private_file
 
 __all__ = ["Batch", "Buffer", "BufferFullError", "TooLargeForBufferError"]
 
@@ -74,6 +75,8 @@ class Buffer:
                  clock: Callable[[], float] = time.time) -> None:
         self.max_bytes, self.site, self._clock = max_bytes, site, clock
         self._full = False  # rows refused for want of room since the last finished batch
+        # the site's rows in clear: the file (and so SQLite's -wal and -shm) for its user only
+        private_file(path)
         # one connection shared by the agent's ingest and upload threads, one at a time
         self._db = sqlite3.connect(os.fspath(path), isolation_level=None,
                                    check_same_thread=False)

@@ -12,7 +12,7 @@ TOML; relative paths are relative to the file:
     batch_rows = 2000                # rows per upload, once that many are pending
     max_wait_seconds = 300           # or once the oldest pending row waited this long
     class_weight = "balanced"        # optional; every site must choose the same
-    l2 = 0.0                         # optional L2 penalty rows (as the plan's --l2)
+    l2 = 0.0                         # optional L2 penalty rows (as hedge encrypt --l2)
     [buffer]
     max_bytes = 104857600
     [alerts]                         # optional; MQTT topic, OPC UA nodes, threshold
@@ -46,7 +46,7 @@ from typing import Any
 
 from hedge.data import Schema
 from hedge.edge.sources import AlertSettings, Source, parse_alerts, parse_source
-from hedge.errors import HedgeError, SchemaError
+from hedge.errors import HedgeError, ParameterError, SchemaError
 from hedge.files import read_json
 from hedge.package import package_key
 from hedge.pki import enrolment_context
@@ -104,7 +104,7 @@ class EdgeConfig:
     batch_rows: int = 2000
     class_weight: str | None = None
     max_bytes: int = 100 * 2**20
-    l2: float = 0.0  # L2 penalty rows for regularised training (as the plan's `--l2`)
+    l2: float = 0.0  # L2 penalty rows for regularised training (as `hedge encrypt --l2`)
     max_wait_seconds: float = DEFAULT_MAX_WAIT  # fewer than batch_rows rows wait this long
 
     @classmethod
@@ -130,19 +130,29 @@ class EdgeConfig:
                          parse_alerts(raw.get("alerts", {}), source, str(file)),
                          int(upload.get("batch_rows", 2000)), upload.get("class_weight"),
                          int(raw.get("buffer", {}).get("max_bytes", 100 * 2**20)),
-                         float(upload.get("l2", 0.0)),
+                         _penalty(upload.get("l2", 0.0), file),
                          _seconds(upload.get("max_wait_seconds", DEFAULT_MAX_WAIT), file))
         except (TypeError, ValueError, AttributeError, HedgeError) as exc:
-            if isinstance(exc, SchemaError):
+            if isinstance(exc, SchemaError | ParameterError):  # these name the file already
                 raise
             raise SchemaError(f"{file}: {exc}") from exc
         if config.batch_rows < 1 or config.max_bytes < 1 or config.class_weight not in (
-                None, "balanced") or not config.l2 >= 0:
+                None, "balanced"):
             raise SchemaError(f"{file}: batch_rows and max_bytes must be positive, "
-                              "class_weight 'balanced' or absent, l2 zero or positive")
+                              "class_weight 'balanced' or absent")
         if config.schema.label is None:
             raise SchemaError(f"{file}: the schema needs the label the model is trained on")
         return config
+
+
+def _penalty(value: Any, file: Path) -> float:
+    """`[upload] l2`: a finite number, zero or more (`ParameterError` naming the file
+    otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and value >= 0):
+        raise ParameterError(f"{file}: [upload] l2 must be a finite number, zero or more (0: no "
+                             f"penalty; every site must choose the same), not {value!r}")
+    return float(value)
 
 
 def _seconds(value: Any, file: Path) -> float:

@@ -2,10 +2,11 @@
 
 A package from the cloud is opened with the owner key pinned at enrolment (`hedge.package`):
 tampered, foreign, replayed or downgraded packages are refused and the active model stays. A
-new model must pass a self-check (finite probabilities on probe rows built from its schema's
-ranges) before it is activated. Every installed model has its own file (`model-SEQUENCE.json`,
-written before anything points to it); `state.json` names the active one and the last good one,
-so activation is one atomic write of `state.json`: a crash leaves the old state or the new one.
+new model must pass a self-check (plausible weights: `LinearModel.check_plausible`, and finite
+predictions on probe rows built from its schema's ranges) before it is activated. Every
+installed model has its own file (`model-SEQUENCE.json`, written before anything points to
+it); `state.json` names the active one and the last good one, so activation is one atomic
+write of `state.json`: a crash leaves the old state or the new one.
 If a model fails later, `revert` goes back to the last good one. Files of models that are
 neither active nor last good are removed after each switch.
 """
@@ -29,9 +30,13 @@ __all__ = ["ModelStore"]
 
 
 def self_check(model: LinearModel) -> None:
-    """Probabilities of probe rows (low, middle, high of every range) must be finite."""
+    """`SchemaError` unless the weights are plausible (finite, and a margin bound within
+    `hedge.ml.model.MAX_MARGIN`: probe rows alone would pass a model with weights of 1e308,
+    whose probabilities saturate to finite 0s and 1s) and the predictions of probe rows (low,
+    middle, high of every range) are finite (`CorruptDataError` otherwise)."""
     if model.schema is None:
         raise SchemaError("the model carries no schema; the edge cannot scale its rows")
+    model.check_plausible()
     schema = Schema.from_dict(model.schema)
     probes: dict[str, list[object]] = {}
     for f in schema.features:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -39,12 +40,19 @@ __all__ = ["MqttConnector", "parse_telemetry"]
 log = logging.getLogger("hedge.edge")
 
 
+def _no_constant(token: str) -> float:
+    """`json.loads` hook: a telemetry message holds no NaN, Infinity or -Infinity."""
+    raise ValueError(f"{token} is not a finite number")
+
+
 def parse_telemetry(payload: bytes, fields: dict[str, str]) -> tuple[str, int, dict[str, Any]]:
     """(machine, timestamp in microseconds, row) of a telemetry message; `ValueError` with the
     reason if it is malformed."""
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(payload, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a telemetry message") from None
+    except ValueError as exc:  # not UTF-8, not JSON, NaN or Infinity, a number too long
         raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ValueError("not a JSON object")
@@ -66,6 +74,8 @@ def parse_telemetry(payload: bytes, fields: dict[str, str]) -> tuple[str, int, d
         if not isinstance(value, int | float | str | bool):
             raise ValueError(f"value {name!r} is {type(value).__name__}, not a number, text "
                              "or boolean")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"value {name!r} is {value}, not a finite number")
         row[column] = value
     return machine, micros(when), row
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["StepReport"]
 
@@ -14,8 +14,11 @@ class StepReport:
     uploaded_rows: int = 0
     uploaded_bytes: int = 0
     installed: int | None = None
-    refused: str | None = None
-    problem: str | None = None
+    refused: str | None = None  # why the newest deployment was refused (once per sequence)
+    problem: str | None = None  # the last refusal (a HedgeError) of a part: why
+    #: unexpected exceptions, one per part that raised one ("upload: TYPE: MESSAGE"; the
+    #: log has the traceback); the other parts ran all the same
+    failures: list[str] = field(default_factory=list)
     alerts: int = 0
     buffer_full: bool = False  # ingestion stopped: the rows wait at their source
     waiting: int = 0  # rows pending after the cycle, outside any batch (for a fuller one)

@@ -8,9 +8,11 @@ weights nothing goes before rows of both classes have arrived.
 
 What: the bundle is fetched once and pinned to the enrolment's fingerprint (a substituted one
 encrypts nothing). A batch the cloud refuses for good (malformed, another key set, too large,
-secret material) is set aside with its reason and its rows kept (`Buffer.quarantined`), and
-the next batches go on; anything else (an outage, a revoked token) propagates and leaves the
-batch open for the next attempt, under the same key.
+secret material), or whose rows cannot be encrypted at all (they no longer pass the schema:
+it, or hedge's checks, changed since they were buffered), is set aside with its reason and its
+rows kept (`Buffer.quarantined`), and the next batches go on; anything else (an outage, a
+revoked token, a bundle that cannot be had) propagates and leaves the batch open for the next
+attempt, under the same key.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import pandas as pd
 
 from hedge.ckks import PublicBundle
 from hedge.cloud.client import CloudClient
-from hedge.edge.buffer import Buffer
+from hedge.edge.buffer import Batch, Buffer
 from hedge.edge.config import EdgeConfig
 from hedge.edge.report import StepReport
 from hedge.errors import (
     CorruptDataError,
+    HedgeError,
     KeyMismatchError,
     ParameterError,
     SchemaError,
@@ -76,18 +79,29 @@ class Uploader:
             return
         max_wait = 0.0 if flush else self.config.max_wait_seconds
         while (batch := self.buffer.start_batch(self.config.batch_rows, max_wait)) is not None:
-            data = EncryptedDataset.from_frame(pd.DataFrame(batch.rows), self.config.schema,
-                                               self.bundle(),
-                                               class_weight=self.config.class_weight,
-                                               l2=self.config.l2, class_counts=counts)
-            raw = data.to_bytes()
+            bundle = self.bundle()  # not to be had: the batch stays open for the next attempt
+            try:
+                raw = EncryptedDataset.from_frame(pd.DataFrame(batch.rows), self.config.schema,
+                                                  bundle, class_weight=self.config.class_weight,
+                                                  l2=self.config.l2,
+                                                  class_counts=counts).to_bytes()
+            except Exception as exc:  # these rows, for good: set aside, the others go on
+                self._set_aside(batch, report, exc, "cannot be encrypted")
+                if not isinstance(exc, HedgeError):
+                    log.error("%s: the traceback of batch %s", self.site, batch.key,
+                              exc_info=exc)
+                continue
             try:
                 self.client.upload(self.consortium, batch.key, raw)
             except _BATCH_REFUSED as exc:  # this batch, for good: set aside, the others go on
-                self.buffer.quarantine_batch(batch, f"{type(exc).__name__}: {exc}")
-                report.problem = f"batch {batch.key} refused and set aside: {exc}"
-                log.error("%s: %s", self.site, report.problem)
+                self._set_aside(batch, report, exc, "refused")
                 continue
             self.buffer.finish_batch(batch)
             report.uploaded_rows += len(batch.rows)
             report.uploaded_bytes += len(raw)
+
+    def _set_aside(self, batch: Batch, report: StepReport, exc: Exception, what: str) -> None:
+        """Quarantine `batch` with the reason, rows kept; the report and the log say so."""
+        self.buffer.quarantine_batch(batch, f"{type(exc).__name__}: {exc}")
+        report.problem = f"batch {batch.key} {what} and set aside: {exc}"
+        log.error("%s: %s", self.site, report.problem)

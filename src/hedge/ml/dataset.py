@@ -41,9 +41,16 @@ import numpy as np
 import pandas as pd
 
 from hedge.ckks import EncryptedVector, PublicBundle, container
+from hedge.ckks.fields import Fields
 from hedge.ckks.vector import iter_vectors
 from hedge.data import Schema
-from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, ShapeError
+from hedge.errors import (
+    CorruptDataError,
+    KeyMismatchError,
+    ParameterError,
+    SchemaError,
+    ShapeError,
+)
 from hedge.files import write_atomic
 from hedge.ml.layout import RowLayout
 
@@ -150,7 +157,12 @@ class EncryptedDataset:
         """Encrypt scaled features `x` (rows, d) in [-1, 1] and binary labels `y` (0/1).
 
         `l2` > 0 adds the penalty rows sqrt(l2) e_j (every column but the bias) as a doubled
-        and a preconditioned block, for L2-regularised training."""
+        and a preconditioned block, for L2-regularised training. `ParameterError` if `ridge`
+        or `l2` is negative or not finite."""
+        for name, value in (("ridge", ridge), ("l2", l2)):
+            if not (np.isfinite(value) and value >= 0):
+                raise ParameterError(f"{name} must be a finite penalty, zero or more, not "
+                                     f"{value!r}")
         x, y = _checked(x, y, columns)
         if not np.all((y == 0) | (y == 1)):
             raise SchemaError("labels must be 0 or 1")
@@ -183,7 +195,10 @@ class EncryptedDataset:
                            columns: Sequence[str], *, alpha: float = 1.0) -> EncryptedDataset:
         """Encrypt scaled features `x` and continuous targets `y` (scale them to about [-1, 1]).
 
-        `statistics` holds the moments [Z^T y, y . y] (for encrypted evaluation)."""
+        `statistics` holds the moments [Z^T y, y . y] (for encrypted evaluation).
+        `ParameterError` if `alpha` is negative or not finite."""
+        if not (np.isfinite(alpha) and alpha >= 0):
+            raise ParameterError(f"alpha must be a finite penalty, zero or more, not {alpha!r}")
         x, y = _checked(x, y, columns)
         z = np.hstack([np.ones((x.shape[0], 1)), x])
         layout = RowLayout(z.shape[1], bundle.params.slot_count)
@@ -210,7 +225,10 @@ class EncryptedDataset:
                    class_weight: str | None = None, l2: float = 0.0,
                    class_counts: tuple[int, int] | None = None) -> EncryptedDataset:
         """Scale a site's rows with the consortium schema and encrypt them (a binary label:
-        classification; a continuous one: regression on the label scaled to [-1, 1])."""
+        classification; a continuous one: regression on the label scaled to [-1, 1]).
+        `ParameterError` if `l2` is negative or not finite, whatever the label."""
+        if not (np.isfinite(l2) and l2 >= 0):
+            raise ParameterError(f"l2 must be a finite penalty, zero or more, not {l2!r}")
         x, y = schema.features_matrix(frame), schema.label_vector(frame)
         label = schema.label
         if label is not None and label.kind == "continuous":
@@ -275,42 +293,62 @@ class EncryptedDataset:
 
     @classmethod
     def from_bytes(cls, data: bytes, bundle: PublicBundle) -> EncryptedDataset:
+        """Parse and check a dataset upload: `KeyMismatchError` if it was encrypted under
+        another key set, `CorruptDataError` naming the field for anything malformed.
+
+        The header is checked before any ciphertext is parsed, each field with its exact JSON
+        type: `columns` 1 to slots / 2 distinct non-empty names (at most 1024 characters),
+        the bias column first; `site_rows` 1 to `blocks` row counts, each in [1, 2^32];
+        `blocks`, `solutions` and `penalties` integers; `statistics` a boolean; `task`,
+        `class_weight` and `schema` as `to_bytes` writes them. The declared rows must take
+        exactly the declared blocks (one site of n rows: `layout.blocks(n)`; several: the sum
+        over the sites, each at least one block), and the file must hold exactly the vectors
+        the header implies, each of the length of its role (`_check_roles`)."""
+        max_rows = 1 << 32
         header, records = container.from_bytes(data, container.Kind.DATASET)
-        fields = header.fields
-        try:
-            columns = [str(c) for c in fields["columns"]]
-            site_rows = [int(n) for n in fields["site_rows"]]
-            blocks = int(fields["blocks"])
-            fingerprint = str(fields["fingerprint"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptDataError(f"dataset header is malformed: {exc}") from exc
-        if fingerprint != bundle.fingerprint:
+        fields = Fields(header.fields, "dataset header")
+        fingerprint = fields.string("fingerprint", max_length=64)
+        param_id = fields.string("param_id", bundle.params.param_id, max_length=64)
+        if fingerprint != bundle.fingerprint or param_id != bundle.params.param_id:
             raise KeyMismatchError("this dataset was encrypted under another key set; use the "
                                    "consortium's bundle it was made with")
+        slots = bundle.params.slot_count
+        columns = fields.strings("columns", min_items=2, max_items=slots // 2, max_length=1024,
+                                 distinct=True)
+        if columns[0] != BIAS:
+            raise fields.fail("columns", f"a list of column names starting with {BIAS!r}")
+        layout = RowLayout(len(columns), slots)
+        blocks = fields.integer("blocks", 1, container.MAX_LENGTH)
+        site_rows = fields.integers("site_rows", 1, max_rows, min_items=1, max_items=1 << 20)
+        sites = len(site_rows)
+        task = fields.string("task", "classification", choices=("classification", "regression"))
+        solutions = fields.integer("solutions", 0, sites, 0)
+        penalties = fields.integer("penalties", 0, sites, 0)
+        if solutions not in (0, sites) or (task == "regression") != (solutions == sites):
+            raise fields.fail("solutions", f"{sites} (one per site) for regression, else 0")
+        if penalties not in (0, sites) or (task == "regression" and penalties != sites):
+            raise fields.fail("penalties", f"{sites} (one per site), or 0 for classification "
+                                           "without an L2 penalty")
+        stats = 1 if fields.boolean("statistics", False) else 0
+        schema = fields.optional_object("schema")
+        weight = fields.string("class_weight", None, choices=(None, "balanced"))
+        if sum(layout.blocks(n) for n in site_rows) != blocks:
+            raise fields.fail("site_rows", f"row counts that take {blocks} block(s) of "
+                                           f"{layout.rows_per_block} rows (the 'blocks' field)")
         if len(records) != 1 or records[0][0] != _TAG_VECTORS:
             raise CorruptDataError("dataset does not hold exactly one vector record")
-        vectors = list(iter_vectors(io.BytesIO(records[0][1]), bundle))
-        layout = RowLayout(len(columns), bundle.params.slot_count)
-        task = fields.get("task", "classification")
-        if task not in ("classification", "regression"):
-            raise CorruptDataError(f"unknown task {task!r} in the dataset header")
-        solutions, penalties = fields.get("solutions", 0), fields.get("penalties", 0)
-        sites = len(site_rows)
-        if (solutions not in (0, sites) or penalties not in (0, sites)
-                or (task == "regression") != (solutions == sites > 0)
-                or (task == "regression" and penalties != sites)):
-            raise CorruptDataError("dataset solution or penalty counts do not match its header")
-        stats = 1 if fields.get("statistics") is True else 0
-        expected = sum(layout.blocks(n) for n in site_rows)
-        if (len(vectors) != 2 * blocks + 1 + solutions + 2 * penalties + stats
-                or blocks != expected or min(site_rows, default=0) < 1):
-            raise CorruptDataError("dataset block count does not match its header")
-        schema = fields.get("schema")
-        if schema is not None and not isinstance(schema, dict):
-            raise CorruptDataError("dataset schema is malformed")
-        weight = fields.get("class_weight")
-        if weight not in (None, "balanced"):
-            raise CorruptDataError(f"unknown class weighting {weight!r} in the dataset header")
+        expected = 2 * blocks + 1 + solutions + 2 * penalties + stats
+        vectors: list[EncryptedVector] = []
+        for vector in iter_vectors(io.BytesIO(records[0][1]), bundle):
+            vectors.append(vector)
+            if len(vectors) > expected:  # refused before parsing the rest
+                raise CorruptDataError(f"the dataset holds more than the {expected} vectors "
+                                       "its header declares (fields 'blocks', 'solutions', "
+                                       "'penalties' and 'statistics')")
+        if len(vectors) != expected:
+            raise CorruptDataError(f"the dataset holds {len(vectors)} vectors, its header "
+                                   f"declares {expected} (fields 'blocks', 'solutions', "
+                                   "'penalties' and 'statistics')")
         rest = iter(vectors[2 * blocks + 1:])
         dataset = cls(bundle, layout, columns, site_rows, vectors[:blocks],
                       vectors[blocks:2 * blocks], vectors[2 * blocks], schema, weight, task,
@@ -334,7 +372,8 @@ class EncryptedDataset:
         if self.schema is not None:
             try:
                 expected = Schema.from_dict(self.schema).columns
-            except SchemaError as exc:
+            except (SchemaError, TypeError, ValueError, KeyError, AttributeError,
+                    OverflowError) as exc:
                 raise CorruptDataError(f"dataset schema is malformed: {exc}") from exc
             if [BIAS, *expected] != self.columns:
                 raise CorruptDataError("dataset columns do not match its schema")

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
+from hedge.ckks.fields import Fields
 from hedge.errors import (
     CorruptDataError,
     HedgeError,
@@ -100,19 +101,26 @@ class SegmentSite:
         self._last: dict[str, int] = {}  # run -> last round answered
 
     def _accept(self, signed: dict[str, Any]) -> dict[str, Any]:
+        """The payload of a signed request, checked: `SignatureError` if it does not verify,
+        `CorruptDataError` naming the field for a malformed one (`run` a string, `round` an
+        integer >= 0, `scale` a finite positive number, `centroids` from round 1 on: a matrix
+        of 1 to 4096 rows of finite numbers), `KeyMismatchError` for another key set,
+        `PolicyError` for a replay. (`respond` raises `ShapeError` for centroids of another
+        width than the site's features, `ParameterError` for a scale its totals overflow.)"""
         payload: dict[str, Any] = self.owner.verify(signed)
-        try:
-            run, round_ = str(payload["run"]), int(payload["round"])
-            scale = float(payload["scale"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptDataError(f"a signed request without run, round or scale: {exc}") from exc
+        fields = Fields(payload, "the signed request")
+        run = fields.string("run", max_length=128)
+        round_ = fields.integer("round", 0, container.MAX_LENGTH)
+        fields.number("scale", 0.0, 1e300, open_low=True)
+        if round_ > 0:
+            rows = fields.number_rows("centroids", max_rows=4096, items=(1, 4096))
+            if len({len(row) for row in rows}) != 1:
+                raise fields.fail("centroids", "rows of one length (a matrix)")
         if payload.get("fingerprint") != self.bundle.fingerprint:
             raise KeyMismatchError("the request is for another key set than this site's bundle")
         if round_ <= self._last.get(run, -1):
             raise PolicyError(f"round {round_} of run {run} is not newer than round "
                               f"{self._last[run]} already answered: a replay; refused")
-        if not (math.isfinite(scale) and scale > 0):
-            raise CorruptDataError(f"scale {scale!r} is not a positive number")
         self._last[run] = round_
         return payload
 
@@ -170,11 +178,10 @@ def aggregate(bundle: PublicBundle, uploads: dict[str, bytes | None], signed: di
             continue
         try:
             header, records = container.from_bytes(raw, container.Kind.CONTRIBUTION)
-            site_rows = header.fields.get("rows")
-            if header.fields.get("message") != digest or len(records) != 1:
+            fields = Fields(header.fields, f"the upload of {name}")
+            if fields.string("message", max_length=64) != digest or len(records) != 1:
                 raise CorruptDataError("the upload does not answer this round's request")
-            if type(site_rows) is not int or site_rows < 1:
-                raise CorruptDataError(f"the row count {site_rows!r} is not a positive integer")
+            site_rows = fields.integer("rows", 1, container.MAX_LENGTH)
             vector = EncryptedVector.from_bytes(records[0][1], bundle)
             if vector.length != length:
                 raise ShapeError(f"{vector.length} values where {length} belong")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +13,9 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
+from hedge.ckks.fields import Fields, describe
 from hedge.data import Schema
-from hedge.errors import CorruptDataError, ParameterError, SchemaError
+from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml.dataset import BIAS
 from hedge.ml.layout import RowLayout
@@ -21,6 +23,17 @@ from hedge.ml.layout import RowLayout
 __all__ = ["EncryptedLinearModel", "LinearModel"]
 
 _TAG_WEIGHTS, _TAG_TILED = 1, 2
+
+#: The largest margin bound (|b| + sum |w|, `LinearModel.margin_bound`) of a plausible model.
+#: A logistic score beyond about 37 already gives a probability float64 cannot tell from 0 or 1,
+#: and a ridge model predicts its label scaled into [-1, 1], so trained models stay far below:
+#: the largest bound of the trained references in the tests and the demo is about 34
+#: (scikit-learn, unregularised, on the AI4I machine data), 13 on the Edinburgh data, 2.2 for
+#: ridge on C-MAPSS, and models trained on ciphertexts are smaller still. The bound is a worst
+#: case (every feature at a corner of [-1, 1], every category indicator at once), so the limit
+#: leaves about 30 times the largest of them; beyond it weights come from no training but from
+#: a broken release or a forged model.
+MAX_MARGIN = 1000.0
 
 
 @dataclass
@@ -38,6 +51,32 @@ class LinearModel:
         """|intercept| + sum |coef|: a bound on |score| for features in [-1, 1], where the
         schema scales them (the default R of encrypted evaluation)."""
         return abs(float(self.intercept)) + float(np.abs(self.coef).sum())
+
+    def check_plausible(self, max_margin: float = MAX_MARGIN) -> None:
+        """`SchemaError` unless the intercept and every coefficient are finite and the margin
+        bound is at most `max_margin` (`MAX_MARGIN` says why): a model that fails would give
+        saturated or non-finite scores on the rows the schema scales, whatever its probe rows
+        show. `ParameterError` if `max_margin` is not a positive number."""
+        if not (np.isfinite(max_margin) and max_margin > 0):
+            raise ParameterError(f"max_margin must be a positive number, not {max_margin!r}")
+        if not np.isfinite(self.intercept):
+            raise SchemaError(f"the model's intercept is {self.intercept!r}, not a finite "
+                              "number; release the model again")
+        coef = np.asarray(self.coef, dtype=np.float64)
+        if coef.shape != (len(self.columns),):
+            raise SchemaError(f"the model has {coef.size} coefficients for its "
+                              f"{len(self.columns)} columns; release the model again")
+        bad = [c for c, w in zip(self.columns, coef, strict=True) if not np.isfinite(w)]
+        if bad:
+            raise SchemaError(f"the model's coefficient {bad[0]!r} (and {len(bad) - 1} more) "
+                              "is not a finite number; release the model again")
+        with np.errstate(over="ignore"):  # weights near the float limit: an infinite bound
+            bound = self.margin_bound()
+        if not bound <= max_margin:
+            raise SchemaError(f"the model's margin bound |b| + sum |w| = {bound:.4g} is beyond "
+                              f"{max_margin:g}: its scores would saturate on scaled rows, as no "
+                              "trained model does (hedge.ml.model.MAX_MARGIN); check the "
+                              "training and release the model again")
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """For raw rows, scaled with the model's schema: probabilities (logistic) or values in
@@ -61,20 +100,32 @@ class LinearModel:
 
     @classmethod
     def from_dict(cls, body: dict[str, Any], what: str = "the model") -> LinearModel:
-        """The model from `to_dict`'s data, checked; `SchemaError` naming `what` if not."""
-        try:
-            if body.get("kind") not in ("logistic", "ridge") or body.get("version") != 1:
-                raise SchemaError(f"{what} is not a hedge model")
-            coef = np.asarray(body["coef"], dtype=np.float64)
-            model = cls(list(body["columns"]), float(body["intercept"]), coef, body.get("schema"),
-                        body["kind"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            if isinstance(exc, SchemaError):
-                raise
-            raise SchemaError(f"{what} is not a hedge model file: {exc}") from exc
-        if coef.shape != (len(model.columns),) or not np.all(np.isfinite(coef)):
-            raise SchemaError(f"{what}: coefficients do not match the columns")
-        return model
+        """The model from `to_dict`'s data, checked field by field with exact JSON types
+        (`version` 1, `kind` 'logistic' or 'ridge', `columns` distinct non-empty names,
+        `intercept` and `coef` finite numbers, one coefficient per column, `schema` null or a
+        schema whose columns are the model's); `SchemaError` naming `what` and the field if
+        not."""
+        if not isinstance(body, dict):
+            raise SchemaError(f"{what} is not a hedge model: expected a JSON object, got "
+                              f"{describe(body)}")
+        fields = Fields(body, what, SchemaError)
+        if body.get("kind") not in ("logistic", "ridge") or body.get("version") != 1 or (
+                type(body.get("version")) is not int):
+            raise SchemaError(f"{what} is not a hedge model (its 'kind' and 'version')")
+        columns = fields.strings("columns", max_items=1 << 16, max_length=1024, distinct=True)
+        intercept = fields.number("intercept", -math.inf, math.inf)
+        coef = np.asarray(fields.numbers("coef", min_items=len(columns),
+                                         max_items=len(columns)), dtype=np.float64)
+        schema = fields.optional_object("schema")
+        if schema is not None:
+            try:
+                expected = Schema.from_dict(schema).columns
+            except (SchemaError, TypeError, ValueError, KeyError, AttributeError,
+                    OverflowError) as exc:
+                raise SchemaError(f"{what}: its schema is malformed: {exc}") from exc
+            if expected != columns:
+                raise SchemaError(f"{what}: its columns are not those of its schema")
+        return cls(columns, intercept, coef, schema, str(body["kind"]))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         write_json(path, self.to_dict())
@@ -171,36 +222,43 @@ class EncryptedLinearModel:
 
     @classmethod
     def from_bytes(cls, raw: bytes, bundle: PublicBundle) -> EncryptedLinearModel:
+        """Parse and check a model file: `KeyMismatchError` for another key set's,
+        `CorruptDataError` naming the field for anything malformed. Header (exact JSON types,
+        checked before any ciphertext): `kind` 'logistic' or 'ridge', `columns` 2 to slots / 2
+        distinct non-empty names starting with the bias, `schema` null or a schema of those
+        columns, `tiled_scale` a finite positive number, `fingerprint` the bundle's. Records:
+        the weights (one value per column), then optionally the tiled weights (filling the
+        layout)."""
         header, records = container.from_bytes(raw, container.Kind.MODEL)
-        try:
-            columns = [str(c) for c in header.fields["columns"]]
-            schema = header.fields.get("schema")
-            kind = str(header.fields["kind"])
-            tiled_scale = float(header.fields.get("tiled_scale", 1.0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptDataError(f"model header is malformed: {exc}") from exc
-        if not (np.isfinite(tiled_scale) and tiled_scale > 0):
-            raise CorruptDataError("the model's tiled scale must be a positive number")
-        tags = [tag for tag, _ in records]
-        if tags not in ([_TAG_WEIGHTS], [_TAG_WEIGHTS, _TAG_TILED]):
-            raise CorruptDataError("a model file holds its weights vector, then optionally its "
-                                   "tiled weights")
-        weights = EncryptedVector.from_bytes(records[0][1], bundle)
-        tiled = EncryptedVector.from_bytes(records[1][1], bundle) if len(records) == 2 else None
-        if weights.length != len(columns):
-            raise CorruptDataError("model weights do not match its columns")
-        if isinstance(schema, dict):
+        fields = Fields(header.fields, "model header")
+        if fields.string("fingerprint", bundle.fingerprint, max_length=64) != bundle.fingerprint:
+            raise KeyMismatchError("this model was encrypted under another key set; use the "
+                                   "bundle it was made with")
+        columns = fields.strings("columns", min_items=2, max_items=bundle.params.slot_count // 2,
+                                 max_length=1024, distinct=True)
+        if columns[0] != BIAS:
+            raise fields.fail("columns", f"a list of column names starting with {BIAS!r}")
+        kind = fields.string("kind", choices=("logistic", "ridge"))
+        tiled_scale = fields.number("tiled_scale", 0.0, 1e300, 1.0, open_low=True)
+        schema = fields.optional_object("schema")
+        if schema is not None:
             try:
-                expected = ["(bias)", *Schema.from_dict(schema).columns]
-            except SchemaError as exc:
+                expected = [BIAS, *Schema.from_dict(schema).columns]
+            except (SchemaError, TypeError, ValueError, KeyError, AttributeError,
+                    OverflowError) as exc:
                 raise CorruptDataError(f"model schema is malformed: {exc}") from exc
             if expected != columns:
                 raise CorruptDataError("model columns do not match its schema; refusing to "
                                        "release it")
+        tags = [tag for tag, _ in records]
+        if tags not in ([_TAG_WEIGHTS], [_TAG_WEIGHTS, _TAG_TILED]):
+            raise CorruptDataError("a model file holds its weights vector, then optionally its "
+                                   "tiled weights")
         layout = RowLayout(len(columns), bundle.params.slot_count)
-        if kind not in ("logistic", "ridge"):
-            raise CorruptDataError(f"unknown model kind {kind!r}")
+        weights = EncryptedVector.from_bytes(records[0][1], bundle)
+        if weights.length != len(columns):
+            raise CorruptDataError("model weights do not match its columns")
+        tiled = EncryptedVector.from_bytes(records[1][1], bundle) if len(records) == 2 else None
         if tiled is not None and tiled.length != layout.slots:
             raise CorruptDataError("the model's tiled weights do not fill its layout")
-        return cls(weights, layout, columns, schema if isinstance(schema, dict) else None, kind,
-                   tiled, tiled_scale)
+        return cls(weights, layout, columns, schema, kind, tiled, tiled_scale)

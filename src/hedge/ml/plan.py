@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from hedge.ckks import preset
+from hedge.ckks import PRESETS, preset
 from hedge.errors import ParameterError, SchemaError
 from hedge.files import read_json, write_json
 from hedge.ml.layout import RowLayout
@@ -67,17 +68,73 @@ class TrainingPlan:
         write_json(path, self.to_dict())
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "the training plan") -> TrainingPlan:
+        """The plan from `to_dict`'s data, every field checked for its JSON type and range;
+        `SchemaError` naming the field and `where` the data came from otherwise (a field
+        missing, unknown, of another type, or out of range)."""
+        if data.get("version") != 1:
+            raise SchemaError(f"{where}: field 'version' is {data.get('version')!r}, not 1; "
+                              "make the plan again with this hedge (hedge plan ...)")
+        unknown = sorted(set(data) - {"version", *_FIELDS})
+        if unknown:
+            raise SchemaError(f"{where}: unknown field {unknown[0]!r}; a training plan has "
+                              f"the fields {', '.join(_FIELDS)}")
+        values: dict[str, Any] = {}
+        for name, (check, expected) in _FIELDS.items():
+            if name not in data:
+                raise SchemaError(f"{where}: field {name!r} is missing ({expected} expected); "
+                                  "make the plan again (hedge plan ...)")
+            value = data[name]
+            if not check(value):
+                shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+                raise SchemaError(f"{where}: field {name!r} is {shown}, not {expected}; "
+                                  "correct it, or make the plan again (hedge plan ...)")
+            values[name] = value
+        return cls(**values)
+
+    @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainingPlan:
-        data = read_json(path, "training plan")
-        try:
-            if data.pop("version") != 1:
-                raise SchemaError("unsupported plan version")
-            plan = cls(**data)
-            preset(plan.preset)
-            plan.estimator()  # validates the iterations
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise SchemaError(f"{path} is not a hedge training plan: {exc}") from exc
-        return plan
+        """The plan saved in `path`; `SchemaError` naming the file and the field if not."""
+        return cls.from_dict(read_json(path, "training plan"), f"the training plan {path}")
+
+
+def _whole(value: Any) -> bool:
+    """A whole number (JSON's true and false are not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count(low: int) -> Callable[[Any], bool]:
+    """A check for a whole number of at least `low`."""
+    return lambda v: _whole(v) and v >= low
+
+
+def _duration(value: Any) -> bool:
+    """A finite number of seconds, zero or more."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
+
+
+def _steps(value: Any) -> bool:
+    """A list of whole rotation steps."""
+    return isinstance(value, list) and all(_whole(v) for v in value)
+
+
+#: Every field of a plan file (besides "version"): its check, and what it must be.
+_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "kind": (lambda v: v in ("logistic", "ridge"), "'logistic' or 'ridge'"),
+    "features": (_count(1), "a whole number of at least 1"),
+    "max_rows": (_count(1), "a whole number of at least 1"),
+    "mode": (lambda v: v in ("non-interactive", "assisted"), "'non-interactive' or 'assisted'"),
+    "preset": (lambda v: isinstance(v, str) and v in PRESETS, f"one of {', '.join(PRESETS)}"),
+    "iterations": (_count(1), "a whole number of at least 1"),
+    "depth": (_count(0), "a whole number, zero or more"),
+    "refresh_every": (lambda v: v is None or _count(1)(v), "null or a whole number of at "
+                      "least 1"),
+    "rotation_steps": (_steps, "a list of whole numbers"),
+    "bundle_bytes": (_count(0), "a whole number, zero or more"),
+    "seconds": (_duration, "a number, zero or more"),
+    "encrypt_seconds_per_1000_rows": (_duration, "a number, zero or more"),
+}
 
 
 def check_features(planned: int, found: int, where: str) -> None:

@@ -7,6 +7,7 @@ take part: a centroid of one-hot categories would not be a category.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hedge.ckks.fields import Fields
 from hedge.data import Schema
 from hedge.errors import SchemaError
 from hedge.files import read_json, write_json
@@ -100,25 +102,36 @@ class Segments:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Segments:
+        """A segments file `save` wrote, checked field by field with exact JSON types
+        (`version` 1, `features` distinct names, `centroids` and `centroids_scaled` k rows of
+        one finite number per feature, `sizes` k non-negative numbers, `schema` whose numeric
+        features are `features`); `SchemaError` naming the file and the field if not."""
         body = read_json(path, "hedge segments")
-        try:
-            if body.get("version") != 1:
-                raise SchemaError(f"{path} is not a hedge segments file (version)")
-            segments = cls(list(body["features"]), dict(body["schema"]),
-                           np.asarray(body["centroids"], dtype=np.float64),
-                           np.asarray(body["centroids_scaled"], dtype=np.float64),
-                           np.asarray(body["sizes"], dtype=np.float64), float(body["inertia"]),
-                           int(body["rounds"]), bool(body["converged"]), int(body["seed"]),
-                           list(body.get("history", [])))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SchemaError(f"{path} is not a hedge segments file: {exc}") from exc
-        k, d = len(segments.sizes), len(segments.features)
-        if segments.centroids.shape != (k, d) or segments.scaled.shape != (k, d) or not (
-                np.all(np.isfinite(segments.scaled)) and np.all(np.isfinite(segments.centroids))):
-            raise SchemaError(f"{path}: centroids do not match {k} segments of {d} features")
+        f = Fields(body, f"{path} (hedge segments)", SchemaError)
+        if body.get("version") != 1 or type(body.get("version")) is not int:
+            raise SchemaError(f"{path} is not a hedge segments file (version)")
+        features = f.strings("features", min_items=1, max_items=1 << 16, max_length=1024,
+                             distinct=True)
+        d = len(features)
+        history = body.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise f.fail("history", "a list of objects, one per round")
+        centroids = f.number_rows("centroids", max_rows=1 << 16, items=(d, d))
+        k = len(centroids)
+        segments = cls(features, f.nested("schema").fields,
+                       np.asarray(centroids, dtype=np.float64),
+                       np.asarray(f.number_rows("centroids_scaled", min_rows=k, max_rows=k,
+                                                items=(d, d)), dtype=np.float64),
+                       np.asarray(f.numbers("sizes", min_items=k, max_items=k)),
+                       f.number("inertia", 0.0, math.inf), f.integer("rounds", 0, 1 << 40),
+                       f.boolean("converged"), f.integer("seed", -(1 << 63), 1 << 64),
+                       history)
         if np.any(segments.sizes < 0) or np.any(np.abs(segments.scaled) > 1.0 + 1e-9):
             raise SchemaError(f"{path}: negative sizes, or centroids outside the scaled range")
-        schema = segments.to_schema()
+        try:
+            schema = segments.to_schema()
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            raise SchemaError(f"{path}: the schema is malformed: {exc}") from exc
         if schema.columns != segments.features:
             raise SchemaError(f"{path}: the schema does not match the features")
         if not np.allclose(to_original(schema, segments.scaled), segments.centroids,

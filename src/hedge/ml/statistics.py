@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hedge.ckks import EncryptedVector, PublicBundle, container
-from hedge.errors import CorruptDataError, SchemaError
+from hedge.ckks.fields import Fields
+from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError
 from hedge.ml.dataset import BIAS, EncryptedDataset, class_statistics_length
 
 __all__ = ["PooledStatistics"]
@@ -34,10 +35,18 @@ class PooledStatistics:
 
     @classmethod
     def from_bytes(cls, raw: bytes, bundle: PublicBundle) -> PooledStatistics:
+        """Parse and check pooled statistics: `KeyMismatchError` for another key set's,
+        `CorruptDataError` naming the field for anything malformed (`columns`: 1 to slots / 2
+        distinct non-empty feature names, checked before the one vector record, whose length
+        must be `class_statistics_length` of them)."""
         header, records = container.from_bytes(raw, container.Kind.STATISTICS)
-        columns = header.fields.get("columns")
-        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) \
-                or len(records) != 1:
+        fields = Fields(header.fields, "pooled statistics header")
+        if fields.string("fingerprint", bundle.fingerprint, max_length=64) != bundle.fingerprint:
+            raise KeyMismatchError("these statistics were computed under another key set; use "
+                                   "the bundle they were made with")
+        columns = fields.strings("columns", min_items=1, max_items=bundle.params.slot_count // 2,
+                                 max_length=1024, distinct=True)
+        if len(records) != 1:
             raise CorruptDataError("pooled statistics hold their feature names and one vector")
         vector = EncryptedVector.from_bytes(records[0][1], bundle)
         if vector.length != class_statistics_length(len(columns)):

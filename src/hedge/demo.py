@@ -176,21 +176,22 @@ def run_demo(data_dir: str | os.PathLike[str] = "hedge-demo", *, rows: int | Non
     plan = plan_training("logistic", len(schema.columns), len(train), mode)
     out.print(f"[bold]plan[/bold]: preset {plan.preset}, {plan.iterations} iterations, "
               f"{len(plan.rotation_steps)} rotation keys")
-    cloud = CloudProcess(root / "cloud", ["--workers", "1"], log=root / "cloud.log")
+    passphrase = secrets.token_urlsafe(16)
+    # the key service's port is known before it starts: the cloud connects only there
+    key_service = (KeyServiceProcess(root / "owner", passphrase, log=root / "keyservice.log")
+                   if mode == "assisted" else None)
+    allowed = ["--key-service", key_service.url] if key_service is not None else []
+    cloud = CloudProcess(root / "cloud", ["--workers", "1", *allowed], log=root / "cloud.log")
     cloud.start()
-    key_service: KeyServiceProcess | None = None
     stack = ExitStack()
     try:
         stage("start cloud")
-        passphrase = secrets.token_urlsafe(16)
         # a demo keeps it for inspection (0600)
         write_atomic(root / "owner" / "PASSPHRASE.demo", (passphrase + "\n").encode())
         owner = OwnerWorkspace.create(root / "owner", plan, cloud=cloud.url,
                                       admin_token=(root / "cloud" / "admin.token").read_text()
                                       .strip(), name="demo", passphrase=passphrase)
-        if mode == "assisted":
-            key_service = KeyServiceProcess(root / "owner", passphrase,
-                                            log=root / "keyservice.log")
+        if key_service is not None:
             key_service.start()
             owner = OwnerWorkspace.open(root / "owner")  # the service recorded its URL there
         stage("owner keys and consortium")

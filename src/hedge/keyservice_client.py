@@ -11,9 +11,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from hedge.errors import HedgeError, PolicyError
-from hedge.protocol import error_body, is_loopback_url, refusal_class
+from hedge.protocol import MIN_TOKEN_LENGTH, error_body, is_loopback_url, refusal_class
 
 __all__ = ["HttpRefreshClient"]
+
+_SHOWN = 300  # characters of a refusal's detail repeated in an error
 
 
 class HttpRefreshClient:
@@ -23,7 +25,9 @@ class HttpRefreshClient:
     one without a name, e.g. a proxy's, by its status: 413 `TooLargeError`, 401/403/404/409
     `PolicyError`, 400 `CorruptDataError`, another 4xx `ParameterError`); 401 says
     "unauthorised"; a service that cannot be reached, and any 5xx whose error is none of those,
-    raise `HedgeError`. `transport` is the test seam."""
+    raise `HedgeError`. Messages repeat a hedge refusal's detail (its first 300 characters),
+    and of any other answer only its status and reason phrase, never its body: the cloud's
+    workers put these messages in job states. `transport` is the test seam."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
@@ -52,9 +56,17 @@ class HttpRefreshClient:
                                  headers={"Content-Type": "application/octet-stream"})
         return response.content
 
-    def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> None:
-        self._request("POST", "/jobs", json={"job_id": job_id, "length": length,
-                                             "columns": columns, "max_refreshes": max_refreshes})
+    def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> str:
+        """Register a job (the admin token); the job's own token, which reaches that job only
+        (what the cloud is given for it)."""
+        data = self._request("POST", "/jobs", json={
+            "job_id": job_id, "length": length, "columns": columns,
+            "max_refreshes": max_refreshes}).json()
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH:
+            raise HedgeError(f"the key service at {self.url} answered the registration without "
+                             "a job token; run a key service of this hedge version")
+        return token
 
     def cancel_job(self, job_id: str) -> None:
         """End a job's budget where it stands (the admin token only)."""
@@ -80,7 +92,10 @@ class HttpRefreshClient:
             return response
         detail, error = error_body(response.content)
         code = response.status_code
-        shown = (response.text[:500] or response.reason_phrase) if detail is None else detail
+        # only a hedge refusal's own detail is repeated, and briefly: whatever else answers
+        # at this URL (a proxy, another service) could put anything in its body
+        shown = (response.reason_phrase or "no reason given") if error is None or detail is None \
+            else detail[:_SHOWN]
         if code == httpx.codes.UNAUTHORIZED:
             raise PolicyError(f"unauthorised: the key service at {self.url} refused the token "
                               f"({shown}); use the token it was started with")

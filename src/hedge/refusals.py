@@ -15,7 +15,6 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -28,6 +27,8 @@ __all__ = ["Refusal", "add_refusal_handlers", "refusal_response", "validation_me
 
 #: problems a validation message lists; the others are counted
 _SHOWN = 4
+#: problems a refusal's ``validation`` list holds, and the longest text of each part
+_ECHOED, _PART = 32, 128
 #: where a problem lies, by the first part of its location: (the whole part, one item of it)
 _PLACES = {"body": ("the body", "body field"), "query": ("the query", "query parameter"),
            "path": ("the path", "path parameter"), "header": ("the headers", "header"),
@@ -77,6 +78,20 @@ def _problem(problem: Mapping[str, Any]) -> str:
     return f"{whole}: {message}" if whole else message
 
 
+def _echoed(problems: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's validation problems as they are answered: each one's ``type``, ``loc`` and
+    ``msg`` only, as plain strings and integers. The rejected ``input`` (and ``ctx``) stay
+    out: they echo the caller's bytes, and a NaN or an infinity among them (Python's JSON
+    reader takes ``NaN`` and ``1e400``) cannot be written as JSON at all."""
+    shown = []
+    for problem in problems[:_ECHOED]:
+        loc = [part if isinstance(part, int) and not isinstance(part, bool) else
+               str(part)[:_PART] for part in problem.get("loc", ())]
+        shown.append({"type": str(problem.get("type", ""))[:_PART], "loc": loc,
+                      "msg": str(problem.get("msg", ""))[:_PART * 4]})
+    return shown
+
+
 def _bare_message(request: Request, exc: StarletteHTTPException) -> str:
     """What to do about a refusal FastAPI or Starlette raised with a bare status (an
     endpoint's own detail is kept)."""
@@ -111,7 +126,7 @@ def add_refusal_handlers(app: FastAPI, status_for: Callable[[HedgeError], int]) 
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = exc.errors()
         return refusal_response(422, ParameterError(validation_message(problems)),
-                                validation=jsonable_encoder(problems))
+                                validation=_echoed(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def bare_refusal(request: Request, exc: StarletteHTTPException) -> Response:

@@ -74,7 +74,8 @@ class ServiceProcess:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start (or restart) the service and wait until it answers."""
-        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        out = (os.fdopen(os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+               if self.log else subprocess.DEVNULL)  # a service's log is for its user only
         self.proc = subprocess.Popen(
             hedge_command(*self.command, "--port", str(self.port)),
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,

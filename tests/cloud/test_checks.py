@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hedge.ckks import KeySet, container
-from hedge.cloud.checks import check_container, dataset_rows, no_keystore
+from hedge.cloud.checks import check_container, no_keystore, parsed_dataset
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, SecretMaterialError
 from hedge.ml import EncryptedDataset, EncryptedLinearModel, RowLayout
 
@@ -77,8 +77,17 @@ def test_a_keystore_is_refused_as_secret_material(tmp_path: Path, owner_keys: Ke
         asyncio.run(stored())
 
 
-def test_a_datasets_rows_are_counted_from_its_header(tmp_path: Path, owner_keys: KeySet) -> None:
+def test_a_dataset_is_parsed_whole_under_the_encryption_bundle(tmp_path: Path,
+                                                               owner_keys: KeySet) -> None:
     dataset = EncryptedDataset.encrypt(owner_keys.public(), np.zeros((5, 2)), np.ones(5),
                                        ["a", "b"])
     (tmp_path / "data").write_bytes(dataset.to_bytes())
-    assert dataset_rows(tmp_path / "data", owner_keys.fingerprint) == 5
+    edge = owner_keys.public().for_encryption()
+    parsed = parsed_dataset(tmp_path / "data", edge)
+    assert parsed.rows == 5 and parsed.columns == dataset.columns
+    # a byte changed anywhere among the ciphertexts is found now, not by a worker later
+    raw = bytearray(dataset.to_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "bad").write_bytes(bytes(raw))
+    with pytest.raises(CorruptDataError):
+        parsed_dataset(tmp_path / "bad", edge)

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from hedge.cloud.jobs import JobQueue
 from hedge.cloud.routes_jobs import _under
 from hedge.cloud.worker import Worker
 from hedge.data import Schema, load_idash
-from hedge.errors import PolicyError
+from hedge.errors import CorruptDataError, PolicyError
 from hedge.ml import EncryptedDataset, EncryptedLinearModel, EncryptedLogisticRegression, RowLayout
 from hedge.ml.evaluate import BRIER_BOUND
 from hedge.ml.evaluation import EncryptedEvaluation
@@ -208,6 +209,32 @@ def test_a_worker_survives_an_unreadable_upload(service: CloudService,
     assert state is not None and state.status == "failed" and "CorruptDataError" in state.message
 
 
+def test_an_upload_an_older_cloud_took_is_marked_unreadable_once(service: CloudService,
+                                                                  owner_keys: KeySet) -> None:
+    """A dataset whose header says `penalties: 0.0` (an older cloud stored it unchecked): its
+    parse raised TypeError deep in the worker's prefetch, which tried it again for ever; now it
+    is a `CorruptDataError`, noted once, and a job using it fails saying so."""
+    from .test_bounds import recrafted
+
+    cid = a_consortium(service, owner_keys)
+    body, _ = dataset(owner_keys)
+    with service.db.session() as s:
+        site = Site(consortium_id=cid, name="p")
+        s.add(site)
+        s.flush()
+        s.add(Upload(consortium_id=cid, site_id=site.id, idempotency_key="k", rows=40, size=1,
+                     blob=service.blobs.put(recrafted(body, penalties=0.0))))
+    worker = Worker(service.db, service.blobs)
+    assert worker.prefetch()  # the bundle
+    assert worker.prefetch()  # the upload: unreadable, noted
+    assert not worker.prefetch()  # not tried again
+    job = JobQueue(service.db).submit(cid, "train", {"model": "ridge", "iterations": 1}, 1)
+    assert worker.run_once()
+    state = JobQueue(service.db).get(job)
+    assert state is not None and state.status == "failed"
+    assert state.message.startswith("CorruptDataError") and "penalties" in state.message
+
+
 def test_evaluation_jobs_take_only_the_consortium_s_encrypted_models(
         client: TestClient, service: CloudService, owner_keys: KeySet,
         stranger_keys: KeySet) -> None:
@@ -337,10 +364,9 @@ def test_assisted_jobs_name_only_key_services_the_cloud_allows(
         return {"model": "logistic", "iterations": 2,
                 "key_service": {"url": where, "job": "j1", "token": "t" * 20}}
 
-    assert client.post(url, json=spec("http://127.0.0.1:8765"),
-                       headers=bearer(owner)).status_code == 201  # loopback: by default
-    refused = client.post(url, json=spec("http://10.1.2.3:8765"), headers=bearer(owner))
-    assert refused.status_code == 403 and "--key-service" in refused.json()["detail"]
+    for where in ("http://127.0.0.1:8765", "http://10.1.2.3:8765"):  # none without a list
+        refused = client.post(url, json=spec(where), headers=bearer(owner))
+        assert refused.status_code == 403 and "--key-service" in refused.json()["detail"]
     configured = CloudService(tmp_path / "other", key_services=("https://keys.acme.example/",),
                               min_job_rows=0)
     other = TestClient(configured.app())
@@ -358,6 +384,81 @@ def test_assisted_jobs_name_only_key_services_the_cloud_allows(
     assert other.post(f"/v1/consortia/{cid2}/jobs", json=spec("https://keys.acme.example:443/"),
                       headers=bearer(owner2)).status_code == 201  # the default port, spelt out
     configured.close()
+
+
+def assisted_job(tmp_path: Path, keys: KeySet, base: str, token: str
+                 ) -> tuple[CloudService, TestClient, int, str, Any]:
+    """A cloud that allows the key service at `base`, one upload, and an assisted training
+    job naming it (key-service job "j-1", `token`): (service, client, consortium, owner
+    token, the job's answer)."""
+    service = CloudService(tmp_path / "cloud", key_services=(base,), min_job_rows=0)
+    client = TestClient(service.app())
+    cid, owner = consortium(client, service, keys)
+    body, _ = dataset(keys)
+    client.put(f"/v1/consortia/{cid}/uploads/u1", content=body,
+               headers=bearer(site(client, cid, owner, "a")))
+    made = client.post(f"/v1/consortia/{cid}/jobs", headers=bearer(owner), json={
+        "model": "logistic", "iterations": 2,
+        "key_service": {"url": f"{base}/ks", "job": "j-1", "token": token}})
+    assert made.status_code == 201, made.text
+    return service, client, cid, owner, made
+
+
+def test_the_key_service_token_is_sealed_in_the_job_row_and_dropped_at_its_end(
+        tmp_path: Path, owner_keys: KeySet) -> None:
+    """A dump of the database alone holds no key-service token: the job row holds it sealed
+    under the cloud's seal key (DATA_DIR/seal.key), the worker opens it, and once the job
+    has ended the row holds not even the sealed form."""
+    token = "kst_" + "q" * 40
+    service, client, cid, owner, made = assisted_job(tmp_path, owner_keys,
+                                                     "http://127.0.0.1:9", token)
+    queue = JobQueue(service.db)
+    stored = queue.get(made.json()["id"])
+    assert stored is not None and token not in json.dumps(stored.spec)
+    sealed = stored.spec["key_service"]["token"]
+    assert service.seal.unseal(sealed, f"{cid}:j-1") == token
+    with pytest.raises(CorruptDataError):  # bound to its job: useless in another
+        service.seal.unseal(sealed, f"{cid}:j-2")
+    worker = Worker(service.db, service.blobs, seal=service.seal)
+    assert worker.run_once()  # nothing listens on port 9: the job fails, having opened it
+    ended = queue.get(made.json()["id"])
+    assert ended is not None and ended.status == "failed"
+    assert "cannot be reached" in ended.message and token not in ended.message
+    assert "token" not in ended.spec["key_service"]
+    dump = b"".join(p.read_bytes() for p in (tmp_path / "cloud").glob("cloud.db*"))
+    assert token.encode() not in dump and sealed.encode() not in dump
+    no_seal = Worker(service.db, service.blobs)  # a worker without the seal key
+    again = client.post(f"/v1/consortia/{cid}/jobs", headers=bearer(owner), json={
+        "model": "logistic", "iterations": 2,
+        "key_service": {"url": "http://127.0.0.1:9/ks", "job": "j-2", "token": token}})
+    assert no_seal.run_once()
+    state = queue.get(again.json()["id"])
+    assert state is not None and "holds no seal key" in state.message
+    service.close()
+
+
+def test_a_job_message_repeats_no_body_of_what_answers_at_the_key_service_url(
+        tmp_path: Path, owner_keys: KeySet) -> None:
+    """Whatever answers at an allowed key-service URL, the job's message (which the owner
+    reads) carries its status, never its body."""
+    from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse
+
+    from tests.owner.conftest import serve
+
+    internal = FastAPI()
+
+    @internal.get("/{anything:path}")
+    def leak(anything: str) -> PlainTextResponse:
+        return PlainTextResponse("secret=hunter2-internal", status_code=418)
+
+    with serve(internal) as base:
+        service, _, _, _, made = assisted_job(tmp_path, owner_keys, base, "t" * 20)
+        assert Worker(service.db, service.blobs, seal=service.seal).run_once()
+        state = JobQueue(service.db).get(made.json()["id"])
+        assert state is not None and state.status == "failed"
+        assert "418" in state.message and "hunter2" not in state.message
+        service.close()
 
 
 @pytest.mark.parametrize(("url", "prefix", "under"), [

@@ -62,6 +62,8 @@ def test_local_preconditioning_equals_its_plaintext_twin(
     assert estimator.get_params() == {"iterations": 2, "learning_rate": 1.0, "degree": 3,
                                       "bound": 6.0}
     model = estimator.fit(pooled)
+    top = bundle.params.depth
+    assert model.weights.level == estimator.weights_level(top, refreshed=False) == top - 7
     exact = model.decrypt(standard_keys, release=False)
     twin = reference_fit_sites([design(x[:cut], y[:cut]), design(x[cut:], y[cut:])], 2, 1.0,
                                estimator.coeffs)

@@ -44,7 +44,9 @@ def test_one_site_is_exactly_sklearn_ridge(keys: KeySet, engines: tuple[
         np.ndarray, np.ndarray, Schema]) -> None:
     x, y, schema = engines
     data = EncryptedDataset.encrypt_regression(keys.public(), x, y, schema.columns, alpha=1.0)
-    model = EncryptedRidge().fit(data).decrypt(keys, release=False)
+    fitted = EncryptedRidge().fit(data)
+    assert fitted.weights.level == EncryptedRidge().weights_level(keys.params.depth, 1)
+    model = fitted.decrypt(keys, release=False)
     reference = Ridge(alpha=1.0).fit(x, y)
     assert abs(model.intercept - reference.intercept_) < 1e-4
     assert np.allclose(model.coef, reference.coef_, atol=1e-4)
@@ -58,7 +60,10 @@ def test_several_sites_equal_the_numpy_twin(keys: KeySet, engines: tuple[
     parts = [EncryptedDataset.encrypt_regression(bundle, x[:cut], y[:cut], schema.columns),
              EncryptedDataset.encrypt_regression(bundle, x[cut:], y[cut:], schema.columns)]
     data = EncryptedDataset.concat(parts)
-    model = EncryptedRidge(iterations=3).fit(data).decrypt(keys, release=False)
+    fitted = EncryptedRidge(iterations=3).fit(data)
+    assert fitted.weights.level == EncryptedRidge(iterations=3).weights_level(
+        keys.params.depth, 2)
+    model = fitted.decrypt(keys, release=False)
     ones = np.ones((len(y), 1))
     z = np.hstack([ones, x])
     twin = reference_ridge_sites([z[:cut], z[cut:]], [y[:cut], y[cut:]], 1.0, 3)

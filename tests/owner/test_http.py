@@ -333,3 +333,33 @@ def test_answers_naming_no_error_map_by_their_status(status: int, body: bytes,
             pytest.raises(raised, match=str(status)) as info:
         c.refresh("job", b"x")
     assert type(info.value) is raised
+
+
+def test_a_job_s_own_token_reaches_that_job_only_and_nothing_once_cancelled(
+        admin: HttpRefreshClient, url: str, layout: RowLayout,
+        low_weights: EncryptedVector, service: KeyService) -> None:
+    """What the cloud holds for an assisted job is the job's own token: it refreshes and
+    reads that job, nothing else (another job is 'not registered' for it, the audit log is
+    forbidden), and once the owner cancels the job it refreshes nothing more. The service
+    keeps only its SHA-256, also across a restart."""
+    token = admin.register_job("http-own", COLUMNS, COLUMNS, 3)
+    admin.register_job("http-other", COLUMNS, COLUMNS, 3)
+    assert token not in service.audit.path.read_text()
+    with HttpRefreshClient(url, token, timeout=10) as own:
+        fresh = refresh_tiled(own, "http-own", low_weights, layout)
+        assert fresh.level == low_weights.engine.top_level
+        assert own.job("http-own")["used"] == 1 and own.job("http-own")["token"] is None
+        with pytest.raises(PolicyError, match="'http-other' is not registered"):
+            own.job("http-other")
+        with pytest.raises(PolicyError, match="'http-other' is not registered"):
+            own.refresh("http-other", low_weights.head(COLUMNS).to_bytes())
+        with pytest.raises(PolicyError, match="reaches that job only"):
+            own.audit()
+        with pytest.raises(PolicyError, match="admin token"):
+            own.cancel_job("http-own")
+        admin.cancel_job("http-own")
+        with pytest.raises(PolicyError, match="used all 1 refreshes"):
+            own.refresh("http-own", low_weights.head(COLUMNS).to_bytes())
+    assert service.job("http-other").used == 0  # type: ignore[union-attr]
+    assert service.job_of_token(token) == "http-own"
+    assert service.job_of_token(token[:-1] + "x") is None

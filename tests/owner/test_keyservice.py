@@ -214,11 +214,12 @@ def test_a_restart_keeps_registrations_and_budgets(make_service: MakeService,
                                                    owner_keys: KeySet, tmp_path: object,
                                                    low_weights: EncryptedVector) -> None:
     service = make_service()
-    service.register_job("job-r", COLUMNS, COLUMNS, 2)
+    token = service.register_job("job-r", COLUMNS, COLUMNS, 2)
     masked = low_weights.head(COLUMNS).to_bytes()
     service.refresh("job-r", masked)
     with restarted(service, owner_keys) as again:
         assert again.job("job-r").used == 1  # type: ignore[union-attr]
+        assert again.job_of_token(token) == "job-r"  # its digest, from the log
         again.refresh("job-r", masked)
         with pytest.raises(PolicyError, match="used all 2"):
             again.refresh("job-r", masked)

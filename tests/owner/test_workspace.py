@@ -63,9 +63,10 @@ def owner(tmp_path: Path) -> Iterator[tuple[OwnerWorkspace, TrainingPlan]]:
     """An owner with an assisted plan for 3 features, its consortium at a real cloud (no
     workers, no row minimum) and its key service running, both as processes."""
     plan = plan_training("logistic", 3, 500, "assisted")
-    cloud = CloudProcess(tmp_path / "cloud", ["--workers", "0", "--min-job-rows", "0"])
-    cloud.start()
     keys = KeyServiceProcess(tmp_path / "owner", PASSPHRASE)
+    cloud = CloudProcess(tmp_path / "cloud", ["--workers", "0", "--min-job-rows", "0",
+                                              "--key-service", keys.url])
+    cloud.start()
     try:
         OwnerWorkspace.create(tmp_path / "owner", plan, cloud=cloud.url, name="acme",
                               admin_token=(cloud.data_dir / "admin.token").read_text().strip(),

@@ -31,9 +31,10 @@ def test_assisted_training_runs_in_the_cloud_with_the_owners_key_service(tmp_pat
     x, y = schema.features_matrix(frame), schema.label_vector(frame)
     plan = plan_training("logistic", x.shape[1], 2000, "assisted")
     assert plan.mode == "assisted" and plan.iterations == 4
-    cloud = CloudProcess(tmp_path / "cloud", ["--workers", "1"], log=tmp_path / "cloud.log")
-    cloud.start()
     keys_proc = KeyServiceProcess(tmp_path / "owner", PASSPHRASE, log=tmp_path / "keys.log")
+    cloud = CloudProcess(tmp_path / "cloud", ["--workers", "1", "--key-service", keys_proc.url],
+                         log=tmp_path / "cloud.log")
+    cloud.start()
     try:
         ws = OwnerWorkspace.create(tmp_path / "owner", plan, cloud=cloud.url,
                                    admin_token=(cloud.data_dir / "admin.token").read_text()
@@ -56,17 +57,22 @@ def test_assisted_training_runs_in_the_cloud_with_the_owners_key_service(tmp_pat
         assert state["status"] == "done"
         model = ws.release(job, PASSPHRASE)
         assert roc_auc_score(y, model.predict_proba(x)) > 0.94
-        refreshes = [e for e in verify_log(tmp_path / "owner" / "keyservice-audit.jsonl")
-                     if e.event == "refresh"]
-        assert len(refreshes) >= 2  # 4 iterations: refreshed before iterations 3 and 4
+        log = tmp_path / "owner" / "keyservice-audit.jsonl"
+        refreshes = [e for e in verify_log(log) if e.event == "refresh"]
+        assert len(refreshes) == 2  # 4 iterations: refreshed before iterations 3 and 4
+        # the ended job's budget is cancelled: its token (the cloud held it) reaches nothing
+        [ended] = [e for e in verify_log(log) if e.event == "cancel"]
+        assert ended.job == refreshes[0].job
+        assert ended.details == {"used": 2, "max_refreshes": 4 + MAX_JOB_ATTEMPTS}
+        assert ws.key_service_tokens()[0] not in (cloud.data_dir / "cloud.db").read_text(
+            errors="replace")  # the cloud never had the service's refresh token
 
         # a job the cloud refuses leaves no refresh budget at the key service
         with pytest.raises(ParameterError, match="only logistic regression"):
             ws.train("ridge", assisted=True)
-        cancelled = [e for e in verify_log(tmp_path / "owner" / "keyservice-audit.jsonl")
-                     if e.event == "cancel"]
-        assert len(cancelled) == 1 and cancelled[0].details == {"used": 0, "max_refreshes": 4
-                                                                + MAX_JOB_ATTEMPTS}
+        refused = [e for e in verify_log(log) if e.event == "cancel"][1:]
+        assert len(refused) == 1 and refused[0].details == {"used": 0, "max_refreshes": 4
+                                                            + MAX_JOB_ATTEMPTS}
 
         # a job naming a key-service job that does not exist fails with the reason
         token, _ = ws.key_service_tokens()

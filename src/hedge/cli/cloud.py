@@ -49,7 +49,8 @@ def serve(
         help=_RAY_HELP)] = None,
     key_service: Annotated[list[str] | None, typer.Option(
         help="URL prefix of an owner's key service that assisted-training jobs may name "
-             "(repeat the option); without any, only loopback URLs.")] = None,
+             "(repeat the option); without any, the cloud runs no assisted training (the "
+             "workers connect to no URL an owner names).")] = None,
 ) -> None:
     """Serve the cloud API (OpenAPI at /docs) and start job workers. The admin token, which
     creates consortia, is written to DATA_DIR/admin.token on first start."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from hedge.ml import (
 )
 from hedge.ml.plan import check_features, check_mode
 from hedge.ml.refresh import refresh_tiled
+from hedge.owner.releases import spending_keys
 
 #: From this many ciphertext blocks on, worker processes pay for their start-up.
 _POOL_BLOCKS = 16
@@ -136,6 +138,9 @@ def encrypt(
                                            "site must choose the same).")] = 0.0,
 ) -> None:
     """Encrypt a site's rows for training (only the public bundle is needed)."""
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ParameterError(f"--l2 must be a finite number, zero or more (0: no penalty; "
+                             f"every site must choose the same), not {l2}")
     refuse_secret_files(bundle)
     s, p, b = Schema.load(schema), TrainingPlan.load(plan), PublicBundle.load(bundle)
     check_features(p.features, len(s.columns), "the schema has")
@@ -235,11 +240,9 @@ def decrypt_model(
     out: Out,
 ) -> None:
     """Owner: release the trained model (flooded and rounded) as a JSON model file."""
-    secret = passphrase()
-    owner = KeySet.load(keys, passphrase=secret)
-    encrypted = EncryptedLinearModel.load(model, owner.public())
-    plain = encrypted.decrypt(owner)
-    owner.save(keys, passphrase=secret)  # persist the release count
+    with spending_keys(keys, passphrase()) as owner:  # the release counted before it decrypts
+        encrypted = EncryptedLinearModel.load(model, owner.public())
+        plain = encrypted.decrypt(owner)
     plain.save(out)
     console.print(f"{plain.kind} model with {plain.coef.size} coefficients -> {out}")
 

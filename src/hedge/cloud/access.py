@@ -6,17 +6,17 @@ for another consortium, 403 for another role, 404 for a site the consortium does
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations.
 from typing import Annotated
 
-from fastapi import Depends, Request, status
+from fastapi import Depends, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hedge.cloud import auth
-from hedge.cloud.db import Database, Site
+from hedge.cloud.db import MAX_ID, Database, Site
 from hedge.errors import PolicyError
 from hedge.refusals import Refusal
 
-__all__ = ["Who", "member", "site_named"]
+__all__ = ["ConsortiumId", "Who", "member", "site_named"]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -37,6 +37,9 @@ def _caller(request: Request,
 
 
 Who = Annotated[auth.Caller, Depends(_caller)]
+
+#: A consortium id in a route's path (bounded: a larger number is a 422, not an overflow).
+ConsortiumId = Annotated[int, Path(ge=1, le=MAX_ID, description="the consortium's id")]
 
 
 def member(who: auth.Caller, cid: int, *roles: str) -> None:

@@ -48,12 +48,13 @@ from sqlalchemy.exc import IntegrityError
 from hedge import __version__
 from hedge.ckks import PublicBundle
 from hedge.cloud import auth
-from hedge.cloud.access import Who, member, site_named
+from hedge.cloud.access import ConsortiumId, Who, member, site_named
 from hedge.cloud.blobs import BlobStore, BlobWriter
-from hedge.cloud.checks import dataset_rows, no_keystore
+from hedge.cloud.checks import no_keystore, parsed_dataset
 from hedge.cloud.db import Consortium, Database, Site, Token, Upload
 from hedge.cloud.routes_deploy import add_deployment_routes
 from hedge.cloud.routes_jobs import add_job_routes
+from hedge.cloud.sealing import Seal
 from hedge.errors import (
     HedgeError,
     KeyMismatchError,
@@ -75,6 +76,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # idempotency keys, whole string
 #: Largest body of a JSON request (the streaming routes have their own limits).
 MAX_JSON_BODY = 64 * 1024
+_CACHED_BUNDLES = 8  # encryption bundles the API keeps to parse uploads (26 MB at standard)
 _STREAMING = re.compile(
     r"^/v1/consortia(/\d+/((uploads|sites/[^/]+/deployments)/[^/]+|models))?$")
 
@@ -115,7 +117,11 @@ def _status_for(exc: HedgeError) -> int:
 
 def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_UPLOAD,
                key_services: tuple[str, ...] = (),
-               min_job_rows: int = DEFAULT_MIN_JOB_ROWS) -> FastAPI:
+               min_job_rows: int = DEFAULT_MIN_JOB_ROWS, seal: Seal | None = None) -> FastAPI:
+    """The cloud's API over `db` and `blobs`. `key_services`: URL prefixes assisted-training
+    jobs may name, `seal`: what seals their tokens in the database (assisted training needs
+    both); `min_job_rows`: see `hedge.cloud.routes_jobs`."""
+    bundles: dict[int, PublicBundle] = {}
     app = FastAPI(title="hedge cloud", version=__version__,
                   description="Stores ciphertexts from sites and runs jobs on them; holds no "
                               "secret key.")
@@ -170,7 +176,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                 f"consortium {name!r} exists; choose another name")) from None
 
     @app.post("/v1/consortia/{cid}/sites", status_code=status.HTTP_201_CREATED)
-    def add_site(cid: int, spec: SiteSpec, who: Who) -> Created:
+    def add_site(cid: ConsortiumId, spec: SiteSpec, who: Who) -> Created:
         member(who, cid, "owner")
         try:  # unique per consortium: a second site of that name is a conflict
             with db.session() as s:
@@ -184,7 +190,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                 f"site {spec.name!r} exists in this consortium; choose another name")) from None
 
     @app.delete("/v1/consortia/{cid}/sites/{name}/tokens")
-    def revoke_site(cid: int, name: str, who: Who) -> dict[str, int]:
+    def revoke_site(cid: ConsortiumId, name: str, who: Who) -> dict[str, int]:
         """Revoke the site's tokens (a lost enrolment file, a site that leaves): it can no
         longer upload or fetch anything; its uploads stay. Idempotent."""
         member(who, cid, "owner")
@@ -195,7 +201,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
             return {"revoked": int(done.rowcount)}  # type: ignore[attr-defined]
 
     @app.get("/v1/consortia/{cid}/bundle")
-    def bundle(cid: int, who: Who, purpose: Literal["evaluate", "encrypt"] = "evaluate"
+    def bundle(cid: ConsortiumId, who: Who, purpose: Literal["evaluate", "encrypt"] = "evaluate"
                ) -> StreamingResponse:
         """The public bundle; `purpose=encrypt`: without Galois keys (what sites need)."""
         member(who, cid, "owner", "site")
@@ -208,7 +214,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                                  headers={"X-Hedge-Fingerprint": row.fingerprint})
 
     @app.put("/v1/consortia/{cid}/uploads/{key}")
-    async def upload(cid: int, key: str, request: Request, who: Who,
+    async def upload(cid: ConsortiumId, key: str, request: Request, who: Who,
                      response: Response) -> UploadInfo:
         member(who, cid, "site")
         if not _KEY.fullmatch(key):
@@ -233,27 +239,45 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
             return None if row is None else _info(s, row, replay=True)
 
     def _store_upload(who: auth.Caller, key: str, writer: BlobWriter) -> UploadInfo:
+        """Parse the upload whole, then write its row and keep its blob in one transaction:
+        an upload refused for any reason leaves neither (the row is flushed first, so a row
+        the database refuses keeps no blob)."""
         assert who.consortium_id is not None and who.site_id is not None
         with writer:
-            rows = dataset_rows(writer.path, db.fingerprint(who.consortium_id))
-            size = writer.size
-            digest = writer.commit()
-        with db.session() as s:  # the same content under another key: counted once
-            same = s.scalar(select(Upload).where(Upload.consortium_id == who.consortium_id,
-                                                 Upload.blob == digest))
-            if same is not None:
-                return _info(s, same, replay=True)
-        try:
+            data = parsed_dataset(writer.path, edge_bundle(who.consortium_id))
+            try:
+                with db.session() as s:  # the same content under another key: counted once
+                    same = s.scalar(select(Upload).where(
+                        Upload.consortium_id == who.consortium_id, Upload.blob == writer.digest))
+                    if same is not None:
+                        writer.abort()
+                        return _info(s, same, replay=True)
+                    row = Upload(consortium_id=who.consortium_id, site_id=who.site_id,
+                                 idempotency_key=key, blob=writer.digest, rows=data.rows,
+                                 size=writer.size)
+                    s.add(row)
+                    s.flush()
+                    writer.commit()
+                    return _info(s, row, replay=False)
+            except IntegrityError:  # the same key raced in from a parallel retry: it won
+                writer.abort()
+                again = _find_upload(who, key)
+                assert again is not None
+                return again
+
+    def edge_bundle(cid: int) -> PublicBundle:
+        """The consortium's encryption bundle (no Galois keys: enough to parse ciphertexts),
+        loaded once per consortium and kept for the next uploads (a few at a time)."""
+        if cid not in bundles:
             with db.session() as s:
-                row = Upload(consortium_id=who.consortium_id, site_id=who.site_id,
-                             idempotency_key=key, blob=digest, rows=rows, size=size)
-                s.add(row)
-                s.flush()
-                return _info(s, row, replay=False)
-        except IntegrityError:  # the same key raced in from a parallel retry: it won
-            again = _find_upload(who, key)
-            assert again is not None
-            return again
+                row = s.get(Consortium, cid)
+                assert row is not None
+                digest, fingerprint = row.edge_bundle, row.fingerprint
+            if len(bundles) >= _CACHED_BUNDLES:
+                bundles.clear()
+            bundles[cid] = PublicBundle.from_bytes(blobs.read(digest),
+                                                   expected_fingerprint=fingerprint)
+        return bundles[cid]
 
     def _info(s: Any, row: Upload, *, replay: bool) -> UploadInfo:
         site = s.get(Site, row.site_id)
@@ -261,7 +285,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                           blob=row.blob, rows=row.rows, size=row.size, replay=replay)
 
     @app.get("/v1/consortia/{cid}/uploads")
-    def uploads(cid: int, who: Who) -> list[UploadInfo]:
+    def uploads(cid: ConsortiumId, who: Who) -> list[UploadInfo]:
         member(who, cid, "owner")
         with db.session() as s:
             rows = s.scalars(select(Upload).where(Upload.consortium_id == cid)
@@ -269,6 +293,6 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
             return [_info(s, r, replay=False) for r in rows]
 
     add_job_routes(app, db, blobs, max_upload, key_services=key_services,
-                   min_job_rows=min_job_rows)
+                   min_job_rows=min_job_rows, seal=seal)
     add_deployment_routes(app, db, blobs)
     return app

@@ -1,5 +1,7 @@
 """Content-addressed blob storage on disk: every blob is named by the SHA-256 of its bytes.
 
+Folders are created 0700 and blobs 0600 (`mkstemp`): for the cloud's user alone.
+
 Writes stream into a temporary file in the store (hashing and counting on the fly), are fsynced
 and renamed into place: a reader sees a whole blob or none, a crash leaves at most a temporary
 file (removed when the API service starts again). Storing the same content twice stores it once.
@@ -15,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from hedge.errors import CorruptDataError, TooLargeError
-from hedge.files import fsync_dir
+from hedge.files import fsync_dir, private_dir
 
 __all__ = ["BlobStore", "BlobWriter", "TooLargeError"]  # TooLargeError: from hedge.errors
 
@@ -59,7 +61,7 @@ class BlobWriter:
         if target.exists():
             self.path.unlink()
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
             os.replace(self.path, target)
             fsync_dir(target.parent)
         return digest
@@ -89,9 +91,8 @@ class BlobStore:
         """With `clean`, remove temporary files left by a crash mid-upload (streamed uploads
         only: workers' own writes are left alone): the one process that receives uploads (the
         API service) does that at its start."""
-        self.root = Path(root)
-        self.tmp = self.root / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)
+        self.tmp = private_dir(self.root / "tmp")
         if clean:
             for stale in self.tmp.glob(_UPLOAD + "*"):
                 stale.unlink(missing_ok=True)

@@ -1,16 +1,18 @@
 """What the cloud checks in an upload before it commits anything: no secret key material, the
 container structure (every record's checksum, nothing after the end), the expected kind and the
-consortium's key set."""
+consortium's key set; a dataset is parsed whole (every header field and every ciphertext), so
+that nothing a job reads later can fail on it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from hedge.ckks import container
+from hedge.ckks import PublicBundle, container
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, SecretMaterialError
+from hedge.ml.dataset import EncryptedDataset
 
-__all__ = ["check_container", "dataset_features", "dataset_rows", "no_keystore"]
+__all__ = ["check_container", "dataset_features", "no_keystore", "parsed_dataset"]
 
 _KEYSTORE = ("this is a keystore holding secret key material; the cloud never takes one. "
              "Upload encrypted data only")
@@ -57,13 +59,13 @@ def check_container(path: Path, fingerprint: str, kind: int, what: str, *,
     return header
 
 
-def dataset_rows(path: Path, fingerprint: str) -> int:
-    """The row count of a stored dataset upload, after `check_container`."""
-    header = check_container(path, fingerprint, container.Kind.DATASET, "an encrypted dataset")
-    try:
-        return sum(int(n) for n in header.fields["site_rows"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptDataError(f"the dataset header is malformed: {exc}") from exc
+def parsed_dataset(path: Path, bundle: PublicBundle) -> EncryptedDataset:
+    """A stored dataset upload parsed whole under the consortium's (encryption) `bundle`, as
+    the workers will read it: `check_container`'s refusals first, then every header field and
+    every ciphertext (`EncryptedDataset.from_bytes`: its declared rows against its blocks)."""
+    check_container(path, bundle.fingerprint, container.Kind.DATASET, "an encrypted dataset",
+                    records=False)
+    return EncryptedDataset.from_bytes(path.read_bytes(), bundle)
 
 
 def dataset_features(path: Path) -> int:

@@ -32,9 +32,16 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from hedge.errors import HedgeError, ParameterError
+from hedge.files import private_file
 
-__all__ = ["CONNECT_TIMEOUT", "Base", "Consortium", "Database", "DatabaseUnavailableError",
-           "Deployment", "Job", "Site", "Token", "Upload", "database_url"]
+__all__ = ["CONNECT_TIMEOUT", "MAX_ID", "Base", "Consortium", "Database",
+           "DatabaseUnavailableError", "Deployment", "Job", "Site", "Token", "Upload",
+           "database_url"]
+
+#: Largest id, row count or sequence number a request may carry: 2^53, exact in JSON and in a
+#: float64, far below what the database's 64-bit integers hold (a larger one would overflow
+#: there instead of being refused).
+MAX_ID = 2**53
 
 #: Seconds a connection to PostgreSQL may take (unless the URL sets ``connect_timeout``): a
 #: server that never answers is reported, not waited for.
@@ -154,6 +161,7 @@ class Database:
         self.url = url
         self.engine: Engine = _engine(url, connect_timeout)
         if self.engine.dialect.name == "sqlite":
+            _private_sqlite(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             Base.metadata.create_all(self.engine)
@@ -188,6 +196,16 @@ class Database:
             if wanted is not None:
                 query = query.where(Upload.id.in_(wanted))
             return list(s.scalars(query.order_by(Upload.id)).all())
+
+    def forget(self) -> None:
+        """Make what rows lost unreadable in the database's files too, as far as the engine
+        allows: SQLite overwrites deleted content (`secure_delete`), and a checkpoint here
+        truncates its write-ahead log, which keeps earlier page images until then (best
+        effort: a reader still open keeps some). PostgreSQL keeps old row versions until its
+        vacuum, which its operator schedules."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -257,9 +275,27 @@ def _check_columns(engine: Engine) -> None:
                 "created it")
 
 
+def _private_sqlite(database: str | None) -> None:
+    """A SQLite database file, and the write-ahead log and index SQLite keeps beside it, are
+    readable by their owner only (0600): created so before SQLite opens them (SQLite gives
+    its -wal and -shm files the database file's mode), narrowed if they exist wider. Nothing
+    for an in-memory database or a folder that does not exist (`Database` reports that)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            private_file(side)
+
+
 def _sqlite_pragmas(connection: object, _record: object) -> None:
     cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")  # what a row loses is overwritten, not kept
     cursor.close()

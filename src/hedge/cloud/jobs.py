@@ -4,7 +4,8 @@ A job is claimed by one worker at a time (a conditional UPDATE: whoever flips it
 to `running` owns it). A worker that dies leaves its job `running` with an old heartbeat;
 `requeue_stale` puts such jobs back (`attempts` + 1), and the next worker resumes from the job's
 last encrypted checkpoint. Every state change by a worker names the worker, so a worker that was
-presumed dead cannot overwrite its successor's work.
+presumed dead cannot overwrite its successor's work. A job that ends (done or failed) drops the
+key service's sealed token from its spec (`hedge.cloud.sealing`): it is needed no more.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ __all__ = ["JobLostError", "JobQueue", "JobView"]
 
 class JobLostError(PolicyError):
     """The worker no longer owns the job (it was presumed dead and the job requeued)."""
+
+
+def _without_token(spec: str) -> str:
+    """A stored spec (JSON) without the key service's token, for a job that has ended."""
+    fields = json.loads(spec)
+    reference = fields.get("key_service")
+    if isinstance(reference, dict):
+        reference.pop("token", None)
+    return json.dumps(fields)
 
 
 @dataclass(frozen=True)
@@ -105,10 +115,18 @@ class JobQueue:
     def finish(self, job_id: int, worker: str, result: str, compute_seconds: float = 0.0,
                message: str = "") -> None:
         self._owned(job_id, worker, status="done", result=result, message=message,
-                    compute_seconds=compute_seconds)
+                    compute_seconds=compute_seconds, spec=self._ended_spec(job_id))
+        self.db.forget()
 
     def fail(self, job_id: int, worker: str, message: str) -> None:
-        self._owned(job_id, worker, status="failed", message=message)
+        self._owned(job_id, worker, status="failed", message=message,
+                    spec=self._ended_spec(job_id))
+        self.db.forget()
+
+    def _ended_spec(self, job_id: int) -> str:
+        with self.db.session() as s:
+            spec = s.scalar(select(Job.spec).where(Job.id == job_id))
+        return _without_token(spec or "{}")
 
     def give_back(self, job_id: int, worker: str, message: str) -> None:
         """An unexpected error in the worker: queued again at once for another attempt, or
@@ -123,13 +141,13 @@ class JobQueue:
         """Running jobs whose worker has been silent for `older_than`: queued again to resume
         from their checkpoint, or failed after MAX_JOB_ATTEMPTS."""
         limit = _now() - older_than
-        done = []
+        done, ended = [], False
         with self.db.session() as s:
-            stale = s.execute(select(Job.id, Job.attempts).where(
+            stale = s.execute(select(Job.id, Job.attempts, Job.spec).where(
                 Job.status == "running", Job.heartbeat < limit)).all()
-            for job_id, attempts in stale:
+            for job_id, attempts, spec in stale:
                 values: dict[str, Any] = (
-                    {"status": "failed",
+                    {"status": "failed", "spec": _without_token(spec),
                      "message": f"its worker stopped {attempts} times; see the service log"}
                     if attempts >= MAX_JOB_ATTEMPTS else {"status": "queued", "worker": None})
                 # only if it is still silent: a heartbeat since the select keeps the job
@@ -137,4 +155,7 @@ class JobQueue:
                                                       Job.heartbeat < limit).values(**values))
                 if changed.rowcount == 1:  # type: ignore[attr-defined]
                     done.append(job_id)
+                    ended = ended or values["status"] == "failed"
+        if ended:
+            self.db.forget()
         return done

@@ -2,29 +2,31 @@
 its own newest one. Packages are signed and encrypted for their site: the cloud only relays."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response, status
+from fastapi import FastAPI, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from hedge.cloud.access import Who, member, site_named
+from hedge.cloud.access import ConsortiumId, Who, member, site_named
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import no_keystore
-from hedge.cloud.db import Database, Deployment
+from hedge.cloud.db import MAX_ID, Database, Deployment
 from hedge.errors import PolicyError
 from hedge.refusals import Refusal
 
 __all__ = ["MAX_PACKAGE", "add_deployment_routes"]
 
 MAX_PACKAGE = 16 * 2**20  # a model package is a few kilobytes
+Sequence = Annotated[int, Path(ge=1, le=MAX_ID, description="the owner's publication counter "
+                                                            "for the site")]
 
 
 def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
     @app.put("/v1/consortia/{cid}/sites/{name}/deployments/{sequence}")
-    async def publish(cid: int, name: str, sequence: int, request: Request, who: Who,
-                      response: Response) -> dict[str, Any]:
+    async def publish(cid: ConsortiumId, name: str, sequence: Sequence, request: Request,
+                      who: Who, response: Response) -> dict[str, Any]:
         member(who, cid, "owner")
         writer = await blobs.put_stream(no_keystore(request.stream()), MAX_PACKAGE)
         return await run_in_threadpool(_publish, cid, name, sequence, writer, response)
@@ -48,7 +50,7 @@ def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
         return {"site": name, "sequence": sequence, "blob": digest, "size": size}
 
     @app.get("/v1/consortia/{cid}/deployments/latest")
-    def latest(cid: int, who: Who) -> StreamingResponse:
+    def latest(cid: ConsortiumId, who: Who) -> StreamingResponse:
         member(who, cid, "site")
         with db.session() as s:
             row = s.scalar(select(Deployment).where(Deployment.site_id == who.site_id)

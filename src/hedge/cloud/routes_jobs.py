@@ -1,24 +1,32 @@
 """Job routes of the cloud API: queue preparation (pooled statistics), training and evaluation,
-follow them, fetch the encrypted results; the owner's encrypted models for evaluation."""
+follow them, fetch the encrypted results; the owner's encrypted models for evaluation.
+
+Every job's result is decrypted by the owner, so a job is queued only if its uploads hold at
+least `min_job_rows` rows, and only if its upload set differs from every earlier job's of the
+consortium (queued, running or done) by none or at least `min_job_rows` rows, in all and for
+each site (`hedge.cloud.differencing`): two jobs whose upload sets differ in a few rows would
+give those rows' contribution by difference. A job's uploads are fixed when it is queued
+(naming none means all the consortium has then)."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from fastapi import Body, FastAPI, Request, status
+from fastapi import Body, FastAPI, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from hedge.ckks import container
-from hedge.cloud.access import Who, member
+from hedge.cloud.access import ConsortiumId, Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, dataset_features, no_keystore
 from hedge.cloud.db import Database, Upload
+from hedge.cloud.differencing import too_close
 from hedge.cloud.jobs import JobQueue, JobView
-from hedge.cloud.specs import EvaluateSpec, JobBody, TrainSpec
+from hedge.cloud.sealing import Seal
+from hedge.cloud.specs import MAX_ID, EvaluateSpec, JobBody, TrainSpec
 from hedge.errors import PolicyError
-from hedge.protocol import is_loopback_url
 from hedge.refusals import Refusal
 
 __all__ = ["JobInfo", "add_job_routes"]
@@ -75,13 +83,19 @@ class JobInfo(BaseModel):
 
 
 
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="a job's id")]
+
+
 def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int, *,
-                   key_services: tuple[str, ...], min_job_rows: int) -> None:
+                   key_services: tuple[str, ...], min_job_rows: int,
+                   seal: Seal | None) -> None:
     """`key_services`: URL prefixes assisted-training jobs may name (the workers connect
-    there, so an owner cannot point them elsewhere in the cloud's network); none: loopback.
-    A job over fewer than `min_job_rows` rows is refused: whatever it computes is decrypted
-    by the owner (a floor against small releases by mistake; an owner can still pad a job
-    with rows it uploads itself)."""
+    there, so an owner cannot point them elsewhere in the cloud's network); none: no
+    assisted training. `seal`: seals the key service's token in the job's row (without one,
+    no assisted training either). A job over fewer than `min_job_rows` rows, or whose upload
+    set differs from an earlier job's by fewer (module doc), is refused: whatever it computes
+    is decrypted by the owner (a floor against small releases by mistake; an owner can still
+    pad a job with rows it uploads itself)."""
     queue = JobQueue(db)
 
     def uploads_named(cid: int, wanted: list[int] | None) -> list[Upload]:
@@ -96,9 +110,7 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         return found
 
     def allowed(url: str) -> bool:
-        if not key_services:
-            return is_loopback_url(url)
-        return any(_under(url, prefix) for prefix in key_services)
+        return seal is not None and any(_under(url, prefix) for prefix in key_services)
 
     def job_of(cid: int, job_id: int) -> JobView:
         job = queue.get(job_id)
@@ -109,17 +121,20 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
         return job
 
     @app.post("/v1/consortia/{cid}/jobs", status_code=status.HTTP_201_CREATED)
-    def submit(cid: int, who: Who,
+    def submit(cid: ConsortiumId, who: Who,
                spec: Annotated[JobBody, Body()]) -> JobInfo:
         member(who, cid, "owner")
         fields = spec.model_dump(exclude={"kind"})
         if isinstance(spec, TrainSpec):
             spec.checked()
-            if spec.key_service is not None and not allowed(spec.key_service.url):
+            ref = spec.key_service
+            if ref is not None and not allowed(ref.url):
                 raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
-                    f"this cloud does not connect to the key service at "
-                    f"{spec.key_service.url}; its operator allows it with "
-                    "`hedge cloud serve --key-service URL-PREFIX`"))
+                    f"this cloud does not connect to the key service at {ref.url}: it "
+                    "connects only to key services its operator allows, with `hedge cloud "
+                    "serve --key-service URL-PREFIX`"))
+            if ref is not None and seal is not None:  # the token never in clear in the row
+                fields["key_service"]["token"] = seal.seal(ref.token, f"{cid}:{ref.job}")
         elif isinstance(spec, EvaluateSpec):
             model = blobs.path(spec.model_blob)
             if not model.exists():
@@ -140,12 +155,18 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                 f"the job's uploads hold {rows} rows; this cloud runs no job over fewer than "
                 f"{min_job_rows} (the owner decrypts what jobs compute): name more uploads or "
                 "wait for more data"))
+        fields["uploads"] = [u.id for u in uploads]  # fixed now, also for "all"
+        earlier = [(j.id, j.spec.get("uploads")) for j in queue.of_consortium(cid)
+                   if j.status != "failed"]
+        close = too_close(uploads, earlier, db.uploads(cid), min_job_rows)
+        if close is not None:
+            raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(close))
         total = spec.iterations if isinstance(spec, TrainSpec) else 1
         job_id = queue.submit(cid, spec.kind, fields, total=total)
         return JobInfo.of(job_of(cid, job_id))
 
     @app.put("/v1/consortia/{cid}/models", status_code=status.HTTP_201_CREATED)
-    async def store_model(cid: int, request: Request, who: Who) -> ModelStored:
+    async def store_model(cid: ConsortiumId, request: Request, who: Who) -> ModelStored:
         """An encrypted model (under the consortium's key set) for an evaluation job: a
         released model the owner encrypted afresh, so the cloud scores it without learning
         it. Idempotent (content-addressed)."""
@@ -160,17 +181,17 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
             return ModelStored(blob=writer.commit(), size=writer.size)
 
     @app.get("/v1/consortia/{cid}/jobs")
-    def jobs(cid: int, who: Who) -> list[JobInfo]:
+    def jobs(cid: ConsortiumId, who: Who) -> list[JobInfo]:
         member(who, cid, "owner")
         return [JobInfo.of(j) for j in queue.of_consortium(cid)]
 
     @app.get("/v1/consortia/{cid}/jobs/{job_id}")
-    def job(cid: int, job_id: int, who: Who) -> JobInfo:
+    def job(cid: ConsortiumId, job_id: JobId, who: Who) -> JobInfo:
         member(who, cid, "owner")
         return JobInfo.of(job_of(cid, job_id))
 
     @app.get("/v1/consortia/{cid}/jobs/{job_id}/result")
-    def result(cid: int, job_id: int, who: Who) -> StreamingResponse:
+    def result(cid: ConsortiumId, job_id: JobId, who: Who) -> StreamingResponse:
         member(who, cid, "owner")
         found = job_of(cid, job_id)
         if found.result is None:

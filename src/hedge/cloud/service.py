@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -12,27 +11,30 @@ from hedge.cloud import auth
 from hedge.cloud.app import DEFAULT_MAX_UPLOAD, DEFAULT_MIN_JOB_ROWS, create_app
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Database, Token, database_url
-from hedge.files import write_atomic
+from hedge.cloud.sealing import Seal
+from hedge.files import private_dir, write_atomic
 
 __all__ = ["CloudService"]
 
 
 class CloudService:
-    """`data_dir`/cloud.db (unless `db_url` names another database), `data_dir`/blobs/, and
-    `data_dir`/admin.token (mode 0600), created on first start: the token that creates
-    consortia. Restarting keeps everything."""
+    """`data_dir`/cloud.db (unless `db_url` names another database), `data_dir`/blobs/,
+    `data_dir`/admin.token (the token that creates consortia) and `data_dir`/seal.key (seals
+    key-service tokens in job rows, `hedge.cloud.sealing`), created on first start; the
+    directory, its files and folders are for the cloud's user alone (0700, 0600). Restarting
+    keeps everything."""
 
     def __init__(self, data_dir: str | os.PathLike[str], db_url: str | None = None, *,
                  max_upload: int = DEFAULT_MAX_UPLOAD,
                  key_services: tuple[str, ...] = (),
                  min_job_rows: int = DEFAULT_MIN_JOB_ROWS) -> None:
         """`key_services`: URL prefixes of owners' key services that assisted-training jobs
-        may name (the workers connect there); without any, only loopback URLs.
+        may name (the workers connect there); without any, no assisted training.
         `min_job_rows`: jobs over fewer rows are refused (the owner decrypts what jobs
         compute; a floor against small releases by mistake)."""
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = private_dir(data_dir)
         self.db = Database(database_url(self.data_dir, db_url))
+        self.seal = Seal(self.data_dir)
         self.blobs = BlobStore(self.data_dir / "blobs", clean=True)
         self.max_upload, self.key_services = max_upload, key_services
         self.min_job_rows = min_job_rows
@@ -56,7 +58,8 @@ class CloudService:
 
     def app(self) -> FastAPI:
         return create_app(self.db, self.blobs, max_upload=self.max_upload,
-                          key_services=self.key_services, min_job_rows=self.min_job_rows)
+                          key_services=self.key_services, min_job_rows=self.min_job_rows,
+                          seal=self.seal)
 
     def close(self) -> None:
         self.db.dispose()

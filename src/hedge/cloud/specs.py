@@ -7,14 +7,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
+from hedge.cloud.db import MAX_ID
 from hedge.errors import ParameterError
 from hedge.ml.plan import check_features
 from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
 
-__all__ = ["EvaluateSpec", "JobBody", "JobSpec", "KeyServiceRef", "PrepareSpec", "TrainSpec",
-           "parse_spec"]
+__all__ = ["MAX_ID", "EvaluateSpec", "JobBody", "JobSpec", "KeyServiceRef", "PrepareSpec",
+           "TrainSpec", "parse_spec"]
 
-_UPLOADS = Field(None, min_length=1, description="upload ids; all if absent")
+#: Most uploads one job names.
+MAX_JOB_UPLOADS = 100_000
+UploadId = Annotated[int, Field(ge=1, le=MAX_ID)]
+_UPLOADS = Field(None, min_length=1, max_length=MAX_JOB_UPLOADS,
+                 description="upload ids; all if absent (fixed when the job is queued)")
 
 
 class KeyServiceRef(BaseModel):
@@ -32,12 +37,13 @@ class TrainSpec(BaseModel):
     kind: Literal["train"] = "train"
     model: Literal["logistic", "ridge"]
     iterations: int = Field(ge=1, le=64)
-    uploads: list[int] | None = _UPLOADS
+    uploads: list[UploadId] | None = _UPLOADS
     key_service: KeyServiceRef | None = Field(
         None, description="owner-assisted training (logistic): refresh through this service")
     features: int | None = Field(
-        None, ge=1, description="the features the owner's training plan (and so its keys) is "
-                                "for; uploads with another number of model columns are refused")
+        None, ge=1, le=MAX_ID,
+        description="the features the owner's training plan (and so its keys) is for; uploads "
+                    "with another number of model columns are refused")
 
     def checked(self) -> "TrainSpec":
         """The rule across fields, as a `ParameterError` (HTTP 400)."""
@@ -57,13 +63,13 @@ class EvaluateSpec(BaseModel):
     kind: Literal["evaluate"]
     model_blob: str = Field(pattern=r"^[0-9a-f]{64}$",
                             description="an encrypted model the owner stored (PUT .../models)")
-    uploads: list[int] | None = _UPLOADS
+    uploads: list[UploadId] | None = _UPLOADS
 
 
 class PrepareSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["prepare"]
-    uploads: list[int] | None = _UPLOADS
+    uploads: list[UploadId] | None = _UPLOADS
 
 
 JobSpec = TrainSpec | EvaluateSpec | PrepareSpec

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -34,8 +34,9 @@ from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Consortium, Database, Upload, database_url
 from hedge.cloud.jobs import JobLostError, JobQueue, JobView
+from hedge.cloud.sealing import SEALED_PREFIX, Seal
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec, parse_spec
-from hedge.errors import HedgeError, ParameterError, SchemaError
+from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
 from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import (
     EncryptedDataset,
@@ -66,10 +67,12 @@ class Worker:
 
     def __init__(self, db: Database, blobs: BlobStore, *, name: str | None = None,
                  stale_after: dt.timedelta = dt.timedelta(seconds=60),
-                 ray: str | None = None) -> None:
+                 ray: str | None = None, seal: Seal | None = None) -> None:
         """`ray`: run the per-block work of logistic training on a Ray cluster (its address,
-        or 'local' to start one); its actors load each consortium's bundle once."""
-        self.db, self.blobs, self.queue = db, blobs, JobQueue(db)
+        or 'local' to start one); its actors load each consortium's bundle once. `seal`: the
+        cloud's seal key, which opens the key service's token of assisted jobs (without it,
+        they fail)."""
+        self.db, self.blobs, self.queue, self.seal = db, blobs, JobQueue(db), seal
         self.ray = ray
         self._ray_pools: dict[int, RayPool] = {}
         self.name = name or f"{os.uname().nodename}:{os.getpid()}"
@@ -108,9 +111,10 @@ class Worker:
                 try:
                     self._datasets[blob] = EncryptedDataset.from_bytes(self.blobs.read(blob),
                                                                        self._bundle(cid))
-                except HedgeError as exc:  # a job using it will fail with this message
-                    self._unreadable.add(blob)
-                    log.warning("upload %s cannot be read: %s", blob[:12], exc)
+                except Exception as exc:  # once, whatever it is: a job using it fails
+                    self._unreadable.add(blob)  # with its own message
+                    log.warning("upload %s cannot be read (%s: %s); not read again while "
+                                "idle", blob[:12], type(exc).__name__, exc)
                 return True
         return False
 
@@ -174,7 +178,7 @@ class Worker:
     def _run(self, job: JobView) -> tuple[str, float]:
         """Run a job; returns the result blob and the seconds spent in homomorphic computation
         (against which the service's own overhead is measured)."""
-        spec = parse_spec(job.kind, job.spec)
+        spec = parse_spec(job.kind, self._opened(job))
         bundle = self._bundle(job.consortium_id)
         data = self._dataset(job, bundle, spec.uploads)
         if isinstance(spec, TrainSpec):  # on all uploads, it takes those after it too
@@ -194,6 +198,19 @@ class Worker:
         result = compute()
         seconds = time.perf_counter() - began
         return self.blobs.put(result.to_bytes()), seconds
+
+    def _opened(self, job: JobView) -> dict[str, Any]:
+        """The job's spec with the key service's token unsealed (`hedge.cloud.sealing`)."""
+        reference = job.spec.get("key_service")
+        if not isinstance(reference, dict) or not str(reference.get("token", "")).startswith(
+                SEALED_PREFIX):
+            return job.spec
+        if self.seal is None:
+            raise PolicyError("this worker holds no seal key to open the job's key-service "
+                              "token; start it with the cloud's --data-dir")
+        token = self.seal.unseal(str(reference["token"]),
+                                 f"{job.consortium_id}:{reference.get('job')}")
+        return {**job.spec, "key_service": {**reference, "token": token}}
 
     def _train_logistic(self, job: JobView, spec: TrainSpec, bundle: PublicBundle,
                         data: EncryptedDataset) -> tuple[str, float]:
@@ -258,7 +275,8 @@ def worker_main(data_dir: str, db_url: str | None, stale_seconds: float = 60.0,
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     db = Database(database_url(data_dir, db_url))
     worker = Worker(db, BlobStore(Path(data_dir) / "blobs"),
-                    stale_after=dt.timedelta(seconds=stale_seconds), ray=ray)
+                    stale_after=dt.timedelta(seconds=stale_seconds), ray=ray,
+                    seal=Seal(data_dir))
     stop = threading.Event()
     try:
         worker.run(stop, parent=parent)

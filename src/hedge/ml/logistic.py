@@ -117,6 +117,20 @@ class EncryptedLogisticRegression:
         """Levels the whole training needs without refresh (weighting, first step, cut)."""
         return 3 + self.iteration_depth * (self.iterations - 1)
 
+    def weights_level(self, top: int, *, refreshed: bool) -> int:
+        """The level `fit` leaves the model's weights at, for data at level `top` (fresh
+        uploads: the preset's depth), with or without refreshes: what the owner expects of a
+        result before releasing it (a vector computed otherwise, e.g. cut from an upload, sits
+        elsewhere). The same schedule as `fit`: weighting and the first step take 2 levels,
+        every further iteration `iteration_depth` (after a refresh to `top` whenever fewer
+        than `iteration_depth + 1` are left), the cut 1."""
+        level = top - 2
+        for _ in range(self.iterations - 1):
+            if refreshed and level < self.iteration_depth + 1:
+                level = top
+            level -= self.iteration_depth
+        return level - 1
+
     def fit(self, data: EncryptedDataset, preconditioner: np.ndarray | None = None, *,
             refresh: Callable[[EncryptedVector], EncryptedVector] | None = None,
             progress: Callable[[int], None] | None = None,

@@ -47,6 +47,12 @@ class EncryptedRidge:
     def required_depth(self) -> int:
         return 2 + 2 * (self.iterations - 1)
 
+    def weights_level(self, top: int, parts: int) -> int:
+        """The level `fit` leaves the model's weights at, for data of `parts` uploads (sites)
+        at level `top`: one part's own solution cut out (1 level), or the site weights (1),
+        2 per further iteration and the cut (1)."""
+        return top - 1 if parts == 1 else top - 2 * self.iterations
+
     def fit(self, data: EncryptedDataset,
             progress: Callable[[int], None] | None = None) -> EncryptedLinearModel:
         if data.task != "regression":

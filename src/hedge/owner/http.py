@@ -12,6 +12,8 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
 Every other endpoint needs ``Authorization: Bearer <token>``. With ``admin_token`` set, only that
 token may register and cancel jobs, so the cloud's refresh token cannot grant itself budget.
+Registering a job answers the job's own token (``token``, shown once): it reaches that job's
+state and refreshes only, so the cloud can be given it instead of the service's refresh token.
 Every refusal is JSON ``{"detail", "error"}`` (`hedge.refusals`), ``error`` naming the hedge
 exception: a missing or wrong token 401, the refresh token where the admin token is needed
 403, the service's `PolicyError` 403, an unknown job 404 (all `PolicyError`); a body too large
@@ -24,6 +26,7 @@ exception: a missing or wrong token 401, the refresh token where the admin token
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which
 # refer to dependencies local to `create_app`.
 import hmac
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request, Response, status
@@ -53,6 +56,18 @@ MAX_BODY_BYTES = 64 * 2**20
 Role = Literal["refresh", "admin"]
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who calls: the admin token, the service's refresh token (every job), or one job's own
+    token (`job`: that job only)."""
+
+    role: Literal["refresh", "admin", "job"]
+    job: str | None = None
+
+    def reaches(self, job_id: str) -> bool:
+        return self.role != "job" or self.job == job_id
+
+
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,11 +81,13 @@ class JobState(JobSpec):
     max_refreshes: int = Field(ge=0, description="refresh budget of the job (once cancelled: "
                                                  "the refreshes it used)")
     used: int = Field(description="refreshes used so far")
+    token: str | None = Field(None, description="the job's own token: in the registration's "
+                                                "answer only")
 
     @classmethod
     def of(cls, job: Job) -> "JobState":
         return cls(job_id=job.job_id, length=job.length, columns=job.columns,
-                   max_refreshes=job.max_refreshes, used=job.used)
+                   max_refreshes=job.max_refreshes, used=job.used, token=None)
 
 
 class AuditSummary(BaseModel):
@@ -130,30 +147,40 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
 
     def role(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Role:
+    ) -> Access:
         given = creds.credentials.encode() if creds is not None else b""
         # compare with every token (constant time), whatever matches first
         is_admin = admin_key is not None and hmac.compare_digest(given, admin_key)
         is_refresh = hmac.compare_digest(given, refresh_key)
+        job = service.job_of_token(given.decode(errors="replace")) if given else None
         if is_admin or (is_refresh and admin_key is None):
-            return "admin"
+            return Access("admin")
         if is_refresh:
-            return "refresh"
+            return Access("refresh")
+        if job is not None:
+            return Access("job", job)
         raise Refusal(status.HTTP_401_UNAUTHORIZED,
                       PolicyError("missing or wrong bearer token; send the key service's token "
-                                  "as Authorization: Bearer <token>"),
+                                  "or the job's as Authorization: Bearer <token>"),
                       headers={"WWW-Authenticate": "Bearer"})
 
-    def admin(r: Annotated[Role, Depends(role)]) -> Role:
-        if r != "admin":
+    def admin(r: Annotated[Access, Depends(role)]) -> Access:
+        if r.role != "admin":
             raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
                 "registering and cancelling jobs need the owner's admin token"))
         return r
 
-    def registered(job_id: str) -> Job:
-        job = service.job(job_id)
-        if job is None:
-            raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+    def service_wide(r: Annotated[Access, Depends(role)]) -> Access:
+        if r.role == "job":
+            raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+                "a job's token reaches that job only; checking the audit log needs the key "
+                "service's token"))
+        return r
+
+    def registered(job_id: str, access: Access) -> Job:
+        job = service.job(job_id) if access.reaches(job_id) else None
+        if job is None:  # another job's token learns nothing of this one, not even whether
+            raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(  # it exists
                 f"job {job_id[:128]!r} is not registered; the owner registers jobs (POST /jobs) "
                 "before the cloud uses them"))
         return job
@@ -174,7 +201,7 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
               tags=["jobs"], responses={**errors, 400: {"description": "invalid job"}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": JobSpec.model_json_schema()}}}})
-    async def register(request: Request, _: Annotated[Role, Depends(admin)]) -> JobState:
+    async def register(request: Request, _: Annotated[Access, Depends(admin)]) -> JobState:
         """Register a job: vectors of `length` values, tiled in `columns`, `max_refreshes`
         times at most. A registered id is refused (403). The body is read only after the
         token is checked, and at most 64 KiB of it."""
@@ -190,20 +217,21 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
         except ValidationError as exc:
             raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, ParameterError(
                 validation_message(exc.errors(include_url=False), "job"))) from exc
-        service.register_job(spec.job_id, spec.length, spec.columns, spec.max_refreshes)
-        return JobState(**spec.model_dump(), used=0)
+        token = service.register_job(spec.job_id, spec.length, spec.columns,
+                                     spec.max_refreshes)
+        return JobState(**spec.model_dump(), used=0, token=token)
 
     @app.get("/jobs/{job_id}", response_model=JobState, tags=["jobs"],
              responses={**errors, 404: {"description": "unknown job"}})
-    def job_state(job_id: str, _: Annotated[Role, Depends(role)]) -> JobState:
-        """A registered job's budget."""
-        return JobState.of(registered(job_id))
+    def job_state(job_id: str, access: Annotated[Access, Depends(role)]) -> JobState:
+        """A registered job's budget (a job's token: its own job only)."""
+        return JobState.of(registered(job_id, access))
 
     @app.delete("/jobs/{job_id}", response_model=JobState, tags=["jobs"],
                 responses={**errors, 404: {"description": "unknown job"}})
-    def cancel(job_id: str, _: Annotated[Role, Depends(admin)]) -> JobState:
+    def cancel(job_id: str, access: Annotated[Access, Depends(admin)]) -> JobState:
         """Cancel a job: its budget ends where it stands (audited). Needs the admin token."""
-        registered(job_id)
+        registered(job_id, access)
         return JobState.of(service.cancel_job(job_id))
 
     @app.post(
@@ -219,8 +247,13 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
     )
     async def refresh(job_id: str, request: Request,
-                      _: Annotated[Role, Depends(role)]) -> Response:
-        """Refresh a masked vector (raw body: the vector's bytes) for a registered job."""
+                      access: Annotated[Access, Depends(role)]) -> Response:
+        """Refresh a masked vector (raw body: the vector's bytes) for a registered job (a job's
+        token: its own job only)."""
+        if not access.reaches(job_id):
+            raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+                f"job {job_id[:128]!r} is not registered; the owner registers jobs (POST /jobs) "
+                "before the cloud uses them"))
         too_large = Refusal(status.HTTP_413_CONTENT_TOO_LARGE, TooLargeError(
             f"the body exceeds {max_body_bytes} bytes; send one masked vector of the job's "
             "length"))
@@ -237,7 +270,7 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
 
     @app.get("/audit", response_model=AuditSummary, tags=["service"],
              responses={**errors, 500: {"description": "the audit log fails verification"}})
-    def audit(_: Annotated[Role, Depends(role)]) -> AuditSummary:
+    def audit(_: Annotated[Access, Depends(service_wide)]) -> AuditSummary:
         """Verify the audit log's hash chain on disk."""
         try:
             count = service.audit.verify()

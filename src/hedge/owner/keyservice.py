@@ -22,7 +22,10 @@ a budget.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import NoReturn
@@ -49,17 +52,23 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 @dataclass
 class Job:
     """A registered job: the vector length the cloud sends, the layout columns the result is
-    tiled in, and the refresh budget."""
+    tiled in, the refresh budget, and the SHA-256 of the job's own token (None for a job
+    registered before jobs had tokens: only the service's refresh token reaches it)."""
 
     job_id: str
     length: int
     columns: int
     max_refreshes: int
     used: int = 0
+    token_sha256: str | None = None
 
     @property
     def left(self) -> int:
         return self.max_refreshes - self.used
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -105,8 +114,10 @@ class KeyService:
         d = entry.details
         if entry.event == "register" and entry.job is not None:
             try:
+                digest = d.get("token_sha256")
                 self._jobs[entry.job] = Job(entry.job, int(d["length"]), int(d["columns"]),
-                                            int(d["max_refreshes"]))
+                                            int(d["max_refreshes"]),
+                                            token_sha256=None if digest is None else str(digest))
             except (KeyError, TypeError, ValueError) as exc:
                 raise CorruptDataError(f"audit entry {entry.seq} is not a valid registration: "
                                        f"{exc}") from exc
@@ -122,10 +133,24 @@ class KeyService:
             job = self._jobs.get(job_id)
             return None if job is None else Job(**vars(job))
 
-    def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> None:
+    def job_of_token(self, token: str) -> str | None:
+        """The job whose own token `token` is (None if none): compared by SHA-256, the service
+        keeps no job token itself."""
+        digest = _digest(token)
+        with self._lock:
+            for job in self._jobs.values():
+                if job.token_sha256 is not None and hmac.compare_digest(job.token_sha256,
+                                                                        digest):
+                    return job.job_id
+        return None
+
+    def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> str:
         """Allow `max_refreshes` refreshes of vectors of `length` values for `job_id`, returned
         tiled in `RowLayout(columns, slot_count)` (`hedge.ml.refresh.refresh_tiled` sends
-        length == columns). A registered id is refused with `PolicyError` (audited)."""
+        length == columns); the job's own token, which reaches this job only (hand it to the
+        cloud for this job instead of the service's refresh token: a copy of it is worth at
+        most this job's budget, nothing once the job is cancelled). Only its SHA-256 is kept
+        (in the audit log). A registered id is refused with `PolicyError` (audited)."""
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
             raise ParameterError(f"job id {job_id!r} is not allowed; use 1-128 letters, digits "
                                  "and ._:- starting with a letter or digit")
@@ -143,9 +168,13 @@ class KeyService:
             if job_id in self._jobs:
                 self._refuse("register", job_id, f"job {job_id!r} is already registered; "
                                                  "register each job once under a new id")
+            token = secrets.token_urlsafe(32)
             self.audit.append("register", job_id, {"length": length, "columns": columns,
-                                                   "max_refreshes": max_refreshes})
-            self._jobs[job_id] = Job(job_id, length, columns, max_refreshes)
+                                                   "max_refreshes": max_refreshes,
+                                                   "token_sha256": _digest(token)})
+            self._jobs[job_id] = Job(job_id, length, columns, max_refreshes,
+                                     token_sha256=_digest(token))
+            return token
 
     def cancel_job(self, job_id: str) -> Job:
         """End a job's budget where it stands (audited), e.g. when the cloud refused the job it

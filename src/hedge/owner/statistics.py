@@ -10,6 +10,7 @@ deviation (in the schema's scaled units), enough for pooled scaling and for repo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from hedge.ckks import EncryptedVector, KeySet
 from hedge.errors import PolicyError, ShapeError
 from hedge.ml.dataset import class_statistics_length
 from hedge.owner.audit import AuditLog
+from hedge.owner.plausibility import check_statistics_counts
 
 __all__ = ["DEFAULT_MIN_ROWS", "ClassStatistics", "release_statistics"]
 
@@ -34,20 +36,34 @@ class ClassStatistics:
 
 def release_statistics(keys: KeySet, pooled: EncryptedVector, columns: list[str],
                        audit: AuditLog, *, min_rows: int = DEFAULT_MIN_ROWS,
-                       job: str | None = None) -> ClassStatistics:
-    """Release the pooled statistics of `columns` features (flooded), or `PolicyError`."""
+                       job: str | None = None, rows: int | None = None) -> ClassStatistics:
+    """Release the pooled statistics of `columns` features (flooded), or `PolicyError`
+    (audited) when a class has fewer than `min_rows` rows, or, given the `rows` the job's
+    uploads hold, when the statistics are not plausibly theirs
+    (`hedge.owner.plausibility.check_statistics_counts`)."""
     d = len(columns)
     if pooled.length != (length := class_statistics_length(d)):
         raise ShapeError(f"a statistics vector for {d} features has {length} values, "
                          f"not {pooled.length}")
-    values = keys.release(pooled).values.reshape(2, 1 + 2 * d)
+    released = keys.release(pooled)
+    values = released.values.reshape(2, 1 + 2 * d)
     counts = np.round(values[:, 0])
     if counts.min() < min_rows:
-        audit.append("refused", job, {"action": "release-statistics", "features": d,
-                                      "reason": f"a class has fewer than {min_rows} rows"})
-        raise PolicyError(f"a class has fewer than {min_rows} rows; its statistics are not "
-                          "released")
+        _refuse(audit, job, d, f"a class has fewer than {min_rows} rows; its statistics are "
+                               "not released")
     means = values[:, 1 : 1 + d] / counts[:, None]
     variances = np.maximum(values[:, 1 + d :] / counts[:, None] - means**2, 0.0)
+    if rows is not None:
+        try:
+            check_statistics_counts(values[:, 0], means, np.sqrt(variances), rows,
+                                    released.noise_sigma)
+        except PolicyError as exc:
+            _refuse(audit, job, d, str(exc))
     audit.append("release-statistics", job, {"features": d, "min_rows": min_rows})
     return ClassStatistics(columns, counts, means, np.sqrt(variances))
+
+
+def _refuse(audit: AuditLog, job: str | None, features: int, reason: str) -> NoReturn:
+    audit.append("refused", job, {"action": "release-statistics", "features": features,
+                                  "reason": reason})
+    raise PolicyError(reason)

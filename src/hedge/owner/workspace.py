@@ -38,12 +38,14 @@ from typing import Any
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.client import CloudClient, CloudUnavailableError
 from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
-from hedge.files import read_json, write_atomic, write_json
+from hedge.files import private_dir, read_json, write_atomic, write_json
 from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
 from hedge.ml.statistics import PooledStatistics
 from hedge.owner.audit import AuditLog
+from hedge.owner.plausibility import check_evaluation, check_model, job_record
+from hedge.owner.releases import spending_keys
 from hedge.owner.statistics import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
 from hedge.owner.tls import has_tls, owner_context, site_credential
 from hedge.package import AlertPolicy, build_package, new_package_key, package_key
@@ -66,6 +68,16 @@ def _cloud_client(root: Path, url: str, token: str) -> CloudClient:
     """A client of the cloud at `url`, over mutual TLS with the owner's certificate if `root`
     holds one."""
     return CloudClient(url, token, verify=owner_context(root) or True)
+
+
+@contextmanager
+def _refusals(log: AuditLog, action: str, job_id: int) -> Iterator[None]:
+    """A `PolicyError` the block raises is recorded in the audit log as a refusal first."""
+    try:
+        yield
+    except PolicyError as exc:
+        log.append("refused", f"job-{job_id}", {"action": action, "reason": str(exc)})
+        raise
 
 
 def _cancel(service: HttpRefreshClient, job: str, refused: HedgeError) -> None:
@@ -110,7 +122,7 @@ class OwnerWorkspace:
         if (path / "owner.json").exists() or (path / "keys.hks").exists():
             raise ParameterError(f"{path} already holds an owner; choose another directory "
                                  "(replacing keys would make all data unreadable)")
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)  # keys, tokens, enrolment files, audit log: the owner's alone
         keys = KeySet.generate(plan.preset, rotations=plan.rotation_steps)
         keys.save(path / "keys.hks", passphrase=passphrase)
         bundle = keys.public()
@@ -227,110 +239,171 @@ class OwnerWorkspace:
 
     def train(self, model: str = "logistic", iterations: int | None = None,
               uploads: list[int] | None = None, *, assisted: bool | None = None) -> int:
-        """Queue training on the given uploads (default: all); the job's id. `assisted`
-        (default: the plan's mode) registers a job at the owner's key service, with a refresh
-        budget of the iterations plus the worker restarts a job may take, and hands the
-        cloud its reference and the refresh token; if the cloud refuses the job, the key
-        service's job is cancelled. The job carries the plan's `features`: uploads encrypted
-        with a schema of another number of model columns are refused (`SchemaError`, both
-        counts named) before the job is queued."""
+        """Queue training on the given uploads (default: all there are now); the job's id.
+        `assisted` (default: the plan's mode) registers a job at the owner's key service, with
+        a refresh budget of the iterations plus the worker restarts a job may take, and hands
+        the cloud its reference and the job's own key-service token (which reaches that job
+        only); if the cloud refuses the job, the key service's job is cancelled, and once the
+        job has ended `wait` or `release` cancels what is left of its budget. The job carries
+        the plan's `features`: uploads encrypted with a schema of another number of model
+        columns are refused (`SchemaError`, both counts named) before the job is queued."""
         plan = TrainingPlan.load(self.root / "plan.json")
         iterations = iterations or plan.iterations
+        named, rows = self._uploads_of(uploads)
         spec: dict[str, Any] = {"kind": "train", "model": model, "iterations": iterations,
-                                "uploads": uploads, "features": plan.features}
+                                "uploads": named, "features": plan.features}
         if assisted is None:
             assisted = plan.mode == "assisted"
-        if assisted:
-            url = self.state.get("key_service")
-            if not url:
-                raise ParameterError("assisted training needs the owner's key service: start "
-                                     f"it with `hedge owner key-service --dir {self.root}`")
-            token, admin = self.key_service_tokens()
-            job = f"c{self.consortium}-{secrets.token_hex(8)}"
-            with HttpRefreshClient(url, admin) as service:
-                service.register_job(job, plan.columns, plan.columns, iterations + MAX_JOB_ATTEMPTS)
-                spec["key_service"] = {"url": url, "job": job, "token": token}
-                try:
-                    return self._submit(spec)
-                except HedgeError as refused:
-                    if isinstance(refused, CloudUnavailableError) and refused.sent:
-                        raise  # the cloud may have taken the job: its budget stays
-                    _cancel(service, job, refused)  # no job: no refresh budget
-                    raise
-        return self._submit(spec)
+        record = {"kind": "train", "model": model, "iterations": iterations,
+                  "assisted": assisted, "uploads": named, "rows": rows}
+        if not assisted:
+            return self._submit(spec, record)
+        url = self.state.get("key_service")
+        if not url:
+            raise ParameterError("assisted training needs the owner's key service: start "
+                                 f"it with `hedge owner key-service --dir {self.root}`")
+        _, admin = self.key_service_tokens()
+        job = f"c{self.consortium}-{secrets.token_hex(8)}"
+        with HttpRefreshClient(url, admin) as service:
+            token = service.register_job(job, plan.columns, plan.columns,
+                                         iterations + MAX_JOB_ATTEMPTS)
+            spec["key_service"] = {"url": url, "job": job, "token": token}
+            try:
+                return self._submit(spec, {**record, "key_service_job": job})
+            except HedgeError as refused:
+                if isinstance(refused, CloudUnavailableError) and refused.sent:
+                    raise  # the cloud may have taken the job: its budget stays
+                _cancel(service, job, refused)  # no job: no refresh budget
+                raise
 
     def evaluate(self, model: LinearModel, uploads: list[int] | None = None,
                  margin_bound: float | None = None) -> int:
         """Queue an encrypted evaluation of a released logistic model on the given uploads
-        (e.g. held out from training): the model is encrypted afresh with the public bundle,
-        so the cloud scores it without learning it. The job's id."""
+        (e.g. held out from training; default: all there are now): the model is encrypted
+        afresh with the public bundle, so the cloud scores it without learning it. The job's
+        id."""
         bundle = PublicBundle.load(self.root / "public.bundle",
                                    expected_fingerprint=self.identity["fingerprint"])
         encrypted = EncryptedLinearModel.encrypt(model, bundle, margin_bound=margin_bound)
+        named, rows = self._uploads_of(uploads)
         with self.client() as client:
             blob = client.store_model(self.consortium, encrypted.to_bytes())
-        return self._submit({"kind": "evaluate", "model_blob": blob, "uploads": uploads})
+        return self._submit({"kind": "evaluate", "model_blob": blob, "uploads": named},
+                            {"kind": "evaluate", "uploads": named, "rows": rows})
 
     def prepare(self, uploads: list[int] | None = None) -> int:
         """Queue a preparation: the cloud adds the sites' encrypted per-class statistics of the
-        given uploads (default: all). The job's id."""
-        return self._submit({"kind": "prepare", "uploads": uploads})
+        given uploads (default: all there are now). The job's id."""
+        named, rows = self._uploads_of(uploads)
+        return self._submit({"kind": "prepare", "uploads": named},
+                            {"kind": "prepare", "uploads": named, "rows": rows})
 
-    def _submit(self, spec: dict[str, Any]) -> int:
+    def _uploads_of(self, wanted: list[int] | None) -> tuple[list[int] | None, int]:
+        """The uploads a job is to name, fixed now ("all" becomes every upload there is),
+        and the rows they hold, as the cloud lists them (unknown ids: left for the cloud to
+        refuse)."""
+        known = {int(u["id"]): int(u["rows"]) for u in self.uploads()}
+        named = sorted(known) if wanted is None else list(wanted)
+        return (named or None), sum(known.get(i, 0) for i in named)
+
+    def _submit(self, spec: dict[str, Any], record: dict[str, Any]) -> int:
+        """Queue `spec` at the cloud and keep `record` of it in owner.json (what releases
+        check a result against)."""
         with self.client() as client:
-            job = client.submit_job(self.consortium, spec)
-        return int(job["id"])
+            job = int(client.submit_job(self.consortium, spec)["id"])
+        with self._editing() as state:
+            state.setdefault("jobs", {})[str(job)] = record
+        return job
 
     def wait(self, job_id: int, poll: float = 0.5) -> dict[str, Any]:
-        """Wait until a job ends; its final state, or `ParameterError` if it failed."""
+        """Wait until a job ends; its final state, or `ParameterError` if it failed. An
+        assisted job's key-service budget is cancelled once it has ended (`_close`)."""
         cid = self.consortium
         with self.client() as client:
             while (state := client.job(cid, job_id))["status"] in ("queued", "running"):
                 time.sleep(poll)
+        self._close(job_id)
         if state["status"] != "done":
             raise ParameterError(f"job {job_id} {state['status']}: {state['message']}")
         return state
 
+    def _close(self, job_id: int) -> None:
+        """Cancel the rest of an ended assisted job's refresh budget at the key service, so
+        that its token (which the cloud held) reaches nothing any more; a key service out of
+        reach is told again at the next `wait` or `release` of the job."""
+        record = self.state.get("jobs", {}).get(str(job_id), {})
+        job, url = record.get("key_service_job"), self.state.get("key_service")
+        if not job or record.get("key_service_closed") or not url:
+            return
+        try:
+            with HttpRefreshClient(url, self.key_service_tokens()[1]) as service:
+                service.cancel_job(job)
+        except HedgeError as exc:
+            log.warning("%s: the key-service job %s of job %d could not be cancelled (%s); "
+                        "its refresh budget stays until it is", self.root, job, job_id, exc)
+            return
+        with self._editing() as state:
+            state["jobs"][str(job_id)]["key_service_closed"] = True
+
     def release(self, job_id: int, passphrase: str) -> LinearModel:
-        """Fetch a finished training job's encrypted model and release-decrypt it (audited;
-        the encrypted model stays in the directory as job-N.hem)."""
+        """Fetch a finished training job's encrypted model, check that it is the job's result
+        (`hedge.owner.plausibility`: kind, columns, depth; after decryption, plausible
+        weights) and release-decrypt it; audited, a refusal too. The encrypted model stays in
+        the directory as job-N.hem."""
+        record = job_record(self.state.get("jobs", {}), job_id, "train")
+        self._close(job_id)
+        plan = TrainingPlan.load(self.root / "plan.json")
         with self._releasing(job_id, passphrase) as (keys, raw, log):
             write_atomic(self.root / f"job-{job_id}.hem", raw)
-            model = EncryptedLinearModel.from_bytes(raw, keys.public()).decrypt(keys)
+            encrypted = EncryptedLinearModel.from_bytes(raw, keys.public())
+            with _refusals(log, "release-model", job_id):
+                check_model(encrypted, record, plan, keys.params.depth)
+                model = encrypted.decrypt(keys)
+                try:
+                    model.check_plausible()
+                except SchemaError as exc:
+                    raise PolicyError(f"{exc}; not released") from None
             log.append("release-model", f"job-{job_id}", {"columns": len(model.columns),
                                                          "kind": model.kind})
         return model
 
     def release_evaluation(self, job_id: int, passphrase: str) -> EvaluationReport:
-        """Fetch a finished evaluation and release-decrypt its aggregates (audited)."""
+        """Fetch a finished evaluation, check that it counts the job's rows, and
+        release-decrypt its aggregates (audited, a refusal too)."""
+        record = job_record(self.state.get("jobs", {}), job_id, "evaluate")
         with self._releasing(job_id, passphrase) as (keys, raw, log):
-            report = EncryptedEvaluation.from_bytes(raw, keys.public()).decrypt(keys)
+            evaluation = EncryptedEvaluation.from_bytes(raw, keys.public())
+            with _refusals(log, "release-evaluation", job_id):
+                check_evaluation(evaluation, record)
+            report = evaluation.decrypt(keys)
             log.append("release-evaluation", f"job-{job_id}", {"rows": report.rows})
         return report
 
     def release_statistics(self, job_id: int, passphrase: str,
                            min_rows: int = DEFAULT_MIN_ROWS) -> ClassStatistics:
         """Fetch a finished preparation's pooled statistics and release them (audited;
-        refused when a class has fewer than `min_rows` rows)."""
+        refused when a class has fewer than `min_rows` rows, or when they do not count the
+        rows of the job's uploads)."""
+        record = job_record(self.state.get("jobs", {}), job_id, "prepare")
         with self._releasing(job_id, passphrase) as (keys, raw, log):
             pooled = PooledStatistics.from_bytes(raw, keys.public())
             return release_statistics(keys, pooled.vector, pooled.columns, log,
-                                      min_rows=min_rows, job=f"job-{job_id}")
+                                      min_rows=min_rows, job=f"job-{job_id}",
+                                      rows=int(record["rows"]))
 
     @contextmanager
     def _releasing(self, job_id: int, passphrase: str
                    ) -> Iterator[tuple[KeySet, bytes, AuditLog]]:
-        """The keys, a finished job's result and the audit log; afterwards the keystore is
-        saved (spent releases count, even for a refused release) and the log closed."""
-        keys = KeySet.load(self.root / "keys.hks", passphrase=passphrase)
+        """The keys (`spending_keys`: one release at a time, each counted in the keystore
+        before it decrypts), a finished job's result and the audit log."""
         with self.client() as client:
             raw = client.job_result(self.consortium, job_id)
-        log = AuditLog(self.root / "audit.jsonl")
-        try:
-            yield keys, raw, log
-        finally:
-            keys.save(self.root / "keys.hks", passphrase=passphrase)
-            log.close()
+        with spending_keys(self.root / "keys.hks", passphrase) as keys:
+            log = AuditLog(self.root / "audit.jsonl")
+            try:
+                yield keys, raw, log
+            finally:
+                log.close()
 
     # -- deployment --------------------------------------------------------------------------
 

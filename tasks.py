@@ -59,8 +59,9 @@ def test() -> None:
 def bench() -> None:
     setup("dev,bench")
     for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py", "segment.py",
-                   "pipeline.py", "ingest.py"):
+                   "pipeline.py", "ingest.py", "evaluation_error.py"):
         _sh(BIN / "python", f"benchmarks/{script}")
+    _sh(BIN / "python", "benchmarks/fuzz_deserializers.py", "--seconds", "30")
 
 
 if __name__ == "__main__":

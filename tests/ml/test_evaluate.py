@@ -15,7 +15,13 @@ from hedge.ml import (
     brier_score,
     mean_squared_error,
 )
-from hedge.ml.evaluate import BRIER_DEPTH
+from hedge.ml.evaluate import (
+    BRIER_DEPTH,
+    BRIER_ROW_ERROR,
+    brier_bound,
+    brier_release_error,
+    margin_range,
+)
 
 from .conftest import Edinburgh
 
@@ -40,6 +46,31 @@ def test_brier_score_within_the_stated_bound(keys: KeySet, edinburgh: Edinburgh)
     assert abs(value - exact) < 0.01  # in practice far inside the bound
     with pytest.raises(ShapeError):
         brier_score(data, LinearModel(data.columns[1:4], 0.0, np.zeros(3)))
+
+
+def test_a_wide_margin_bound_keeps_every_row_of_the_brier_score_bounded(
+        keys: KeySet, edinburgh: Edinburgh) -> None:
+    """Weights whose margin bound R is far beyond 8 and margins up to 20: the sigmoid
+    polynomial is fitted on [-R, R], so no row's term diverges (a polynomial fitted on [-8, 8]
+    reaches about 1,500 at 20) and the score stays within the wider bound."""
+    x, y, data = edinburgh
+    model = LinearModel(data.columns[1:], 0.5, np.linspace(-4.0, 4.0, x.shape[1]))
+    assert model.margin_bound() > 8 and np.abs(model.decision_function(x)).max() > 10
+    assert margin_range(model.margin_bound()) == model.margin_bound()
+    value = keys.decrypt(brier_score(data, model))[0]
+    exact = float(np.mean((y - model.predict_proba(x)) ** 2))
+    assert BRIER_BOUND < brier_bound(model.margin_bound()) < 0.5
+    assert abs(value - exact) <= brier_bound(model.margin_bound())
+    assert brier_bound(None) == brier_bound(3.0) == BRIER_BOUND
+
+
+def test_release_bounds_grow_with_the_rows_summed() -> None:
+    from hedge.ml.confusion import CONFUSION_ROW_ERROR, RELEASE_ERROR, release_error
+
+    assert release_error(1) == release_error(16384) == RELEASE_ERROR == 2.0**-10
+    assert release_error(10**6) == 10**6 * CONFUSION_ROW_ERROR
+    assert brier_release_error(100) == 2.0**-10
+    assert brier_release_error(10**5) == 10**5 * BRIER_ROW_ERROR
 
 
 def test_mean_squared_error_is_exact(keys: KeySet) -> None:

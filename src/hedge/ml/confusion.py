@@ -51,10 +51,23 @@ from hedge.ml.evaluate import Margins, margins, tiled_weights
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sign import SIGN_STAGE_DEPTH, SignApproximation
 
-__all__ = ["RELEASE_ERROR", "ConfusionCounts", "EncryptedConfusion", "confusion_counts"]
+__all__ = ["CONFUSION_ROW_ERROR", "RELEASE_ERROR", "ConfusionCounts", "EncryptedConfusion",
+           "confusion_counts", "release_error"]
 
-#: Public error bound for releasing the sums (see `EncryptedConfusion.decrypt`).
+#: The smallest public error bound for releasing the sums (see `EncryptedConfusion.decrypt`).
 RELEASE_ERROR = 2.0**-10
+#: Public bound on one row's CKKS error in each released confusion sum. Worst measured 7.3e-9
+#: per row (benchmarks/evaluation_error.py, standard preset, 1,024 to 32,768 rows, margins
+#: at the decision boundary, at the bound R and between); 2^-24 = 6e-8 leaves eight times that
+#: per row, and the floor far more below 16,384 rows.
+CONFUSION_ROW_ERROR = 2.0**-24
+
+
+def release_error(rows: int) -> float:
+    """The public bound t on the CKKS error of a released confusion sum over `rows` rows:
+    rows * CONFUSION_ROW_ERROR, at least RELEASE_ERROR. The flooding noise is sized from it,
+    so the release's argument (error at most t, docs/security.md) holds for any row count."""
+    return max(RELEASE_ERROR, rows * CONFUSION_ROW_ERROR)
 
 
 @dataclass(frozen=True)
@@ -108,11 +121,11 @@ class EncryptedConfusion:
     def decrypt(self, keys: KeySet, *, release: bool = True) -> ConfusionCounts:
         """The owner's side: release decryption (default) of the sums, then the counts.
 
-        The sums add up thousands of polynomial evaluations, so their CKKS error (~3e-4 on
-        Edinburgh) exceeds the default public error bound; the release states RELEASE_ERROR
-        (2^-10) instead, which puts about one count of flooding noise on each sum."""
-        values = (keys.release(self.sums, error_bound=RELEASE_ERROR).values if release
-                  else keys.decrypt(self.sums))
+        The sums add up a polynomial evaluation per row, so their CKKS error grows with the
+        rows; the release states `release_error(rows)` (2^-10 up to 16,384 rows, then
+        rows * 2^-24), which puts about one count of flooding noise on each sum per 2^-10."""
+        values = (keys.release(self.sums, error_bound=release_error(self.rows)).values
+                  if release else keys.decrypt(self.sums))
         return self.counts(np.asarray(values))
 
     def error_bound(self, margins: np.ndarray) -> float:

@@ -10,10 +10,14 @@ training used them up, see `hedge.ml.refresh.refresh_tiled`).
   [Z^T y, y . y]: MSE = (w^T G w - 2 w^T Z^T y + y . y) / n, two plaintext inner products.
   Depth 1; error: CKKS noise only (~1e-6 relative).
 * `brier_score` (logistic): mean of (y_i - p_i)^2 = mean of sigmoid(-z_i . w)^2, row by row:
-  dot products (1 level), the sigmoid as a degree-7 least-squares polynomial on [-8, 8]
-  (3 levels, |error| <= 0.032 there), the square (1) and a mask of the real rows with 1/n folded
-  in (1): depth 6. Error bound against the exact Brier score: BRIER_BOUND = 0.065 while every
-  |z_i . w| <= 8 (|a^2 - b^2| <= e (2 + e) for |a - b| <= e, a, b in [0, 1 + e]).
+  dot products (1 level), the sigmoid as a degree-7 least-squares polynomial on [-B, B]
+  (3 levels), the square (1) and a mask of the real rows with 1/n folded in (1): depth 6.
+  B = max(8, R), R the margin bound the weights carry (`margin_range`): the polynomial is
+  fitted over every margin the schema allows, so it stays bounded (|p| <= 1.1) on all of them
+  and no row's term, nor its CKKS error, can grow beyond it. Its fit error e(B) is 0.032 for
+  B = 8, 0.065 at 12, 0.18 at 24; the Brier score is within `brier_bound(R)` = e (2 + e) of
+  the exact one (|a^2 - b^2| <= e (2 + e) for |a - b| <= e, a, b in [0, 1 + e]);
+  BRIER_BOUND = brier_bound(8) = 0.065.
 * `confusion_counts` (logistic, threshold 1/2): see `hedge.ml.confusion`.
 """
 
@@ -30,13 +34,46 @@ from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
-__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "Margins", "brier_score", "margins", "mean_squared_error",
-           "tiled_weights"]
+__all__ = ["BRIER_BOUND", "BRIER_DEPTH", "BRIER_ROW_ERROR", "Margins", "brier_bound",
+           "brier_release_error", "brier_score", "margin_range", "margins",
+           "mean_squared_error", "squared_errors", "tiled_weights"]
 
 _DEGREE, _RANGE = 7, 8.0
 _FIT_ERROR = 0.032  # measured 0.0319 on [-8, 8]; tests/ml/test_layout_sigmoid.py checks it
 BRIER_BOUND = _FIT_ERROR * (2 + _FIT_ERROR)
 BRIER_DEPTH = 6
+#: Public bound on one row's CKKS error in the released sum of squared errors (computed as a
+#: sum, the polynomial bounded over every margin: `margin_range`). Worst measured 9.3e-9 per
+#: row (benchmarks/evaluation_error.py, standard preset, 1,024 to 32,768 rows, margins at the
+#: decision boundary, at the bound R and up to 24 with R = 30); 2^-24 = 6e-8 leaves six times
+#: that per row, and the floor 2^-10 far more below 16,384 rows.
+BRIER_ROW_ERROR = 2.0**-24
+#: The floor of every release bound of an evaluation (`hedge.ml.confusion.RELEASE_ERROR`).
+_FLOOR = 2.0**-10
+
+
+def brier_release_error(rows: int) -> float:
+    """The public bound t on the CKKS error of the released sum of squared errors over `rows`
+    rows: rows * BRIER_ROW_ERROR, at least 2^-10 (the release's flooding is sized from it)."""
+    return max(_FLOOR, rows * BRIER_ROW_ERROR)
+
+
+def margin_range(margin_bound: float | None) -> float:
+    """The range [-B, B] the Brier score's sigmoid polynomial is fitted on: B = max(8, R) for
+    the margin bound R the weights carry (None: 8, a model without a stated bound)."""
+    return _RANGE if margin_bound is None else max(_RANGE, float(margin_bound))
+
+
+def brier_bound(margin_bound: float | None) -> float:
+    """The stated bound on the encrypted Brier score's error against the exact one, for the
+    polynomial `margin_range(margin_bound)` selects (e (2 + e), e its largest fit error)."""
+    bound = margin_range(margin_bound)
+    if bound == _RANGE:
+        return BRIER_BOUND
+    t = np.linspace(-bound, bound, 20001)
+    fit = np.polynomial.polynomial.polyval(t, sigmoid_polynomial(_DEGREE, bound))
+    error = float(np.max(np.abs(fit - 1.0 / (1.0 + np.exp(-t)))))
+    return error * (2 + error)
 
 
 def _weights(data: EncryptedDataset, model: LinearModel) -> np.ndarray:
@@ -107,16 +144,30 @@ def brier_score(data: EncryptedDataset, model: LinearModel | EncryptedLinearMode
                 shared: Margins | None = None) -> EncryptedVector:
     """Encrypted Brier score of a logistic model on classification data (see module doc).
     `shared`: the `margins` of the model's tiled weights, when already computed."""
+    return squared_errors(data, model, shared=shared, weight=1.0 / data.rows)
+
+
+def squared_errors(data: EncryptedDataset, model: LinearModel | EncryptedLinearModel, *,
+                   shared: Margins | None = None, weight: float = 1.0) -> EncryptedVector:
+    """The sum over the rows of each row's squared error (y_i - p_i)^2 times `weight`: the
+    Brier score for 1 / rows. What the owner releases is the plain sum (`weight` 1): the sum
+    over the ciphertexts' slots adds an absolute CKKS error of its own (about 1e-5 over a
+    full ciphertext, whatever the values), which a mean multiplied back by the row count
+    would multiply by it too. Depth 6, like `brier_score`."""
     if data.task != "classification":
         raise SchemaError("the Brier score needs a classification dataset")
     layout = data.layout
     tiled, scale = tiled_weights(data, model)
-    c = sigmoid_polynomial(_DEGREE, _RANGE)
+    if isinstance(model, LinearModel):
+        bound: float | None = model.margin_bound()
+    else:  # the factor 1 / R the tiled weights carry, if a bound was folded in
+        bound = None if model.tiled_scale == 1.0 else 1.0 / model.tiled_scale
+    c = sigmoid_polynomial(_DEGREE, margin_range(bound))
     # sigmoid(-t), the probability of an error, of t = (scaled margin) / scale
     wrong = [ck * (-1) ** k / scale**k for k, ck in enumerate(c)]
     terms = []
     blocks = (shared or margins(data, tiled, scale)).check(scale, "Brier score")
     for (_, real), margin in zip(doubled_blocks(data), blocks, strict=True):
         miss = margin.polyval(wrong)
-        terms.append((miss * miss) * row_mask(layout, real, 1.0 / data.rows))
+        terms.append((miss * miss) * row_mask(layout, real, weight))
     return add_all(terms).sum()

@@ -7,9 +7,11 @@ folded in) or a released model that its owner encrypted afresh
 (`EncryptedLinearModel.encrypt`): the evaluating party never sees a weight. Depth: the confusion
 counts need 8 levels of the data and of the tiled weights (the `standard` preset's whole depth,
 fresh ciphertexts), the Brier score 6 (and one for its sum). Only the aggregates are ever
-decrypted: the sum of squared errors and the three confusion sums. Both are released at
-`confusion.RELEASE_ERROR` (their CKKS error grows with the rows summed), whose flooding noise
-(about one unit) is small against sums over hundreds of rows, but would swamp a mean: the
+decrypted: the sum of squared errors and the three confusion sums. Their CKKS error grows with
+the rows summed, so each is released at a public bound derived from the row count
+(`evaluate.brier_release_error`, `confusion.release_error`), and the report states the
+flooding noise that puts on the Brier score and on each count. The noise (about one unit per
+2^-10 of the bound) is small against sums over hundreds of rows, but would swamp a mean: the
 Brier score is released as a sum and divided by the row count afterwards.
 """
 
@@ -20,14 +22,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
-from hedge.errors import CorruptDataError
-from hedge.ml.confusion import RELEASE_ERROR, ConfusionCounts, EncryptedConfusion, confusion_counts
+from hedge.ckks.fields import Fields
+from hedge.ckks.release import flooding_sigma
+from hedge.errors import CorruptDataError, KeyMismatchError
+from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts, release_error
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.evaluate import BRIER_BOUND, brier_score, margins, tiled_weights
-from hedge.ml.model import EncryptedLinearModel
+from hedge.ml.evaluate import (
+    brier_bound,
+    brier_release_error,
+    margin_range,
+    margins,
+    squared_errors,
+    tiled_weights,
+)
+from hedge.ml.model import EncryptedLinearModel, LinearModel
+from hedge.ml.sigmoid import sigmoid_polynomial
 from hedge.ml.sign import SignApproximation
 
-__all__ = ["EncryptedEvaluation", "EvaluationReport", "evaluate"]
+__all__ = ["EncryptedEvaluation", "EvaluationReport", "evaluate", "reference_sums"]
 
 _TAG_BRIER, _TAG_SUMS = 1, 2
 
@@ -35,17 +47,22 @@ _TAG_BRIER, _TAG_SUMS = 1, 2
 @dataclass(frozen=True)
 class EvaluationReport:
     """Released metrics: the Brier score (within `brier_bound` of the exact one, plus release
-    noise) and the confusion counts at threshold 1/2 over `rows` rows."""
+    noise of standard deviation `brier_noise`) and the confusion counts at threshold 1/2 over
+    `rows` rows (each released sum with noise of standard deviation `count_noise`: TP and TN
+    are half a sum of two, FP and FN of three; 0 for a decryption that is no release)."""
 
     rows: int
     brier: float
     brier_bound: float
     counts: ConfusionCounts
+    brier_noise: float = 0.0
+    count_noise: float = 0.0
 
     def as_dict(self) -> dict[str, float | None]:
         """For JSON: undefined ratios (no positives) are None."""
         c = self.counts
         values = {"rows": self.rows, "brier": self.brier, "brier_bound": self.brier_bound,
+                  "brier_noise": self.brier_noise, "count_noise": self.count_noise,
                   "tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn, "accuracy": c.accuracy,
                   "precision": c.precision, "recall": c.recall}
         return {k: None if np.isnan(v) else float(v) for k, v in values.items()}
@@ -59,13 +76,18 @@ class EncryptedEvaluation:
     confusion: EncryptedConfusion
 
     def decrypt(self, keys: KeySet, *, release: bool = True) -> EvaluationReport:
-        """The owner's side: release decryption (two releases of the budget, both at
-        `confusion.RELEASE_ERROR`) of the squared-error sum and the three confusion sums."""
-        total = (keys.release(self.squared_errors, error_bound=RELEASE_ERROR).values if release
+        """The owner's side: release decryption (two releases of the budget, at the bounds
+        the row count gives: `brier_release_error`, `confusion.release_error`) of the
+        squared-error sum and the three confusion sums."""
+        c, rows = self.confusion, self.confusion.rows
+        t = brier_release_error(rows)
+        total = (keys.release(self.squared_errors, error_bound=t).values if release
                  else keys.decrypt(self.squared_errors))
-        rows = self.confusion.rows
-        return EvaluationReport(rows, float(np.asarray(total)[0]) / rows, BRIER_BOUND,
-                                self.confusion.decrypt(keys, release=release))
+        noise = (flooding_sigma(t, 1, keys.max_releases) / rows,
+                 flooding_sigma(release_error(rows), c.sums.length, keys.max_releases))
+        return EvaluationReport(rows, float(np.asarray(total)[0]) / rows,
+                                brier_bound(c.margin_bound), c.decrypt(keys, release=release),
+                                *(noise if release else (0.0, 0.0)))
 
     def to_bytes(self) -> bytes:
         c = self.confusion
@@ -78,17 +100,23 @@ class EncryptedEvaluation:
 
     @classmethod
     def from_bytes(cls, raw: bytes, bundle: PublicBundle) -> EncryptedEvaluation:
+        """Parse and check an evaluation file: `KeyMismatchError` for another key set's,
+        `CorruptDataError` naming the field for anything malformed. Header (exact JSON types,
+        checked before any ciphertext): `rows` an integer in [1, 2^40], `width` in [2, slots],
+        `margin_bound` a finite positive number, `stages` 1 to 16 lists of 1 to 64 finite
+        numbers. Records: the squared errors, then the `width` + 1 confusion sums."""
         header, records = container.from_bytes(raw, container.Kind.EVALUATION)
         if [tag for tag, _ in records] != [_TAG_BRIER, _TAG_SUMS]:
             raise CorruptDataError("an evaluation holds squared errors, then confusion sums")
-        try:
-            f = header.fields
-            rows, width, bound = int(f["rows"]), int(f["width"]), float(f["margin_bound"])
-            stages = tuple(tuple(float(c) for c in stage) for stage in f["stages"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptDataError(f"the evaluation header is malformed: {exc}") from exc
-        if rows < 1 or width < 2 or not (np.isfinite(bound) and bound > 0) or not stages:
-            raise CorruptDataError("the evaluation header holds impossible values")
+        f = Fields(header.fields, "evaluation header")
+        if f.string("fingerprint", bundle.fingerprint, max_length=64) != bundle.fingerprint:
+            raise KeyMismatchError("this evaluation was computed under another key set; use "
+                                   "the bundle it was made with")
+        rows = f.integer("rows", 1, container.MAX_LENGTH)
+        width = f.integer("width", 2, bundle.params.slot_count)
+        bound = f.number("margin_bound", 0.0, 1e300, open_low=True)
+        stages = tuple(tuple(stage) for stage in f.number_rows("stages", max_rows=16,
+                                                                items=(1, 64)))
         sums = EncryptedVector.from_bytes(records[1][1], bundle)
         if sums.length != width + 1:
             raise CorruptDataError("the confusion sums do not match the evaluation's width")
@@ -100,5 +128,20 @@ def evaluate(data: EncryptedDataset, model: EncryptedLinearModel) -> EncryptedEv
     """Brier score and confusion counts of an encrypted logistic model whose tiled weights
     carry 1 / R (`EncryptedLinearModel.encrypt`, or `refresh_tiled(..., scale=1 / R)`)."""
     shared = margins(data, *tiled_weights(data, model))  # one dot product per row for both
-    return EncryptedEvaluation(brier_score(data, model, shared=shared) * float(data.rows),
+    return EncryptedEvaluation(squared_errors(data, model, shared=shared),
                                confusion_counts(data, model, shared=shared))
+
+
+def reference_sums(x: np.ndarray, y: np.ndarray, model: LinearModel,
+                   approximation: SignApproximation) -> np.ndarray:
+    """The plaintext twin of `evaluate` with `EncryptedLinearModel.encrypt(model)`: the four
+    sums it releases, [squared errors, A, B, S], computed in float64 with the same polynomials
+    (the sigmoid's on `margin_range(R)`, the sign's `approximation`) on scaled rows `x` and
+    0/1 labels `y`. The encrypted sums equal these up to CKKS error, which is what the
+    release bounds must cover (tests, benchmarks/evaluation_error.py)."""
+    sign = 2.0 * np.asarray(y, dtype=np.float64) - 1.0
+    margin = sign * model.decision_function(x)
+    bound = model.margin_bound()
+    c = (1.0 + approximation(margin / bound)) / 2.0
+    miss = np.polynomial.polynomial.polyval(-margin, sigmoid_polynomial(7, margin_range(bound)))
+    return np.array([np.sum(miss**2), np.sum(sign * c), np.sum(c), np.sum(sign)])

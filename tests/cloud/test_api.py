@@ -3,7 +3,9 @@ name their hedge error."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -11,14 +13,14 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.routing import Route
 
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud import CloudService
 from hedge.cloud.app import create_app
 from hedge.cloud.client import CloudClient
-from hedge.cloud.db import Base
+from hedge.cloud.db import Base, Site, Token
 from hedge.errors import (
     CorruptDataError,
     HedgeError,
@@ -29,6 +31,20 @@ from hedge.errors import (
 from hedge.ml import EncryptedDataset
 from hedge.protocol import refusal_class
 from hedge.signing import SigningKey
+from tests.breach import (
+    Needle,
+    Place,
+    Region,
+    Scanner,
+    file_regions,
+    float_needles,
+    merged,
+    report,
+    row_regions,
+    secret_needles,
+    text_needles,
+    windows,
+)
 
 COLUMNS = ["a", "b", "c"]
 
@@ -204,27 +220,90 @@ def test_state_survives_a_restart(tmp_path: Path, db_url: str | None,
     second.close()
 
 
-@pytest.mark.parametrize("what", ["values", "secret key"])
-def test_breach_drill_finds_no_plaintext(client: TestClient, service: CloudService,
-                                         owner_keys: KeySet, what: str) -> None:
+def _dump(service: CloudService) -> Iterator[Region]:
+    """Everything the cloud wrote: each file in its data directory (SQLite's as binary,
+    containers parsed, the rest as text) and every row of every table (PostgreSQL keeps them
+    elsewhere)."""
+    for path in sorted(p for p in service.data_dir.rglob("*") if p.is_file()):
+        place: Place = "binary" if path.name.startswith("cloud.db") else "text"
+        yield from file_regions(path, str(path.relative_to(service.data_dir)), place)
+    with service.db.session() as s:
+        for table in Base.metadata.sorted_tables:
+            result = s.execute(select(table))
+            yield from row_regions(table.name, list(result.keys()), result.all())
+
+
+@pytest.fixture
+def assisted(tmp_path: Path, db_url: str | None) -> Iterator[CloudService]:
+    """A cloud that lets jobs name a key service (assisted training), over any number of rows."""
+    svc = CloudService(tmp_path / "cloud", db_url, min_job_rows=0,
+                       key_services=("https://keys.example/",))
+    yield svc
+    svc.close()
+
+
+def _plant(service: CloudService, blob: str, values: list[Needle], window: Needle,
+           token: Needle) -> list[tuple[Needle, str]]:
+    """A float64 and a key window in an upload's ciphertext, a value's text in a row, a token
+    and a float32 in a log; returns (needle, where) of each."""
+
+    def pick(kind: str, place: Place) -> Needle:
+        return next(n for n in values if n.kind == kind and n.searched_in(place)
+                    and "big-endian" not in n.what)
+
+    value64, value32, text = pick("float64", "payload"), pick("float32", "text"), pick(
+        "text", "text")
+    path = service.blobs.path(blob)
+    payload = next(r for r in file_regions(path, "upload") if r.place == "payload")
+    data = bytearray(path.read_bytes())
+    at = payload.start + len(payload.data) // 2
+    data[at:at + 8], data[at + 64:at + 96] = value64.raw, window.raw
+    path.write_bytes(data)
+    with service.db.session() as s:
+        s.execute(update(Site).values(name=f"plant {text.raw.decode()}"))
+        s.commit()
+    (service.data_dir / "service.log").write_bytes(token.raw + b" " + value32.raw)
+    return [(value64, "blobs/"), (window, "blobs/"), (text, "table site, column name"),
+            (token, "service.log"), (value32, "service.log")]
+
+
+@pytest.mark.parametrize("planted", [False, True], ids=["as-written", "planted"])
+def test_breach_drill_finds_no_plaintext(assisted: CloudService, owner_keys: KeySet,
+                                         planted: bool) -> None:
+    """After an enrolment, an upload and a queued assisted training, the cloud's files and rows
+    hold no value of the upload (float64, float32, text), no token in clear (the owner's, the
+    site's, the key service's) and no bytes of the secret key; planted, each kind is found."""
+    service, client = assisted, TestClient(assisted.app())
     cid, owner = consortium(client, service, owner_keys)
     token = site(client, cid, owner, "plant-1")
     body, x = dataset(owner_keys, rows=60, seed=3)
-    assert client.put(f"/v1/consortia/{cid}/uploads/b1", content=body,
-                      headers=bearer(token)).status_code == 201
-    dump = b"".join(p.read_bytes() for p in sorted(service.data_dir.rglob("*")) if p.is_file())
-    with service.db.session() as s:  # every row of every table (PostgreSQL keeps them elsewhere)
-        for table in Base.metadata.sorted_tables:
-            dump += repr(s.execute(select(table)).all()).encode()
-    if what == "values":
-        for value in x.reshape(-1)[:60]:
-            for raw in (np.float64(value).tobytes(), repr(float(value)).encode()):
-                assert raw not in dump
-    else:
-        secret = owner_keys.export_secret_key_unsafe()
-        middle = len(secret) // 2
-        for part in (secret[:64], secret[middle : middle + 64], secret[-64:]):
-            assert part not in dump
+    put = client.put(f"/v1/consortia/{cid}/uploads/b1", content=body, headers=bearer(token))
+    assert put.status_code == 201
+    refresh = secrets.token_urlsafe(32)
+    job = client.post(f"/v1/consortia/{cid}/jobs", headers=bearer(owner), json={
+        "model": "logistic", "iterations": 1,
+        "key_service": {"url": "https://keys.example/ks", "job": "j1", "token": refresh}})
+    assert job.status_code == 201, job.text
+    values: list[Needle] = []
+    for i, value in enumerate(x.reshape(-1).tolist()):
+        values += float_needles(value, f"value {i} = {value!r}")
+        values += text_needles(value, f"value {i}")
+    site_token = secret_needles(token, "the site token")
+    keys = [*secret_needles(owner, "the owner token"), *site_token,
+            *secret_needles(refresh, "the key service's refresh token")]
+    secret, p = owner_keys.export_secret_key_unsafe(), owner_keys.params
+    coefficients = p.poly_modulus_degree * (len(p.data_bits) + 1) * 8  # after the SEAL header
+    keys += windows(secret, "the CKKS secret key", start=len(secret) - coefficients)
+    scanner = Scanner(merged([*values, *keys]))
+    with service.db.session() as s:  # the tokens the cloud knows: as SHA-256 digests
+        digests = set(s.scalars(select(Token.digest)).all())
+    assert {hashlib.sha256(t.encode()).hexdigest() for t in (owner, token)} <= digests
+    expected = (_plant(service, put.json()["blob"], values, keys[-1], site_token[0])
+                if planted else [])
+    hits = scanner.scan(_dump(service))
+    for needle, where in expected:
+        assert any(h.needle == needle and where in h.where for h in hits), (needle, report(hits))
+    assert planted or not hits, report(hits)
 
 
 def test_deployments_are_relayed_to_their_site_only(client: TestClient, service: CloudService,

@@ -11,7 +11,13 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from hedge.errors import HedgeError, PolicyError
-from hedge.protocol import MIN_TOKEN_LENGTH, error_body, is_loopback_url, refusal_class
+from hedge.protocol import (
+    MIN_TOKEN_LENGTH,
+    error_body,
+    is_hedge_error,
+    is_loopback_url,
+    refusal_class,
+)
 
 __all__ = ["HttpRefreshClient"]
 
@@ -59,10 +65,10 @@ class HttpRefreshClient:
     def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> str:
         """Register a job (the admin token); the job's own token, which reaches that job only
         (what the cloud is given for it)."""
-        data = self._request("POST", "/jobs", json={
+        data = self._json(self._request("POST", "/jobs", json={
             "job_id": job_id, "length": length, "columns": columns,
-            "max_refreshes": max_refreshes}).json()
-        token = data.get("token") if isinstance(data, dict) else None
+            "max_refreshes": max_refreshes}))
+        token = data.get("token")
         if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH:
             raise HedgeError(f"the key service at {self.url} answered the registration without "
                              "a job token; run a key service of this hedge version")
@@ -75,13 +81,29 @@ class HttpRefreshClient:
     def job(self, job_id: str) -> dict[str, Any]:
         """A registered job's budget (`PolicyError` for an unknown job or a refused token):
         lets a client fail before it spends any work."""
-        data: dict[str, Any] = self._request("GET", f"/jobs/{quote(job_id, safe='')}").json()
-        return data
+        return self._json(self._request("GET", f"/jobs/{quote(job_id, safe='')}"))
 
     def audit(self) -> tuple[int, str]:
         """(entries, last hash) of the verified audit chain."""
-        data = self._request("GET", "/audit").json()
-        return int(data["entries"]), str(data["last_hash"])
+        data = self._json(self._request("GET", "/audit"))
+        entries, last = data.get("entries"), data.get("last_hash")
+        if isinstance(entries, bool) or not isinstance(entries, int) or not isinstance(last, str):
+            raise HedgeError(f"the key service at {self.url} answered the audit check without "
+                             "its entry count and last hash; check that the URL is the key "
+                             "service's")
+        return entries, last
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        """A success's JSON object, or `HedgeError` (saying nothing of what came instead)."""
+        try:
+            data = response.json()
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            raise HedgeError(f"the key service at {self.url} answered {response.status_code} "
+                             "without the JSON object it answers with; check that the URL is "
+                             "the key service's")
+        return data
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -94,8 +116,8 @@ class HttpRefreshClient:
         code = response.status_code
         # only a hedge refusal's own detail is repeated, and briefly: whatever else answers
         # at this URL (a proxy, another service) could put anything in its body
-        shown = (response.reason_phrase or "no reason given") if error is None or detail is None \
-            else detail[:_SHOWN]
+        shown = (detail[:_SHOWN] if detail is not None and is_hedge_error(error)
+                 else response.reason_phrase or "no reason given")
         if code == httpx.codes.UNAUTHORIZED:
             raise PolicyError(f"unauthorised: the key service at {self.url} refused the token "
                               f"({shown}); use the token it was started with")

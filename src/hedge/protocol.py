@@ -23,7 +23,7 @@ from hedge.errors import (
 )
 
 __all__ = ["JOB_ID_PATTERN", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "error_body",
-           "is_loopback_host", "is_loopback_url", "refusal_class"]
+           "is_hedge_error", "is_loopback_host", "is_loopback_url", "refusal_class"]
 
 #: Key-service job ids: 1-128 characters, letters, digits and ``._:-``, starting with a letter
 #: or digit.
@@ -70,6 +70,11 @@ _NAMED: dict[str, type[HedgeError]] = {
     cls.__name__: cls for cls in (SecretMaterialError, KeyMismatchError, TooLargeError,
                                   CorruptDataError, ParameterError, SchemaError, ShapeError,
                                   PolicyError)}
+
+
+def is_hedge_error(error: str | None) -> bool:
+    """Whether a refusal's `error` names one of the hedge exceptions the services name."""
+    return error in _NAMED
 
 
 def refusal_class(status: int, error: str | None) -> type[HedgeError]:

@@ -78,6 +78,12 @@ def test_a_deployment_sequence_beyond_the_database_s_integers_is_422(
         r = client.put(f"/v1/consortia/{cid}/sites/p1/deployments/{sequence}", content=b"{}",
                        headers=bearer(owner))
         assert r.status_code == 422 and r.json()["error"] == "ParameterError", r.text
+    before = blobs(service)
+    for sequence in (2**31 + 5, 2**53):  # beyond a 32-bit column: stored (64-bit columns)
+        r = client.put(f"/v1/consortia/{cid}/sites/p1/deployments/{sequence}",
+                       content=f'{{"n": {sequence}}}'.encode(), headers=bearer(owner))
+        assert r.status_code == 201, r.text
+    assert len(blobs(service)) == len(before) + 2
 
 
 @pytest.mark.parametrize("body", [

@@ -32,7 +32,8 @@ KNOWN = [upload(1, 50), upload(2, 1), upload(3, 30), upload(4, 5, site_id=2), up
     ([1, 5], [1], None),  # 25 rows more: enough
     ([1, 3, 4], [1], "in 5 rows of one site (uploads [4])"),  # 35 rows, 5 of site 2
     ([1, 2], [3, 5], None),  # 106 rows apart, all of one site
-    ([1, 3, 5], None, "in 6 rows (uploads [2, 4])"),  # an older job's "all": every upload
+    ([1, 3, 5], None, "in 5 rows of one site (uploads [4])"),  # an older job's "all": it
+    ([1, 2], None, "in 1 rows (uploads [2])"),  # took the uploads there were then, any prefix
 ])
 def test_a_difference_of_few_rows_in_all_or_per_site_is_refused(
         mine: list[int], theirs: list[int] | None, refused: str | None) -> None:
@@ -80,3 +81,38 @@ def test_the_cloud_refuses_a_job_that_differs_from_an_earlier_one_by_one_upload(
     stored = [j.spec["uploads"] for j in JobQueue(service.db).of_consortium(cid)]
     assert stored == [[ids[0]], [ids[0]]]
     service.close()
+
+
+def test_the_same_uploads_are_evaluated_only_so_often(tmp_path: Path,
+                                                      owner_keys: KeySet) -> None:
+    """Each evaluation's model is the owner's choice: a steep one-feature model per threshold
+    would read rows off the counts. After --max-evaluations jobs over the same uploads, the
+    next is refused; other uploads are not affected."""
+    import numpy as np
+
+    from hedge.ml import EncryptedLinearModel, RowLayout
+
+    service = CloudService(tmp_path / "cloud", min_job_rows=20, max_evaluations=2)
+    client = TestClient(service.app())
+    cid, owner = consortium(client, service, owner_keys)
+    token = site(client, cid, owner, "p1")
+    ids = [client.put(f"/v1/consortia/{cid}/uploads/{k}", content=dataset(
+        owner_keys, rows=30, seed=i)[0], headers=bearer(token)).json()["id"]
+           for i, k in enumerate(("a", "b"))]
+    model = EncryptedLinearModel(owner_keys.public().encrypt(np.ones(4)), RowLayout(4, 4096),
+                                 ["(bias)", "a", "b", "c"], "logistic")
+    blob = client.put(f"/v1/consortia/{cid}/models", content=model.to_bytes(),
+                      headers=bearer(owner)).json()["blob"]
+    jobs = f"/v1/consortia/{cid}/jobs"
+
+    def evaluate(uploads: list[int]) -> int:
+        return client.post(jobs, json={"kind": "evaluate", "model_blob": blob,
+                                       "uploads": uploads}, headers=bearer(owner)).status_code
+
+    assert [evaluate([ids[0]]), evaluate([ids[0]])] == [201, 201]
+    refused = client.post(jobs, json={"kind": "evaluate", "model_blob": blob,
+                                      "uploads": [ids[0]]}, headers=bearer(owner))
+    assert refused.status_code == 403 and "at most 2 over the same" in refused.json()["detail"]
+    assert evaluate([ids[1]]) == 201  # another upload set
+    service.close()
+

@@ -460,6 +460,26 @@ def test_a_job_message_repeats_no_body_of_what_answers_at_the_key_service_url(
         assert "418" in state.message and "hunter2" not in state.message
         service.close()
 
+    answers = FastAPI()  # what a key service answers, with secrets in every field
+
+    @answers.get("/a/ks/jobs/{job}")
+    def state_with_a_secret(job: str) -> dict[str, object]:
+        return {"length": "root:x:0:0 secret-metadata", "detail": "AKIA-secret"}
+
+    @answers.get("/b/ks/jobs/{job}")
+    def not_json(job: str) -> PlainTextResponse:
+        return PlainTextResponse("AKIA-secret, not JSON")
+
+    with serve(answers) as base:
+        for path, says in (("a", "another number of weights"), ("b", "without the JSON")):
+            service, _, _, _, made = assisted_job(tmp_path / path, owner_keys,
+                                                  f"{base}/{path}", "t" * 20)
+            assert Worker(service.db, service.blobs, seal=service.seal).run_once()
+            state = JobQueue(service.db).get(made.json()["id"])
+            assert state is not None and state.status == "failed" and says in state.message
+            assert "secret" not in state.message, state.message
+            service.close()
+
 
 @pytest.mark.parametrize(("url", "prefix", "under"), [
     ("https://k.example/ks/jobs", "https://k.example/ks", True),
@@ -469,7 +489,10 @@ def test_a_job_message_repeats_no_body_of_what_answers_at_the_key_service_url(
     ("https://k.example:99999/ks", "https://k.example/ks", False),  # not a port
     ("https://k.example/ks/../admin", "https://k.example/ks", False),  # resolves to /admin
     ("https://k.example/ks/%2e%2e/admin", "https://k.example/ks", False),
-    ("https://k.example/ks/./jobs", "https://k.example/ks", False)])
+    ("https://k.example/ks/./jobs", "https://k.example/ks", False),
+    ("https://[k.example]:8765/", "https://k.example:8765/", False),  # no address in brackets
+    ("https://[::1:8765/", "https://k.example:8765/", False),
+    ("https://k.example:8765]/", "https://k.example:8765/", False)])
 def test_a_key_service_url_lies_under_a_prefix_by_whole_segments(url: str, prefix: str,
                                                                  under: bool) -> None:
     assert _under(url, prefix) is under

@@ -340,7 +340,7 @@ def test_a_job_s_own_token_reaches_that_job_only_and_nothing_once_cancelled(
         low_weights: EncryptedVector, service: KeyService) -> None:
     """What the cloud holds for an assisted job is the job's own token: it refreshes and
     reads that job, nothing else (another job is 'not registered' for it, the audit log is
-    forbidden), and once the owner cancels the job it refreshes nothing more. The service
+    forbidden), and once the owner cancels the job it authenticates nothing. The service
     keeps only its SHA-256, also across a restart."""
     token = admin.register_job("http-own", COLUMNS, COLUMNS, 3)
     admin.register_job("http-other", COLUMNS, COLUMNS, 3)
@@ -357,9 +357,13 @@ def test_a_job_s_own_token_reaches_that_job_only_and_nothing_once_cancelled(
             own.audit()
         with pytest.raises(PolicyError, match="admin token"):
             own.cancel_job("http-own")
+        entries = len(service.audit.entries())
         admin.cancel_job("http-own")
-        with pytest.raises(PolicyError, match="used all 1 refreshes"):
-            own.refresh("http-own", low_weights.head(COLUMNS).to_bytes())
+        for _ in range(3):  # a cancelled job's token authenticates nothing, unaudited
+            with pytest.raises(PolicyError, match="unauthorised"):
+                own.refresh("http-own", low_weights.head(COLUMNS).to_bytes())
+        assert len(service.audit.entries()) == entries + 1  # the cancellation only
     assert service.job("http-other").used == 0  # type: ignore[union-attr]
-    assert service.job_of_token(token) == "http-own"
-    assert service.job_of_token(token[:-1] + "x") is None
+    assert service.job_of_token(token) is None  # cancelled
+    assert service.job_of_token(admin.register_job("http-new", COLUMNS, COLUMNS, 1)) == \
+        "http-new"

@@ -14,7 +14,7 @@ from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.client import CloudClient
 from hedge.cloud.db import Database, Job, database_url
-from hedge.errors import PolicyError
+from hedge.errors import HedgeError, PolicyError
 from hedge.ml import (
     EncryptedDataset,
     EncryptedLinearModel,
@@ -143,3 +143,53 @@ def test_a_model_cut_from_a_site_s_upload_is_not_released(
         ws.release(assisted, PASSPHRASE)
     assert [e.details["action"] for e in verify_log(ws.root / "audit.jsonl")
             if e.event == "refused"] == ["release-model"] * 2
+
+
+def test_an_early_release_leaves_a_running_job_s_budget_and_forged_evaluations_are_audited(
+        owner: tuple[OwnerWorkspace, TrainingPlan]) -> None:  # noqa: F811
+    """A release asked for before the job has a result cancels nothing at the key service
+    (the job may still be refreshing); an evaluation the cloud forges is refused, before
+    decryption when it states another margin bound than the owner encrypted the model with,
+    after it when its sums are no counts, and every release it cost is in the audit log."""
+    from hedge.ml import LinearModel
+    from hedge.ml.confusion import EncryptedConfusion
+    from hedge.ml.evaluation import EncryptedEvaluation
+    from hedge.ml.sign import SignApproximation
+    from hedge.owner.audit import verify_log as log_of
+
+    ws, plan = owner
+    enrolment = json.loads(ws.add_site("plant-1").read_text())
+    bundle = PublicBundle.load(ws.root / "public.bundle")
+    x = np.random.default_rng(2).uniform(-1, 1, (30, plan.features))
+    data = EncryptedDataset.encrypt(bundle, x, (x[:, 0] > 0).astype(float), COLUMNS)
+    with CloudClient(ws.identity["cloud"], enrolment["token"]) as site:
+        site.upload(ws.consortium, "batch-1", data.to_bytes())
+    running = ws.train()  # assisted, queued: no worker takes it
+    with pytest.raises(PolicyError, match="409"):
+        ws.release(running, PASSPHRASE)
+    assert not [e for e in log_of(ws.root / "keyservice-audit.jsonl") if e.event == "cancel"]
+
+    model = LinearModel(COLUMNS, 0.2, np.array([1.0, -0.5, 0.25]))
+    cloud = ws.root.parent / "cloud"
+
+    def answer(job: int, forged: EncryptedEvaluation) -> None:
+        db = Database(database_url(cloud, None))
+        with db.session() as s:
+            s.execute(update(Job).where(Job.id == job).values(
+                status="done", result=BlobStore(cloud / "blobs").put(forged.to_bytes())))
+        db.dispose()
+
+    approximation = SignApproximation.for_levels(6)
+    sums = bundle.encrypt(np.full(5, 100.0), check_range=False)  # no counts of 30 rows
+    for bound, says in ((7.0, "states the margin bound 7"), (model.margin_bound(),
+                                                             "are not counts of 30 rows")):
+        job = ws.evaluate(model)
+        answer(job, EncryptedEvaluation(bundle.encrypt(np.array([3.0])), EncryptedConfusion(
+            sums, 30, 4, approximation, bound)))
+        with pytest.raises(HedgeError, match=says):
+            ws.release_evaluation(job, PASSPHRASE)
+    events = [(e.event, e.details.get("action")) for e in log_of(ws.root / "audit.jsonl")]
+    assert events == [("refused", "release-evaluation"),  # before decryption: no release
+                      ("release-counted", "release-evaluation"),  # the squared errors
+                      ("release-counted", "release-evaluation"),  # the confusion sums
+                      ("refused", "release-evaluation")]

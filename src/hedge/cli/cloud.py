@@ -13,7 +13,7 @@ import uvicorn
 
 from hedge.cli._common import CertFile, KeyFile, console, tls_options
 from hedge.cloud import CloudService
-from hedge.cloud.app import DEFAULT_MAX_UPLOAD, DEFAULT_MIN_JOB_ROWS
+from hedge.cloud.app import DEFAULT_MAX_EVALUATIONS, DEFAULT_MAX_UPLOAD, DEFAULT_MIN_JOB_ROWS
 from hedge.cloud.worker import worker_main
 
 _RAY_HELP = ("Run the per-block work of training jobs on a Ray cluster: its address, or 'local' "
@@ -37,6 +37,10 @@ def serve(
         help="Refuse jobs over fewer rows (the owner decrypts what they compute); 0: no "
              "minimum.", min=0)
     ] = DEFAULT_MIN_JOB_ROWS,
+    max_evaluations: Annotated[int, typer.Option(
+        help="Evaluation jobs that may name the same uploads (the owner chooses each one's "
+             "model: many could read rows off the counts).", min=1)
+    ] = DEFAULT_MAX_EVALUATIONS,
     ssl_certfile: CertFile = None,
     ssl_keyfile: KeyFile = None,
     client_ca: Annotated[Path | None, typer.Option(
@@ -56,7 +60,8 @@ def serve(
     creates consortia, is written to DATA_DIR/admin.token on first start."""
     tls = tls_options(host, ssl_certfile, ssl_keyfile, client_ca)
     service = CloudService(data_dir, db_url, max_upload=max_upload,
-                           key_services=tuple(key_service or ()), min_job_rows=min_job_rows)
+                           key_services=tuple(key_service or ()), min_job_rows=min_job_rows,
+                           max_evaluations=max_evaluations)
     console.print(f"cloud data in {data_dir} (database {service.db.url.split('@')[-1]}); admin "
                   f"token in {service.admin_token_path}", highlight=False)
     spawn = multiprocessing.get_context("spawn")

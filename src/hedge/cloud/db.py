@@ -96,13 +96,15 @@ class Token(Base):
 
 class Upload(Base):
     __tablename__ = "upload"
-    __table_args__ = (UniqueConstraint("site_id", "idempotency_key"),)
+    # the same content is one upload of its consortium, whatever key it came under
+    __table_args__ = (UniqueConstraint("site_id", "idempotency_key"),
+                      UniqueConstraint("consortium_id", "blob"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
     idempotency_key: Mapped[str] = mapped_column(String(128))
     blob: Mapped[str] = mapped_column(String(64))
-    rows: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(BigInteger)
     created: Mapped[dt.datetime] = mapped_column(default=_now)
 
@@ -116,8 +118,8 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(32))
     spec: Mapped[str] = mapped_column(Text)  # JSON
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    progress: Mapped[int] = mapped_column(Integer, default=0)
-    total: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
     checkpoint: Mapped[str | None] = mapped_column(String(64))  # blob: encrypted state
     checkpoint_step: Mapped[int] = mapped_column(Integer, default=0)
@@ -138,7 +140,7 @@ class Deployment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
-    sequence: Mapped[int] = mapped_column(Integer)  # the owner's publication counter
+    sequence: Mapped[int] = mapped_column(BigInteger)  # the owner's publication counter
     blob: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     created: Mapped[dt.datetime] = mapped_column(default=_now)

@@ -42,10 +42,11 @@ def add_deployment_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
                 raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
                     f"sequence {sequence} of {name!r} holds another package; use the next "
                     "number"))
-            writer.commit()
-            if old is None:
+            if old is None:  # the row first: one the database refuses keeps no blob
                 s.add(Deployment(consortium_id=cid, site_id=site.id, sequence=sequence,
                                  blob=digest, size=size))
+                s.flush()
+            writer.commit()
             response.status_code = status.HTTP_200_OK if old else status.HTTP_201_CREATED
         return {"site": name, "sequence": sequence, "blob": digest, "size": size}
 

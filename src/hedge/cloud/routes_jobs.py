@@ -9,6 +9,7 @@ give those rows' contribution by difference. A job's uploads are fixed when it i
 (naming none means all the consortium has then)."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
+import threading
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
@@ -22,7 +23,7 @@ from hedge.cloud.access import ConsortiumId, Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, dataset_features, no_keystore
 from hedge.cloud.db import Database, Upload
-from hedge.cloud.differencing import too_close
+from hedge.cloud.differencing import too_close, too_many_evaluations
 from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.sealing import Seal
 from hedge.cloud.specs import MAX_ID, EvaluateSpec, JobBody, TrainSpec
@@ -39,10 +40,10 @@ def _under(url: str, prefix: str) -> bool:
     scheme, host and port, no user information (`https://allowed@elsewhere/` connects to
     `elsewhere`), no dot segments (the HTTP client resolves `/ks/../admin` to `/admin`), and
     the prefix's path a whole-segment prefix of the URL's path."""
-    u, p = urlsplit(url), urlsplit(prefix)
     try:
+        u, p = urlsplit(url), urlsplit(prefix)
         u_port, p_port = u.port, p.port
-    except ValueError:  # not a number, or out of range
+    except ValueError:  # a bracketed host that is no address, a port that is no number
         return False
     if u.username is not None or u.password is not None or not u.hostname:
         return False
@@ -88,15 +89,19 @@ JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="a job's id")]
 
 def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int, *,
                    key_services: tuple[str, ...], min_job_rows: int,
-                   seal: Seal | None) -> None:
+                   seal: Seal | None, max_evaluations: int) -> None:
     """`key_services`: URL prefixes assisted-training jobs may name (the workers connect
     there, so an owner cannot point them elsewhere in the cloud's network); none: no
     assisted training. `seal`: seals the key service's token in the job's row (without one,
     no assisted training either). A job over fewer than `min_job_rows` rows, or whose upload
     set differs from an earlier job's by fewer (module doc), is refused: whatever it computes
     is decrypted by the owner (a floor against small releases by mistake; an owner can still
-    pad a job with rows it uploads itself)."""
+    pad a job with rows it uploads itself). At most `max_evaluations` evaluation jobs run over
+    one upload set (models the owner chooses could otherwise read rows off the counts)."""
     queue = JobQueue(db)
+    # one API process per database: a job's checks against the earlier ones and its insert
+    # are not interleaved with another submission's
+    submitting = threading.Lock()
 
     def uploads_named(cid: int, wanted: list[int] | None) -> list[Upload]:
         """The uploads a job names (None: all the consortium's); 404 for ids the consortium
@@ -156,13 +161,16 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                 f"{min_job_rows} (the owner decrypts what jobs compute): name more uploads or "
                 "wait for more data"))
         fields["uploads"] = [u.id for u in uploads]  # fixed now, also for "all"
-        earlier = [(j.id, j.spec.get("uploads")) for j in queue.of_consortium(cid)
-                   if j.status != "failed"]
-        close = too_close(uploads, earlier, db.uploads(cid), min_job_rows)
-        if close is not None:
-            raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(close))
         total = spec.iterations if isinstance(spec, TrainSpec) else 1
-        job_id = queue.submit(cid, spec.kind, fields, total=total)
+        with submitting:  # checked against the earlier jobs and queued as one step
+            earlier = [j for j in queue.of_consortium(cid) if j.status != "failed"]
+            close = too_close(uploads, [(j.id, j.spec.get("uploads")) for j in earlier],
+                              db.uploads(cid), min_job_rows)
+            if close is None and isinstance(spec, EvaluateSpec):
+                close = too_many_evaluations(fields["uploads"], earlier, max_evaluations)
+            if close is not None:
+                raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(close))
+            job_id = queue.submit(cid, spec.kind, fields, total=total)
         return JobInfo.of(job_of(cid, job_id))
 
     @app.put("/v1/consortia/{cid}/models", status_code=status.HTTP_201_CREATED)

@@ -1,14 +1,15 @@
-"""Secrets the cloud must keep for a while but never in its database: the key service's refresh
-token of an owner-assisted job.
+"""Secrets the cloud must keep for a while but never in its database: the key service's token
+of an owner-assisted job (the job's own, `hedge.owner.keyservice`).
 
 They are sealed with AES-256-GCM (pyca/cryptography) under the cloud's own seal key, 32 random
 bytes in DATA_DIR/seal.key (mode 0600, created on first start, never in the database), bound to
-where they belong (the consortium and the key-service job) as associated data, so a sealed
-token copied into another job does not open. What this protects: a dump or backup of the
-database alone (PostgreSQL's, or SQLite's file without the data directory) holds no token. A
-dump of the whole data directory holds the key too: the workers need the token in clear while
-the job runs, so whoever controls the cloud's machine can use it then (docs/pipeline.md). Jobs
-drop their sealed token once they end (`hedge.cloud.jobs`).
+where they belong (the consortium and the key-service job) as associated data: a sealed token
+copied into another consortium's row, or into one naming another key-service job, does not
+open. What this protects: a dump or backup of the database alone (PostgreSQL's, or SQLite's
+file without the data directory) holds no token. A dump of the whole data directory holds the
+key too: the workers need the token in clear while the job runs, so whoever controls the
+cloud's machine can use it then (docs/pipeline.md). Jobs drop their sealed token once they end
+(`hedge.cloud.jobs`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ class Seal:
         """The key in `data_dir`/seal.key, created (0600) if missing; `CorruptDataError` for a
         file that is not a seal key."""
         path = Path(data_dir) / _KEY_FILE
-        if not path.exists():
-            write_atomic(path, AESGCM.generate_key(bit_length=256))
+        if not path.exists():  # a first start: whoever links its key first, all use it
+            fresh = path.with_name(f".{_KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}")
+            write_atomic(fresh, AESGCM.generate_key(bit_length=256))
+            try:
+                os.link(fresh, path)  # fails if another process made one meanwhile
+            except FileExistsError:
+                pass
+            finally:
+                fresh.unlink()
         key = path.read_bytes()
         if len(key) != 32:
             raise CorruptDataError(f"{path} is not a seal key (32 bytes expected, found "

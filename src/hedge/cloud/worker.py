@@ -261,10 +261,9 @@ def _refresher(client: HttpRefreshClient, job: str,
                data: EncryptedDataset) -> Callable[[EncryptedVector], EncryptedVector]:
     """Refreshes through the owner's key service (its round trips count as homomorphic
     computation: the owner's side of the protocol)."""
-    state = client.job(job)
-    if state.get("length") != len(data.columns):
-        raise ParameterError(f"key service job {job!r} is registered for {state.get('length')} "
-                             f"weights, the data has {len(data.columns)}")
+    if client.job(job).get("length") != len(data.columns):  # its value is not repeated
+        raise ParameterError(f"key service job {job!r} is registered for another number of "
+                             f"weights than the data's {len(data.columns)}")
     return lambda w: refresh_tiled(client, job, w, data.layout)
 
 

@@ -134,14 +134,15 @@ class KeyService:
             return None if job is None else Job(**vars(job))
 
     def job_of_token(self, token: str) -> str | None:
-        """The job whose own token `token` is (None if none): compared by SHA-256, the service
-        keeps no job token itself."""
+        """The job whose own token `token` is, while it has refreshes left (None otherwise: a
+        cancelled or spent job's token authenticates nothing, so its holder cannot even fill
+        the audit log with refusals): compared by SHA-256, the service keeps no job token."""
         digest = _digest(token)
         with self._lock:
             for job in self._jobs.values():
                 if job.token_sha256 is not None and hmac.compare_digest(job.token_sha256,
                                                                         digest):
-                    return job.job_id
+                    return job.job_id if job.used < job.max_refreshes else None
         return None
 
     def register_job(self, job_id: str, length: int, columns: int, max_refreshes: int) -> str:

@@ -82,11 +82,17 @@ def check_model(model: EncryptedLinearModel, record: dict[str, Any], plan: Train
 
 
 def check_evaluation(evaluation: EncryptedEvaluation, record: dict[str, Any]) -> None:
-    """`PolicyError` unless the evaluation counts the rows of the uploads the job named."""
+    """`PolicyError` unless the evaluation counts the rows of the uploads the job named and
+    carries the margin bound R the owner encrypted the model with."""
     rows = int(record.get("rows", evaluation.confusion.rows))
     if evaluation.confusion.rows != rows:
         raise PolicyError(f"the evaluation counts {evaluation.confusion.rows} rows, the job's "
                           f"uploads hold {rows}: not the job's result; not released")
+    bound = float(record.get("margin_bound", evaluation.confusion.margin_bound))
+    if not np.isclose(evaluation.confusion.margin_bound, bound, rtol=1e-9, atol=0.0):
+        raise PolicyError(f"the evaluation states the margin bound "
+                          f"{evaluation.confusion.margin_bound:.6g}, the model was encrypted "
+                          f"with {bound:.6g}: not the job's result; not released")
 
 
 def check_statistics_counts(counts: np.ndarray, means: np.ndarray, stds: np.ndarray,

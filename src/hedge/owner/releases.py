@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,10 +27,13 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def spending_keys(path: str | os.PathLike[str], passphrase: str) -> Iterator[KeySet]:
+def spending_keys(path: str | os.PathLike[str], passphrase: str, *,
+                  counted: Callable[[KeySet], None] | None = None) -> Iterator[KeySet]:
     """The key set in the keystore `path`, opened under an exclusive lock (`.NAME.lock` beside
     it; another command waits) and written back with its count each time a release is
-    counted, before the release decrypts. The keystore's own errors as `KeySet.load`'s."""
+    counted, before the release decrypts; then `counted` is called (an audit entry, so that
+    a release that fails later is on record too). The keystore's own errors as
+    `KeySet.load`'s."""
     keystore = Path(path)
     with keystore.with_name(f".{keystore.name}.lock").open("a") as lock:
         try:
@@ -40,7 +43,12 @@ def spending_keys(path: str | os.PathLike[str], passphrase: str) -> Iterator[Key
                         keystore)
             fcntl.flock(lock, fcntl.LOCK_EX)
         keys = KeySet.load(keystore, passphrase=passphrase)
-        keys.on_spend = lambda spent: spent.save(keystore, passphrase=passphrase)
+        def spend(spent: KeySet) -> None:
+            spent.save(keystore, passphrase=passphrase)
+            if counted is not None:
+                counted(spent)
+
+        keys.on_spend = spend
         try:
             yield keys
         finally:

@@ -29,7 +29,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -72,11 +72,13 @@ def _cloud_client(root: Path, url: str, token: str) -> CloudClient:
 
 @contextmanager
 def _refusals(log: AuditLog, action: str, job_id: int) -> Iterator[None]:
-    """A `PolicyError` the block raises is recorded in the audit log as a refusal first."""
+    """Whatever the block raises is recorded in the audit log as a refusal of `action` first
+    (a policy's reason, or the error's type and message)."""
     try:
         yield
-    except PolicyError as exc:
-        log.append("refused", f"job-{job_id}", {"action": action, "reason": str(exc)})
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, PolicyError) else f"{type(exc).__name__}: {exc}"
+        log.append("refused", f"job-{job_id}", {"action": action, "reason": reason[:2000]})
         raise
 
 
@@ -289,7 +291,8 @@ class OwnerWorkspace:
         with self.client() as client:
             blob = client.store_model(self.consortium, encrypted.to_bytes())
         return self._submit({"kind": "evaluate", "model_blob": blob, "uploads": named},
-                            {"kind": "evaluate", "uploads": named, "rows": rows})
+                            {"kind": "evaluate", "uploads": named, "rows": rows,
+                             "margin_bound": 1.0 / encrypted.tiled_scale})
 
     def prepare(self, uploads: list[int] | None = None) -> int:
         """Queue a preparation: the cloud adds the sites' encrypted per-class statistics of the
@@ -303,7 +306,7 @@ class OwnerWorkspace:
         and the rows they hold, as the cloud lists them (unknown ids: left for the cloud to
         refuse)."""
         known = {int(u["id"]): int(u["rows"]) for u in self.uploads()}
-        named = sorted(known) if wanted is None else list(wanted)
+        named = sorted(known) if wanted is None else sorted(set(wanted))  # as the cloud counts
         return (named or None), sum(known.get(i, 0) for i in named)
 
     def _submit(self, spec: dict[str, Any], record: dict[str, Any]) -> int:
@@ -351,30 +354,28 @@ class OwnerWorkspace:
         weights) and release-decrypt it; audited, a refusal too. The encrypted model stays in
         the directory as job-N.hem."""
         record = job_record(self.state.get("jobs", {}), job_id, "train")
-        self._close(job_id)
         plan = TrainingPlan.load(self.root / "plan.json")
-        with self._releasing(job_id, passphrase) as (keys, raw, log):
+        with self._releasing(job_id, passphrase, "release-model") as (keys, raw, log):
             write_atomic(self.root / f"job-{job_id}.hem", raw)
             encrypted = EncryptedLinearModel.from_bytes(raw, keys.public())
-            with _refusals(log, "release-model", job_id):
-                check_model(encrypted, record, plan, keys.params.depth)
-                model = encrypted.decrypt(keys)
-                try:
-                    model.check_plausible()
-                except SchemaError as exc:
-                    raise PolicyError(f"{exc}; not released") from None
+            check_model(encrypted, record, plan, keys.params.depth)
+            model = encrypted.decrypt(keys)
+            try:
+                model.check_plausible()
+            except SchemaError as exc:
+                raise PolicyError(f"{exc}; not released") from None
             log.append("release-model", f"job-{job_id}", {"columns": len(model.columns),
                                                          "kind": model.kind})
         return model
 
     def release_evaluation(self, job_id: int, passphrase: str) -> EvaluationReport:
-        """Fetch a finished evaluation, check that it counts the job's rows, and
-        release-decrypt its aggregates (audited, a refusal too)."""
+        """Fetch a finished evaluation, check that it is the job's (its rows, the margin
+        bound the model was encrypted with), and release-decrypt its aggregates (audited, a
+        refusal too)."""
         record = job_record(self.state.get("jobs", {}), job_id, "evaluate")
-        with self._releasing(job_id, passphrase) as (keys, raw, log):
+        with self._releasing(job_id, passphrase, "release-evaluation") as (keys, raw, log):
             evaluation = EncryptedEvaluation.from_bytes(raw, keys.public())
-            with _refusals(log, "release-evaluation", job_id):
-                check_evaluation(evaluation, record)
+            check_evaluation(evaluation, record)
             report = evaluation.decrypt(keys)
             log.append("release-evaluation", f"job-{job_id}", {"rows": report.rows})
         return report
@@ -385,25 +386,37 @@ class OwnerWorkspace:
         refused when a class has fewer than `min_rows` rows, or when they do not count the
         rows of the job's uploads)."""
         record = job_record(self.state.get("jobs", {}), job_id, "prepare")
-        with self._releasing(job_id, passphrase) as (keys, raw, log):
+        with self._releasing(job_id, passphrase, "release-statistics",
+                             refusals=False) as (keys, raw, log):  # they audit their own
             pooled = PooledStatistics.from_bytes(raw, keys.public())
             return release_statistics(keys, pooled.vector, pooled.columns, log,
                                       min_rows=min_rows, job=f"job-{job_id}",
                                       rows=int(record["rows"]))
 
     @contextmanager
-    def _releasing(self, job_id: int, passphrase: str
-                   ) -> Iterator[tuple[KeySet, bytes, AuditLog]]:
-        """The keys (`spending_keys`: one release at a time, each counted in the keystore
-        before it decrypts), a finished job's result and the audit log."""
+    def _releasing(self, job_id: int, passphrase: str, action: str, *,
+                   refusals: bool = True) -> Iterator[tuple[KeySet, bytes, AuditLog]]:
+        """A finished job's result, the keys (`spending_keys`: one release at a time, each
+        counted in the keystore before it decrypts, and recorded in the audit log as
+        `release-counted` at once, whatever follows) and the audit log; with `refusals`,
+        whatever the block raises is audited as a refusal of `action`. The job has a result,
+        so it has ended: an assisted job's key-service budget is cancelled (`_close`)."""
         with self.client() as client:
             raw = client.job_result(self.consortium, job_id)
-        with spending_keys(self.root / "keys.hks", passphrase) as keys:
-            log = AuditLog(self.root / "audit.jsonl")
-            try:
+        self._close(job_id)
+        log = AuditLog(self.root / "audit.jsonl")
+        job = f"job-{job_id}"
+
+        def counted(keys: KeySet) -> None:
+            log.append("release-counted", job, {"action": action,
+                                                "releases_used": keys.releases_used})
+
+        try:
+            with (spending_keys(self.root / "keys.hks", passphrase, counted=counted) as keys,
+                  _refusals(log, action, job_id) if refusals else nullcontext()):
                 yield keys, raw, log
-            finally:
-                log.close()
+        finally:
+            log.close()
 
     # -- deployment --------------------------------------------------------------------------
 

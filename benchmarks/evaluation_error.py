@@ -85,7 +85,7 @@ def measure(keys: KeySet, rows: int, repeats: int, case: str = "typical") -> dic
                           *keys.decrypt(c.sums)[[0, 1, c.width]]])
         errors.append(np.abs(found - exact))
     worst = np.max(errors, axis=0)
-    t_brier, t_counts = brier_release_error(rows), release_error(rows)
+    t_brier, t_counts = brier_release_error(rows), release_error(rows, c.approximation)
     margins = (2 * y - 1) * (model.intercept + x @ model.coef)
     return {"case": case, "rows": rows, "repeats": repeats, "seconds": float(np.mean(seconds)),
             "margin_bound": model.margin_bound(), "max_margin": float(np.abs(margins).max()),
@@ -95,7 +95,7 @@ def measure(keys: KeySet, rows: int, repeats: int, case: str = "typical") -> dic
             "ratio_squared_errors": t_brier / float(worst[0]),
             "ratio_counts": t_counts / float(worst[1:].max()),
             "brier_noise": flooding_sigma(t_brier, 1, keys.max_releases) / rows,
-            "count_noise": flooding_sigma(t_counts, c.width + 1, keys.max_releases)}
+            "count_noise": flooding_sigma(t_counts, len(c.released), keys.max_releases)}
 
 
 def show(title: str, results: list[dict[str, Any]]) -> None:

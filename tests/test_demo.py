@@ -70,7 +70,8 @@ def test_the_flow_ends_with_an_active_model_everywhere(demo: tuple[Path, DemoSum
     # the cloud scored the released model, encrypted, on the 270 held-out encrypted rows
     e, p = s.evaluation, s.plain_evaluation
     assert e["rows"] == 270
-    assert abs(e["brier"] - p["brier"]) <= BRIER_BOUND
+    assert abs(e["brier"] - p["brier"]) <= e["brier_bound"]  # the bound its R states
+    assert e["brier_bound"] >= BRIER_BOUND and e["brier_noise"] > 0
     assert abs(e["accuracy"] - p["accuracy"]) < 0.1  # sign approximation near the boundary
     for i in (1, 2, 3):
         lines = (root / f"edge-{i}" / "data" / "predictions.jsonl").read_text().splitlines()

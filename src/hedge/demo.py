@@ -298,7 +298,8 @@ def _print(out: Console, s: DemoSummary, root: Path) -> None:
     e, p = s.evaluation, s.plain_evaluation
     if e:
         out.print(f"encrypted evaluation in the cloud on {e['rows']:.0f} held-out rows: Brier "
-                  f"{e['brier']:.4f} (in the clear {p['brier']:.4f}), accuracy "
+                  f"{e['brier']:.4f} (in the clear {p['brier']:.4f}; stated bound "
+                  f"±{e['brier_bound']:.3f} for the margin bound R its weights carry), accuracy "
                   f"{e['accuracy']:.3f} (in the clear {p['accuracy']:.3f})")
     out.print("stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in s.stages.items()))
     out.print(f"everything each party wrote is under {root}/ (cloud/, owner/, edge-N/)")

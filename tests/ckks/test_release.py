@@ -100,3 +100,19 @@ def test_release_of_a_sum_reveals_only_the_total(keys: KeySet, bundle: PublicBun
     r = keys.release(bundle.encrypt(x).sum())
     assert r.values.shape == (1,)
     assert abs(r.values[0] - x.sum()) < 7 * r.noise_sigma + r.step
+
+
+def test_a_release_of_some_values_floods_only_those(keys: KeySet, bundle: PublicBundle) -> None:
+    """`indices`: the other values are decrypted and dropped inside, so the noise is sized for
+    the released ones alone (fewer values, less noise each)."""
+    vector = bundle.encrypt(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    used = keys.releases_used
+    some = keys.release(vector, indices=[4, 0])
+    assert some.values.shape == (2,) and keys.releases_used == used + 1
+    assert np.allclose(some.values, [5.0, 1.0], atol=6 * some.noise_sigma)
+    assert some.noise_sigma == flooding_sigma(DEFAULT_ERROR_BOUND, 2, keys.max_releases)
+    assert some.noise_sigma < keys.release(vector).noise_sigma
+    for bad in ([], [0, 0], [5], [-1], [True]):
+        with pytest.raises(ParameterError, match="distinct positions"):
+            keys.release(vector, indices=bad)
+    assert keys.releases_used == used + 2  # refused arguments spend nothing

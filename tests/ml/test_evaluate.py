@@ -66,9 +66,16 @@ def test_a_wide_margin_bound_keeps_every_row_of_the_brier_score_bounded(
 
 def test_release_bounds_grow_with_the_rows_summed() -> None:
     from hedge.ml.confusion import CONFUSION_ROW_ERROR, RELEASE_ERROR, release_error
+    from hedge.ml.sign import SignApproximation
 
     assert release_error(1) == release_error(16384) == RELEASE_ERROR == 2.0**-10
     assert release_error(10**6) == 10**6 * CONFUSION_ROW_ERROR
+    two, five = SignApproximation.for_levels(6), SignApproximation.for_levels(17)  # standard, deep
+    assert release_error(10**6, two) == release_error(10**6)
+    # deep's five stages amplify a row's error by their slope (430 against 9.8): so does t
+    assert release_error(10**6, five) == pytest.approx(
+        10**6 * CONFUSION_ROW_ERROR * five.max_slope() / two.max_slope())
+    assert 40 < five.max_slope() / two.max_slope() < 50
     assert brier_release_error(100) == 2.0**-10
     assert brier_release_error(10**5) == 10**5 * BRIER_ROW_ERROR
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,14 +75,24 @@ def flooding_sigma(error_bound: float, released: int, max_releases: int) -> floa
 
 
 def release(keys: KeySet, vector: EncryptedVector, *,
-            error_bound: float = DEFAULT_ERROR_BOUND) -> Release:
-    """Decrypt `vector` for release: add public, fixed flooding noise and round.
+            error_bound: float = DEFAULT_ERROR_BOUND,
+            indices: Sequence[int] | None = None) -> Release:
+    """Decrypt `vector` for release: add public, fixed flooding noise and round. With
+    `indices`, only those values are released (in that order), and the noise is sized for
+    them alone: the others are decrypted inside and dropped, they never leave the owner.
 
     Spends one release of the key set's budget (`PolicyError` when none is left)."""
     if not (math.isfinite(error_bound) and error_bound > 0):
         raise ParameterError("error_bound must be a positive number")
+    if indices is not None and (not indices or len(set(indices)) != len(indices) or any(
+            isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vector.length
+            for i in indices)):
+        raise ParameterError(f"indices must be distinct positions in the vector's "
+                             f"{vector.length} values")
     keys.spend_release()
     values = keys.decrypt(vector)
+    if indices is not None:
+        values = values[list(indices)]
     sigma = flooding_sigma(error_bound, values.size, keys.max_releases)
     step = 2.0 ** math.floor(math.log2(sigma))
     flooded = values + sigma * _gaussian(values.size)

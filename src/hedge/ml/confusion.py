@@ -33,6 +33,7 @@ then.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,11 +64,22 @@ RELEASE_ERROR = 2.0**-10
 CONFUSION_ROW_ERROR = 2.0**-24
 
 
-def release_error(rows: int) -> float:
+def release_error(rows: int, approximation: SignApproximation | None = None) -> float:
     """The public bound t on the CKKS error of a released confusion sum over `rows` rows:
-    rows * CONFUSION_ROW_ERROR, at least RELEASE_ERROR. The flooding noise is sized from it,
-    so the release's argument (error at most t, docs/security.md) holds for any row count."""
-    return max(RELEASE_ERROR, rows * CONFUSION_ROW_ERROR)
+    rows * CONFUSION_ROW_ERROR, at least RELEASE_ERROR, for the `standard` preset's two sign
+    stages; a steeper composite (more stages, e.g. `deep`'s five) amplifies a row's error by
+    its `max_slope`, and the bound grows by the ratio of the slopes. The flooding noise is
+    sized from it, so the release's argument (error at most t, docs/security.md) holds for
+    any row count."""
+    steeper = 1.0 if approximation is None else max(
+        1.0, approximation.max_slope() / _standard_slope())
+    return max(RELEASE_ERROR, rows * CONFUSION_ROW_ERROR * steeper)
+
+
+@functools.cache
+def _standard_slope() -> float:
+    """The slope the per-row bound was measured at: two stages (the `standard` preset)."""
+    return SignApproximation.for_levels(2 * SIGN_STAGE_DEPTH).max_slope()
 
 
 @dataclass(frozen=True)
@@ -122,11 +134,22 @@ class EncryptedConfusion:
         """The owner's side: release decryption (default) of the sums, then the counts.
 
         The sums add up a polynomial evaluation per row, so their CKKS error grows with the
-        rows; the release states `release_error(rows)` (2^-10 up to 16,384 rows, then
-        rows * 2^-24), which puts about one count of flooding noise on each sum per 2^-10."""
-        values = (keys.release(self.sums, error_bound=release_error(self.rows)).values
-                  if release else keys.decrypt(self.sums))
-        return self.counts(np.asarray(values))
+        rows; the release states `release_error(rows, approximation)` (2^-10 up to 16,384
+        rows with two sign stages, then rows * 2^-24) and floods only the three sums A, B and
+        S (`released`; the other slots are dropped inside): a standard deviation of 0.43 counts
+        on each per 2^-10 of the bound."""
+        if not release:
+            return self.counts(np.asarray(keys.decrypt(self.sums)))
+        values = np.zeros(self.sums.length)  # only A, B and S leave the owner
+        values[list(self.released)] = keys.release(
+            self.sums, error_bound=release_error(self.rows, self.approximation),
+            indices=self.released).values
+        return self.counts(values)
+
+    @property
+    def released(self) -> tuple[int, int, int]:
+        """The slots of A, B and S: the three values a release decrypts and floods."""
+        return (0, 1, self.width)
 
     def error_bound(self, margins: np.ndarray) -> float:
         """The stated bound on every count's error, given the rows' margins y'_i (b + x_i . w)

@@ -13,7 +13,8 @@ training used them up, see `hedge.ml.refresh.refresh_tiled`).
   dot products (1 level), the sigmoid as a degree-7 least-squares polynomial on [-B, B]
   (3 levels), the square (1) and a mask of the real rows with 1/n folded in (1): depth 6.
   B = max(8, R), R the margin bound the weights carry (`margin_range`): the polynomial is
-  fitted over every margin the schema allows, so it stays bounded (|p| <= 1.1) on all of them
+  fitted over every margin the schema allows (in t / B, where the fit is well conditioned
+  whatever B), so it stays bounded (|p| <= 1.1 for every B, measured up to 10^6) on all of them
   and no row's term, nor its CKKS error, can grow beyond it. Its fit error e(B) is 0.032 for
   B = 8, 0.065 at 12, 0.18 at 24; the Brier score is within `brier_bound(R)` = e (2 + e) of
   the exact one (|a^2 - b^2| <= e (2 + e) for |a - b| <= e, a, b in [0, 1 + e]);
@@ -48,6 +49,7 @@ BRIER_DEPTH = 6
 #: decision boundary, at the bound R and up to 24 with R = 30); 2^-24 = 6e-8 leaves six times
 #: that per row, and the floor 2^-10 far more below 16,384 rows.
 BRIER_ROW_ERROR = 2.0**-24
+_MAX_RANGE = 1e6
 #: The floor of every release bound of an evaluation (`hedge.ml.confusion.RELEASE_ERROR`).
 _FLOOR = 2.0**-10
 
@@ -60,8 +62,14 @@ def brier_release_error(rows: int) -> float:
 
 def margin_range(margin_bound: float | None) -> float:
     """The range [-B, B] the Brier score's sigmoid polynomial is fitted on: B = max(8, R) for
-    the margin bound R the weights carry (None: 8, a model without a stated bound)."""
-    return _RANGE if margin_bound is None else max(_RANGE, float(margin_bound))
+    the margin bound R the weights carry (None: 8, a model without a stated bound).
+    `ParameterError` for R beyond 10^6 (no model's: `hedge.ml.model.MAX_MARGIN` is 1,000)."""
+    if margin_bound is None:
+        return _RANGE
+    if not (np.isfinite(margin_bound) and 0 < margin_bound <= _MAX_RANGE):
+        raise ParameterError(f"the margin bound must be a positive number up to "
+                             f"{_MAX_RANGE:g}, not {margin_bound!r}")
+    return max(_RANGE, float(margin_bound))
 
 
 def brier_bound(margin_bound: float | None) -> float:
@@ -70,9 +78,10 @@ def brier_bound(margin_bound: float | None) -> float:
     bound = margin_range(margin_bound)
     if bound == _RANGE:
         return BRIER_BOUND
-    t = np.linspace(-bound, bound, 20001)
+    t = bound * np.linspace(-1.0, 1.0, 20001)
     fit = np.polynomial.polynomial.polyval(t, sigmoid_polynomial(_DEGREE, bound))
-    error = float(np.max(np.abs(fit - 1.0 / (1.0 + np.exp(-t)))))
+    exact = 1.0 / (1.0 + np.exp(-np.clip(t, -700.0, 700.0)))
+    error = float(np.max(np.abs(fit - exact)))
     return error * (2 + error)
 
 

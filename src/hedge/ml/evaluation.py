@@ -84,7 +84,8 @@ class EncryptedEvaluation:
         total = (keys.release(self.squared_errors, error_bound=t).values if release
                  else keys.decrypt(self.squared_errors))
         noise = (flooding_sigma(t, 1, keys.max_releases) / rows,
-                 flooding_sigma(release_error(rows), c.sums.length, keys.max_releases))
+                 flooding_sigma(release_error(rows, c.approximation), len(c.released),
+                                keys.max_releases))
         return EvaluationReport(rows, float(np.asarray(total)[0]) / rows,
                                 brier_bound(c.margin_bound), c.decrypt(keys, release=release),
                                 *(noise if release else (0.0, 0.0)))

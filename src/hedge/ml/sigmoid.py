@@ -16,12 +16,16 @@ def sigmoid_polynomial(degree: int = 3, bound: float = 6.0) -> np.ndarray:
     """
     if degree < 1 or degree % 2 == 0:
         raise ValueError("the degree must be odd and positive")
-    t = np.linspace(-bound, bound, 4001)
+    if not (np.isfinite(bound) and bound > 0):
+        raise ValueError(f"the bound must be a positive number, not {bound!r}")
+    # fitted in u = t / bound on [-1, 1], where the powers are well conditioned whatever the
+    # bound, then scaled back: the same least-squares polynomial, computed stably
+    u = np.linspace(-1.0, 1.0, 4001)
     odd = np.arange(1, degree + 1, 2)
-    design = t[:, None] ** odd[None, :]
-    target = 1.0 / (1.0 + np.exp(-t)) - 0.5
+    design = u[:, None] ** odd[None, :]
+    target = 1.0 / (1.0 + np.exp(-np.clip(bound * u, -700.0, 700.0))) - 0.5
     fitted, *_ = np.linalg.lstsq(design, target, rcond=None)
     coeffs = np.zeros(degree + 1)
     coeffs[0] = 0.5
-    coeffs[odd] = fitted
+    coeffs[odd] = fitted / float(bound) ** odd
     return coeffs

@@ -73,6 +73,12 @@ class SignApproximation:
         """max |p(t) - sign(t)| over delta <= |t| <= 1."""
         return float(self.envelope(np.array([delta]))[0])
 
+    def max_slope(self) -> float:
+        """max |p'(t)| over |t| <= 1 (at 0, where the composite is steepest): how much it
+        amplifies an error of its input, e.g. the CKKS error of a row's margin."""
+        values = self(_GRID)
+        return float(np.max(np.abs(np.diff(values))) / (_GRID[1] - _GRID[0]))
+
     def peak(self) -> float:
         """max |p(t)| over |t| <= 1: a row's contribution never exceeds it."""
         return float(np.max(np.abs(self(_GRID))))

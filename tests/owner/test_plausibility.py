@@ -97,27 +97,38 @@ def test_statistics_must_count_the_job_s_rows_in_the_scaled_range(
             check_statistics_counts(*args)
 
 
+def _site_upload(ws: OwnerWorkspace, plan: TrainingPlan, seed: int) -> EncryptedDataset:
+    """One site enrolled and its 30 rows uploaded; the dataset it encrypted."""
+    enrolment = json.loads(ws.add_site("plant-1").read_text())
+    bundle = PublicBundle.load(ws.root / "public.bundle")
+    x = np.random.default_rng(seed).uniform(-1, 1, (30, plan.features))
+    data = EncryptedDataset.encrypt(bundle, x, (x[:, 0] > 0).astype(float), COLUMNS)
+    with CloudClient(ws.identity["cloud"], enrolment["token"]) as site:
+        site.upload(ws.consortium, "batch-1", data.to_bytes())
+    return data
+
+
+def _answer(ws: OwnerWorkspace, job: int, forged: bytes) -> None:
+    """The cloud, as an attacker, marks `job` done with `forged` as its result."""
+    cloud = ws.root.parent / "cloud"
+    db = Database(database_url(cloud, None))
+    with db.session() as s:
+        s.execute(update(Job).where(Job.id == job).values(
+            status="done", result=BlobStore(cloud / "blobs").put(forged)))
+    db.dispose()
+
+
 def test_a_model_cut_from_a_site_s_upload_is_not_released(
         owner: tuple[OwnerWorkspace, TrainingPlan]) -> None:  # noqa: F811
     """The cloud plays the attacker: it answers a training job with a 'model' made of a
     site's first row and label. The owner refuses it before decrypting, and audits that."""
     ws, plan = owner
-    enrolment = json.loads(ws.add_site("plant-1").read_text())
-    bundle = PublicBundle.load(ws.root / "public.bundle")
-    x = np.random.default_rng(1).uniform(-1, 1, (30, plan.features))
-    data = EncryptedDataset.encrypt(bundle, x, (x[:, 0] > 0).astype(float), COLUMNS)
-    with CloudClient(ws.identity["cloud"], enrolment["token"]) as site:
-        site.upload(ws.consortium, "batch-1", data.to_bytes())
+    data = _site_upload(ws, plan, seed=1)
+    bundle = data.bundle
     job = ws.train(assisted=False)  # no workers: the malicious cloud answers it itself
     block = data.doubled[0]
-    forged = EncryptedLinearModel(block.head(len(data.columns)), data.layout, data.columns,
-                                  data.schema, tiled=block)
-    cloud = ws.root.parent / "cloud"
-    db = Database(database_url(cloud, None))
-    with db.session() as s:
-        s.execute(update(Job).where(Job.id == job).values(
-            status="done", result=BlobStore(cloud / "blobs").put(forged.to_bytes())))
-    db.dispose()
+    _answer(ws, job, EncryptedLinearModel(block.head(len(data.columns)), data.layout,
+                                          data.columns, data.schema, tiled=block).to_bytes())
     with pytest.raises(PolicyError, match="not computed as the job says; not released"):
         ws.release(job, PASSPHRASE)
     [refusal] = [e for e in verify_log(ws.root / "audit.jsonl") if e.event == "refused"]
@@ -134,11 +145,7 @@ def test_a_model_cut_from_a_site_s_upload_is_not_released(
         bundle.encrypt(np.full(4, 400.0), check_range=False).at_level(level), data.layout,
         data.columns, data.schema,
         tiled=bundle.encrypt(data.layout.tile(np.ones(4))).at_level(level + 1))
-    db = Database(database_url(cloud, None))
-    with db.session() as s:
-        s.execute(update(Job).where(Job.id == assisted).values(
-            status="done", result=BlobStore(cloud / "blobs").put(huge.to_bytes())))
-    db.dispose()
+    _answer(ws, assisted, huge.to_bytes())
     with pytest.raises(PolicyError, match=r"margin bound .* is beyond 1000.*not released"):
         ws.release(assisted, PASSPHRASE)
     assert [e.details["action"] for e in verify_log(ws.root / "audit.jsonl")
@@ -158,34 +165,21 @@ def test_an_early_release_leaves_a_running_job_s_budget_and_forged_evaluations_a
     from hedge.owner.audit import verify_log as log_of
 
     ws, plan = owner
-    enrolment = json.loads(ws.add_site("plant-1").read_text())
-    bundle = PublicBundle.load(ws.root / "public.bundle")
-    x = np.random.default_rng(2).uniform(-1, 1, (30, plan.features))
-    data = EncryptedDataset.encrypt(bundle, x, (x[:, 0] > 0).astype(float), COLUMNS)
-    with CloudClient(ws.identity["cloud"], enrolment["token"]) as site:
-        site.upload(ws.consortium, "batch-1", data.to_bytes())
+    bundle = _site_upload(ws, plan, seed=2).bundle
     running = ws.train()  # assisted, queued: no worker takes it
     with pytest.raises(PolicyError, match="409"):
         ws.release(running, PASSPHRASE)
     assert not [e for e in log_of(ws.root / "keyservice-audit.jsonl") if e.event == "cancel"]
 
     model = LinearModel(COLUMNS, 0.2, np.array([1.0, -0.5, 0.25]))
-    cloud = ws.root.parent / "cloud"
-
-    def answer(job: int, forged: EncryptedEvaluation) -> None:
-        db = Database(database_url(cloud, None))
-        with db.session() as s:
-            s.execute(update(Job).where(Job.id == job).values(
-                status="done", result=BlobStore(cloud / "blobs").put(forged.to_bytes())))
-        db.dispose()
 
     approximation = SignApproximation.for_levels(6)
     sums = bundle.encrypt(np.full(5, 100.0), check_range=False)  # no counts of 30 rows
     for bound, says in ((7.0, "states the margin bound 7"), (model.margin_bound(),
                                                              "are not counts of 30 rows")):
         job = ws.evaluate(model)
-        answer(job, EncryptedEvaluation(bundle.encrypt(np.array([3.0])), EncryptedConfusion(
-            sums, 30, 4, approximation, bound)))
+        _answer(ws, job, EncryptedEvaluation(bundle.encrypt(np.array([3.0])), EncryptedConfusion(
+            sums, 30, 4, approximation, bound)).to_bytes())
         with pytest.raises(HedgeError, match=says):
             ws.release_evaluation(job, PASSPHRASE)
     events = [(e.event, e.details.get("action")) for e in log_of(ws.root / "audit.jsonl")]

@@ -144,10 +144,6 @@ class Fields:
         p = self.nested(key)
         p.string("name", max_length=64)
         p.string("description", "", max_length=MAX_TEXT)
-        p.integer("poly_modulus_degree", 1, 1 << 20)
-        p.integers("data_bits", 1, 64, min_items=2, max_items=64)
-        p.integer("special_bits", 1, 64)
-        p.integer("scale_bits", 1, 64)
         try:
             return Parameters.from_dict(p.fields)
         except ParameterError as exc:

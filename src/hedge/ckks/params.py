@@ -121,8 +121,8 @@ class Parameters:
         naming the field otherwise."""
         def whole(key: str, value: object) -> int:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ParameterError(f"malformed parameter description: {key} must be a whole "
-                                     f"number, not {value!r:.40}")
+                raise ParameterError(f"malformed parameter description: field {key!r} must be "
+                                     f"a whole number, not {value!r:.40}")
             return value
 
         if not isinstance(data, dict):
@@ -131,11 +131,11 @@ class Parameters:
             name, description = data["name"], data.get("description", "")
             bits = data["data_bits"]
             if not isinstance(name, str) or not isinstance(description, str):
-                raise ParameterError("malformed parameter description: name and description "
-                                     "must be texts")
+                raise ParameterError("malformed parameter description: fields 'name' and "
+                                     "'description' must be texts")
             if not isinstance(bits, list | tuple) or len(bits) > 64:
-                raise ParameterError("malformed parameter description: data_bits must be a "
-                                     "list of at most 64 whole numbers")
+                raise ParameterError("malformed parameter description: field 'data_bits' must "
+                                     "be a list of at most 64 whole numbers")
             return cls(
                 name=name,
                 poly_modulus_degree=whole("poly_modulus_degree", data["poly_modulus_degree"]),
@@ -145,7 +145,8 @@ class Parameters:
                 description=description,
             )
         except KeyError as exc:
-            raise ParameterError(f"malformed parameter description: {exc} is missing") from exc
+            raise ParameterError(f"malformed parameter description: field {exc} is "
+                                 "missing") from exc
 
 
 PRESETS: dict[str, Parameters] = {

@@ -385,8 +385,8 @@ class EncryptedVector:
                         bundle: PublicBundle) -> EncryptedVector:
         eng = bundle.engine
         header = Fields(fields, "ciphertext header")
-        param_id = _field(header, "param_id", str)
-        fingerprint = _field(header, "fingerprint", str)
+        param_id = header.string("param_id", max_length=256)
+        fingerprint = header.string("fingerprint", max_length=256)
         if param_id != bundle.params.param_id:
             raise KeyMismatchError(
                 f"ciphertext was made with other parameters ({param_id[:12]}…) than the bundle "
@@ -397,7 +397,7 @@ class EncryptedVector:
                 f"({bundle.fingerprint[:12]}…)")
         length = header.integer("length", 1, container.MAX_LENGTH)
         level = header.integer("level", 0, eng.top_level)
-        clean, replicated = _field(header, "clean", bool), _field(header, "replicated", bool)
+        clean, replicated = header.boolean("clean"), header.boolean("replicated")
         if replicated and length != 1:
             raise CorruptDataError(f"ciphertext header is inconsistent: field 'replicated' is "
                                    f"true for a vector of length {length} (only a total, of "
@@ -424,16 +424,6 @@ def iter_vectors(stream: IO[bytes], bundle: PublicBundle) -> Iterator[EncryptedV
     while (found := container.read_container(stream, container.Kind.VECTOR, allow_eof=True)):
         header, records = found
         yield EncryptedVector._from_container(header.fields, records, bundle)
-
-
-def _field(header: Fields, key: str, kind: type) -> Any:
-    """A header field of exactly the expected JSON type (no silent conversions), or
-    `CorruptDataError` naming it."""
-    if kind is bool:
-        return header.boolean(key)
-    if kind is str:
-        return header.string(key, max_length=256)
-    raise TypeError(f"no header field reader for {kind.__name__}")  # pragma: no cover
 
 
 def _load_ciphertext(eng: Engine, tag: int, payload: bytes, level: int) -> seal.Ciphertext:

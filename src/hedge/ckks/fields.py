@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hedge.ckks.params import Parameters
-from hedge.errors import CorruptDataError, HedgeError, ParameterError
+from hedge.errors import CorruptDataError, HedgeError, KeyMismatchError, ParameterError
 
 __all__ = ["MAX_TEXT", "Fields", "describe"]
 
@@ -112,6 +112,13 @@ class Fields:
         if not _is_text(value) or len(value) > max_length:
             raise self._fail(key, f"a string of at most {max_length} characters", value)
         return value
+
+    def key_set(self, fingerprint: str, mismatch: str) -> None:
+        """Check that field 'fingerprint' (absent: written before artifacts named their key
+        set) names the key set `fingerprint`; `KeyMismatchError(mismatch)` if it names
+        another."""
+        if self.string("fingerprint", fingerprint, max_length=64) != fingerprint:
+            raise KeyMismatchError(mismatch)
 
     def optional_object(self, key: str) -> dict[str, Any] | None:
         """A JSON object or null (missing: None)."""

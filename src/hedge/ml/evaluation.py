@@ -24,7 +24,7 @@ import numpy as np
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.ckks.fields import Fields
 from hedge.ckks.release import flooding_sigma
-from hedge.errors import CorruptDataError, KeyMismatchError
+from hedge.errors import CorruptDataError
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts, release_error
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.evaluate import (
@@ -110,9 +110,8 @@ class EncryptedEvaluation:
         if [tag for tag, _ in records] != [_TAG_BRIER, _TAG_SUMS]:
             raise CorruptDataError("an evaluation holds squared errors, then confusion sums")
         f = Fields(header.fields, "evaluation header")
-        if f.string("fingerprint", bundle.fingerprint, max_length=64) != bundle.fingerprint:
-            raise KeyMismatchError("this evaluation was computed under another key set; use "
-                                   "the bundle it was made with")
+        f.key_set(bundle.fingerprint, "this evaluation was computed under another key set; "
+                  "use the bundle it was made with")
         rows = f.integer("rows", 1, container.MAX_LENGTH)
         width = f.integer("width", 2, bundle.params.slot_count)
         bound = f.number("margin_bound", 0.0, 1e300, open_low=True)

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.ckks.fields import Fields, describe
 from hedge.data import Schema
-from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, SchemaError
+from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml.dataset import BIAS
 from hedge.ml.layout import RowLayout
@@ -231,9 +231,8 @@ class EncryptedLinearModel:
         layout)."""
         header, records = container.from_bytes(raw, container.Kind.MODEL)
         fields = Fields(header.fields, "model header")
-        if fields.string("fingerprint", bundle.fingerprint, max_length=64) != bundle.fingerprint:
-            raise KeyMismatchError("this model was encrypted under another key set; use the "
-                                   "bundle it was made with")
+        fields.key_set(bundle.fingerprint, "this model was encrypted under another key set; "
+                       "use the bundle it was made with")
         columns = fields.strings("columns", min_items=2, max_items=bundle.params.slot_count // 2,
                                  max_length=1024, distinct=True)
         if columns[0] != BIAS:

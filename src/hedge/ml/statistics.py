@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from hedge.ckks import EncryptedVector, PublicBundle, container
 from hedge.ckks.fields import Fields
-from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError
+from hedge.errors import CorruptDataError, SchemaError
 from hedge.ml.dataset import BIAS, EncryptedDataset, class_statistics_length
 
 __all__ = ["PooledStatistics"]
@@ -41,9 +41,8 @@ class PooledStatistics:
         must be `class_statistics_length` of them)."""
         header, records = container.from_bytes(raw, container.Kind.STATISTICS)
         fields = Fields(header.fields, "pooled statistics header")
-        if fields.string("fingerprint", bundle.fingerprint, max_length=64) != bundle.fingerprint:
-            raise KeyMismatchError("these statistics were computed under another key set; use "
-                                   "the bundle they were made with")
+        fields.key_set(bundle.fingerprint, "these statistics were computed under another key "
+                       "set; use the bundle they were made with")
         columns = fields.strings("columns", min_items=1, max_items=bundle.params.slot_count // 2,
                                  max_length=1024, distinct=True)
         if len(records) != 1:

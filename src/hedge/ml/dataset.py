@@ -372,8 +372,7 @@ class EncryptedDataset:
         if self.schema is not None:
             try:
                 expected = Schema.from_dict(self.schema).columns
-            except (SchemaError, TypeError, ValueError, KeyError, AttributeError,
-                    OverflowError) as exc:
+            except SchemaError as exc:
                 raise CorruptDataError(f"dataset schema is malformed: {exc}") from exc
             if [BIAS, *expected] != self.columns:
                 raise CorruptDataError("dataset columns do not match its schema")

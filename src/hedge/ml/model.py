@@ -120,8 +120,7 @@ class LinearModel:
         if schema is not None:
             try:
                 expected = Schema.from_dict(schema).columns
-            except (SchemaError, TypeError, ValueError, KeyError, AttributeError,
-                    OverflowError) as exc:
+            except SchemaError as exc:
                 raise SchemaError(f"{what}: its schema is malformed: {exc}") from exc
             if expected != columns:
                 raise SchemaError(f"{what}: its columns are not those of its schema")
@@ -243,8 +242,7 @@ class EncryptedLinearModel:
         if schema is not None:
             try:
                 expected = [BIAS, *Schema.from_dict(schema).columns]
-            except (SchemaError, TypeError, ValueError, KeyError, AttributeError,
-                    OverflowError) as exc:
+            except SchemaError as exc:
                 raise CorruptDataError(f"model schema is malformed: {exc}") from exc
             if expected != columns:
                 raise CorruptDataError("model columns do not match its schema; refusing to "

@@ -130,7 +130,7 @@ class Segments:
             raise SchemaError(f"{path}: negative sizes, or centroids outside the scaled range")
         try:
             schema = segments.to_schema()
-        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        except SchemaError as exc:
             raise SchemaError(f"{path}: the schema is malformed: {exc}") from exc
         if schema.columns != segments.features:
             raise SchemaError(f"{path}: the schema does not match the features")

@@ -82,6 +82,7 @@ def evaluation_bytes(bundle: PublicBundle) -> bytes:
 
 @pytest.mark.parametrize(("changes", "field"), [
     ({"margin_bound": 10**400}, "margin_bound"),
+    ({"margin_bound": 1e7}, "margin_bound"),  # beyond what the Brier score is fitted for
     ({"rows": True}, "rows"),
     ({"rows": 7.0}, "rows"),
     ({"width": "4"}, "width"),

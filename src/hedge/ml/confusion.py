@@ -57,10 +57,10 @@ __all__ = ["CONFUSION_ROW_ERROR", "RELEASE_ERROR", "ConfusionCounts", "Encrypted
 
 #: The smallest public error bound for releasing the sums (see `EncryptedConfusion.decrypt`).
 RELEASE_ERROR = 2.0**-10
-#: Public bound on one row's CKKS error in each released confusion sum. Worst measured 7.3e-9
+#: Public bound on one row's CKKS error in each released confusion sum. Worst recorded 3.2e-9
 #: per row (benchmarks/evaluation_error.py, standard preset, 1,024 to 32,768 rows, margins
-#: at the decision boundary, at the bound R and between); 2^-24 = 6e-8 leaves eight times that
-#: per row, and the floor far more below 16,384 rows.
+#: at the decision boundary, at the bound R and between); 2^-24 = 6e-8 leaves about 18 times
+#: that per row, and the floor far more below 16,384 rows.
 CONFUSION_ROW_ERROR = 2.0**-24
 
 

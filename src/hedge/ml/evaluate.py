@@ -44,12 +44,13 @@ _FIT_ERROR = 0.032  # measured 0.0319 on [-8, 8]; tests/ml/test_layout_sigmoid.p
 BRIER_BOUND = _FIT_ERROR * (2 + _FIT_ERROR)
 BRIER_DEPTH = 6
 #: Public bound on one row's CKKS error in the released sum of squared errors (computed as a
-#: sum, the polynomial bounded over every margin: `margin_range`). Worst measured 9.3e-9 per
+#: sum, the polynomial bounded over every margin: `margin_range`). Worst recorded 3.3e-9 per
 #: row (benchmarks/evaluation_error.py, standard preset, 1,024 to 32,768 rows, margins at the
-#: decision boundary, at the bound R and up to 24 with R = 30); 2^-24 = 6e-8 leaves six times
-#: that per row, and the floor 2^-10 far more below 16,384 rows.
+#: decision boundary, at the bound R and up to 24 with R = 30); 2^-24 = 6e-8 leaves about 18
+#: times that per row, and the floor 2^-10 far more below 16,384 rows.
 BRIER_ROW_ERROR = 2.0**-24
-_MAX_RANGE = 1e6
+#: The largest margin bound R an evaluation takes (`margin_range`); no model comes near it.
+MAX_RANGE = 1e6
 #: The floor of every release bound of an evaluation (`hedge.ml.confusion.RELEASE_ERROR`).
 _FLOOR = 2.0**-10
 
@@ -66,9 +67,9 @@ def margin_range(margin_bound: float | None) -> float:
     `ParameterError` for R beyond 10^6 (no model's: `hedge.ml.model.MAX_MARGIN` is 1,000)."""
     if margin_bound is None:
         return _RANGE
-    if not (np.isfinite(margin_bound) and 0 < margin_bound <= _MAX_RANGE):
+    if not (np.isfinite(margin_bound) and 0 < margin_bound <= MAX_RANGE):
         raise ParameterError(f"the margin bound must be a positive number up to "
-                             f"{_MAX_RANGE:g}, not {margin_bound!r}")
+                             f"{MAX_RANGE:g}, not {margin_bound!r}")
     return max(_RANGE, float(margin_bound))
 
 

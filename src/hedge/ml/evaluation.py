@@ -28,6 +28,7 @@ from hedge.errors import CorruptDataError
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts, release_error
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.evaluate import (
+    MAX_RANGE,
     brier_bound,
     brier_release_error,
     margin_range,
@@ -104,8 +105,9 @@ class EncryptedEvaluation:
         """Parse and check an evaluation file: `KeyMismatchError` for another key set's,
         `CorruptDataError` naming the field for anything malformed. Header (exact JSON types,
         checked before any ciphertext): `rows` an integer in [1, 2^40], `width` in [2, slots],
-        `margin_bound` a finite positive number, `stages` 1 to 16 lists of 1 to 64 finite
-        numbers. Records: the squared errors, then the `width` + 1 confusion sums."""
+        `margin_bound` a positive number up to `hedge.ml.evaluate.MAX_RANGE`, `stages` 1 to 16
+        lists of 1 to 64 finite numbers. Records: the squared errors, then the `width` + 1
+        confusion sums."""
         header, records = container.from_bytes(raw, container.Kind.EVALUATION)
         if [tag for tag, _ in records] != [_TAG_BRIER, _TAG_SUMS]:
             raise CorruptDataError("an evaluation holds squared errors, then confusion sums")
@@ -114,7 +116,7 @@ class EncryptedEvaluation:
                   "use the bundle it was made with")
         rows = f.integer("rows", 1, container.MAX_LENGTH)
         width = f.integer("width", 2, bundle.params.slot_count)
-        bound = f.number("margin_bound", 0.0, 1e300, open_low=True)
+        bound = f.number("margin_bound", 0.0, MAX_RANGE, open_low=True)
         stages = tuple(tuple(stage) for stage in f.number_rows("stages", max_rows=16,
                                                                 items=(1, 64)))
         sums = EncryptedVector.from_bytes(records[1][1], bundle)

@@ -181,7 +181,7 @@ class Worker:
         spec = parse_spec(job.kind, self._opened(job))
         bundle = self._bundle(job.consortium_id)
         data = self._dataset(job, bundle, spec.uploads)
-        if isinstance(spec, TrainSpec):  # on all uploads, it takes those after it too
+        if isinstance(spec, TrainSpec):
             spec.check_features(data.features, "the job's uploads have")
         if isinstance(spec, TrainSpec) and spec.model == "logistic":
             return self._train_logistic(job, spec, bundle, data)

@@ -170,11 +170,12 @@ class KeyService:
                 self._refuse("register", job_id, f"job {job_id!r} is already registered; "
                                                  "register each job once under a new id")
             token = secrets.token_urlsafe(32)
+            digest = _digest(token)
             self.audit.append("register", job_id, {"length": length, "columns": columns,
                                                    "max_refreshes": max_refreshes,
-                                                   "token_sha256": _digest(token)})
+                                                   "token_sha256": digest})
             self._jobs[job_id] = Job(job_id, length, columns, max_refreshes,
-                                     token_sha256=_digest(token))
+                                     token_sha256=digest)
             return token
 
     def cancel_job(self, job_id: str) -> Job:
@@ -237,12 +238,11 @@ class KeyService:
                 return _reencrypted(self._bundle, RowLayout(job.columns, self._slots),
                                     self.keys.decrypt(vector))
             except Exception as exc:
-                # the same answer whatever was decrypted: the kind of failure only
+                # one answer whatever was decrypted; the kind of failure goes to the audit only
                 self.audit.append("failed", job_id, {"action": "refresh",
                                                      "error": type(exc).__name__})
                 raise HedgeError(f"the key service failed to refresh for job {job_id!r} "
-                                 f"({type(exc).__name__}, audited; the refresh is counted)"
-                                 ) from None
+                                 "(audited; the refresh is counted)") from None
 
     def _refuse(self, action: str, job_id: str, reason: str, **details: int) -> NoReturn:
         self.audit.append("refused", job_id, {"action": action, "reason": reason, **details})

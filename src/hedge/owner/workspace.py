@@ -17,7 +17,8 @@ Layout of the directory (every secret file mode 0600):
                     (`hedge.owner.tls`); when present, every call to the cloud uses it
     keyservice*.token, keyservice-audit.jsonl
                     the key service for owner-assisted training (`hedge owner key-service`):
-                    the cloud's refresh token, the owner's job-registration token, its log
+                    its service-wide refresh token (the cloud gets one token per job
+                    instead), the owner's job-registration token, its log
 """
 
 from __future__ import annotations
@@ -224,8 +225,9 @@ class OwnerWorkspace:
     # -- training and release ----------------------------------------------------------------
 
     def key_service_tokens(self) -> tuple[str, str]:
-        """(refresh token for the cloud, registration token for the owner) of the owner's key
-        service, created on first use (files 0600)."""
+        """(service-wide refresh token, registration token for the owner) of the owner's key
+        service, created on first use (files 0600); the cloud never gets either: it gets one
+        token per job when the job is registered."""
         tokens = []
         for name in ("keyservice.token", "keyservice-admin.token"):
             path = self.root / name

@@ -61,7 +61,9 @@ def bench() -> None:
     for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py", "segment.py",
                    "pipeline.py", "ingest.py", "evaluation_error.py"):
         _sh(BIN / "python", f"benchmarks/{script}")
-    _sh(BIN / "python", "benchmarks/fuzz_deserializers.py", "--seconds", "30")
+    # a short fuzzing run, written beside the recorded 150 s run (fuzz_deserializers.json)
+    _sh(BIN / "python", "benchmarks/fuzz_deserializers.py", "--seconds", "30",
+        "--output", "benchmarks/results/fuzz_deserializers_short.json")
 
 
 if __name__ == "__main__":

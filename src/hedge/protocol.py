@@ -22,12 +22,16 @@ from hedge.errors import (
     TooLargeError,
 )
 
-__all__ = ["JOB_ID_PATTERN", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "error_body",
+__all__ = ["JOB_ID_PATTERN", "MAX_ID", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "error_body",
            "is_hedge_error", "is_loopback_host", "is_loopback_url", "refusal_class"]
 
 #: Key-service job ids: 1-128 characters, letters, digits and ``._:-``, starting with a letter
 #: or digit.
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+#: Largest id, row count or sequence number a request may carry: 2^53, exact in JSON and in a
+#: float64, far below what the cloud database's 64-bit integers hold (a larger one would
+#: overflow there instead of being refused).
+MAX_ID = 2**53
 #: Shortest bearer token the key service accepts.
 MIN_TOKEN_LENGTH = 16
 #: A cloud job that crashed its worker this often is failed instead of requeued; every attempt

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from hedge.ckks.ray_pool import RayPool
 from hedge.cli._common import console, passphrase, progress, read_csv, refuse_secret_files
 from hedge.data import Schema
 from hedge.errors import KeyMismatchError, ParameterError, SchemaError
+from hedge.jobs.train import assisted_refresh
+from hedge.jobs.train import train as run_training
 from hedge.ml import (
     EncryptedDataset,
     EncryptedLinearModel,
@@ -28,7 +31,6 @@ from hedge.ml import (
     plan_training,
 )
 from hedge.ml.plan import check_features, check_mode
-from hedge.ml.refresh import refresh_tiled
 from hedge.owner.releases import spending_keys
 
 #: From this many ciphertext blocks on, worker processes pay for their start-up.
@@ -175,50 +177,40 @@ def train(
     """Train on encrypted data in the cloud. Takes no secret key material and refuses any."""
     refuse_secret_files(bundle, *datasets)
     b = PublicBundle.load(bundle)
-    parts = [EncryptedDataset.load(path, b) for path in datasets]
-    data = EncryptedDataset.concat(parts)
+    data = EncryptedDataset.concat([EncryptedDataset.load(path, b) for path in datasets])
     if plan is not None:
         p = TrainingPlan.load(plan)
         if p.preset != b.params.name:
             raise KeyMismatchError(f"the plan is for preset {p.preset!r}, the bundle for "
                                    f"{b.params.name!r}")
         check_features(p.features, data.features, "the datasets have")
-        estimator = p.estimator()
-    elif data.task == "regression":
-        estimator = EncryptedRidge()
+        model_kind, iterations = p.kind, p.iterations
     else:
-        estimator = EncryptedLogisticRegression()
-    expected = "regression" if isinstance(estimator, EncryptedRidge) else "classification"
-    if data.task != expected:
-        raise SchemaError(f"the plan is for {expected}, the data for {data.task}; encrypt with "
-                          "a schema whose label fits the model kind")
-    refresh = None
-    if check_mode(mode) == "assisted":
-        if isinstance(estimator, EncryptedRidge):
-            raise ParameterError("ridge trains without refresh; drop --mode assisted")
-        refresh = _assisted_refresh(key_service, job, data)
-    with progress() as bar:
-        task = bar.add_task(f"training on {data.rows} rows", total=estimator.iterations)
-
-        def advance(done: int) -> None:
-            bar.update(task, completed=done)
-
-        if isinstance(estimator, EncryptedRidge):
-            model = estimator.fit(data, progress=advance)
-        elif ray is not None:
-            address = None if ray == "local" else ray
-            with RayPool(b, address=address, workers=workers) as cluster:
-                model = estimator.fit(data, refresh=refresh, progress=advance, pool=cluster)
-        elif (workers or 0) > 1 or (workers is None and len(data.doubled) >= _POOL_BLOCKS):
-            with CkksPool(b, workers, start_method="fork") as pool:  # inherit the bundle
-                model = estimator.fit(data, refresh=refresh, progress=advance, pool=pool)
-        else:
-            model = estimator.fit(data, refresh=refresh, progress=advance)
+        model_kind = "ridge" if data.task == "regression" else "logistic"
+        iterations = (EncryptedRidge() if model_kind == "ridge"
+                      else EncryptedLogisticRegression()).iterations
+    with ExitStack() as stack:
+        refresh = None
+        if check_mode(mode) == "assisted":
+            if model_kind == "ridge":
+                raise ParameterError("ridge trains without refresh; drop --mode assisted")
+            refresh = _assisted_refresh(stack, key_service, job, data)
+        pool: CkksPool | RayPool | None = None
+        if model_kind == "logistic" and ray is not None:
+            pool = stack.enter_context(RayPool(b, address=None if ray == "local" else ray,
+                                               workers=workers))
+        elif model_kind == "logistic" and ((workers or 0) > 1 or (
+                workers is None and len(data.doubled) >= _POOL_BLOCKS)):
+            pool = stack.enter_context(CkksPool(b, workers, start_method="fork"))  # inherits b
+        bar = stack.enter_context(progress())
+        task = bar.add_task(f"training on {data.rows} rows", total=iterations)
+        model = run_training(data, model_kind, iterations, refresh=refresh, pool=pool,
+                             progress=lambda done: bar.update(task, completed=done))
     model.save(out)
     console.print(f"encrypted model ({len(model.columns)} weights) -> {out}")
 
 
-def _assisted_refresh(url: str | None, job: str | None,
+def _assisted_refresh(stack: ExitStack, url: str | None, job: str | None,
                       data: EncryptedDataset) -> Callable[[EncryptedVector], EncryptedVector]:
     if not url or not job:
         raise ParameterError("--mode assisted needs --key-service URL and --job ID")
@@ -226,12 +218,7 @@ def _assisted_refresh(url: str | None, job: str | None,
     # the HTTP stack loads only for assisted training
     from hedge.keyservice_client import HttpRefreshClient  # noqa: PLC0415
 
-    client = HttpRefreshClient(url, token)
-    state = client.job(job)  # fail now, not after the first costly iteration
-    if state.get("length") != len(data.columns):
-        raise ParameterError(f"job {job!r} is registered for {state.get('length')} weights, "
-                             f"the data has {len(data.columns)}")
-    return lambda w: refresh_tiled(client, job, w, data.layout)
+    return assisted_refresh(stack.enter_context(HttpRefreshClient(url, token)), job, data)
 
 
 def decrypt_model(

@@ -33,15 +33,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hedge.errors import HedgeError, ParameterError
 from hedge.files import private_file
+from hedge.protocol import MAX_ID
 
 __all__ = ["CONNECT_TIMEOUT", "MAX_ID", "Base", "Consortium", "Database",
            "DatabaseUnavailableError", "Deployment", "Job", "Site", "Token", "Upload",
            "database_url"]
 
-#: Largest id, row count or sequence number a request may carry: 2^53, exact in JSON and in a
-#: float64, far below what the database's 64-bit integers hold (a larger one would overflow
-#: there instead of being refused).
-MAX_ID = 2**53
 
 #: Seconds a connection to PostgreSQL may take (unless the URL sets ``connect_timeout``): a
 #: server that never answers is reported, not waited for.

@@ -48,10 +48,12 @@ def too_close(uploads: Sequence[Upload], earlier: Iterable[tuple[int, list[int] 
     return None
 
 
-def too_many_evaluations(uploads: list[int], earlier: Iterable[Any], most: int) -> str | None:
-    """Why another evaluation over `uploads` is refused (`most` evaluation jobs, queued,
-    running or done, of the `earlier` jobs already name exactly these), or None."""
-    same = [j.id for j in earlier if j.kind == "evaluate"
+def too_many_evaluations(uploads: list[int], earlier: Iterable[Any], most: int,
+                         kind: str = "evaluate") -> str | None:
+    """Why another job of `kind` (an evaluation) over `uploads` is refused (`most` jobs of
+    that kind, queued, running or done, of the `earlier` jobs already name exactly these), or
+    None."""
+    same = [j.id for j in earlier if j.kind == kind
             and sorted(j.spec.get("uploads") or []) == sorted(uploads)]
     if len(same) < most:
         return None

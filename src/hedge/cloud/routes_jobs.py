@@ -10,6 +10,7 @@ give those rows' contribution by difference. A job's uploads are fixed when it i
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 import threading
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
@@ -26,8 +27,9 @@ from hedge.cloud.db import Database, Upload
 from hedge.cloud.differencing import too_close, too_many_evaluations
 from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.sealing import Seal
-from hedge.cloud.specs import MAX_ID, EvaluateSpec, JobBody, TrainSpec
 from hedge.errors import PolicyError
+from hedge.jobs import JobSpec, job_body
+from hedge.protocol import MAX_ID
 from hedge.refusals import Refusal
 
 __all__ = ["JobInfo", "add_job_routes"]
@@ -56,6 +58,37 @@ def _under(url: str, prefix: str) -> bool:
         return False
     base = p.path.rstrip("/")
     return u.path == base or u.path.startswith(base + "/")
+
+
+class _Admission:
+    """What a job kind's checks ask of the cloud at submission (`hedge.jobs.base.Admission`),
+    for consortium `cid`."""
+
+    def __init__(self, db: Database, blobs: BlobStore, cid: int, seal: Seal | None,
+                 allowed: Callable[[str], bool]) -> None:
+        self.db, self.blobs, self.cid, self._seal, self.allowed = db, blobs, cid, seal, allowed
+        self.resolved: dict[int, Upload] = {}  # the job's uploads, once they are known
+
+    def check_key_service(self, url: str) -> None:
+        if not self.allowed(url):
+            raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+                f"this cloud does not connect to the key service at {url}: it "
+                "connects only to key services its operator allows, with `hedge cloud "
+                "serve --key-service URL-PREFIX`"))
+
+    def seal(self, secret: str, context: str) -> str:
+        assert self._seal is not None  # a cloud without one allows no key service
+        return self._seal.seal(secret, context)
+
+    def check_blob(self, digest: str, kind: int, what: str) -> None:
+        path = self.blobs.path(digest)
+        if not path.exists():
+            raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
+                "no such model; store it first (PUT .../models)"))
+        check_container(path, self.db.fingerprint(self.cid), kind, what, records=False)
+
+    def upload_features(self, upload: int) -> int:
+        return dataset_features(self.blobs.path(self.resolved[upload].blob))
 
 
 class ModelStored(BaseModel):
@@ -125,35 +158,13 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                 f"GET /v1/consortia/{cid}/jobs (`hedge owner status`)"))
         return job
 
-    @app.post("/v1/consortia/{cid}/jobs", status_code=status.HTTP_201_CREATED)
-    def submit(cid: ConsortiumId, who: Who,
-               spec: Annotated[JobBody, Body()]) -> JobInfo:
+    def submit(cid: ConsortiumId, who: Who, spec: JobSpec) -> JobInfo:
         member(who, cid, "owner")
-        fields = spec.model_dump(exclude={"kind"})
-        if isinstance(spec, TrainSpec):
-            spec.checked()
-            ref = spec.key_service
-            if ref is not None and not allowed(ref.url):
-                raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
-                    f"this cloud does not connect to the key service at {ref.url}: it "
-                    "connects only to key services its operator allows, with `hedge cloud "
-                    "serve --key-service URL-PREFIX`"))
-            if ref is not None and seal is not None:  # the token never in clear in the row
-                fields["key_service"]["token"] = seal.seal(ref.token, f"{cid}:{ref.job}")
-        elif isinstance(spec, EvaluateSpec):
-            model = blobs.path(spec.model_blob)
-            if not model.exists():
-                raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
-                    "no such model; store it first (PUT .../models)"))
-            # the blob store is shared: the blob must be a model under this consortium's keys
-            # (its records were read when it was stored)
-            check_container(model, db.fingerprint(cid), container.Kind.MODEL,
-                            "the evaluated blob", records=False)
+        cloud = _Admission(db, blobs, cid, seal, allowed)
+        fields = spec.admit(cloud, cid)
         uploads = uploads_named(cid, spec.uploads)
-        if isinstance(spec, TrainSpec):  # where the owner's plan first meets the schema
-            for upload in uploads:
-                spec.check_features(dataset_features(blobs.path(upload.blob)),
-                                    f"upload {upload.id} has")
+        cloud.resolved = {u.id: u for u in uploads}
+        spec.check_uploads(cloud, list(cloud.resolved))
         rows = sum(u.rows for u in uploads)
         if rows < min_job_rows:
             raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
@@ -161,17 +172,21 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                 f"{min_job_rows} (the owner decrypts what jobs compute): name more uploads or "
                 "wait for more data"))
         fields["uploads"] = [u.id for u in uploads]  # fixed now, also for "all"
-        total = spec.iterations if isinstance(spec, TrainSpec) else 1
         with submitting:  # checked against the earlier jobs and queued as one step
             earlier = [j for j in queue.of_consortium(cid) if j.status != "failed"]
             close = too_close(uploads, [(j.id, j.spec.get("uploads")) for j in earlier],
                               db.uploads(cid), min_job_rows)
-            if close is None and isinstance(spec, EvaluateSpec):
-                close = too_many_evaluations(fields["uploads"], earlier, max_evaluations)
+            if close is None and spec.repeat_limited:
+                close = too_many_evaluations(fields["uploads"], earlier, max_evaluations,
+                                             spec.kind)
             if close is not None:
                 raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(close))
-            job_id = queue.submit(cid, spec.kind, fields, total=total)
+            job_id = queue.submit(cid, spec.kind, fields, total=spec.steps)
         return JobInfo.of(job_of(cid, job_id))
+
+    # the body is validated as the registered kind it names (`hedge.jobs.registry`)
+    submit.__annotations__["spec"] = Annotated[job_body(), Body()]
+    app.post("/v1/consortia/{cid}/jobs", status_code=status.HTTP_201_CREATED)(submit)
 
     @app.put("/v1/consortia/{cid}/models", status_code=status.HTTP_201_CREATED)
     async def store_model(cid: ConsortiumId, request: Request, who: Who) -> ModelStored:

@@ -1,15 +1,10 @@
 """Cloud workers: processes that claim jobs from the database and run them on ciphertexts.
 
-* Training (`kind="train"`): the consortium's uploads (encrypted datasets) are pooled and the
-  estimator of the job's spec is fitted with the consortium's public bundle; owner-assisted
-  logistic training refreshes through the owner's key service. Logistic regression saves its
-  encrypted tiled weights after every iteration as the job's checkpoint; a job resumed after a
-  crash continues from there and ends with the same model. Ridge restarts cleanly (it is a few
-  iterations). The result is an encrypted model.
-* Preparation (`kind="prepare"`): the sites' encrypted per-class statistics of the named
-  uploads, added (`hedge.ml.statistics`).
-* Evaluation (`kind="evaluate"`): an encrypted model the owner stored is scored on the named
-  uploads (Brier score and confusion counts, `hedge.ml.evaluation`).
+A job runs as its kind says (`hedge.jobs`: training, preparation, evaluation): the worker
+pools the named uploads (encrypted datasets), loads the consortium's public bundle, gives the
+kind its services (blobs, progress, checkpoints, a Ray pool) and stores the result. A job
+resumed after a crash continues from its last checkpoint (logistic training saves one per
+iteration and ends with the same model).
 
 Results are stored as blobs; only the owner can decrypt them. A worker never holds a secret key.
 """
@@ -21,40 +16,22 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
-from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
 
 from sqlalchemy import select
 
-from hedge.ckks import EncryptedVector, PublicBundle
+from hedge.ckks import PublicBundle
 from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Consortium, Database, Upload, database_url
 from hedge.cloud.jobs import JobLostError, JobQueue, JobView
-from hedge.cloud.sealing import SEALED_PREFIX, Seal
-from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec, parse_spec
-from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
-from hedge.keyservice_client import HttpRefreshClient
-from hedge.ml import (
-    EncryptedDataset,
-    EncryptedLinearModel,
-    EncryptedLogisticRegression,
-    EncryptedRidge,
-)
-from hedge.ml.evaluation import evaluate
-from hedge.ml.refresh import refresh_tiled
-from hedge.ml.statistics import PooledStatistics
+from hedge.cloud.sealing import Seal
+from hedge.errors import HedgeError, SchemaError
+from hedge.jobs import JobRun, parse_spec
+from hedge.ml import EncryptedDataset
 
 __all__ = ["HEARTBEAT_SECONDS", "Worker", "worker_main"]
-
-class Serializable(Protocol):
-    """A job's result: what the worker stores as its blob."""
-
-    def to_bytes(self) -> bytes: ...
-
 
 log = logging.getLogger("hedge.cloud.worker")
 
@@ -176,72 +153,32 @@ class Worker:
         return EncryptedDataset.concat([self._datasets[b] for b in blobs])
 
     def _run(self, job: JobView) -> tuple[str, float]:
-        """Run a job; returns the result blob and the seconds spent in homomorphic computation
-        (against which the service's own overhead is measured)."""
-        spec = parse_spec(job.kind, self._opened(job))
+        """Run a job of its registered kind (`hedge.jobs`); returns the result blob and the
+        seconds spent in homomorphic computation (against which the service's own overhead is
+        measured; loading inputs and saving checkpoints are the service's)."""
+        spec = parse_spec(job.kind, job.spec, self.seal, job.consortium_id)
         bundle = self._bundle(job.consortium_id)
         data = self._dataset(job, bundle, spec.uploads)
-        if isinstance(spec, TrainSpec):
-            spec.check_features(data.features, "the job's uploads have")
-        if isinstance(spec, TrainSpec) and spec.model == "logistic":
-            return self._train_logistic(job, spec, bundle, data)
-        compute: Callable[[], Serializable]
-        if isinstance(spec, EvaluateSpec):
-            model = EncryptedLinearModel.from_bytes(self.blobs.read(spec.model_blob), bundle)
-            compute = partial(evaluate, data, model)
-        elif isinstance(spec, PrepareSpec):  # the sites' vectors, added on concatenation
-            compute = partial(PooledStatistics.of, data)
-        else:  # ridge
-            compute = partial(EncryptedRidge(iterations=spec.iterations).fit, data,
-                              progress=lambda done: self.queue.heartbeat(job.id, self.name, done))
-        began = time.perf_counter()
-        result = compute()
-        seconds = time.perf_counter() - began
-        return self.blobs.put(result.to_bytes()), seconds
+        saving = [0.0]
 
-    def _opened(self, job: JobView) -> dict[str, Any]:
-        """The job's spec with the key service's token unsealed (`hedge.cloud.sealing`)."""
-        reference = job.spec.get("key_service")
-        if not isinstance(reference, dict) or not str(reference.get("token", "")).startswith(
-                SEALED_PREFIX):
-            return job.spec
-        if self.seal is None:
-            raise PolicyError("this worker holds no seal key to open the job's key-service "
-                              "token; start it with the cloud's --data-dir")
-        token = self.seal.unseal(str(reference["token"]),
-                                 f"{job.consortium_id}:{reference.get('job')}")
-        return {**job.spec, "key_service": {**reference, "token": token}}
-
-    def _train_logistic(self, job: JobView, spec: TrainSpec, bundle: PublicBundle,
-                        data: EncryptedDataset) -> tuple[str, float]:
-        """Logistic training with a checkpoint per iteration, resumed from the last one; with
-        a key service, owner-assisted."""
-        resume = None
-        if job.checkpoint is not None:
-            w = EncryptedVector.from_bytes(self.blobs.read(job.checkpoint), bundle)
-            resume = (job.checkpoint_step, w)
-            log.info("job %d: resuming after iteration %d", job.id, job.checkpoint_step)
-
-        saving = [0.0]  # checkpoints are the service's work, not homomorphic computation
-
-        def checkpoint(step: int, w: EncryptedVector) -> None:
+        def checkpoint(step: int, state: bytes) -> None:
             start = time.perf_counter()
-            self.queue.save_checkpoint(job.id, self.name, step, self.blobs.put(w.to_bytes()))
+            self.queue.save_checkpoint(job.id, self.name, step, self.blobs.put(state))
             saving[0] += time.perf_counter() - start
 
-        estimator = EncryptedLogisticRegression(iterations=spec.iterations)
-        ref = spec.key_service
+        resume = None
+        if job.checkpoint is not None:
+            resume = (job.checkpoint_step, self.blobs.read(job.checkpoint))
+            log.info("job %d: resuming after step %d", job.id, job.checkpoint_step)
         with ExitStack() as stack:
-            refresh = None
-            if ref is not None:  # check the key service's job first
-                client = stack.enter_context(HttpRefreshClient(ref.url, ref.token))
-                refresh = _refresher(client, ref.job, data)
-            pool = self._ray_pool(job.consortium_id, bundle)
+            compute = spec.computation(JobRun(
+                job.id, job.consortium_id, bundle, data, self.blobs.read,
+                lambda done: self.queue.heartbeat(job.id, self.name, done), stack, checkpoint,
+                resume, lambda: self._ray_pool(job.consortium_id, bundle)))
             began = time.perf_counter()
-            model = estimator.fit(data, refresh=refresh, checkpoint=checkpoint, resume=resume,
-                                  pool=pool)
-        seconds = time.perf_counter() - began - saving[0]
-        return self.blobs.put(model.to_bytes()), seconds
+            result = compute()
+            seconds = time.perf_counter() - began - saving[0]
+        return self.blobs.put(result.to_bytes()), seconds
 
     def _ray_pool(self, consortium_id: int, bundle: PublicBundle) -> RayPool | None:
         if self.ray is None:
@@ -255,16 +192,6 @@ class Worker:
         for pool in self._ray_pools.values():
             pool.close()
         self._ray_pools.clear()
-
-
-def _refresher(client: HttpRefreshClient, job: str,
-               data: EncryptedDataset) -> Callable[[EncryptedVector], EncryptedVector]:
-    """Refreshes through the owner's key service (its round trips count as homomorphic
-    computation: the owner's side of the protocol)."""
-    if client.job(job).get("length") != len(data.columns):  # its value is not repeated
-        raise ParameterError(f"key service job {job!r} is registered for another number of "
-                             f"weights than the data's {len(data.columns)}")
-    return lambda w: refresh_tiled(client, job, w, data.layout)
 
 
 def worker_main(data_dir: str, db_url: str | None, stale_seconds: float = 60.0,

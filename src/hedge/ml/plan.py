@@ -56,11 +56,6 @@ class TrainingPlan:
     def columns(self) -> int:
         return self.features + 1
 
-    def estimator(self) -> EncryptedLogisticRegression | EncryptedRidge:
-        if self.kind == "ridge":
-            return EncryptedRidge(iterations=self.iterations)
-        return EncryptedLogisticRegression(iterations=self.iterations)
-
     def to_dict(self) -> dict[str, Any]:
         return {"version": 1, **asdict(self)}
 

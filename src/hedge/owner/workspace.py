@@ -40,6 +40,7 @@ from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.client import CloudClient, CloudUnavailableError
 from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
 from hedge.files import private_dir, read_json, write_atomic, write_json
+from hedge.jobs import EvaluateSpec, JobSpec, KeyServiceRef, PrepareSpec, TrainSpec
 from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
@@ -254,8 +255,8 @@ class OwnerWorkspace:
         plan = TrainingPlan.load(self.root / "plan.json")
         iterations = iterations or plan.iterations
         named, rows = self._uploads_of(uploads)
-        spec: dict[str, Any] = {"kind": "train", "model": model, "iterations": iterations,
-                                "uploads": named, "features": plan.features}
+        spec = TrainSpec.build(model=model, iterations=iterations, uploads=named,
+                               features=plan.features)
         if assisted is None:
             assisted = plan.mode == "assisted"
         record = {"kind": "train", "model": model, "iterations": iterations,
@@ -271,7 +272,8 @@ class OwnerWorkspace:
         with HttpRefreshClient(url, admin) as service:
             token = service.register_job(job, plan.columns, plan.columns,
                                          iterations + MAX_JOB_ATTEMPTS)
-            spec["key_service"] = {"url": url, "job": job, "token": token}
+            spec = spec.model_copy(update={"key_service": KeyServiceRef(url=url, job=job,
+                                                                        token=token)})
             try:
                 return self._submit(spec, {**record, "key_service_job": job})
             except HedgeError as refused:
@@ -292,7 +294,7 @@ class OwnerWorkspace:
         named, rows = self._uploads_of(uploads)
         with self.client() as client:
             blob = client.store_model(self.consortium, encrypted.to_bytes())
-        return self._submit({"kind": "evaluate", "model_blob": blob, "uploads": named},
+        return self._submit(EvaluateSpec.build(model_blob=blob, uploads=named),
                             {"kind": "evaluate", "uploads": named, "rows": rows,
                              "margin_bound": 1.0 / encrypted.tiled_scale})
 
@@ -300,7 +302,7 @@ class OwnerWorkspace:
         """Queue a preparation: the cloud adds the sites' encrypted per-class statistics of the
         given uploads (default: all there are now). The job's id."""
         named, rows = self._uploads_of(uploads)
-        return self._submit({"kind": "prepare", "uploads": named},
+        return self._submit(PrepareSpec.build(uploads=named),
                             {"kind": "prepare", "uploads": named, "rows": rows})
 
     def _uploads_of(self, wanted: list[int] | None) -> tuple[list[int] | None, int]:
@@ -311,11 +313,12 @@ class OwnerWorkspace:
         named = sorted(known) if wanted is None else sorted(set(wanted))  # as the cloud counts
         return (named or None), sum(known.get(i, 0) for i in named)
 
-    def _submit(self, spec: dict[str, Any], record: dict[str, Any]) -> int:
+    def _submit(self, spec: JobSpec, record: dict[str, Any]) -> int:
         """Queue `spec` at the cloud and keep `record` of it in owner.json (what releases
         check a result against)."""
         with self.client() as client:
-            job = int(client.submit_job(self.consortium, spec)["id"])
+            job = int(client.submit_job(self.consortium, spec.model_dump(
+                mode="json", exclude_none=True))["id"])
         with self._editing() as state:
             state.setdefault("jobs", {})[str(job)] = record
         return job

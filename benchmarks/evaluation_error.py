@@ -34,6 +34,7 @@ from rich.table import Table
 from sklearn.linear_model import LogisticRegression
 
 from hedge.ckks import KeySet
+from hedge.ckks.hazmat import decrypt_exact
 from hedge.ckks.release import flooding_sigma
 from hedge.ml import EncryptedDataset, LinearModel
 from hedge.ml.confusion import release_error
@@ -81,8 +82,8 @@ def measure(keys: KeySet, rows: int, repeats: int, case: str = "typical") -> dic
         seconds.append(time.perf_counter() - start)
         c = result.confusion
         exact = reference_sums(x, y, model, c.approximation)
-        found = np.array([keys.decrypt(result.squared_errors)[0],
-                          *keys.decrypt(c.sums)[[0, 1, c.width]]])
+        found = np.array([decrypt_exact(keys, result.squared_errors)[0],
+                          *decrypt_exact(keys, c.sums)[[0, 1, c.width]]])
         errors.append(np.abs(found - exact))
     worst = np.max(errors, axis=0)
     t_brier, t_counts = brier_release_error(rows), release_error(rows, c.approximation)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hedge.ckks import KeySet, PublicBundle, preset
 from hedge.ckks._engine import decompose_rotation, engine_for, power_of_two_steps
+from hedge.ckks.hazmat import decrypt_exact
 from hedge.errors import RotationKeyError
 
 
@@ -38,7 +39,7 @@ def test_mixed_level_addition(keys: KeySet, bundle: PublicBundle) -> None:
     deep = (v * v) * v  # level 1
     total = deep + v + v * 0.5  # levels 1, 3, 2
     assert total.level == 1
-    assert np.allclose(keys.decrypt(total), x**3 + 1.5 * x, atol=1e-5)
+    assert np.allclose(decrypt_exact(keys, total), x**3 + 1.5 * x, atol=1e-5)
 
 
 @given(step=st.integers(-10000, 10000))
@@ -63,7 +64,7 @@ def test_keys_with_only_planned_steps_still_sum(keys: KeySet) -> None:
     params = preset("fast")
     small = KeySet.generate(params, rotations=rotations.steps_for_sum(params))
     x = np.linspace(0, 1, 100)
-    assert abs(small.decrypt(small.public().encrypt(x).sum())[0] - x.sum()) < 1e-4
+    assert abs(decrypt_exact(small, small.public().encrypt(x).sum())[0] - x.sum()) < 1e-4
     assert len(small.public().rotation_steps) == 12
 
 
@@ -74,6 +75,6 @@ def test_keys_with_only_the_steps_of_a_partial_rotation() -> None:
     steps = rotations.steps_for_rotate(params, 10, 3)
     keys = KeySet.generate(params, rotations=steps)
     x = np.linspace(-1, 1, 10)
-    assert np.allclose(keys.decrypt(keys.public().encrypt(x).rotate(3)), np.roll(x, -3),
+    assert np.allclose(decrypt_exact(keys, keys.public().encrypt(x).rotate(3)), np.roll(x, -3),
                        atol=1e-6)
     assert len(steps) == 2  # one step for each source run of the cyclic shift

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from hedge.ckks import KeySet
+from hedge.ckks.hazmat import ExactReleases
 from hedge.ml import EncryptedDataset
 from hedge.services import CloudProcess
 from hedge.signing import SigningKey
@@ -110,9 +111,9 @@ def test_training_completes_after_the_service_is_killed(tmp_path: Path,
         assert state["attempts"] == 2
         (tmp_path / "m.hem").write_bytes(owner.job_result(cid, job))
         model = EncryptedLinearModel.load(tmp_path / "m.hem", keys.public()).decrypt(
-            keys, release=False)
+            ExactReleases(keys))
         straight = EncryptedLogisticRegression(iterations=2).fit(
-            EncryptedDataset.concat(parts)).decrypt(keys, release=False)
+            EncryptedDataset.concat(parts)).decrypt(ExactReleases(keys))
         assert np.allclose(model.coef, straight.coef, atol=1e-4)
     finally:
         server.stop()

@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
+from hedge.owner.audit import verify_log
 from hedge.ckks import KeySet
 from hedge.ckks.release import DEFAULT_ERROR_BOUND, DEFAULT_MAX_RELEASES
 from hedge.cli.main import app
@@ -63,6 +64,8 @@ def test_flow_produces_a_useful_model_and_one_prediction_per_row(flow: Path) -> 
     assert roc_auc_score(labels, predictions["probability"]) > 0.94
     keys = KeySet.load(flow / "owner" / "keys.hks", passphrase="correct horse")
     assert keys.releases_used == 1  # the model release was counted and saved
+    audited = [(e.event, e.job) for e in verify_log(flow / "owner" / "audit.jsonl")]
+    assert audited == [("release-counted", "model.hem"), ("release-model", "model.hem")]
 
 
 def test_train_refuses_secret_key_material(flow: Path) -> None:

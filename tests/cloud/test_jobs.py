@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hedge.ckks import KeySet
+from hedge.ckks.hazmat import ExactReleases
 from hedge.cloud import CloudService
 from hedge.cloud.app import DEFAULT_MIN_JOB_ROWS
 from hedge.cloud.db import Consortium, Site, Upload
@@ -124,12 +125,12 @@ def test_training_resumes_from_its_checkpoint_after_a_crash_then_an_evaluation_r
     raw = client.get(f"/v1/consortia/{cid}/jobs/{job_id}/result", headers=bearer(owner))
     path = service.data_dir / "model.hem"
     path.write_bytes(raw.content)
-    resumed = EncryptedLinearModel.load(path, keys.public()).decrypt(keys, release=False)
+    resumed = EncryptedLinearModel.load(path, keys.public()).decrypt(ExactReleases(keys))
     with service.db.session() as s:
         blobs = [u.blob for u in s.query(Upload).order_by(Upload.id)]
     data = EncryptedDataset.concat([EncryptedDataset.from_bytes(service.blobs.read(b),
                                                                 keys.public()) for b in blobs])
-    straight = EncryptedLogisticRegression(iterations=2).fit(data).decrypt(keys, release=False)
+    straight = EncryptedLogisticRegression(iterations=2).fit(data).decrypt(ExactReleases(keys))
     assert np.allclose(resumed.coef, straight.coef, atol=TRAIN_TOL)
     assert abs(resumed.intercept - straight.intercept) < TRAIN_TOL
 
@@ -330,7 +331,7 @@ def test_a_worker_on_ray_trains_the_same_model(tmp_path: Path) -> None:
         raw = client.get(f"/v1/consortia/{cid}/jobs/{r.json()['id']}/result",
                          headers=bearer(owner)).content
         models.append(EncryptedLinearModel.from_bytes(raw, keys.public()).decrypt(
-            keys, release=False))
+            ExactReleases(keys)))
     alone, on_ray = models
     assert abs(alone.intercept - on_ray.intercept) < 1e-9
     assert np.allclose(alone.coef, on_ray.coef, atol=1e-9)

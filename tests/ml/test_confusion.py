@@ -11,6 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from hedge.ckks import KeySet, container
+from hedge.ckks.hazmat import ExactReleases, decrypt_exact
 from hedge.ckks.release import flooding_sigma
 from hedge.data import Schema, load_cmapss
 from hedge.errors import CorruptDataError, DepthExhaustedError, ParameterError, SchemaError
@@ -55,7 +56,7 @@ def as_array(c: ConfusionCounts) -> np.ndarray:
 
 def check(result: EncryptedConfusion, keys: KeySet, model: LinearModel, x: np.ndarray,
           y: np.ndarray) -> None:
-    counts = result.decrypt(keys, release=False)
+    counts = result.decrypt(ExactReleases(keys))
     margins = (2 * y - 1) * model.decision_function(x)
     # the plaintext twin: the same composite polynomial on the same margins
     c = (1 + result.approximation(margins / result.margin_bound)) / 2
@@ -80,7 +81,7 @@ def test_counts_of_a_plaintext_model(keys: KeySet, edinburgh: Edinburgh) -> None
     released = result.decrypt(keys)  # what the owner hands out: flooded, about one count
     sigma = flooding_sigma(RELEASE_ERROR, result.sums.length, keys.max_releases)
     assert 0.5 < sigma < 1.5
-    assert np.allclose(as_array(released), as_array(result.decrypt(keys, release=False)),
+    assert np.allclose(as_array(released), as_array(result.decrypt(ExactReleases(keys))),
                        atol=5 * sigma)
     exact = exact_counts(model, x, y)
     assert released.accuracy == pytest.approx((exact[0] + exact[2]) / len(y), abs=0.02)
@@ -96,7 +97,7 @@ def test_counts_and_brier_of_the_encrypted_trained_model(
     encrypted.save(tmp_path / "model.hem")  # the tiled weights travel with the model file
     loaded = EncryptedLinearModel.load(tmp_path / "model.hem", keys.public())
     assert loaded.tiled is not None and loaded.tiled.level == encrypted.tiled.level
-    assert np.allclose(keys.decrypt(loaded.tiled), keys.decrypt(encrypted.tiled))
+    assert np.allclose(decrypt_exact(keys, loaded.tiled), decrypt_exact(keys, encrypted.tiled))
     # a file with a third record is refused
     raw = container.to_bytes(container.Kind.MODEL, {"kind": "logistic", "columns": data.columns},
                              [(1, encrypted.weights.to_bytes())] * 3)
@@ -111,19 +112,19 @@ def test_counts_and_brier_of_the_encrypted_trained_model(
     # the owner states a margin bound R (here: from the model itself, which only a test may
     # look at); the cloud refreshes the tiled weights through the key service with 1 / R folded
     # in (the service sees only masked weights)
-    bound = 1.05 * float(np.abs(keys.decrypt(encrypted.weights)).sum())
+    bound = 1.05 * float(np.abs(decrypt_exact(keys, encrypted.weights)).sum())
     service = KeyService(keys, AuditLog(tmp_path / "audit.jsonl"))
     service.register_job("eval-1", len(data.columns), len(data.columns), 1)
     fresh = refresh_tiled(InProcessRefreshClient(service), "eval-1", encrypted.tiled,
                           data.layout, scale=1.0 / bound)
     ready = dataclasses.replace(encrypted, tiled=fresh, tiled_scale=1.0 / bound)
-    model = encrypted.decrypt(keys, release=False)  # only to compute the plaintext references
+    model = encrypted.decrypt(ExactReleases(keys))  # only to compute the plaintext references
     result = confusion_counts(data, ready)
     assert result.margin_bound == pytest.approx(bound)
     check(result, keys, model, x, y)
     with pytest.raises(ParameterError):
         confusion_counts(data, ready, margin_bound=2 * bound)
-    brier = keys.decrypt(brier_score(data, ready))[0]
+    brier = decrypt_exact(keys, brier_score(data, ready))[0]
     assert abs(brier - np.mean((y - model.predict_proba(x)) ** 2)) <= BRIER_BOUND
 
 
@@ -139,7 +140,7 @@ def test_large_weights_and_margins_beyond_the_bound(keys: KeySet, edinburgh: Edi
     margins = (2 * y - 1) * model.decision_function(x)
     assert tight.error_bound(margins) == float("inf")
     with pytest.raises(CorruptDataError, match="not counts"):
-        tight.decrypt(keys, release=False)
+        tight.decrypt(ExactReleases(keys))
 
 
 def test_refuses_regression_data_and_bad_bounds(keys: KeySet, edinburgh: Edinburgh) -> None:

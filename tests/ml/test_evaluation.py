@@ -8,6 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from hedge.ckks import KeySet, container
+from hedge.ckks.hazmat import ExactReleases, decrypt_exact
 from hedge.ckks.release import flooding_sigma
 from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.ml import EncryptedLinearModel, LinearModel
@@ -29,13 +30,13 @@ def test_an_owner_encrypted_model_is_scored_without_its_weights(
     bound = abs(model.intercept) + float(np.abs(model.coef).sum())
     assert encrypted.tiled is not None and encrypted.tiled_scale == pytest.approx(1 / bound)
     assert encrypted.tiled.level == keys.public().params.depth  # fresh: every level left
-    assert np.allclose(keys.decrypt(encrypted.weights)[1:], model.coef, atol=1e-5)
+    assert np.allclose(decrypt_exact(keys, encrypted.weights)[1:], model.coef, atol=1e-5)
 
     result = EncryptedEvaluation.from_bytes(evaluate(data, encrypted).to_bytes(), keys.public())
     report = result.decrypt(keys)  # two releases
     exact_brier = float(np.mean((y - model.predict_proba(x)) ** 2))
     assert abs(report.brier - exact_brier) <= BRIER_BOUND
-    unreleased = result.decrypt(keys, release=False)
+    unreleased = result.decrypt(ExactReleases(keys))
     assert abs(unreleased.brier - exact_brier) < 0.01  # in practice far inside the bound
     # released as a sum: the flooding noise (sigma 0.25) is divided by the row count
     sigma = flooding_sigma(RELEASE_ERROR, 1, keys.max_releases)
@@ -91,8 +92,8 @@ def test_the_released_sums_stay_within_their_public_bound_over_many_rows(
     result = evaluate(data, EncryptedLinearModel.encrypt(model, bundle))
     c = result.confusion
     exact = reference_sums(x, y, model, c.approximation)
-    found = [standard_keys.decrypt(result.squared_errors)[0],
-             *standard_keys.decrypt(c.sums)[[0, 1, c.width]]]
+    found = [decrypt_exact(standard_keys, result.squared_errors)[0],
+             *decrypt_exact(standard_keys, c.sums)[[0, 1, c.width]]]
     error = np.abs(np.array(found) - exact)
     assert error[0] <= brier_release_error(rows) / 4, error
     assert np.all(error[1:] <= release_error(rows) / 4), error

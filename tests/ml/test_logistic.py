@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hedge.ckks import KeySet
+from hedge.ckks.hazmat import ExactReleases, decrypt_exact
 from hedge.data import Schema, load_idash
 from hedge.errors import DepthExhaustedError, KeyMismatchError, SchemaError, ShapeError
 from hedge.ml import (
@@ -64,7 +65,7 @@ def test_local_preconditioning_equals_its_plaintext_twin(
     model = estimator.fit(pooled)
     top = bundle.params.depth
     assert model.weights.level == estimator.weights_level(top, refreshed=False) == top - 7
-    exact = model.decrypt(standard_keys, release=False)
+    exact = model.decrypt(ExactReleases(standard_keys))
     twin = reference_fit_sites([design(x[:cut], y[:cut]), design(x[cut:], y[cut:])], 2, 1.0,
                                estimator.coeffs)
     assert abs(exact.intercept - twin[0]) < TRAIN_TOL
@@ -89,7 +90,7 @@ def test_pooled_preconditioning_from_the_released_gram_matrix(
     assert np.allclose(gram, z.T @ z, atol=0.5)  # released: flooded, still close
     p = preconditioner(gram)
     estimator = EncryptedLogisticRegression(iterations=2)
-    exact = estimator.fit(pooled, p).decrypt(standard_keys, release=False)
+    exact = estimator.fit(pooled, p).decrypt(ExactReleases(standard_keys))
     twin = reference_fit(z, p, 2, 1.0, estimator.coeffs)
     assert abs(exact.intercept - twin[0]) < TRAIN_TOL
     assert np.allclose(exact.coef, twin[1:], atol=TRAIN_TOL)
@@ -107,7 +108,8 @@ def test_dataset_file_round_trip_and_foreign_bundle(
     loaded = EncryptedDataset.load(path, bundle)
     assert loaded.site_rows == [100] and loaded.columns == data.columns
     z = design(x[:100], y[:100])
-    assert np.allclose(standard_keys.decrypt(loaded.gram).reshape(10, 10), z.T @ z, atol=1e-5)
+    assert np.allclose(decrypt_exact(standard_keys, loaded.gram).reshape(10, 10), z.T @ z,
+                       atol=1e-5)
     other = KeySet.generate("fast", rotations=[1]).public()
     with pytest.raises(KeyMismatchError):
         EncryptedDataset.load(path, other)
@@ -150,7 +152,7 @@ def test_balanced_class_weights_for_rare_failures(standard_keys: KeySet) -> None
              EncryptedDataset.encrypt(bundle, x[700:], y[700:], schema.columns,
                                       class_weight="balanced")]
     estimator = EncryptedLogisticRegression(iterations=2)
-    exact = estimator.fit(EncryptedDataset.concat(sites)).decrypt(standard_keys, release=False)
+    exact = estimator.fit(EncryptedDataset.concat(sites)).decrypt(ExactReleases(standard_keys))
     twin = reference_fit_sites(
         [design(x[:700], y[:700]), design(x[700:], y[700:])], 2, 1.0, estimator.coeffs,
         weights=[row_weights(y[:700], "balanced"), row_weights(y[700:], "balanced")])
@@ -185,7 +187,7 @@ def test_l2_regularisation_equals_its_twin_and_shrinks(standard_keys: KeySet,
     parts = [EncryptedDataset.encrypt(bundle, x[:cut], y[:cut], schema.columns, l2=l2),
              EncryptedDataset.encrypt(bundle, x[cut:], y[cut:], schema.columns, l2=l2)]
     estimator = EncryptedLogisticRegression(iterations=2)
-    exact = estimator.fit(EncryptedDataset.concat(parts)).decrypt(standard_keys, release=False)
+    exact = estimator.fit(EncryptedDataset.concat(parts)).decrypt(ExactReleases(standard_keys))
     zs = [design(x[:cut], y[:cut]), design(x[cut:], y[cut:])]
     twin = reference_fit_sites(zs, 2, 1.0, estimator.coeffs, l2=l2)
     assert abs(exact.intercept - twin[0]) < TRAIN_TOL
@@ -205,10 +207,10 @@ def test_process_pool_training_gives_the_same_model(standard_keys: KeySet, edinb
     bundle = standard_keys.public()
     data = EncryptedDataset.encrypt(bundle, x[:600], y[:600], schema.columns)
     estimator = EncryptedLogisticRegression(iterations=2)
-    alone = estimator.fit(data).decrypt(standard_keys, release=False)
+    alone = estimator.fit(data).decrypt(ExactReleases(standard_keys))
     bundle.save(tmp_path / "public.bundle")
     with CkksPool(tmp_path / "public.bundle", workers=2) as pool:
-        pooled = estimator.fit(data, pool=pool).decrypt(standard_keys, release=False)
+        pooled = estimator.fit(data, pool=pool).decrypt(ExactReleases(standard_keys))
     assert abs(pooled.intercept - alone.intercept) < 1e-9
     assert np.allclose(pooled.coef, alone.coef, atol=1e-9)
 
@@ -225,8 +227,8 @@ def test_ray_cluster_training_gives_the_same_model_as_the_process_pool(
     data = EncryptedDataset.encrypt(bundle, x[:300], y[:300], schema.columns)
     estimator = EncryptedLogisticRegression(iterations=2)
     with CkksPool(bundle, workers=2, start_method="fork") as pool:
-        local = estimator.fit(data, pool=pool).decrypt(standard_keys, release=False)
+        local = estimator.fit(data, pool=pool).decrypt(ExactReleases(standard_keys))
     with RayPool(bundle, workers=2, object_store_bytes=2 * 1024**3) as cluster:
-        remote = estimator.fit(data, pool=cluster).decrypt(standard_keys, release=False)
+        remote = estimator.fit(data, pool=cluster).decrypt(ExactReleases(standard_keys))
     assert abs(remote.intercept - local.intercept) < 1e-9
     assert np.allclose(remote.coef, local.coef, atol=1e-9)

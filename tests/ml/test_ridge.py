@@ -7,6 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from hedge.ckks import KeySet
+from hedge.ckks.hazmat import ExactReleases
 from hedge.data import Schema, load_cmapss, load_idash
 from hedge.errors import SchemaError
 from hedge.ml import (
@@ -46,7 +47,7 @@ def test_one_site_is_exactly_sklearn_ridge(keys: KeySet, engines: tuple[
     data = EncryptedDataset.encrypt_regression(keys.public(), x, y, schema.columns, alpha=1.0)
     fitted = EncryptedRidge().fit(data)
     assert fitted.weights.level == EncryptedRidge().weights_level(keys.params.depth, 1)
-    model = fitted.decrypt(keys, release=False)
+    model = fitted.decrypt(ExactReleases(keys))
     reference = Ridge(alpha=1.0).fit(x, y)
     assert abs(model.intercept - reference.intercept_) < 1e-4
     assert np.allclose(model.coef, reference.coef_, atol=1e-4)
@@ -63,7 +64,7 @@ def test_several_sites_equal_the_numpy_twin(keys: KeySet, engines: tuple[
     fitted = EncryptedRidge(iterations=3).fit(data)
     assert fitted.weights.level == EncryptedRidge(iterations=3).weights_level(
         keys.params.depth, 2)
-    model = fitted.decrypt(keys, release=False)
+    model = fitted.decrypt(ExactReleases(keys))
     ones = np.ones((len(y), 1))
     z = np.hstack([ones, x])
     twin = reference_ridge_sites([z[:cut], z[cut:]], [y[:cut], y[cut:]], 1.0, 3)
@@ -103,5 +104,5 @@ def test_several_sites_converge_to_the_pooled_ridge_not_least_squares(keys: KeyS
                                             alpha=alpha),
         EncryptedDataset.encrypt_regression(bundle, x[n // 2 :], y[n // 2 :], columns,
                                             alpha=alpha)])
-    model = EncryptedRidge(iterations=3).fit(data).decrypt(keys, release=False)
+    model = EncryptedRidge(iterations=3).fit(data).decrypt(ExactReleases(keys))
     assert np.allclose(np.r_[model.intercept, model.coef], twin, atol=1e-4)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hedge.ckks import EncryptedVector, KeySet
+from hedge.ckks.hazmat import decrypt_exact
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError, PolicyError
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import (
@@ -67,9 +68,9 @@ def test_refresh_round_trip(make_service: MakeService, owner_keys: KeySet, layou
     fresh = refresh_tiled(spy, "job-1", low_weights, layout)
     assert fresh.level == owner_keys.params.depth == 3
     assert fresh.length == low_weights.length
-    assert np.max(np.abs(owner_keys.decrypt(fresh) - layout.tile(WEIGHTS))) < 1e-6
+    assert np.max(np.abs(decrypt_exact(owner_keys, fresh) - layout.tile(WEIGHTS))) < 1e-6
     # what the key service saw: length-5 masked values, not the weights
-    seen = owner_keys.decrypt(EncryptedVector.from_bytes(spy.sent[0], owner_keys.public()))
+    seen = decrypt_exact(owner_keys, EncryptedVector.from_bytes(spy.sent[0], owner_keys.public()))
     assert seen.shape == (COLUMNS,) and np.all(np.abs(seen) <= MASK_RANGE + 1)
     assert _events(service)[-2:] == [("register", "job-1"), ("refresh", "job-1")]
     last = service.audit.entries()[-1].details
@@ -142,7 +143,7 @@ def test_any_decryption_is_answered_alike_and_counted(
     answer = EncryptedVector.from_bytes(service.refresh("job-h", crafted.to_bytes()),
                                         owner_keys.public())
     assert answer.level == owner_keys.params.depth and answer.length == layout.slots
-    assert np.all(np.abs(owner_keys.decrypt(answer)) <= REFRESH_BOUND * (1 + 1e-9))
+    assert np.all(np.abs(decrypt_exact(owner_keys, answer)) <= REFRESH_BOUND * (1 + 1e-9))
     assert service.job("job-h").used == 1  # type: ignore[union-attr]
     assert _events(service)[-1] == ("refresh", "job-h")
 
@@ -237,7 +238,7 @@ def test_the_audit_log_never_holds_decrypted_values(make_service: MakeService,
     refresh_tiled(spy, "job-p", low_weights, layout)
     # an unmasked vector too (a careless or malicious cloud): still no value in the log
     service.refresh("job-p", low_weights.head(COLUMNS).to_bytes())
-    seen = owner_keys.decrypt(EncryptedVector.from_bytes(spy.sent[0], owner_keys.public()))
+    seen = decrypt_exact(owner_keys, EncryptedVector.from_bytes(spy.sent[0], owner_keys.public()))
     text = service.audit.path.read_text()
     assert "0.7182818284" not in text and "0.718281828" not in text
     text = re.sub(r'"time":"[^"]*"', "", text)  # a timestamp's digits may match by chance
@@ -257,7 +258,7 @@ def test_the_key_service_sees_the_weights_only_under_fresh_uniform_masks(
     for _ in range(4):
         refresh_tiled(spy, "job-m", low_weights, layout)
     bundle = owner_keys.public()
-    seen = np.array([owner_keys.decrypt(EncryptedVector.from_bytes(sent, bundle))
+    seen = np.array([decrypt_exact(owner_keys, EncryptedVector.from_bytes(sent, bundle))
                      for sent in spy.sent])
     masks = seen - WEIGHTS  # one row per refresh
     assert masks.shape == (4, COLUMNS)

@@ -57,3 +57,27 @@ def test_a_release_is_on_disk_before_it_decrypts_and_stays_counted_if_it_fails(
         opened.release(opened.public().encrypt(np.array([1.0])))
         assert KeySet.load(tmp_path / "keys.hks", passphrase=PASSPHRASE).releases_used == 2
     assert opened.on_spend is None  # closed: no more writes to the keystore
+
+
+def test_a_releaser_audits_each_spend_and_a_refusal_of_its_action(tmp_path: Path) -> None:
+    """`releasing`: the count on disk and ``release-counted`` in the audit log before each
+    decryption; what the block raises audited as a refusal of the action, then raised."""
+    from hedge.owner.audit import AuditLog, verify_log
+    from hedge.owner.releases import releasing
+
+    keys = KeySet.generate("fast", rotations=[], max_releases=5)
+    keys.save(tmp_path / "keys.hks", passphrase=PASSPHRASE)
+    vector = keys.public().encrypt(np.array([0.5]))
+    with AuditLog(tmp_path / "audit.jsonl") as log:
+        with releasing(tmp_path / "keys.hks", PASSPHRASE, log, "job-7", "release-x") as r:
+            assert abs(r.release(vector).values[0] - 0.5) < 1e-2
+            r.record("release-x", {"values": 1})
+        with pytest.raises(PolicyError, match="not this one"), releasing(
+                tmp_path / "keys.hks", PASSPHRASE, log, "job-8", "release-x") as r:
+            r.release(vector)
+            raise PolicyError("not this one")
+    events = [(e.event, e.job, e.details.get("releases_used")) for e in
+              verify_log(tmp_path / "audit.jsonl")]
+    assert events == [("release-counted", "job-7", 1), ("release-x", "job-7", None),
+                      ("release-counted", "job-8", 2), ("refused", "job-8", None)]
+    assert KeySet.load(tmp_path / "keys.hks", passphrase=PASSPHRASE).releases_used == 2

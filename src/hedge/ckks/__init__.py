@@ -6,7 +6,8 @@ Built on Microsoft SEAL (seal-python). Knows nothing about machine learning.
 >>> keys = KeySet.generate("fast")
 >>> bundle = keys.public()                  # share this; keep `keys` secret
 >>> v = bundle.encrypt([1.0, 2.0, 3.0])
->>> keys.decrypt((v * 2.5 + 1).sum())       # -> array([16.])  (approximately)
+>>> keys.release((v * 2.5 + 1).sum()).values  # -> array([16.]), flooded and rounded
+>>> from hedge.ckks.hazmat import decrypt_exact  # exact, for values that stay with the keys
 """
 
 from hedge.ckks import rotations

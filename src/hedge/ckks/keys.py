@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,13 @@ from hedge.ckks import _keystore, container
 from hedge.ckks._engine import Engine, engine_for, galois_element, power_of_two_steps
 from hedge.ckks.fields import Fields
 from hedge.ckks.params import Parameters, preset
-from hedge.ckks.release import DEFAULT_MAX_RELEASES, Release, release
+from hedge.ckks.release import (
+    DEFAULT_ERROR_BOUND,
+    DEFAULT_MAX_RELEASES,
+    Release,
+    flooding_sigma,
+    release,
+)
 from hedge.ckks.vector import EncryptedVector
 from hedge.errors import (
     CorruptDataError,
@@ -293,17 +299,24 @@ class KeySet:
                 f"({vector.fingerprint[:12]}…), not {self.fingerprint[:12]}…; use its own keys"
             )
 
-    def decrypt(self, vector: EncryptedVector) -> np.ndarray:
-        """Decrypt to a float array of the vector's length. For the owner's internal use only:
-        values that leave the owner go through `release`."""
+    def _decrypt(self, vector: EncryptedVector) -> np.ndarray:
+        """Decrypt to a float array of the vector's length: for `release` and for the exact
+        door `hedge.ckks.hazmat.decrypt_exact` only."""
         self._check_owner(vector)
         decode, decrypt = self.engine.decode, self._decryptor.decrypt
         return np.concatenate([decode(decrypt(ct)) for ct in vector.ciphertexts])[: vector.length]
 
-    def release(self, vector: EncryptedVector, **options: Any) -> Release:
+    def release(self, vector: EncryptedVector, *, error_bound: float = DEFAULT_ERROR_BOUND,
+                indices: Sequence[int] | None = None) -> Release:
         """Release decryption: rounded and noise-flooded values (see `hedge.ckks.release`).
-        Spends one release of the budget; save the key set to persist the count."""
-        return release(self, vector, **options)
+        Spends one release of the budget, in memory: the owner releases through
+        `hedge.owner.releases.Releaser`, which persists the count before each decryption."""
+        return release(self, vector, error_bound=error_bound, indices=indices)
+
+    def noise_sigma(self, error_bound: float, released: int) -> float:
+        """The flooding noise's standard deviation of a release of `released` values at the
+        public bound `error_bound` under this key set's budget (`flooding_sigma`)."""
+        return flooding_sigma(error_bound, released, self.max_releases)
 
     def spend_release(self) -> None:
         """Count one release, then call `on_spend` (if set; what it raises stops the

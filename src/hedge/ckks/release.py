@@ -29,7 +29,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -39,13 +39,27 @@ if TYPE_CHECKING:
     from hedge.ckks.keys import KeySet
     from hedge.ckks.vector import EncryptedVector
 
-__all__ = ["DEFAULT_MAX_RELEASES", "Release", "release"]
+__all__ = ["DEFAULT_MAX_RELEASES", "Release", "Releases", "release"]
 
 #: Public bound on the error of honestly computed ciphertexts (t).
 DEFAULT_ERROR_BOUND = 2.0**-16
 
 #: Releases under one key set the flooding is sized for (q), counted by the key set.
 DEFAULT_MAX_RELEASES = 2**16
+
+
+class Releases(Protocol):
+    """What decrypts a result for release: a `KeySet` (the budget counted in memory), the
+    owner's `hedge.owner.releases.Releaser` (counted on disk under a lock, audited) or, for
+    exact values that never leave the owner, `hedge.ckks.hazmat.ExactReleases`."""
+
+    @property
+    def max_releases(self) -> int: ...
+
+    def release(self, vector: EncryptedVector, *, error_bound: float = ...,
+                indices: Sequence[int] | None = ...) -> Release: ...
+
+    def noise_sigma(self, error_bound: float, released: int) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -90,10 +104,10 @@ def release(keys: KeySet, vector: EncryptedVector, *,
         raise ParameterError(f"indices must be distinct positions in the vector's "
                              f"{vector.length} values")
     keys.spend_release()
-    values = keys.decrypt(vector)
+    values = keys._decrypt(vector)
     if indices is not None:
         values = values[list(indices)]
-    sigma = flooding_sigma(error_bound, values.size, keys.max_releases)
+    sigma = keys.noise_sigma(error_bound, values.size)
     step = 2.0 ** math.floor(math.log2(sigma))
     flooded = values + sigma * _gaussian(values.size)
     return Release(np.round(flooded / step) * step, error_bound, sigma, step, keys.max_releases)

@@ -31,7 +31,8 @@ from hedge.ml import (
     plan_training,
 )
 from hedge.ml.plan import check_features, check_mode
-from hedge.owner.releases import spending_keys
+from hedge.owner.audit import AuditLog
+from hedge.owner.releases import releasing
 
 #: From this many ciphertext blocks on, worker processes pay for their start-up.
 _POOL_BLOCKS = 16
@@ -226,10 +227,13 @@ def decrypt_model(
     keys: Annotated[Path, typer.Option(help="The owner's keystore.")],
     out: Out,
 ) -> None:
-    """Owner: release the trained model (flooded and rounded) as a JSON model file."""
-    with spending_keys(keys, passphrase()) as owner:  # the release counted before it decrypts
-        encrypted = EncryptedLinearModel.load(model, owner.public())
-        plain = encrypted.decrypt(owner)
+    """Owner: release the trained model (flooded and rounded) as a JSON model file; audited in
+    audit.jsonl beside the keystore."""
+    with (AuditLog(keys.parent / "audit.jsonl") as log,
+          releasing(keys, passphrase(), log, model.name, "release-model") as releaser):
+        encrypted = EncryptedLinearModel.load(model, releaser.public())
+        plain = encrypted.decrypt(releaser)
+        releaser.record("release-model", {"columns": len(plain.columns), "kind": plain.kind})
     plain.save(out)
     console.print(f"{plain.kind} model with {plain.coef.size} coefficients -> {out}")
 

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hedge.ckks import EncryptedVector, KeySet
+from hedge.ckks import EncryptedVector
+from hedge.ckks.release import Releases
 from hedge.errors import (
     CorruptDataError,
     DepthExhaustedError,
@@ -130,18 +131,16 @@ class EncryptedConfusion:
         positives = (self.rows + s) / 2.0
         return ConfusionCounts(tp, self.rows - positives - tn, tn, positives - tp)
 
-    def decrypt(self, keys: KeySet, *, release: bool = True) -> ConfusionCounts:
-        """The owner's side: release decryption (default) of the sums, then the counts.
+    def decrypt(self, releases: Releases) -> ConfusionCounts:
+        """The owner's side: release decryption of the sums, then the counts.
 
         The sums add up a polynomial evaluation per row, so their CKKS error grows with the
         rows; the release states `release_error(rows, approximation)` (2^-10 up to 16,384
         rows with two sign stages, then rows * 2^-24) and floods only the three sums A, B and
         S (`released`; the other slots are dropped inside): a standard deviation of 0.43 counts
         on each per 2^-10 of the bound."""
-        if not release:
-            return self.counts(np.asarray(keys.decrypt(self.sums)))
         values = np.zeros(self.sums.length)  # only A, B and S leave the owner
-        values[list(self.released)] = keys.release(
+        values[list(self.released)] = releases.release(
             self.sums, error_bound=release_error(self.rows, self.approximation),
             indices=self.released).values
         return self.counts(values)

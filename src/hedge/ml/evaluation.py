@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
+from hedge.ckks import EncryptedVector, PublicBundle, container
 from hedge.ckks.fields import Fields
-from hedge.ckks.release import flooding_sigma
+from hedge.ckks.release import Releases
 from hedge.errors import CorruptDataError
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts, release_error
 from hedge.ml.dataset import EncryptedDataset
@@ -76,20 +76,17 @@ class EncryptedEvaluation:
     squared_errors: EncryptedVector
     confusion: EncryptedConfusion
 
-    def decrypt(self, keys: KeySet, *, release: bool = True) -> EvaluationReport:
+    def decrypt(self, releases: Releases) -> EvaluationReport:
         """The owner's side: release decryption (two releases of the budget, at the bounds
         the row count gives: `brier_release_error`, `confusion.release_error`) of the
         squared-error sum and the three confusion sums."""
         c, rows = self.confusion, self.confusion.rows
-        t = brier_release_error(rows)
-        total = (keys.release(self.squared_errors, error_bound=t).values if release
-                 else keys.decrypt(self.squared_errors))
-        noise = (flooding_sigma(t, 1, keys.max_releases) / rows,
-                 flooding_sigma(release_error(rows, c.approximation), len(c.released),
-                                keys.max_releases))
-        return EvaluationReport(rows, float(np.asarray(total)[0]) / rows,
-                                brier_bound(c.margin_bound), c.decrypt(keys, release=release),
-                                *(noise if release else (0.0, 0.0)))
+        total = releases.release(self.squared_errors, error_bound=brier_release_error(rows))
+        count_noise = releases.noise_sigma(release_error(rows, c.approximation),
+                                           len(c.released))
+        return EvaluationReport(rows, float(total.values[0]) / rows,
+                                brier_bound(c.margin_bound), c.decrypt(releases),
+                                total.noise_sigma / rows, count_noise)
 
     def to_bytes(self) -> bytes:
         c = self.confusion

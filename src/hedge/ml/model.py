@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
+from hedge.ckks import EncryptedVector, PublicBundle, container
 from hedge.ckks.fields import Fields, describe
+from hedge.ckks.release import Releases
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
@@ -196,11 +197,10 @@ class EncryptedLinearModel:
         return cls(bundle.encrypt(w), layout, columns, model.schema, "logistic",
                    bundle.encrypt(layout.tile(w / bound)), 1.0 / bound)
 
-    def decrypt(self, keys: KeySet, *, release: bool = True) -> LinearModel:
-        """Decrypt the weights; `release` (default) floods and rounds them, as for any value
-        that leaves the owner."""
-        values = keys.release(self.weights).values if release else keys.decrypt(self.weights)
-        w = np.asarray(values)
+    def decrypt(self, releases: Releases) -> LinearModel:
+        """Release the weights (one release: flooded and rounded, as any value that leaves the
+        owner; `hedge.ckks.hazmat.ExactReleases` for exact ones that stay with it)."""
+        w = np.asarray(releases.release(self.weights).values)
         return LinearModel(self.columns[1:], float(w[0]), np.asarray(w[1:]), self.schema,
                              self.kind)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, preset
+from hedge.ckks.hazmat import decrypt_exact
 from hedge.errors import ParameterError, ShapeError
 from hedge.ml._blocks import row_product, row_sums
 from hedge.ml.layout import RowLayout
@@ -99,7 +100,7 @@ def nearest_segments(keys: KeySet, distances: list[EncryptedVector], records: En
     layout = records.layout
     rows = []
     for block in distances:
-        values = np.asarray(keys.decrypt(block)).reshape(layout.rows_per_block, layout.stride)
+        values = decrypt_exact(keys, block).reshape(layout.rows_per_block, layout.stride)
         rows.append(values[:, :k])
     d2 = np.vstack(rows)[: records.rows]
     return np.argmin(d2, axis=1), d2

@@ -33,6 +33,7 @@ from typing import NoReturn
 import numpy as np
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle
+from hedge.ckks.hazmat import decrypt_exact
 from hedge.errors import (
     CorruptDataError,
     HedgeError,
@@ -236,7 +237,7 @@ class KeyService:
             job.used += 1
             try:
                 return _reencrypted(self._bundle, RowLayout(job.columns, self._slots),
-                                    self.keys.decrypt(vector))
+                                    decrypt_exact(self.keys, vector))
             except Exception as exc:
                 # one answer whatever was decrypted; the kind of failure goes to the audit only
                 self.audit.append("failed", job_id, {"action": "refresh",

@@ -14,7 +14,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from hedge.ckks import EncryptedVector, KeySet
+from hedge.ckks import EncryptedVector
+from hedge.ckks.release import Releases
 from hedge.errors import PolicyError, ShapeError
 from hedge.ml.dataset import class_statistics_length
 from hedge.owner.audit import AuditLog
@@ -34,7 +35,7 @@ class ClassStatistics:
     stds: np.ndarray  # (2, features)
 
 
-def release_statistics(keys: KeySet, pooled: EncryptedVector, columns: list[str],
+def release_statistics(releases: Releases, pooled: EncryptedVector, columns: list[str],
                        audit: AuditLog, *, min_rows: int = DEFAULT_MIN_ROWS,
                        job: str | None = None, rows: int | None = None) -> ClassStatistics:
     """Release the pooled statistics of `columns` features (flooded), or `PolicyError`
@@ -45,7 +46,7 @@ def release_statistics(keys: KeySet, pooled: EncryptedVector, columns: list[str]
     if pooled.length != (length := class_statistics_length(d)):
         raise ShapeError(f"a statistics vector for {d} features has {length} values, "
                          f"not {pooled.length}")
-    released = keys.release(pooled)
+    released = releases.release(pooled)
     values = released.values.reshape(2, 1 + 2 * d)
     counts = np.round(values[:, 0])
     if counts.min() < min_rows:

@@ -30,7 +30,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -47,7 +47,7 @@ from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
 from hedge.ml.statistics import PooledStatistics
 from hedge.owner.audit import AuditLog
 from hedge.owner.plausibility import check_evaluation, check_model, job_record
-from hedge.owner.releases import spending_keys
+from hedge.owner.releases import Releaser, releasing
 from hedge.owner.statistics import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
 from hedge.owner.tls import has_tls, owner_context, site_credential
 from hedge.package import AlertPolicy, build_package, new_package_key, package_key
@@ -70,18 +70,6 @@ def _cloud_client(root: Path, url: str, token: str) -> CloudClient:
     """A client of the cloud at `url`, over mutual TLS with the owner's certificate if `root`
     holds one."""
     return CloudClient(url, token, verify=owner_context(root) or True)
-
-
-@contextmanager
-def _refusals(log: AuditLog, action: str, job_id: int) -> Iterator[None]:
-    """Whatever the block raises is recorded in the audit log as a refusal of `action` first
-    (a policy's reason, or the error's type and message)."""
-    try:
-        yield
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, PolicyError) else f"{type(exc).__name__}: {exc}"
-        log.append("refused", f"job-{job_id}", {"action": action, "reason": reason[:2000]})
-        raise
 
 
 def _cancel(service: HttpRefreshClient, job: str, refused: HedgeError) -> None:
@@ -360,17 +348,17 @@ class OwnerWorkspace:
         the directory as job-N.hem."""
         record = job_record(self.state.get("jobs", {}), job_id, "train")
         plan = TrainingPlan.load(self.root / "plan.json")
-        with self._releasing(job_id, passphrase, "release-model") as (keys, raw, log):
+        with self._releasing(job_id, passphrase, "release-model") as (releaser, raw):
             write_atomic(self.root / f"job-{job_id}.hem", raw)
-            encrypted = EncryptedLinearModel.from_bytes(raw, keys.public())
-            check_model(encrypted, record, plan, keys.params.depth)
-            model = encrypted.decrypt(keys)
+            encrypted = EncryptedLinearModel.from_bytes(raw, releaser.public())
+            check_model(encrypted, record, plan, releaser.depth)
+            model = encrypted.decrypt(releaser)
             try:
                 model.check_plausible()
             except SchemaError as exc:
                 raise PolicyError(f"{exc}; not released") from None
-            log.append("release-model", f"job-{job_id}", {"columns": len(model.columns),
-                                                         "kind": model.kind})
+            releaser.record("release-model", {"columns": len(model.columns),
+                                              "kind": model.kind})
         return model
 
     def release_evaluation(self, job_id: int, passphrase: str) -> EvaluationReport:
@@ -378,11 +366,11 @@ class OwnerWorkspace:
         bound the model was encrypted with), and release-decrypt its aggregates (audited, a
         refusal too)."""
         record = job_record(self.state.get("jobs", {}), job_id, "evaluate")
-        with self._releasing(job_id, passphrase, "release-evaluation") as (keys, raw, log):
-            evaluation = EncryptedEvaluation.from_bytes(raw, keys.public())
+        with self._releasing(job_id, passphrase, "release-evaluation") as (releaser, raw):
+            evaluation = EncryptedEvaluation.from_bytes(raw, releaser.public())
             check_evaluation(evaluation, record)
-            report = evaluation.decrypt(keys)
-            log.append("release-evaluation", f"job-{job_id}", {"rows": report.rows})
+            report = evaluation.decrypt(releaser)
+            releaser.record("release-evaluation", {"rows": report.rows})
         return report
 
     def release_statistics(self, job_id: int, passphrase: str,
@@ -392,34 +380,28 @@ class OwnerWorkspace:
         rows of the job's uploads)."""
         record = job_record(self.state.get("jobs", {}), job_id, "prepare")
         with self._releasing(job_id, passphrase, "release-statistics",
-                             refusals=False) as (keys, raw, log):  # they audit their own
-            pooled = PooledStatistics.from_bytes(raw, keys.public())
-            return release_statistics(keys, pooled.vector, pooled.columns, log,
+                             refusals=False) as (releaser, raw):  # they audit their own
+            pooled = PooledStatistics.from_bytes(raw, releaser.public())
+            return release_statistics(releaser, pooled.vector, pooled.columns, releaser.log,
                                       min_rows=min_rows, job=f"job-{job_id}",
                                       rows=int(record["rows"]))
 
     @contextmanager
     def _releasing(self, job_id: int, passphrase: str, action: str, *,
-                   refusals: bool = True) -> Iterator[tuple[KeySet, bytes, AuditLog]]:
-        """A finished job's result, the keys (`spending_keys`: one release at a time, each
-        counted in the keystore before it decrypts, and recorded in the audit log as
-        `release-counted` at once, whatever follows) and the audit log; with `refusals`,
-        whatever the block raises is audited as a refusal of `action`. The job has a result,
-        so it has ended: an assisted job's key-service budget is cancelled (`_close`)."""
+                   refusals: bool = True) -> Iterator[tuple[Releaser, bytes]]:
+        """A finished job's result and the owner's `Releaser` for it (`releasing`: one release
+        at a time, each counted in the keystore and audited before it decrypts; with
+        `refusals`, whatever the block raises is audited as a refusal of `action`). The job has
+        a result, so it has ended: an assisted job's key-service budget is cancelled
+        (`_close`)."""
         with self.client() as client:
             raw = client.job_result(self.consortium, job_id)
         self._close(job_id)
         log = AuditLog(self.root / "audit.jsonl")
-        job = f"job-{job_id}"
-
-        def counted(keys: KeySet) -> None:
-            log.append("release-counted", job, {"action": action,
-                                                "releases_used": keys.releases_used})
-
         try:
-            with (spending_keys(self.root / "keys.hks", passphrase, counted=counted) as keys,
-                  _refusals(log, action, job_id) if refusals else nullcontext()):
-                yield keys, raw, log
+            with releasing(self.root / "keys.hks", passphrase, log, f"job-{job_id}", action,
+                           refusals=refusals) as releaser:
+                yield releaser, raw
         finally:
             log.close()
 

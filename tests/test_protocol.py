@@ -74,3 +74,28 @@ def test_a_refusal_s_body_gives_its_detail_and_error_name(
 def test_a_refusal_raises_the_error_it_names_else_one_its_status_means(
         status: int, error: str | None, expected: type[HedgeError]) -> None:
     assert refusal_class(status, error) is expected
+
+
+def test_every_service_refuses_an_error_with_the_status_of_the_one_table() -> None:
+    """`hedge.protocol.HTTP_STATUS`: the cloud and the key service answer alike (a key set
+    mismatch is 409 at both, a secret key where none belongs 422); a bare `HedgeError` is the
+    service's failure (500), any other hedge error 400; and a client reads each answer back
+    as the error it names (those it does not name, as the status says)."""
+    from hedge.errors import (
+        DepthExhaustedError,
+        HedgeError,
+        KeyMismatchError,
+        PolicyError,
+        SecretMaterialError,
+        TooLargeError,
+        WrongPassphraseError,
+    )
+    from hedge.protocol import http_status, is_hedge_error
+
+    cases = {TooLargeError("x"): 413, SecretMaterialError("x"): 422, PolicyError("x"): 403,
+             KeyMismatchError("x"): 409, WrongPassphraseError("x"): 400,
+             DepthExhaustedError("x", 2, 1): 400, HedgeError("x"): 500}
+    for error, status in cases.items():
+        assert http_status(error) == status, error
+        named = refusal_class(status, type(error).__name__)
+        assert isinstance(error, named) or not is_hedge_error(type(error).__name__)

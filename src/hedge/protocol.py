@@ -22,8 +22,9 @@ from hedge.errors import (
     TooLargeError,
 )
 
-__all__ = ["JOB_ID_PATTERN", "MAX_ID", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH", "error_body",
-           "is_hedge_error", "is_loopback_host", "is_loopback_url", "refusal_class"]
+__all__ = ["HTTP_STATUS", "JOB_ID_PATTERN", "MAX_ID", "MAX_JOB_ATTEMPTS", "MIN_TOKEN_LENGTH",
+           "error_body", "http_status", "is_hedge_error", "is_loopback_host", "is_loopback_url",
+           "refusal_class"]
 
 #: Key-service job ids: 1-128 characters, letters, digits and ``._:-``, starting with a letter
 #: or digit.
@@ -74,6 +75,23 @@ _NAMED: dict[str, type[HedgeError]] = {
     cls.__name__: cls for cls in (SecretMaterialError, KeyMismatchError, TooLargeError,
                                   CorruptDataError, ParameterError, SchemaError, ShapeError,
                                   PolicyError)}
+
+
+#: The one table of hedge's exceptions to the HTTP status every service refuses them with, the
+#: first class that matches (subclasses before their bases).
+HTTP_STATUS: tuple[tuple[type[HedgeError], int], ...] = (
+    (TooLargeError, 413), (SecretMaterialError, 422), (PolicyError, 403),
+    (KeyMismatchError, 409), (CorruptDataError, 400), (ParameterError, 400),
+    (SchemaError, 400), (ShapeError, 400))
+
+
+def http_status(exc: HedgeError) -> int:
+    """The status a service refuses `exc` with (`HTTP_STATUS`); another hedge error 400 (what
+    a request gave cannot be computed on), a bare `HedgeError` 500 (the service failed)."""
+    for cls, code in HTTP_STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 500 if type(exc) is HedgeError else 400
 
 
 def is_hedge_error(error: str | None) -> bool:

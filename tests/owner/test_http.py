@@ -139,7 +139,7 @@ def test_foreign_key_set_is_400(admin: HttpRefreshClient, client: HttpRefreshCli
         client.refresh("http-f", foreign)
     raw = httpx.post(f"{url}/jobs/http-f/refresh", content=foreign,
                      headers={"Authorization": f"Bearer {TOKEN}"})
-    assert raw.status_code == 400 and raw.json()["error"] == "KeyMismatchError"
+    assert raw.status_code == 409 and raw.json()["error"] == "KeyMismatchError"
     assert service.audit.entries()[-1].details["error"] == "KeyMismatchError"
     with pytest.raises(CorruptDataError):
         client.refresh("http-f", b"garbage")
@@ -285,7 +285,7 @@ def test_every_refusal_names_its_hedge_error(url: str, admin: HttpRefreshClient,
         (413, "TooLargeError", "POST", "/jobs/http-named/refresh", refresh, b"\0" * (LIMIT + 1)),
         (413, "TooLargeError", "POST", "/jobs", owner, b" " * (128 * 1024)),
         (422, "ParameterError", "POST", "/jobs", owner, {**job, "columns": 0}),
-        (400, "KeyMismatchError", "POST", "/jobs/http-named/refresh", refresh, foreign),
+        (409, "KeyMismatchError", "POST", "/jobs/http-named/refresh", refresh, foreign),
         (400, "CorruptDataError", "POST", "/jobs/http-named/refresh", refresh, b"garbage"),
         (404, "PolicyError", "GET", "/v1/jobs/http-named", refresh, None),  # no such route
         (405, "ParameterError", "PUT", "/jobs/http-named", owner, None),
@@ -305,7 +305,7 @@ def test_the_client_raises_the_error_the_service_names(
     admin.register_job("http-names", COLUMNS, COLUMNS, 2)
     foreign = foreign_keys.public().encrypt(WEIGHTS).at_level(1).to_bytes()
     calls: list[tuple[type[HedgeError], str, Callable[[], object]]] = [
-        (KeyMismatchError, "400: .*key set", lambda: client.refresh("http-names", foreign)),
+        (KeyMismatchError, "409: .*key set", lambda: client.refresh("http-names", foreign)),
         (CorruptDataError, "400", lambda: client.refresh("http-names", b"garbage")),
         (TooLargeError, "413: .*exceeds", lambda: client.refresh("http-names",
                                                                  b"\0" * (LIMIT + 1))),

@@ -30,8 +30,9 @@ do, and the hedge exception's name, which `hedge.cloud.client` raises again. A m
 or revoked token is 401, another consortium 404, another role 403, an unknown upload, job,
 model or site 404, a name or sequence taken 409 and a result not there yet 409, all
 `PolicyError`; an invalid idempotency key 400 and a request FastAPI finds invalid 422,
-`ParameterError`; the hedge errors of the checks by `_status_for` (`TooLargeError` 413,
-`SecretMaterialError` 422, other `PolicyError` 403, `KeyMismatchError` 409, the others 400).
+`ParameterError`; the hedge errors of the checks by the parties' one table
+(`hedge.protocol.HTTP_STATUS`: `TooLargeError` 413, `SecretMaterialError` 422, other
+`PolicyError` 403, `KeyMismatchError` 409, the others 400).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
@@ -57,13 +58,11 @@ from hedge.cloud.routes_deploy import add_deployment_routes
 from hedge.cloud.routes_jobs import add_job_routes
 from hedge.cloud.sealing import Seal
 from hedge.errors import (
-    HedgeError,
-    KeyMismatchError,
     ParameterError,
     PolicyError,
-    SecretMaterialError,
     TooLargeError,
 )
+from hedge.protocol import http_status
 from hedge.refusals import Refusal, add_refusal_handlers, refusal_response
 from hedge.signing import VerifyKey
 
@@ -107,18 +106,6 @@ class UploadInfo(BaseModel):
     replay: bool = Field(False, description="true if this key was uploaded before")
 
 
-def _status_for(exc: HedgeError) -> int:
-    if isinstance(exc, TooLargeError):
-        return status.HTTP_413_CONTENT_TOO_LARGE
-    if isinstance(exc, SecretMaterialError):
-        return status.HTTP_422_UNPROCESSABLE_CONTENT
-    if isinstance(exc, PolicyError):
-        return status.HTTP_403_FORBIDDEN
-    if isinstance(exc, KeyMismatchError):
-        return status.HTTP_409_CONFLICT
-    return status.HTTP_400_BAD_REQUEST
-
-
 def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_UPLOAD,
                key_services: tuple[str, ...] = (),
                min_job_rows: int = DEFAULT_MIN_JOB_ROWS, seal: Seal | None = None,
@@ -145,7 +132,7 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
                     f"a JSON body needs a Content-Length of at most {MAX_JSON_BODY} bytes"))
         return await call_next(request)
 
-    add_refusal_handlers(app, _status_for)
+    add_refusal_handlers(app, http_status)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -17,9 +17,10 @@ state and refreshes only, so the cloud can be given it instead of the service's 
 Every refusal is JSON ``{"detail", "error"}`` (`hedge.refusals`), ``error`` naming the hedge
 exception: a missing or wrong token 401, the refresh token where the admin token is needed
 403, the service's `PolicyError` 403, an unknown job 404 (all `PolicyError`); a body too large
-413 (`TooLargeError`); an invalid job 422 (`ParameterError`); `KeyMismatchError`,
-`CorruptDataError` and invalid arguments 400; an audit log that fails verification 500
-(`CorruptDataError`); an unknown route 404 (`PolicyError`), a method a route does not take 405
+413 (`TooLargeError`); an invalid job 422 (`ParameterError`); `KeyMismatchError` 409,
+`CorruptDataError` and invalid arguments 400 (the parties' one table,
+`hedge.protocol.HTTP_STATUS`); a failed refresh 500 (`HedgeError`); an audit log that fails
+verification 500 (`CorruptDataError`); an unknown route 404 (`PolicyError`), a method a route does not take 405
 (`ParameterError`).
 """
 
@@ -37,15 +38,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hedge import __version__
 from hedge.errors import (
     CorruptDataError,
-    HedgeError,
-    KeyMismatchError,
     ParameterError,
     PolicyError,
-    ShapeError,
     TooLargeError,
 )
 from hedge.owner.keyservice import Job, KeyService
-from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH
+from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH, http_status
 from hedge.refusals import Refusal, add_refusal_handlers, validation_message
 
 __all__ = ["MAX_BODY_BYTES", "check_tokens", "create_app"]
@@ -100,14 +98,6 @@ class Health(BaseModel):
 
 
 _MAX_JOB_BODY = 64 * 1024
-
-
-def _status_for(exc: HedgeError) -> int:
-    if isinstance(exc, PolicyError):
-        return status.HTTP_403_FORBIDDEN
-    if isinstance(exc, KeyMismatchError | CorruptDataError | ParameterError | ShapeError):
-        return status.HTTP_400_BAD_REQUEST
-    return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
 def check_tokens(token: str | None, admin_token: str | None) -> tuple[bytes, bytes | None]:
@@ -185,7 +175,7 @@ def create_app(service: KeyService, token: str, *, admin_token: str | None = Non
                 "before the cloud uses them"))
         return job
 
-    add_refusal_handlers(app, _status_for)
+    add_refusal_handlers(app, http_status)
 
     errors: dict[int | str, dict[str, Any]] = {
         401: {"description": "missing or wrong bearer token"},

@@ -12,6 +12,7 @@ import pytest
 from hedge.ckks import KeySet, PublicBundle, container
 from hedge.errors import CorruptDataError, KeyMismatchError
 from hedge.ml import EncryptedDataset
+from hedge.ml.artifact import ArtifactKind
 
 Fields = dict[str, Any]
 
@@ -29,11 +30,11 @@ def small(other_keys: KeySet) -> tuple[PublicBundle, bytes, bytes]:
 
 
 def _with(raw: bytes, **changes: Any) -> bytes:
-    header, records = container.from_bytes(raw, container.Kind.DATASET)
+    header, records = container.from_bytes(raw, ArtifactKind.DATASET)
     fields = dict(header.fields, **changes)
     for key in [k for k, v in changes.items() if v is _DROP]:
         del fields[key]
-    return container.to_bytes(container.Kind.DATASET, fields, records)
+    return container.to_bytes(ArtifactKind.DATASET, fields, records)
 
 
 class _Drop:
@@ -107,7 +108,7 @@ def test_another_key_set_is_a_key_mismatch(small: tuple[PublicBundle, bytes, byt
 
 def test_more_vectors_than_declared_are_refused(small: tuple[PublicBundle, bytes, bytes]) -> None:
     bundle, one, _ = small
-    header, [(tag, vectors)] = container.from_bytes(one, container.Kind.DATASET)
-    extra = container.to_bytes(container.Kind.DATASET, header.fields, [(tag, vectors * 2)])
+    header, [(tag, vectors)] = container.from_bytes(one, ArtifactKind.DATASET)
+    extra = container.to_bytes(ArtifactKind.DATASET, header.fields, [(tag, vectors * 2)])
     with pytest.raises(CorruptDataError, match="more than the 4 vectors"):
         EncryptedDataset.from_bytes(extra, bundle)

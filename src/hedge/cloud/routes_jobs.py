@@ -18,7 +18,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from hedge.ckks import container
 from hedge.cloud.access import ConsortiumId, Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, dataset_features, no_keystore
@@ -28,6 +27,7 @@ from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.sealing import Seal
 from hedge.cloud.specs import MAX_ID, EvaluateSpec, JobBody, TrainSpec
 from hedge.errors import PolicyError
+from hedge.ml.artifact import ArtifactKind
 from hedge.refusals import Refusal
 
 __all__ = ["JobInfo", "add_job_routes"]
@@ -147,7 +147,7 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
                     "no such model; store it first (PUT .../models)"))
             # the blob store is shared: the blob must be a model under this consortium's keys
             # (its records were read when it was stored)
-            check_container(model, db.fingerprint(cid), container.Kind.MODEL,
+            check_container(model, db.fingerprint(cid), ArtifactKind.MODEL,
                             "the evaluated blob", records=False)
         uploads = uploads_named(cid, spec.uploads)
         if isinstance(spec, TrainSpec):  # where the owner's plan first meets the schema
@@ -184,7 +184,7 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
 
     def _commit_model(cid: int, writer: BlobWriter) -> ModelStored:
         with writer:
-            check_container(writer.path, db.fingerprint(cid), container.Kind.MODEL,
+            check_container(writer.path, db.fingerprint(cid), ArtifactKind.MODEL,
                             "an encrypted model")
             return ModelStored(blob=writer.commit(), size=writer.size)
 

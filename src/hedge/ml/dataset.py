@@ -52,6 +52,7 @@ from hedge.errors import (
     ShapeError,
 )
 from hedge.files import write_atomic
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.layout import RowLayout
 
 __all__ = ["BIAS", "EncryptedDataset", "class_statistics", "class_statistics_length",
@@ -285,7 +286,7 @@ class EncryptedDataset:
                   "blocks": len(self.doubled),
                   "param_id": self.bundle.params.param_id,
                   "fingerprint": self.bundle.fingerprint}
-        return container.to_bytes(container.Kind.DATASET, header,
+        return container.to_bytes(ArtifactKind.DATASET, header,
                                   [(_TAG_VECTORS, buf.getvalue())])
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -305,7 +306,7 @@ class EncryptedDataset:
         over the sites, each at least one block), and the file must hold exactly the vectors
         the header implies, each of the length of its role (`_check_roles`)."""
         max_rows = 1 << 32
-        header, records = container.from_bytes(data, container.Kind.DATASET)
+        header, records = container.from_bytes(data, ArtifactKind.DATASET)
         fields = Fields(header.fields, "dataset header")
         fingerprint = fields.string("fingerprint", max_length=64)
         param_id = fields.string("param_id", bundle.params.param_id, max_length=64)

@@ -25,6 +25,7 @@ from hedge.ckks import EncryptedVector, KeySet, PublicBundle, container
 from hedge.ckks.fields import Fields
 from hedge.ckks.release import flooding_sigma
 from hedge.errors import CorruptDataError
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts, release_error
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.evaluate import (
@@ -96,7 +97,7 @@ class EncryptedEvaluation:
         header = {"rows": c.rows, "width": c.width, "margin_bound": c.margin_bound,
                   "stages": [list(stage) for stage in c.approximation.stages],
                   "fingerprint": self.squared_errors.fingerprint}
-        return container.to_bytes(container.Kind.EVALUATION, header,
+        return container.to_bytes(ArtifactKind.EVALUATION, header,
                                   [(_TAG_BRIER, self.squared_errors.to_bytes()),
                                    (_TAG_SUMS, c.sums.to_bytes())])
 
@@ -108,7 +109,7 @@ class EncryptedEvaluation:
         `margin_bound` a positive number up to `hedge.ml.evaluate.MAX_RANGE`, `stages` 1 to 16
         lists of 1 to 64 finite numbers. Records: the squared errors, then the `width` + 1
         confusion sums."""
-        header, records = container.from_bytes(raw, container.Kind.EVALUATION)
+        header, records = container.from_bytes(raw, ArtifactKind.EVALUATION)
         if [tag for tag, _ in records] != [_TAG_BRIER, _TAG_SUMS]:
             raise CorruptDataError("an evaluation holds squared errors, then confusion sums")
         f = Fields(header.fields, "evaluation header")

@@ -51,6 +51,7 @@ from hedge.errors import (
     PolicyError,
     ShapeError,
 )
+from hedge.ml.artifact import ArtifactKind
 from hedge.signing import SigningKey, VerifyKey, canonical_json
 
 __all__ = ["Pooled", "SegmentOwner", "SegmentSite", "aggregate", "message_digest", "nearest",
@@ -135,7 +136,7 @@ class SegmentSite:
                                   first=payload["round"] == 1)
         vector = self.bundle.encrypt(values * payload["scale"]).at_level(0)  # additions only
         header = {"message": message_digest(signed), "rows": self.rows}
-        return container.to_bytes(container.Kind.CONTRIBUTION, header,
+        return container.to_bytes(ArtifactKind.CONTRIBUTION, header,
                                   [(1, vector.to_bytes())])
 
     def _totals(self, centroids: np.ndarray, *, first: bool) -> np.ndarray:
@@ -177,7 +178,7 @@ def aggregate(bundle: PublicBundle, uploads: dict[str, bytes | None], signed: di
         if raw is None:
             continue
         try:
-            header, records = container.from_bytes(raw, container.Kind.CONTRIBUTION)
+            header, records = container.from_bytes(raw, ArtifactKind.CONTRIBUTION)
             fields = Fields(header.fields, f"the upload of {name}")
             if fields.string("message", max_length=64) != digest or len(records) != 1:
                 raise CorruptDataError("the upload does not answer this round's request")

@@ -17,6 +17,7 @@ from hedge.ckks.fields import Fields, describe
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.dataset import BIAS
 from hedge.ml.layout import RowLayout
 
@@ -210,7 +211,7 @@ class EncryptedLinearModel:
         records = [(_TAG_WEIGHTS, self.weights.to_bytes())]
         if self.tiled is not None:
             records.append((_TAG_TILED, self.tiled.to_bytes()))
-        return container.to_bytes(container.Kind.MODEL, header, records)
+        return container.to_bytes(ArtifactKind.MODEL, header, records)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         write_atomic(path, self.to_bytes())
@@ -228,7 +229,7 @@ class EncryptedLinearModel:
         columns, `tiled_scale` a finite positive number, `fingerprint` the bundle's. Records:
         the weights (one value per column), then optionally the tiled weights (filling the
         layout)."""
-        header, records = container.from_bytes(raw, container.Kind.MODEL)
+        header, records = container.from_bytes(raw, ArtifactKind.MODEL)
         fields = Fields(header.fields, "model header")
         fields.key_set(bundle.fingerprint, "this model was encrypted under another key set; "
                        "use the bundle it was made with")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from hedge.ckks import EncryptedVector, PublicBundle, container
 from hedge.ckks.fields import Fields
 from hedge.errors import CorruptDataError, SchemaError
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.dataset import BIAS, EncryptedDataset, class_statistics_length
 
 __all__ = ["PooledStatistics"]
@@ -30,7 +31,7 @@ class PooledStatistics:
 
     def to_bytes(self) -> bytes:
         header = {"columns": self.columns, "fingerprint": self.vector.fingerprint}
-        return container.to_bytes(container.Kind.STATISTICS, header,
+        return container.to_bytes(ArtifactKind.STATISTICS, header,
                                   [(1, self.vector.to_bytes())])
 
     @classmethod
@@ -39,7 +40,7 @@ class PooledStatistics:
         `CorruptDataError` naming the field for anything malformed (`columns`: 1 to slots / 2
         distinct non-empty feature names, checked before the one vector record, whose length
         must be `class_statistics_length` of them)."""
-        header, records = container.from_bytes(raw, container.Kind.STATISTICS)
+        header, records = container.from_bytes(raw, ArtifactKind.STATISTICS)
         fields = Fields(header.fields, "pooled statistics header")
         fields.key_set(bundle.fingerprint, "these statistics were computed under another key "
                        "set; use the bundle they were made with")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.errors import CorruptDataError, SchemaError
 from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
-from hedge.ml.dataset import BIAS, EncryptedDataset, class_statistics_length
+from hedge.ml.dataset import BIAS, ClassificationData, EncryptedDataset, class_statistics_length
 
 __all__ = ["STATISTICS_FILE", "PooledStatistics"]
 
@@ -29,7 +29,7 @@ class PooledStatistics:
     @classmethod
     def of(cls, data: EncryptedDataset) -> PooledStatistics:
         """The pooled statistics of (concatenated) classification data: additions only."""
-        if data.task != "classification" or data.statistics is None:
+        if not isinstance(data, ClassificationData) or data.statistics is None:
             raise SchemaError("pooled class statistics need classification data that carries "
                               "its statistics (every site's upload)")
         return cls(data.statistics, [c for c in data.columns if c != BIAS])

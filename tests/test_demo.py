@@ -26,6 +26,7 @@ from hedge.ckks import KeySet, container
 from hedge.data import Schema, datasets_dir, load_ai4i
 from hedge.data.sites import AI4I_LEAKS
 from hedge.demo import DemoSummary, run_demo
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.evaluate import BRIER_BOUND
 from hedge.signing import load_private_key
 from tests.breach import (
@@ -90,7 +91,7 @@ def _public(root: Path) -> set[float]:
     for path in (p for p in (root / "cloud" / "blobs").rglob("*") if p.is_file()):
         with path.open("rb") as f:
             kind = container.peek_kind(f.read(container.PREFIX_SIZE))
-            if kind not in (container.Kind.EVALUATION, container.Kind.MODEL):
+            if kind not in (ArtifactKind.EVALUATION, ArtifactKind.MODEL):
                 continue
             f.seek(0)
             fields = container.read_header(f).fields
@@ -279,8 +280,8 @@ def test_breach_drill_finds_what_is_planted(demo: tuple[Path, DemoSummary],
                       if n.what.endswith("(big-endian)") and n.searched_in("binary"))
     # the upload: text in its header, float64, float32 and a key window in its ciphertext
     upload = (cloud / "blobs" / blob[:2] / blob[2:]).read_bytes()
-    header, records = container.from_bytes(upload, container.Kind.DATASET)
-    upload = container.to_bytes(container.Kind.DATASET,
+    header, records = container.from_bytes(upload, ArtifactKind.DATASET)
+    upload = container.to_bytes(ArtifactKind.DATASET,
                                 {**header.fields, "comment": header_text.raw.decode()}, records)
     path = _write(copy / "blobs" / "up" / "load", upload)
     payload = next(r for r in file_regions(path, "upload") if r.place == "payload")

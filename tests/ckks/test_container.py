@@ -202,6 +202,21 @@ def test_unknown_format_version(version: int) -> None:
         container.from_bytes(data, Kind.VECTOR)
 
 
+def test_kind_numbers_fall_in_reserved_ranges() -> None:
+    """The engine's kinds in its range; an application may take a number of its own range
+    only, and the engine reads its containers like any other."""
+    assert {Kind.VECTOR, Kind.BUNDLE, Kind.KEYSTORE} <= set(container.ENGINE_KINDS)
+    assert not set(container.ENGINE_KINDS) & set(container.APPLICATION_KINDS)
+    start = container.APPLICATION_KINDS.start
+    assert container.application_kind(start) == start
+    for number in (0, Kind.VECTOR, Kind.KEYSTORE, container.APPLICATION_KINDS.stop, 65535,
+                   True, 4.0):
+        with pytest.raises(ValueError, match="application range"):
+            container.application_kind(number)  # type: ignore[arg-type]
+    data = container.to_bytes(start, HEADER, RECORDS)
+    assert container.from_bytes(data, start)[1] == RECORDS
+
+
 def test_wrong_kind() -> None:
     data = container.to_bytes(Kind.BUNDLE, HEADER, RECORDS)
     for other in (Kind.VECTOR, Kind.KEYSTORE):

@@ -20,6 +20,8 @@ from hedge.errors import CorruptDataError, ParameterError, WrongPassphraseError
 
 PASSPHRASE = "correct horse battery staple"
 Fields = dict[str, Any]
+#: An application's kind: the engine reads it knowing nothing of what it holds.
+APPLICATION = container.APPLICATION_KINDS.start
 
 
 def crafted(kind: int, header: str, records: Sequence[tuple[int, bytes]] = ()) -> bytes:
@@ -43,9 +45,9 @@ def test_a_header_number_that_is_not_a_finite_float_is_corrupt_data(token: str) 
 def test_a_header_nested_deeper_than_hedge_writes_is_corrupt_data() -> None:
     deep = '{"schema": ' + "[" * 40 + "]" * 40 + "}"
     with pytest.raises(CorruptDataError, match="nests deeper"):
-        container.from_bytes(crafted(Kind.DATASET, deep), Kind.DATASET)
+        container.from_bytes(crafted(APPLICATION, deep), APPLICATION)
     shallow = '{"schema": ' + "[" * 20 + "]" * 20 + "}"
-    assert container.from_bytes(crafted(Kind.DATASET, shallow), Kind.DATASET)[0].fields
+    assert container.from_bytes(crafted(APPLICATION, shallow), APPLICATION)[0].fields
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])

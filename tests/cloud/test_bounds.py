@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from hedge.ckks import KeySet, container
 from hedge.cloud import CloudService
+from hedge.ml.artifact import ArtifactKind
 
 from .test_api import bearer, consortium, dataset, site
 
@@ -23,10 +24,10 @@ HUGE = 2**63
 def recrafted(body: bytes, **fields: Any) -> bytes:
     """A dataset upload with header fields replaced, checksums made right again: written by
     hand (docs/engine.md's layout), since hedge's own writer refuses NaN and infinities."""
-    header, records = container.from_bytes(body, container.Kind.DATASET)
+    header, records = container.from_bytes(body, ArtifactKind.DATASET)
     head = json.dumps({**header.fields, **fields}).encode()
     prefix = struct.pack("<8sHHI", container.MAGIC, container.FORMAT_VERSION,
-                         container.Kind.DATASET, len(head)) + head
+                         ArtifactKind.DATASET, len(head)) + head
     out = prefix + struct.pack("<I", zlib.crc32(prefix))
     for tag, payload in [*records, (0, struct.pack("<Q", len(records)))]:
         rec = struct.pack("<HQ", tag, len(payload))

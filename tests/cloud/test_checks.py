@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hedge.ckks import KeySet, container
+from hedge.ckks import KeySet
 from hedge.cloud.checks import check_container, no_keystore, parsed_dataset
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, SecretMaterialError
 from hedge.ml import EncryptedDataset, EncryptedLinearModel, RowLayout
+from hedge.ml.artifact import ArtifactKind
 
-MODEL = container.Kind.MODEL
+MODEL = ArtifactKind.MODEL
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_bytes_after_the_end_record_are_refused(model_file: Path, owner_keys: Ke
 def test_another_kind_or_key_set_is_refused(model_file: Path, owner_keys: KeySet,
                                             stranger_keys: KeySet, records: bool) -> None:
     with pytest.raises(SchemaError, match=r"expected a dataset \(container kind"):
-        check_container(model_file, owner_keys.fingerprint, container.Kind.DATASET,
+        check_container(model_file, owner_keys.fingerprint, ArtifactKind.DATASET,
                         "a dataset", records=records)
     with pytest.raises(KeyMismatchError, match="another key set"):
         check_container(model_file, stranger_keys.fingerprint, MODEL, "a model",

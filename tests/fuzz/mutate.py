@@ -11,7 +11,7 @@ failing inputs shrink). One mutation is one of
   tokens, missing and extra fields, at any depth), version and kind changes, records dropped,
   duplicated, swapped, retagged, truncated, bit-flipped or replaced by another record's payload,
   end-record counts, trailing bytes, and the same recursively inside nested containers (a
-  model's weight vector, a dataset's concatenated vectors);
+  model's weight vector, each of a dataset's vectors, vectors written back to back);
 * JSON level (packages, signed messages, model files): the same field mutations on the document.
 """
 
@@ -308,7 +308,7 @@ def encode(parsed: Parsed) -> bytes:
 
 
 def split_containers(data: bytes) -> list[bytes] | None:
-    """Containers written back to back (a dataset's vector record), or None."""
+    """Containers written back to back (vectors as `iter_vectors` reads them), or None."""
     parts: list[bytes] = []
     at = 0
     while at < len(data):

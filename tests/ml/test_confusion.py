@@ -22,6 +22,7 @@ from hedge.ml import (
     LinearModel,
     brier_score,
 )
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.confusion import (
     RELEASE_ERROR,
     ConfusionCounts,
@@ -99,7 +100,7 @@ def test_counts_and_brier_of_the_encrypted_trained_model(
     assert loaded.tiled is not None and loaded.tiled.level == encrypted.tiled.level
     assert np.allclose(decrypt_exact(keys, loaded.tiled), decrypt_exact(keys, encrypted.tiled))
     # a file with a third record is refused
-    raw = container.to_bytes(container.Kind.MODEL, {"kind": "logistic", "columns": data.columns},
+    raw = container.to_bytes(ArtifactKind.MODEL, {"kind": "logistic", "columns": data.columns},
                              [(1, encrypted.weights.to_bytes())] * 3)
     (tmp_path / "bad.hem").write_bytes(raw)
     with pytest.raises(CorruptDataError, match="tiled"):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from hedge.ckks import KeySet, PublicBundle, container
-from hedge.errors import CorruptDataError, KeyMismatchError
-from hedge.ml import EncryptedDataset
+from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError
+from hedge.ml import ClassificationData, EncryptedDataset, RegressionData
+from hedge.ml.artifact import ArtifactKind
 
 Fields = dict[str, Any]
 
@@ -29,11 +30,11 @@ def small(other_keys: KeySet) -> tuple[PublicBundle, bytes, bytes]:
 
 
 def _with(raw: bytes, **changes: Any) -> bytes:
-    header, records = container.from_bytes(raw, container.Kind.DATASET)
+    header, records = container.from_bytes(raw, ArtifactKind.DATASET)
     fields = dict(header.fields, **changes)
     for key in [k for k, v in changes.items() if v is _DROP]:
         del fields[key]
-    return container.to_bytes(container.Kind.DATASET, fields, records)
+    return container.to_bytes(ArtifactKind.DATASET, fields, records)
 
 
 class _Drop:
@@ -107,7 +108,35 @@ def test_another_key_set_is_a_key_mismatch(small: tuple[PublicBundle, bytes, byt
 
 def test_more_vectors_than_declared_are_refused(small: tuple[PublicBundle, bytes, bytes]) -> None:
     bundle, one, _ = small
-    header, [(tag, vectors)] = container.from_bytes(one, container.Kind.DATASET)
-    extra = container.to_bytes(container.Kind.DATASET, header.fields, [(tag, vectors * 2)])
+    header, records = container.from_bytes(one, ArtifactKind.DATASET)
+    extra = container.to_bytes(ArtifactKind.DATASET, header.fields, records * 2)
     with pytest.raises(CorruptDataError, match="more than the 4 vectors"):
         EncryptedDataset.from_bytes(extra, bundle)
+
+
+def test_a_dataset_of_the_format_before_one_record_per_vector_is_refused_saying_so(
+        small: tuple[PublicBundle, bytes, bytes]) -> None:
+    """Format 1 nested every vector in one record and wrote no 'format' field: such a file is
+    refused with the version and what to do, before anything else of it is read."""
+    bundle, one, _ = small
+    header, records = container.from_bytes(one, ArtifactKind.DATASET)
+    fields = {k: v for k, v in header.fields.items() if k != "format"}
+    old = container.to_bytes(ArtifactKind.DATASET, fields,
+                             [(1, b"".join(payload for _, payload in records))])
+    with pytest.raises(CorruptDataError, match="dataset format 1; this hedge reads format 2 "
+                                               "only: encrypt the site's rows again"):
+        EncryptedDataset.from_bytes(old, bundle)
+
+
+def test_a_dataset_is_typed_by_its_task(small: tuple[PublicBundle, bytes, bytes]) -> None:
+    bundle, one, two = small
+    assert isinstance(EncryptedDataset.from_bytes(two, bundle), ClassificationData)
+    regression = EncryptedDataset.encrypt_regression(
+        bundle, np.array([[0.5, -0.5], [0.25, 0.0]]), np.array([0.1, -0.2]), ["a", "b"])
+    parsed = EncryptedDataset.from_bytes(regression.to_bytes(), bundle)
+    assert isinstance(parsed, RegressionData) and len(parsed.solutions) == 1
+    with pytest.raises(CorruptDataError, match="'class_weight'"):
+        EncryptedDataset.from_bytes(_with(regression.to_bytes(), class_weight="balanced"),
+                                    bundle)
+    with pytest.raises(SchemaError, match="same schema"):
+        EncryptedDataset.concat([EncryptedDataset.from_bytes(one, bundle), parsed])

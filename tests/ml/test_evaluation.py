@@ -12,6 +12,7 @@ from hedge.ckks.hazmat import ExactReleases, decrypt_exact
 from hedge.ckks.release import flooding_sigma
 from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.ml import EncryptedLinearModel, LinearModel
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.confusion import RELEASE_ERROR
 from hedge.ml.evaluate import BRIER_BOUND
 from hedge.ml.evaluation import EncryptedEvaluation, evaluate, reference_sums
@@ -64,7 +65,7 @@ def test_bad_models_and_files(standard_keys: KeySet, edinburgh: Edinburgh) -> No
     for header, records in (({"rows": 5}, [(1, one.to_bytes()), (2, one.to_bytes())]),
                             ({"rows": 5, "width": 2, "margin_bound": 2.0, "stages": [[0.0]]},
                              [(1, one.to_bytes())])):
-        raw = container.to_bytes(container.Kind.EVALUATION, header, records)
+        raw = container.to_bytes(ArtifactKind.EVALUATION, header, records)
         with pytest.raises(CorruptDataError):
             EncryptedEvaluation.from_bytes(raw, bundle)
 

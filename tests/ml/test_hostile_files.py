@@ -15,6 +15,7 @@ from hedge.ckks import KeySet, PublicBundle, container
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, SchemaError
 from hedge.ml import LinearModel
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.confusion import EncryptedConfusion
 from hedge.ml.evaluation import EncryptedEvaluation
 from hedge.ml.kmeans import SegmentOwner, SegmentSite, aggregate, value_scale
@@ -60,7 +61,7 @@ def model_bytes(bundle: PublicBundle) -> bytes:
 ], ids=lambda v: repr(v)[:30])
 def test_a_crafted_model_header_is_refused_naming_the_field(
         bundle: PublicBundle, model_bytes: bytes, changes: Fields, field: str) -> None:
-    raw = _changed(model_bytes, container.Kind.MODEL, **changes)
+    raw = _changed(model_bytes, ArtifactKind.MODEL, **changes)
     with pytest.raises(CorruptDataError, match=f"'{field}'"):
         EncryptedLinearModel.from_bytes(raw, bundle)
 
@@ -92,7 +93,7 @@ def evaluation_bytes(bundle: PublicBundle) -> bytes:
 ], ids=lambda v: repr(v)[:30])
 def test_a_crafted_evaluation_header_is_refused_naming_the_field(
         bundle: PublicBundle, evaluation_bytes: bytes, changes: Fields, field: str) -> None:
-    raw = _changed(evaluation_bytes, container.Kind.EVALUATION, **changes)
+    raw = _changed(evaluation_bytes, ArtifactKind.EVALUATION, **changes)
     with pytest.raises(CorruptDataError, match=f"'{field}'"):
         EncryptedEvaluation.from_bytes(raw, bundle)
 
@@ -107,7 +108,7 @@ def test_pooled_statistics_need_distinct_feature_names(bundle: PublicBundle,
     vector = bundle.encrypt(np.zeros(2 * (1 + 2 * 2)))
     good = PooledStatistics(vector, ["a", "b"]).to_bytes()
     assert PooledStatistics.from_bytes(good, bundle).columns == ["a", "b"]
-    raw = _changed(good, container.Kind.STATISTICS, columns=columns)
+    raw = _changed(good, ArtifactKind.STATISTICS, columns=columns)
     with pytest.raises(CorruptDataError, match="'columns'"):
         PooledStatistics.from_bytes(raw, bundle)
 
@@ -131,7 +132,7 @@ def test_a_contribution_with_an_impossible_row_count_is_rejected(
                                                   bytes], rows: Any) -> None:
     _, _, request, upload = kmeans_round
     assert aggregate(bundle, {"site-a": upload}, request, 2).sites == ["site-a"]
-    crafted = _changed(upload, container.Kind.CONTRIBUTION, rows=rows)
+    crafted = _changed(upload, ArtifactKind.CONTRIBUTION, rows=rows)
     pooled = aggregate(bundle, {"site-a": crafted}, request, 2)
     assert pooled.sites == [] and "'rows'" in pooled.rejected["site-a"]
     assert pooled.rejected["site-a"].startswith("CorruptDataError")

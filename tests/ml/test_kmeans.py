@@ -22,6 +22,7 @@ from hedge.errors import (
     ShapeError,
     SignatureError,
 )
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.kmeans import (
     Pooled,
     SegmentOwner,
@@ -239,7 +240,7 @@ def test_what_the_cloud_receives_holds_no_plaintext_total(keys: KeySet, hr: np.n
     totals += [float(v) for j in range(3) for v in site.x[labels == j].sum(axis=0)]
     # The clear parts are the two JSON headers; the rest is SEAL ciphertext, uniformly random
     # bytes in which a short pattern (4 bytes: one chance in 2^32 per offset) turns up by chance.
-    outer, records = container.from_bytes(upload, container.Kind.CONTRIBUTION)
+    outer, records = container.from_bytes(upload, ArtifactKind.CONTRIBUTION)
     inner, _ = container.from_bytes(records[0][1], container.Kind.VECTOR)
     clear = json.dumps([outer.fields, inner.fields]).encode()
     for value in totals:  # neither the value nor its scaled form, in any common encoding

@@ -4,7 +4,8 @@ Layout (little-endian)::
 
     magic      8 bytes   b"\\x89HEDGE\\r\\n"  (binary-safe, catches text-mode mangling)
     version    u16       FORMAT_VERSION
-    kind       u16       what the records are (ciphertext vector, public bundle, keystore)
+    kind       u16       what the records are: an engine kind (ciphertext vector, public bundle,
+                         keystore) or one an application registers in `APPLICATION_KINDS`
     hlen       u32       length of the header
     header     hlen      UTF-8 JSON object: parameter id, key fingerprint, lengths, ...
     hcrc       u32       CRC-32 of everything above
@@ -30,7 +31,8 @@ from typing import IO, Any
 
 from hedge.errors import CorruptDataError, ParameterError
 
-__all__ = ["FORMAT_VERSION", "Kind", "read_container", "read_header", "write_container"]
+__all__ = ["APPLICATION_KINDS", "ENGINE_KINDS", "FORMAT_VERSION", "Kind", "application_kind",
+           "read_container", "read_header", "write_container"]
 
 MAGIC = b"\x89HEDGE\r\n"
 FORMAT_VERSION = 1
@@ -45,16 +47,29 @@ MAX_RECORD = 1 << 34
 
 
 class Kind:
-    """Container kinds (the u16 after the version)."""
+    """The engine's own container kinds (the u16 after the version), in `ENGINE_KINDS`."""
 
     VECTOR = 1
     BUNDLE = 2
     KEYSTORE = 3
-    DATASET = 4
-    MODEL = 5
-    CONTRIBUTION = 6
-    EVALUATION = 7
-    STATISTICS = 8
+
+
+#: Kind numbers reserved for the engine's own containers (`Kind`); 1000-65535 are reserved for
+#: kinds the engine may add later.
+ENGINE_KINDS = range(1, 4)
+#: Kind numbers applications built on the engine give their own containers (the engine reads
+#: and writes them like any other, knowing nothing of what they hold); 0 is never a kind.
+APPLICATION_KINDS = range(4, 1000)
+
+
+def application_kind(number: int) -> int:
+    """`number` if it is an application's kind number (in `APPLICATION_KINDS`); `ValueError`
+    if not: an application cannot take an engine's kind, nor one outside the u16 ranges."""
+    if isinstance(number, bool) or not isinstance(number, int) or number not in (
+            APPLICATION_KINDS):
+        raise ValueError(f"container kind {number!r} is not in the application range "
+                         f"{APPLICATION_KINDS.start}-{APPLICATION_KINDS.stop - 1}")
+    return number
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hedge.ckks import PublicBundle, container
 from hedge.errors import CorruptDataError, KeyMismatchError, SchemaError, SecretMaterialError
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.dataset import EncryptedDataset
 
 __all__ = ["check_container", "dataset_features", "no_keystore", "parsed_dataset"]
@@ -63,7 +64,7 @@ def parsed_dataset(path: Path, bundle: PublicBundle) -> EncryptedDataset:
     """A stored dataset upload parsed whole under the consortium's (encryption) `bundle`, as
     the workers will read it: `check_container`'s refusals first, then every header field and
     every ciphertext (`EncryptedDataset.from_bytes`: its declared rows against its blocks)."""
-    check_container(path, bundle.fingerprint, container.Kind.DATASET, "an encrypted dataset",
+    check_container(path, bundle.fingerprint, ArtifactKind.DATASET, "an encrypted dataset",
                     records=False)
     return EncryptedDataset.from_bytes(path.read_bytes(), bundle)
 

@@ -19,7 +19,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from hedge.ckks import container
 from hedge.cloud.access import ConsortiumId, Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import check_container, dataset_features, no_keystore
@@ -29,6 +28,7 @@ from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.sealing import Seal
 from hedge.errors import PolicyError
 from hedge.jobs import JobSpec, job_body
+from hedge.ml.artifact import ArtifactKind
 from hedge.protocol import MAX_ID
 from hedge.refusals import Refusal
 
@@ -199,7 +199,7 @@ def add_job_routes(app: FastAPI, db: Database, blobs: BlobStore, max_upload: int
 
     def _commit_model(cid: int, writer: BlobWriter) -> ModelStored:
         with writer:
-            check_container(writer.path, db.fingerprint(cid), container.Kind.MODEL,
+            check_container(writer.path, db.fingerprint(cid), ArtifactKind.MODEL,
                             "an encrypted model")
             return ModelStored(blob=writer.commit(), size=writer.size)
 

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hedge.ckks import container
 from hedge.jobs.base import Admission, JobRun, JobSpec, Result
 from hedge.ml import EncryptedLinearModel
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.evaluation import evaluate
 
 __all__ = ["EvaluateSpec"]
@@ -24,13 +24,13 @@ class EvaluateSpec(JobSpec):
     model_blob: str = Field(pattern=r"^[0-9a-f]{64}$",
                             description="an encrypted model the owner stored (PUT .../models)")
 
-    result_kind = container.Kind.EVALUATION
+    result_kind = ArtifactKind.EVALUATION
     repeat_limited = True
 
     def admit(self, cloud: Admission, consortium_id: int) -> dict[str, Any]:
         """The blob store is shared: the blob must be a model under this consortium's keys
         (its records were read when it was stored)."""
-        cloud.check_blob(self.model_blob, container.Kind.MODEL, "the evaluated blob")
+        cloud.check_blob(self.model_blob, ArtifactKind.MODEL, "the evaluated blob")
         return super().admit(cloud, consortium_id)
 
     def computation(self, run: JobRun) -> Callable[[], Result]:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
-from hedge.ckks import container
 from hedge.jobs.base import JobRun, JobSpec, Result
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.statistics import PooledStatistics
 
 __all__ = ["PrepareSpec"]
@@ -18,7 +18,7 @@ class PrepareSpec(JobSpec):
 
     kind: Literal["prepare"] = "prepare"
 
-    result_kind = container.Kind.STATISTICS
+    result_kind = ArtifactKind.STATISTICS
 
     def computation(self, run: JobRun) -> Callable[[], Result]:
         return partial(PooledStatistics.of, run.data)

@@ -12,7 +12,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hedge.ckks import CkksPool, EncryptedVector, container
+from hedge.ckks import CkksPool, EncryptedVector
 from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.sealing import SEALED_PREFIX
 from hedge.errors import ParameterError, PolicyError, SchemaError
@@ -24,6 +24,7 @@ from hedge.ml import (
     EncryptedLogisticRegression,
     EncryptedRidge,
 )
+from hedge.ml.artifact import ArtifactKind
 from hedge.ml.plan import check_features
 from hedge.ml.refresh import refresh_tiled
 from hedge.protocol import JOB_ID_PATTERN, MAX_ID, MIN_TOKEN_LENGTH
@@ -58,7 +59,7 @@ class TrainSpec(JobSpec):
         description="the features the owner's training plan (and so its keys) is for; uploads "
                     "with another number of model columns are refused")
 
-    result_kind = container.Kind.MODEL
+    result_kind = ArtifactKind.MODEL
 
     def checked(self) -> Self:
         if self.key_service is not None and self.model != "logistic":

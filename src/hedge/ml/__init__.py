@@ -4,7 +4,7 @@ Knows the CKKS engine (`hedge.ckks`) and the data layer (`hedge.data`); knows no
 """
 
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts
-from hedge.ml.dataset import BIAS, EncryptedDataset
+from hedge.ml.dataset import BIAS, ClassificationData, EncryptedDataset, RegressionData
 from hedge.ml.evaluate import BRIER_BOUND, brier_score, mean_squared_error
 from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import (
@@ -22,6 +22,7 @@ from hedge.ml.sign import SignApproximation
 __all__ = [
     "BIAS",
     "BRIER_BOUND",
+    "ClassificationData",
     "ConfusionCounts",
     "EncryptedConfusion",
     "EncryptedDataset",
@@ -29,6 +30,7 @@ __all__ = [
     "EncryptedLogisticRegression",
     "EncryptedRidge",
     "LinearModel",
+    "RegressionData",
     "RowLayout",
     "SignApproximation",
     "TrainingPlan",

@@ -48,7 +48,7 @@ from hedge.errors import (
     ShapeError,
 )
 from hedge.ml._blocks import add_all, doubled_blocks, row_mask
-from hedge.ml.dataset import EncryptedDataset
+from hedge.ml.dataset import ClassificationData, EncryptedDataset
 from hedge.ml.evaluate import Margins, margins, tiled_weights
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sign import SIGN_STAGE_DEPTH, SignApproximation
@@ -170,7 +170,7 @@ def confusion_counts(data: EncryptedDataset, model: LinearModel | EncryptedLinea
     refresh its weights with `refresh_tiled(..., scale=1 / R)` first (`tiled_scale` = 1 / R).
     `shared`: `evaluate.margins` of the same tiled weights, when already computed (refused if
     they carry another factor)."""
-    if data.task != "classification":
+    if not isinstance(data, ClassificationData):
         raise SchemaError("confusion counts need a classification dataset")
     if data.layout.width < 2:
         raise ShapeError("confusion counts need at least one feature besides the bias")

@@ -31,7 +31,7 @@ import numpy as np
 from hedge.ckks import EncryptedVector
 from hedge.errors import KeyMismatchError, ParameterError, SchemaError, ShapeError
 from hedge.ml._blocks import add_all, doubled_blocks, row_mask, row_sums
-from hedge.ml.dataset import EncryptedDataset
+from hedge.ml.dataset import ClassificationData, EncryptedDataset, RegressionData
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
 
@@ -115,7 +115,7 @@ def tiled_weights(data: EncryptedDataset, model: LinearModel | EncryptedLinearMo
 
 def mean_squared_error(data: EncryptedDataset, model: LinearModel) -> EncryptedVector:
     """Encrypted MSE of a linear model on regression data (in the data's scaled label units)."""
-    if data.task != "regression" or data.statistics is None:
+    if not isinstance(data, RegressionData) or data.statistics is None:
         raise SchemaError("the MSE needs a regression dataset with its moments")
     w = _weights(data, model)
     n = float(data.rows)
@@ -164,7 +164,7 @@ def squared_errors(data: EncryptedDataset, model: LinearModel | EncryptedLinearM
     over the ciphertexts' slots adds an absolute CKKS error of its own (about 1e-5 over a
     full ciphertext, whatever the values), which a mean multiplied back by the row count
     would multiply by it too. Depth 6, like `brier_score`."""
-    if data.task != "classification":
+    if not isinstance(data, ClassificationData):
         raise SchemaError("the Brier score needs a classification dataset")
     layout = data.layout
     tiled, scale = tiled_weights(data, model)

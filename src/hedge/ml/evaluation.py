@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hedge.ckks import EncryptedVector, PublicBundle, container
-from hedge.ckks.fields import Fields
 from hedge.ckks.release import Releases
 from hedge.errors import CorruptDataError
+from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts, release_error
 from hedge.ml.dataset import EncryptedDataset
 from hedge.ml.evaluate import (
@@ -42,7 +42,11 @@ from hedge.ml.sign import SignApproximation
 
 __all__ = ["EncryptedEvaluation", "EvaluationReport", "evaluate", "reference_sums"]
 
-_TAG_BRIER, _TAG_SUMS = 1, 2
+#: Evaluation files: the squared-error sum, then the confusion sums.
+EVALUATION_FILE = ArtifactFormat(
+    ArtifactKind.EVALUATION, "evaluation", (Role(1, "squared_errors"), Role(2, "sums")),
+    "this evaluation was computed under another key set; use the bundle it was made with",
+    unnamed_legacy=True)
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,9 @@ class EncryptedEvaluation:
     def to_bytes(self) -> bytes:
         c = self.confusion
         header = {"rows": c.rows, "width": c.width, "margin_bound": c.margin_bound,
-                  "stages": [list(stage) for stage in c.approximation.stages],
-                  "fingerprint": self.squared_errors.fingerprint}
-        return container.to_bytes(container.Kind.EVALUATION, header,
-                                  [(_TAG_BRIER, self.squared_errors.to_bytes()),
-                                   (_TAG_SUMS, c.sums.to_bytes())])
+                  "stages": [list(stage) for stage in c.approximation.stages]}
+        return EVALUATION_FILE.write(header, {"squared_errors": [self.squared_errors],
+                                              "sums": [c.sums]})
 
     @classmethod
     def from_bytes(cls, raw: bytes, bundle: PublicBundle) -> EncryptedEvaluation:
@@ -103,23 +105,20 @@ class EncryptedEvaluation:
         `CorruptDataError` naming the field for anything malformed. Header (exact JSON types,
         checked before any ciphertext): `rows` an integer in [1, 2^40], `width` in [2, slots],
         `margin_bound` a positive number up to `hedge.ml.evaluate.MAX_RANGE`, `stages` 1 to 16
-        lists of 1 to 64 finite numbers. Records: the squared errors, then the `width` + 1
-        confusion sums."""
-        header, records = container.from_bytes(raw, container.Kind.EVALUATION)
-        if [tag for tag, _ in records] != [_TAG_BRIER, _TAG_SUMS]:
-            raise CorruptDataError("an evaluation holds squared errors, then confusion sums")
-        f = Fields(header.fields, "evaluation header")
-        f.key_set(bundle.fingerprint, "this evaluation was computed under another key set; "
-                  "use the bundle it was made with")
+        lists of 1 to 64 finite numbers. Vectors (`EVALUATION_FILE`): the squared errors, then
+        the `width` + 1 confusion sums."""
+        reader = EVALUATION_FILE.open(raw, bundle)
+        f = reader.fields
         rows = f.integer("rows", 1, container.MAX_LENGTH)
         width = f.integer("width", 2, bundle.params.slot_count)
         bound = f.number("margin_bound", 0.0, MAX_RANGE, open_low=True)
         stages = tuple(tuple(stage) for stage in f.number_rows("stages", max_rows=16,
                                                                 items=(1, 64)))
-        sums = EncryptedVector.from_bytes(records[1][1], bundle)
+        vectors = reader.vectors({"squared_errors": 1, "sums": 1})
+        sums = vectors["sums"][0]
         if sums.length != width + 1:
             raise CorruptDataError("the confusion sums do not match the evaluation's width")
-        return cls(EncryptedVector.from_bytes(records[0][1], bundle),
+        return cls(vectors["squared_errors"][0],
                    EncryptedConfusion(sums, rows, width, SignApproximation(stages), bound))
 
 

@@ -51,10 +51,18 @@ from hedge.errors import (
     PolicyError,
     ShapeError,
 )
+from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
 from hedge.signing import SigningKey, VerifyKey, canonical_json
 
 __all__ = ["Pooled", "SegmentOwner", "SegmentSite", "aggregate", "message_digest", "nearest",
            "segmentation_keys", "value_scale"]
+
+
+#: A site's upload: its row count and the digest of the request it answers, then its totals.
+CONTRIBUTION_FILE = ArtifactFormat(
+    ArtifactKind.CONTRIBUTION, "contribution", (Role(1, "totals"),),
+    "the upload is encrypted under another key set than the consortium's bundle",
+    unnamed_legacy=True)
 
 
 def nearest(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,8 +143,7 @@ class SegmentSite:
                                   first=payload["round"] == 1)
         vector = self.bundle.encrypt(values * payload["scale"]).at_level(0)  # additions only
         header = {"message": message_digest(signed), "rows": self.rows}
-        return container.to_bytes(container.Kind.CONTRIBUTION, header,
-                                  [(1, vector.to_bytes())])
+        return CONTRIBUTION_FILE.write(header, {"totals": [vector]})
 
     def _totals(self, centroids: np.ndarray, *, first: bool) -> np.ndarray:
         if centroids.ndim != 2 or centroids.shape[1] != self.features:
@@ -177,12 +184,12 @@ def aggregate(bundle: PublicBundle, uploads: dict[str, bytes | None], signed: di
         if raw is None:
             continue
         try:
-            header, records = container.from_bytes(raw, container.Kind.CONTRIBUTION)
-            fields = Fields(header.fields, f"the upload of {name}")
-            if fields.string("message", max_length=64) != digest or len(records) != 1:
+            reader = CONTRIBUTION_FILE.open(raw, bundle, f"the upload of {name}")
+            fields = reader.fields
+            if fields.string("message", max_length=64) != digest:
                 raise CorruptDataError("the upload does not answer this round's request")
             site_rows = fields.integer("rows", 1, container.MAX_LENGTH)
-            vector = EncryptedVector.from_bytes(records[0][1], bundle)
+            vector = reader.vectors({"totals": 1})["totals"][0]
             if vector.length != length:
                 raise ShapeError(f"{vector.length} values where {length} belong")
             if (rows + site_rows) * payload["scale"] >= bundle.params.max_result_magnitude:

@@ -35,7 +35,7 @@ from hedge.ml._blocks import (
     row_sums,
     site_weighted,
 )
-from hedge.ml.dataset import EncryptedDataset
+from hedge.ml.dataset import ClassificationData, EncryptedDataset
 from hedge.ml.layout import RowLayout
 from hedge.ml.model import EncryptedLinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
@@ -146,7 +146,7 @@ class EncryptedLogisticRegression:
         iteration runs in its worker processes (same result). `checkpoint` receives the number
         of finished iterations and the encrypted tiled weights after each; `resume` continues
         from such a pair (same data, same estimator), giving the same model."""
-        if data.task != "classification":
+        if not isinstance(data, ClassificationData):
             raise SchemaError("logistic regression needs a classification dataset (a binary "
                               "label); use EncryptedRidge for a continuous one")
         available = min(v.level for v in (*data.doubled, *data.preconditioned))

@@ -12,18 +12,24 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from hedge.ckks import EncryptedVector, PublicBundle, container
+from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.ckks.fields import Fields, describe
 from hedge.ckks.release import Releases
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.files import read_json, write_atomic, write_json
+from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
 from hedge.ml.dataset import BIAS
 from hedge.ml.layout import RowLayout
 
 __all__ = ["EncryptedLinearModel", "LinearModel"]
 
-_TAG_WEIGHTS, _TAG_TILED = 1, 2
+#: Model files: the weights (one per column), then optionally the tiled weights (filling the
+#: layout).
+MODEL_FILE = ArtifactFormat(
+    ArtifactKind.MODEL, "model", (Role(1, "weights"), Role(2, "tiled")),
+    "this model was encrypted under another key set; use the bundle it was made with",
+    unnamed_legacy=True)
 
 #: The largest margin bound (|b| + sum |w|, `LinearModel.margin_bound`) of a plausible model.
 #: A logistic score beyond about 37 already gives a probability float64 cannot tell from 0 or 1,
@@ -206,11 +212,9 @@ class EncryptedLinearModel:
 
     def to_bytes(self) -> bytes:
         header = {"kind": self.kind, "columns": self.columns, "schema": self.schema,
-                  "fingerprint": self.weights.fingerprint, "tiled_scale": self.tiled_scale}
-        records = [(_TAG_WEIGHTS, self.weights.to_bytes())]
-        if self.tiled is not None:
-            records.append((_TAG_TILED, self.tiled.to_bytes()))
-        return container.to_bytes(container.Kind.MODEL, header, records)
+                  "tiled_scale": self.tiled_scale}
+        return MODEL_FILE.write(header, {"weights": [self.weights],
+                                         "tiled": [] if self.tiled is None else [self.tiled]})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         write_atomic(path, self.to_bytes())
@@ -225,13 +229,10 @@ class EncryptedLinearModel:
         `CorruptDataError` naming the field for anything malformed. Header (exact JSON types,
         checked before any ciphertext): `kind` 'logistic' or 'ridge', `columns` 2 to slots / 2
         distinct non-empty names starting with the bias, `schema` null or a schema of those
-        columns, `tiled_scale` a finite positive number, `fingerprint` the bundle's. Records:
-        the weights (one value per column), then optionally the tiled weights (filling the
-        layout)."""
-        header, records = container.from_bytes(raw, container.Kind.MODEL)
-        fields = Fields(header.fields, "model header")
-        fields.key_set(bundle.fingerprint, "this model was encrypted under another key set; "
-                       "use the bundle it was made with")
+        columns, `tiled_scale` a finite positive number; then its vectors (`MODEL_FILE`, whose
+        reader checks the key set and the records' tags first)."""
+        reader = MODEL_FILE.open(raw, bundle)
+        fields = reader.fields
         columns = fields.strings("columns", min_items=2, max_items=bundle.params.slot_count // 2,
                                  max_length=1024, distinct=True)
         if columns[0] != BIAS:
@@ -247,15 +248,12 @@ class EncryptedLinearModel:
             if expected != columns:
                 raise CorruptDataError("model columns do not match its schema; refusing to "
                                        "release it")
-        tags = [tag for tag, _ in records]
-        if tags not in ([_TAG_WEIGHTS], [_TAG_WEIGHTS, _TAG_TILED]):
-            raise CorruptDataError("a model file holds its weights vector, then optionally its "
-                                   "tiled weights")
+        vectors = reader.vectors({"weights": 1, "tiled": (0, 1)})
         layout = RowLayout(len(columns), bundle.params.slot_count)
-        weights = EncryptedVector.from_bytes(records[0][1], bundle)
+        weights = vectors["weights"][0]
         if weights.length != len(columns):
             raise CorruptDataError("model weights do not match its columns")
-        tiled = EncryptedVector.from_bytes(records[1][1], bundle) if len(records) == 2 else None
+        tiled = vectors["tiled"][0] if vectors["tiled"] else None
         if tiled is not None and tiled.length != layout.slots:
             raise CorruptDataError("the model's tiled weights do not fill its layout")
         return cls(weights, layout, columns, schema, kind, tiled, tiled_scale)

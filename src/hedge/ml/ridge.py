@@ -23,7 +23,7 @@ import numpy as np
 
 from hedge.errors import DepthExhaustedError, ParameterError, SchemaError
 from hedge.ml._blocks import add_all, column_sums, penalty_weighted, row_sums, site_weighted
-from hedge.ml.dataset import EncryptedDataset
+from hedge.ml.dataset import EncryptedDataset, RegressionData
 from hedge.ml.model import EncryptedLinearModel
 
 __all__ = ["EncryptedRidge", "reference_ridge_sites"]
@@ -55,7 +55,7 @@ class EncryptedRidge:
 
     def fit(self, data: EncryptedDataset,
             progress: Callable[[int], None] | None = None) -> EncryptedLinearModel:
-        if data.task != "regression":
+        if not isinstance(data, RegressionData):
             raise SchemaError("EncryptedRidge needs a regression dataset (a continuous label)")
         if len(data.site_rows) == 1:
             w = data.solutions[0]

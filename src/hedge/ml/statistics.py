@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hedge.ckks import EncryptedVector, PublicBundle, container
-from hedge.ckks.fields import Fields
+from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.errors import CorruptDataError, SchemaError
-from hedge.ml.dataset import BIAS, EncryptedDataset, class_statistics_length
+from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
+from hedge.ml.dataset import BIAS, ClassificationData, EncryptedDataset, class_statistics_length
 
-__all__ = ["PooledStatistics"]
+__all__ = ["STATISTICS_FILE", "PooledStatistics"]
+
+#: Pooled statistics files: the feature names, then the one statistics vector.
+STATISTICS_FILE = ArtifactFormat(
+    ArtifactKind.STATISTICS, "pooled statistics", (Role(1, "statistics"),),
+    "these statistics were computed under another key set; use the bundle they were made "
+    "with", unnamed_legacy=True)
 
 
 @dataclass
@@ -23,31 +29,25 @@ class PooledStatistics:
     @classmethod
     def of(cls, data: EncryptedDataset) -> PooledStatistics:
         """The pooled statistics of (concatenated) classification data: additions only."""
-        if data.task != "classification" or data.statistics is None:
+        if not isinstance(data, ClassificationData) or data.statistics is None:
             raise SchemaError("pooled class statistics need classification data that carries "
                               "its statistics (every site's upload)")
         return cls(data.statistics, [c for c in data.columns if c != BIAS])
 
     def to_bytes(self) -> bytes:
-        header = {"columns": self.columns, "fingerprint": self.vector.fingerprint}
-        return container.to_bytes(container.Kind.STATISTICS, header,
-                                  [(1, self.vector.to_bytes())])
+        return STATISTICS_FILE.write({"columns": self.columns}, {"statistics": [self.vector]})
 
     @classmethod
     def from_bytes(cls, raw: bytes, bundle: PublicBundle) -> PooledStatistics:
         """Parse and check pooled statistics: `KeyMismatchError` for another key set's,
         `CorruptDataError` naming the field for anything malformed (`columns`: 1 to slots / 2
-        distinct non-empty feature names, checked before the one vector record, whose length
-        must be `class_statistics_length` of them)."""
-        header, records = container.from_bytes(raw, container.Kind.STATISTICS)
-        fields = Fields(header.fields, "pooled statistics header")
-        fields.key_set(bundle.fingerprint, "these statistics were computed under another key "
-                       "set; use the bundle they were made with")
-        columns = fields.strings("columns", min_items=1, max_items=bundle.params.slot_count // 2,
-                                 max_length=1024, distinct=True)
-        if len(records) != 1:
-            raise CorruptDataError("pooled statistics hold their feature names and one vector")
-        vector = EncryptedVector.from_bytes(records[0][1], bundle)
+        distinct non-empty feature names, checked before the one vector, whose length must be
+        `class_statistics_length` of them)."""
+        reader = STATISTICS_FILE.open(raw, bundle)
+        columns = reader.fields.strings("columns", min_items=1,
+                                        max_items=bundle.params.slot_count // 2,
+                                        max_length=1024, distinct=True)
+        vector = reader.vectors({"statistics": 1})["statistics"][0]
         if vector.length != class_statistics_length(len(columns)):
             raise CorruptDataError("the statistics vector does not match its feature names")
         return cls(vector, columns)

@@ -20,8 +20,8 @@ exception: a missing or wrong token 401, the refresh token where the admin token
 413 (`TooLargeError`); an invalid job 422 (`ParameterError`); `KeyMismatchError` 409,
 `CorruptDataError` and invalid arguments 400 (the parties' one table,
 `hedge.protocol.HTTP_STATUS`); a failed refresh 500 (`HedgeError`); an audit log that fails
-verification 500 (`CorruptDataError`); an unknown route 404 (`PolicyError`), a method a route does not take 405
-(`ParameterError`).
+verification 500 (`CorruptDataError`); an unknown route 404 (`PolicyError`), a method a route
+does not take 405 (`ParameterError`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which

@@ -33,10 +33,10 @@ from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Consortium, Database, Upload, database_url
-from hedge.cloud.jobs import JobLostError, JobQueue, JobView
+from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.sealing import SEALED_PREFIX, Seal
 from hedge.cloud.specs import EvaluateSpec, PrepareSpec, TrainSpec, parse_spec
-from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
+from hedge.errors import HedgeError, JobLostError, ParameterError, PolicyError, SchemaError
 from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import (
     EncryptedDataset,

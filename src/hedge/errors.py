@@ -20,7 +20,8 @@ HedgeError                      root: catch this to handle any hedge failure
 ├── SchemaError                 data does not match its schema (missing columns, NaN, drift)
 │   └── DatasetNotFoundError    a dataset file is not where hedge looks for it
 ├── CloudUnavailableError       the cloud is away or failing (network, 5xx), after retries
-└── DatabaseUnavailableError    the cloud's database cannot be reached or opened
+├── DatabaseUnavailableError    the cloud's database cannot be reached or opened
+└── MissingExtraError           a feature needs an install extra that is not installed
 ```
 
 Every message says what went wrong and what to do about it.
@@ -38,6 +39,7 @@ __all__ = [
     "HedgeError",
     "JobLostError",
     "KeyMismatchError",
+    "MissingExtraError",
     "ParameterError",
     "PolicyError",
     "RotationKeyError",
@@ -148,3 +150,8 @@ class DatabaseUnavailableError(HedgeError):
     """The cloud's database cannot be reached, logged into or opened (a server that is down or
     elsewhere, an unknown user or database, a file that cannot be created); nothing was
     changed."""
+
+
+class MissingExtraError(HedgeError):
+    """A command or function needs a package of an install extra that is not installed; the
+    message names the extra and the `pip install 'hedge[...]'` that brings it."""

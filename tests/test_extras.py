@@ -238,6 +238,7 @@ def test_the_command_line_starts_with_the_base_alone_and_names_the_extra_a_comma
     assert not report["failed"], report["failed"]
     code, text = report["cli"]["--help"]
     assert code == 0 and "not installed" in text
+    assert "pip install 'hedge[cloud]'" in " ".join(text.replace("│", " ").split())
     assert report["cli"]["presets"][0] == 0
     stand_ins["segment report"] = "report"
     for command, extra in stand_ins.items():

@@ -33,7 +33,7 @@ def _stand_in(name: str, error: HedgeError) -> None:
     def command() -> None:
         raise error
 
-    app.command(name, help=f"(not installed: {error})", add_help_option=False,
+    app.command(name, help=escape(f"(not installed: {error})"), add_help_option=False,
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
         command)
 

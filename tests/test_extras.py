@@ -231,7 +231,8 @@ def test_every_module_of_a_part_imports_with_only_its_extra(extra: str) -> None:
 
 def test_the_command_line_starts_with_the_base_alone_and_names_the_extra_a_command_needs(
 ) -> None:
-    stand_ins = {"demo": "all", "owner": "owner", "cloud": "cloud", "edge": "edge", "sim": "sim"}
+    stand_ins = {"demo": "all", "owner": "owner", "cloud": "cloud", "edge": "edge", "sim": "sim",
+                 "model": "export"}
     report = import_with_only("", ["hedge.cli.main"],
                               [["--help"], ["presets"], *([c, "--help"] for c in stand_ins),
                                ["segment", "report", "segments.json", "--out", "report"]])

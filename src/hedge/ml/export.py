@@ -211,9 +211,9 @@ def onnx_feeds(frame: pd.DataFrame, model: LinearModel,
 
 
 def score_tolerance(model: LinearModel, precision: Precision = "float32") -> float:
-    """How far the ONNX model's scores may be from hedge's: float32 computes the probability
-    (in [0, 1]) to within 1e-5 and a prediction to within 1e-5 of the label's range; float64
-    to within 1e-9."""
+    """How far the ONNX model's scores may be from hedge's: 1e-5 for float32 (a probability in
+    [0, 1]; a prediction: times the larger of 1 and the label range's largest magnitude, as
+    float32 rounds relative to the value), 1e-9 for float64 (alike)."""
     step = 1e-5 if precision == "float32" else 1e-9
     if model.kind == "logistic" or model.schema is None:
         return step

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Set up hedge and run its jobs, on a fresh machine with only Python 3.11 and package registries.
 
-    python3.11 tasks.py run     # create .venv, install hedge, run the main job
-    python3.11 tasks.py test    # create .venv, install hedge + test tools, lint, type-check, test
+    python3.11 tasks.py run     # create .venv, install hedge[all], run the main job
+    python3.11 tasks.py test    # .venv with hedge[all] and the test tools: lint, type-check, test
     python3.11 tasks.py bench   # create .venv, install benchmark extras, run benchmarks/
 
 Every step is idempotent: the virtual environment is reused when its pinned install is current.
@@ -44,7 +44,7 @@ def setup(extras: str) -> None:
 
 
 def run() -> None:
-    setup("")
+    setup("all")
     _sh(BIN / "hedge", "demo", "--data-dir", "hedge-demo", "--fresh")
 
 

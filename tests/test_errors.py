@@ -66,3 +66,22 @@ def test_every_error_in_the_tree_has_a_row_saying_what_to_do() -> None:
     text = DOCS.read_text()
     missing = [name for name in every_subclass() if f"| `{name}` |" not in text]
     assert not missing
+
+
+def test_every_hedge_error_lives_in_hedge_errors_and_is_exported_from_hedge() -> None:
+    """Every `HedgeError` subclass any hedge module defines is defined in `hedge.errors` (not in
+    a leaf module, whose heavy imports a caller would otherwise need just to catch it) and
+    exported from `hedge` and from both modules' `__all__`."""
+    every_subclass()  # imports every module
+    found: dict[str, type[HedgeError]] = {}
+    todo: list[type[HedgeError]] = [HedgeError]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__.startswith("hedge"):
+            found[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    assert {name: cls.__module__ for name, cls in found.items()} == dict.fromkeys(
+        found, "hedge.errors")
+    assert {name: getattr(hedge, name, None) for name in found} == found
+    assert set(found) <= set(hedge.__all__)
+    assert set(found) == set(hedge.errors.__all__)

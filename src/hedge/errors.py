@@ -13,14 +13,15 @@ HedgeError                      root: catch this to handle any hedge failure
 ├── SecretMaterialError         secret key material where only public material is allowed
 ├── PolicyError                 an operation is refused by a policy (release limits, budgets)
 │   ├── TooLargeError           a body beyond a service's size limit (upload, refresh)
-│   ├── JobLostError            a worker no longer owns its job (hedge.cloud.jobs)
-│   └── BufferFullError         the edge's buffer is at its limit (hedge.edge.buffer)
+│   ├── JobLostError            a worker no longer owns its job (the cloud's job queue)
+│   └── BufferFullError         the edge's buffer is at its limit
 │       └── TooLargeForBufferError  one intake larger than the whole buffer
 ├── ShapeError                  operand lengths or matrix shapes do not fit together
 ├── SchemaError                 data does not match its schema (missing columns, NaN, drift)
 │   └── DatasetNotFoundError    a dataset file is not where hedge looks for it
-├── CloudUnavailableError       the cloud is away or failing (network, 5xx) (hedge.cloud.client)
-└── DatabaseUnavailableError    the cloud's database cannot be reached or opened (hedge.cloud.db)
+├── CloudUnavailableError       the cloud is away or failing (network, 5xx), after retries
+├── DatabaseUnavailableError    the cloud's database cannot be reached or opened
+└── MissingExtraError           a feature needs an install extra that is not installed
 ```
 
 Every message says what went wrong and what to do about it.
@@ -29,11 +30,16 @@ Every message says what went wrong and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "BufferFullError",
+    "CloudUnavailableError",
     "CorruptDataError",
+    "DatabaseUnavailableError",
     "DatasetNotFoundError",
     "DepthExhaustedError",
     "HedgeError",
+    "JobLostError",
     "KeyMismatchError",
+    "MissingExtraError",
     "ParameterError",
     "PolicyError",
     "RotationKeyError",
@@ -42,6 +48,7 @@ __all__ = [
     "ShapeError",
     "SignatureError",
     "TooLargeError",
+    "TooLargeForBufferError",
     "WrongPassphraseError",
 ]
 
@@ -104,6 +111,19 @@ class TooLargeError(PolicyError):
     service)."""
 
 
+class JobLostError(PolicyError):
+    """The worker no longer owns the job (it was presumed dead and the job requeued)."""
+
+
+class BufferFullError(PolicyError):
+    """The edge's buffer is at its byte limit; the rows stay at their source until uploads
+    free it."""
+
+
+class TooLargeForBufferError(BufferFullError):
+    """The rows are larger than the whole buffer: they would never fit; split them."""
+
+
 class ShapeError(HedgeError, ValueError):
     """Operand lengths or matrix shapes do not fit together."""
 
@@ -114,3 +134,24 @@ class SchemaError(HedgeError, ValueError):
 
 class DatasetNotFoundError(SchemaError, FileNotFoundError):
     """A dataset file is not where hedge looks for it (HEDGE_DATASETS or ../shared/datasets)."""
+
+
+class CloudUnavailableError(HedgeError):
+    """The cloud could not be reached (after retries) or failed; nothing was lost, try again
+    later. `sent`: whether the request may have reached the service (a POST that may have
+    taken effect), False when no connection was ever opened."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class DatabaseUnavailableError(HedgeError):
+    """The cloud's database cannot be reached, logged into or opened (a server that is down or
+    elsewhere, an unknown user or database, a file that cannot be created); nothing was
+    changed."""
+
+
+class MissingExtraError(HedgeError):
+    """A command or function needs a package of an install extra that is not installed; the
+    message names the extra and the `pip install 'hedge[...]'` that brings it."""

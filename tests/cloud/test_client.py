@@ -7,8 +7,9 @@ import httpx
 import pytest
 
 from hedge.cloud.blobs import TooLargeError
-from hedge.cloud.client import CloudClient, CloudUnavailableError
+from hedge.cloud.client import CloudClient
 from hedge.errors import (
+    CloudUnavailableError,
     CorruptDataError,
     KeyMismatchError,
     ParameterError,

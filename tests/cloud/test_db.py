@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from hedge.cloud.db import Consortium, Database, DatabaseUnavailableError, Job
-from hedge.errors import HedgeError, ParameterError
+from hedge.cloud.db import Consortium, Database, Job
+from hedge.errors import DatabaseUnavailableError, HedgeError, ParameterError
 
 
 def test_a_database_of_an_older_hedge_is_refused_untouched(tmp_path: Path,

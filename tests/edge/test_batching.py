@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hedge.edge import Buffer, BufferFullError, EdgeAgent
+from hedge.edge import Buffer, EdgeAgent
 from hedge.edge.config import DEFAULT_MAX_WAIT, EdgeConfig
-from hedge.errors import ParameterError, SchemaError
+from hedge.errors import BufferFullError, ParameterError, SchemaError
 from tests.cli.invoke import invoker
 from tests.edge.test_agent import Killed, agent, cloud_rows, drop, keys, world
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hedge.edge import Buffer, BufferFullError
-from hedge.edge.buffer import TooLargeForBufferError
+from hedge.edge import Buffer
+from hedge.errors import BufferFullError, TooLargeForBufferError
 
 
 def rows(n: int, start: int = 0) -> list[dict[str, float]]:

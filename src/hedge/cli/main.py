@@ -1,15 +1,24 @@
-"""The `hedge` command."""
+"""The `hedge` command.
+
+It starts with the base install alone: a command group whose packages are in an install
+extra is registered through `_optional`, and where that extra is missing, as a stand-in that
+`hedge --help` lists as not installed and that, run, fails with `MissingExtraError` naming the
+extra to install."""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
+from types import ModuleType
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from hedge import HedgeError, __version__
-from hedge.cli import cloud, data, demo, edge, engine, learn, owner, owner_flow, segment, sim
+from hedge.cli import data, engine, learn, segment
+from hedge.extras import is_foreign, missing_extra
 
 app = typer.Typer(
     name="hedge",
@@ -17,7 +26,38 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-app.command("demo")(demo.demo)
+
+
+def _stand_in(name: str, error: HedgeError) -> None:
+    """`hedge NAME ...` (whatever follows, --help included) fails with `error`."""
+    def command() -> None:
+        raise error
+
+    app.command(name, help=escape(f"(not installed: {error})"), add_help_option=False,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+        command)
+
+
+def _optional(name: str, module: str, extra: str, register: Callable[[ModuleType], None]) -> None:
+    """Register `hedge NAME` from `hedge.cli.MODULE`, or its stand-in if a package of the
+    install extra `extra` is missing (a missing module of hedge itself propagates)."""
+    try:
+        loaded = importlib.import_module(f"hedge.cli.{module}")
+    except ModuleNotFoundError as exc:
+        if not is_foreign(exc):
+            raise
+        _stand_in(name, missing_extra(exc, extra, f"`hedge {name}`"))
+    else:
+        register(loaded)
+
+
+def _group(name: str) -> Callable[[ModuleType], None]:
+    def register(module: ModuleType) -> None:
+        app.add_typer(module.app, name=name)
+    return register
+
+
+_optional("demo", "demo", "all", lambda module: app.command("demo")(module.demo))
 app.command("presets")(engine.presets)
 app.command("selfcheck")(engine.selfcheck)
 app.add_typer(learn.plan_app, name="plan")
@@ -28,12 +68,13 @@ app.command("encrypt")(learn.encrypt)
 app.command("train")(learn.train)
 app.command("decrypt-model")(learn.decrypt_model)
 app.command("predict")(learn.predict)
-app.add_typer(owner.app, name="owner")
+_optional("model", "model", "export", _group("model"))
+# owner_flow adds the owner's pipeline commands to `hedge owner` (hedge.cli.owner.app)
+_optional("owner", "owner_flow", "owner", _group("owner"))
 app.add_typer(segment.app, name="segment")
-app.add_typer(cloud.app, name="cloud")
-app.add_typer(edge.app, name="edge")
-app.add_typer(sim.app, name="sim")
-_ = owner_flow  # registers the owner's pipeline commands on `hedge owner`
+_optional("cloud", "cloud", "cloud", _group("cloud"))
+_optional("edge", "edge", "edge", _group("edge"))
+_optional("sim", "sim", "sim", _group("sim"))
 
 
 def _version(value: bool) -> None:

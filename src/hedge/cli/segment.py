@@ -18,6 +18,7 @@ import typer
 from hedge.cli._common import console, read_csv
 from hedge.data import Schema
 from hedge.errors import ParameterError, SchemaError
+from hedge.extras import needs_extra
 from hedge.files import write_atomic
 from hedge.ml.kmeans import SegmentOwner, SegmentSite, segmentation_keys
 from hedge.ml.kmeans_run import RoundReport, federated_kmeans
@@ -29,7 +30,6 @@ from hedge.ml.segment_assign import (
 )
 from hedge.ml.segments import Segments, numeric_schema, to_scaled
 from hedge.owner.audit import AuditLog
-from hedge.report import write_segment_report
 
 app = typer.Typer(help="Workforce segmentation: federated k-means on encrypted aggregates.",
                   no_args_is_help=True)
@@ -113,6 +113,9 @@ def report(
     segments_path: Annotated[Path, typer.Argument(help="segments.json from `segment run`.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the report.")],
 ) -> None:
-    """Segment profiles: sizes and feature means (CSV, Markdown) and two PNG charts."""
+    """Segment profiles: sizes and feature means (CSV, Markdown) and two PNG charts (the
+    'report' extra)."""
+    with needs_extra("report", "`hedge segment report`"):
+        from hedge.report import write_segment_report  # noqa: PLC0415 - matplotlib
     paths = write_segment_report(Segments.load(segments_path), out)
     console.print("wrote " + ", ".join(str(p) for p in paths))

@@ -18,20 +18,10 @@ from typing import Any
 
 import httpx
 
-from hedge.errors import CorruptDataError, HedgeError, PolicyError
+from hedge.errors import CloudUnavailableError, CorruptDataError, PolicyError
 from hedge.protocol import error_body, refusal_class
 
 __all__ = ["CloudClient", "CloudUnavailableError"]
-
-
-class CloudUnavailableError(HedgeError):
-    """The cloud could not be reached (after retries) or failed; nothing was lost, try again
-    later. `sent`: whether the request may have reached the service (a POST that may have
-    taken effect), False when no connection was ever opened."""
-
-    def __init__(self, message: str, *, sent: bool = True) -> None:
-        super().__init__(message)
-        self.sent = sent
 
 
 def _raise_for(response: httpx.Response) -> None:

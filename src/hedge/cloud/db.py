@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from hedge.errors import HedgeError, ParameterError
+from hedge.errors import DatabaseUnavailableError, HedgeError, ParameterError
 from hedge.files import private_file
 from hedge.protocol import MAX_ID
 
@@ -44,12 +44,6 @@ __all__ = ["CONNECT_TIMEOUT", "MAX_ID", "Base", "Consortium", "Database",
 #: server that never answers is reported, not waited for.
 CONNECT_TIMEOUT = 10
 _FORMS = "use sqlite:///PATH or postgresql+psycopg://USER@HOST[:PORT]/DATABASE"
-
-
-class DatabaseUnavailableError(HedgeError):
-    """The cloud's database cannot be reached, logged into or opened (a server that is down or
-    elsewhere, an unknown user or database, a file that cannot be created); nothing was
-    changed."""
 
 
 def _now() -> dt.datetime:

@@ -18,14 +18,10 @@ from typing import Any
 from sqlalchemy import select, update
 
 from hedge.cloud.db import Database, Job, _now
-from hedge.errors import PolicyError
+from hedge.errors import JobLostError
 from hedge.protocol import MAX_JOB_ATTEMPTS
 
 __all__ = ["JobLostError", "JobQueue", "JobView"]
-
-
-class JobLostError(PolicyError):
-    """The worker no longer owns the job (it was presumed dead and the job requeued)."""
 
 
 def _without_token(spec: str) -> str:

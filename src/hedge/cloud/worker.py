@@ -25,9 +25,9 @@ from hedge.ckks import PublicBundle
 from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Consortium, Database, Upload, database_url
-from hedge.cloud.jobs import JobLostError, JobQueue, JobView
+from hedge.cloud.jobs import JobQueue, JobView
 from hedge.cloud.sealing import Seal
-from hedge.errors import HedgeError, SchemaError
+from hedge.errors import HedgeError, JobLostError, SchemaError
 from hedge.jobs import JobRun, parse_spec
 from hedge.ml import EncryptedDataset
 

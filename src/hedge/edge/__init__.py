@@ -2,10 +2,10 @@
 activation and local inference. Holds only public material and its own data."""
 
 from hedge.edge.agent import EdgeAgent, StepReport
-from hedge.edge.buffer import Buffer, BufferFullError
+from hedge.edge.buffer import Buffer
 from hedge.edge.config import EdgeConfig
 from hedge.edge.connectors import Connector, FolderConnector
 from hedge.edge.models import ModelStore
 
-__all__ = ["Buffer", "BufferFullError", "Connector", "EdgeAgent", "EdgeConfig",
-           "FolderConnector", "ModelStore", "StepReport"]
+__all__ = ["Buffer", "Connector", "EdgeAgent", "EdgeConfig", "FolderConnector", "ModelStore",
+           "StepReport"]

@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.client import CloudClient, CloudUnavailableError
+from hedge.cloud.client import CloudClient
 from hedge.data import RollingWindows
 from hedge.edge.alerts import AlertTracker
-from hedge.edge.buffer import Buffer, BufferFullError, TooLargeForBufferError
+from hedge.edge.buffer import Buffer
 from hedge.edge.config import EdgeConfig
 from hedge.edge.connectors import Connector, Intake
 from hedge.edge.models import ModelStore
@@ -58,7 +58,7 @@ from hedge.edge.sources import (
 )
 from hedge.edge.streams import StreamIntake
 from hedge.edge.uploader import Uploader
-from hedge.errors import HedgeError
+from hedge.errors import BufferFullError, CloudUnavailableError, HedgeError, TooLargeForBufferError
 from hedge.files import private_dir
 from hedge.runtime import freeze_heap
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from hedge.errors import PolicyError
+from hedge.errors import BufferFullError, TooLargeForBufferError
 from hedge.files import private_file
 
 __all__ = ["Batch", "Buffer", "BufferFullError", "TooLargeForBufferError"]
@@ -51,14 +51,6 @@ def _locked(method: _Method) -> _Method:
         with self._lock:
             return method(self, *args, **kwargs)
     return cast(_Method, run)
-
-
-class BufferFullError(PolicyError):
-    """The buffer is at its byte limit; the rows stay at their source until uploads free it."""
-
-
-class TooLargeForBufferError(BufferFullError):
-    """The rows are larger than the whole buffer: they would never fit; split them."""
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,24 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression, Ridge
 
 from hedge.ckks import EncryptedVector, PublicBundle
 from hedge.ckks.fields import Fields, describe
 from hedge.ckks.release import Releases
 from hedge.data import Schema
 from hedge.errors import CorruptDataError, ParameterError, SchemaError
+from hedge.extras import needs_extra
 from hedge.files import read_json, write_atomic, write_json
 from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
 from hedge.ml.dataset import BIAS
 from hedge.ml.layout import RowLayout
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression, Ridge
 
 __all__ = ["EncryptedLinearModel", "LinearModel"]
 
@@ -151,7 +154,9 @@ class LinearModel:
 
     def to_sklearn(self) -> LogisticRegression | Ridge:
         """An equivalent, fitted scikit-learn model: `LogisticRegression`, or `Ridge` (on the
-        scaled label) for ridge models."""
+        scaled label) for ridge models. Needs scikit-learn (the 'export' extra)."""
+        with needs_extra("export", "LinearModel.to_sklearn"):
+            from sklearn.linear_model import LogisticRegression, Ridge  # noqa: PLC0415
         if self.kind == "ridge":
             ridge = Ridge()
             ridge.coef_ = self.coef.copy()

@@ -37,8 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from hedge.ckks import KeySet, PublicBundle
-from hedge.cloud.client import CloudClient, CloudUnavailableError
-from hedge.errors import HedgeError, ParameterError, PolicyError, SchemaError
+from hedge.cloud.client import CloudClient
+from hedge.errors import (
+    CloudUnavailableError,
+    HedgeError,
+    ParameterError,
+    PolicyError,
+    SchemaError,
+)
 from hedge.files import private_dir, read_json, write_atomic, write_json
 from hedge.jobs import EvaluateSpec, JobSpec, KeyServiceRef, PrepareSpec, TrainSpec
 from hedge.keyservice_client import HttpRefreshClient

@@ -13,7 +13,7 @@ CKKS error the release's public bound t must cover. Two sweeps:
   margins up to 29: beyond the range of the sigmoid polynomial fitted on [-8, 8]).
 
 Printed side by side with the bounds the release states for that many rows
-(`hedge.ml.evaluate.brier_release_error`, `hedge.ml.confusion.release_error`), their ratio to
+(`hedge.ml.metrics.brier_release_error`, `hedge.ml.confusion.release_error`), their ratio to
 the measured error, and the flooding noise the release then adds to the Brier score and to
 each count.
 
@@ -38,8 +38,8 @@ from hedge.ckks.hazmat import decrypt_exact
 from hedge.ckks.release import flooding_sigma
 from hedge.ml import EncryptedDataset, LinearModel
 from hedge.ml.confusion import release_error
-from hedge.ml.evaluate import brier_release_error
 from hedge.ml.evaluation import evaluate, reference_sums
+from hedge.ml.metrics import brier_release_error
 from hedge.ml.model import EncryptedLinearModel
 from machine_info import machine_info
 

@@ -52,7 +52,6 @@ import paho.mqtt.client as paho
 from asyncua import Client, ua
 
 from hedge.ckks import KeySet
-from hedge.cloud.client import CloudClient
 from hedge.data import Schema, load_ai4i
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.edge.alerts import OpcUaAlertSink
@@ -61,15 +60,16 @@ from hedge.edge.sinks import Prediction
 from hedge.edge.streams import StreamStats
 from hedge.errors import HedgeError
 from hedge.ml import LinearModel
-from hedge.mqtt import MqttSettings
-from hedge.package import build_package, new_package_key
 from hedge.runtime import freeze_heap
 from hedge.services import free_port, hedge_command, wait_accepting
-from hedge.signing import SigningKey
 from hedge.sim.broker import mosquitto_process, mosquitto_running
 from hedge.sim.edge_config import mqtt_sections, opcua_sections
 from hedge.sim.opcua_server import endpoint, node_id
 from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.mqtt_settings import MqttSettings
+from hedge.wire.package import build_package, new_package_key
+from hedge.wire.signing import SigningKey
 from machine_info import machine_info
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"

@@ -27,8 +27,8 @@ from hedge.data import Schema, datasets_dir, load_ai4i
 from hedge.data.sites import AI4I_LEAKS
 from hedge.demo import DemoSummary, run_demo
 from hedge.ml.artifact import ArtifactKind
-from hedge.ml.evaluate import BRIER_BOUND
-from hedge.signing import load_private_key
+from hedge.ml.metrics import BRIER_BOUND
+from hedge.wire.signing import load_private_key
 from tests.breach import (
     Needle,
     Place,

@@ -53,9 +53,9 @@ ALWAYS = {"pip", "setuptools"}
 #: which extras a module needs (any one of them): the longest matching prefix; the base ("")
 #: for any other module
 _EXTRAS_OF: dict[str, set[str]] = {
-    "hedge.edge": {"edge"}, "hedge.cli.edge": {"edge"}, "hedge.mqtt": {"edge", "sim"},
-    "hedge.cloud": {"cloud"}, "hedge.cloud.client": {""}, "hedge.cli.cloud": {"cloud"},
-    "hedge.refusals": {"cloud", "owner"},
+    "hedge.edge": {"edge"}, "hedge.cli.edge": {"edge"}, "hedge.wire.mqtt_settings": {"edge", "sim"},
+    "hedge.cloud": {"cloud"}, "hedge.cli.cloud": {"cloud"},
+    "hedge.wire.refusals": {"cloud", "owner"},
     "hedge.owner": {"owner"}, "hedge.cli.owner": {"owner"}, "hedge.cli.owner_flow": {"owner"},
     "hedge.report": {"report"},
     "hedge.ml.export": {"export"}, "hedge.cli.model": {"export"},

@@ -43,7 +43,6 @@ from hedge.errors import HedgeError, ParameterError
 from hedge.files import write_atomic
 from hedge.ml import plan_training
 from hedge.ml.plan import Mode
-from hedge.mqtt import MqttSettings
 from hedge.owner.workspace import OwnerWorkspace
 from hedge.services import CloudProcess, KeyServiceProcess, free_port
 from hedge.sim.broker import local_broker
@@ -52,6 +51,7 @@ from hedge.sim.mqtt_publisher import TelemetryPublisher
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import AI4I_ROW_VARIABLES as VARIABLES
 from hedge.sim.telemetry import ReplaySource
+from hedge.wire.mqtt_settings import MqttSettings
 
 __all__ = ["DemoSummary", "run_demo"]
 

@@ -18,7 +18,7 @@ from hedge.ckks import KeySet
 from hedge.ckks.hazmat import ExactReleases
 from hedge.ml import EncryptedDataset
 from hedge.services import CloudProcess
-from hedge.signing import SigningKey
+from hedge.wire.signing import SigningKey
 
 
 def database(db_url: str | None) -> list[str]:
@@ -73,9 +73,9 @@ def test_upload_survives_a_killed_service(server: CloudProcess) -> None:
 @pytest.mark.datasets
 def test_training_completes_after_the_service_is_killed(tmp_path: Path,
                                                         db_url: str | None) -> None:
-    from hedge.cloud.client import CloudClient
     from hedge.data import Schema, load_ai4i
     from hedge.ml import EncryptedLinearModel, EncryptedLogisticRegression, RowLayout
+    from hedge.wire.cloud_client import CloudClient
 
     frame = load_ai4i().drop(columns=["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"])
     frame = frame.sample(n=3000, random_state=1)

@@ -178,9 +178,9 @@ def test_predict_refuses_to_overwrite_its_input(flow: Path) -> None:
 
 
 def test_assisted_training_through_a_real_key_service(flow: Path, tmp_path: Path) -> None:
-    from hedge.keyservice_client import HttpRefreshClient
     from hedge.owner import AuditLog, KeyService
     from hedge.owner.http import create_app
+    from hedge.wire.keyservice_client import HttpRefreshClient
     from tests.owner.conftest import serve
 
     keys = KeySet.load(flow / "owner" / "keys.hks", passphrase="correct horse")

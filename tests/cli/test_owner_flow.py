@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.client import CloudClient
 from hedge.data import Schema
 from hedge.errors import HedgeError
 from hedge.ml import EncryptedDataset, LinearModel, plan_training
 from hedge.owner.workspace import OwnerWorkspace
-from hedge.package import AlertPolicy, Manifest, open_package
 from hedge.services import CloudProcess
-from hedge.signing import VerifyKey
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.package import AlertPolicy, Manifest, open_package
+from hedge.wire.signing import VerifyKey
 from tests.cli.invoke import invoker
 
 ENV = {"HEDGE_PASSPHRASE": "a long test passphrase"}

@@ -20,7 +20,6 @@ from hedge.ckks import KeySet, PublicBundle
 from hedge.ckks.hazmat import decrypt_exact
 from hedge.cloud import CloudService
 from hedge.cloud.app import create_app
-from hedge.cloud.client import CloudClient
 from hedge.cloud.db import Base, Site, Token
 from hedge.errors import (
     CorruptDataError,
@@ -30,8 +29,9 @@ from hedge.errors import (
     PolicyError,
 )
 from hedge.ml import EncryptedDataset
-from hedge.protocol import refusal_class
-from hedge.signing import SigningKey
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.protocol import refusal_class
+from hedge.wire.signing import SigningKey
 from tests.breach import (
     Needle,
     Place,

@@ -24,12 +24,12 @@ from hedge.cloud.worker import Worker
 from hedge.data import Schema, load_idash
 from hedge.errors import CorruptDataError, PolicyError
 from hedge.ml import EncryptedDataset, EncryptedLinearModel, EncryptedLogisticRegression, RowLayout
-from hedge.ml.evaluate import BRIER_BOUND
 from hedge.ml.evaluation import EncryptedEvaluation
-from hedge.ml.statistics import PooledStatistics
+from hedge.ml.metrics import BRIER_BOUND
+from hedge.ml.pooled_statistics import PooledStatistics
 from hedge.owner import AuditLog
-from hedge.owner.statistics import release_statistics
-from hedge.protocol import MAX_JOB_ATTEMPTS
+from hedge.owner.statistics_release import release_statistics
+from hedge.wire.protocol import MAX_JOB_ATTEMPTS
 
 from .test_api import bearer, consortium, dataset, site
 

@@ -20,15 +20,15 @@ from fastapi.testclient import TestClient
 
 from hedge.ckks import KeySet
 from hedge.cloud import CloudService
-from hedge.cloud.client import CloudClient
 from hedge.cloud.db import Consortium
 from hedge.data import RollingWindows, Schema, Window
 from hedge.edge import EdgeAgent, EdgeConfig
 from hedge.edge.alerts import AlertTracker
 from hedge.errors import KeyMismatchError
 from hedge.ml import LinearModel
-from hedge.package import build_package, new_package_key
-from hedge.signing import SigningKey
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.package import build_package, new_package_key
+from hedge.wire.signing import SigningKey
 
 COLUMNS = ["temp", "speed"]
 
@@ -289,7 +289,7 @@ def test_a_batch_the_cloud_refuses_is_set_aside_and_the_next_go_on(
 
 
 def test_alerts_follow_the_policy_signed_with_the_active_model(world: dict[str, object]) -> None:
-    from hedge.package import AlertPolicy
+    from hedge.wire.package import AlertPolicy
 
     schema: Schema = world["schema"]  # type: ignore[assignment]
     owner: SigningKey = world["owner"]  # type: ignore[assignment]
@@ -310,7 +310,7 @@ def test_alerts_follow_the_policy_signed_with_the_active_model(world: dict[str, 
 
 def test_rows_are_scored_against_the_active_models_signed_policy(
         world: dict[str, object]) -> None:
-    from hedge.package import AlertPolicy
+    from hedge.wire.package import AlertPolicy
 
     schema: Schema = world["schema"]  # type: ignore[assignment]
     owner: SigningKey = world["owner"]  # type: ignore[assignment]

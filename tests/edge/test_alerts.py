@@ -16,8 +16,8 @@ from hedge.edge.alerts import AlertTracker, MqttAlertSink
 from hedge.edge.mqtt import MqttConnector
 from hedge.edge.sinks import Prediction
 from hedge.errors import PolicyError
-from hedge.mqtt import MqttSettings
-from hedge.package import AlertPolicy
+from hedge.wire.mqtt_settings import MqttSettings
+from hedge.wire.package import AlertPolicy
 from tests.edge.machines import own_mosquitto, system_broker_or_skip
 
 

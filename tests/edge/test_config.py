@@ -14,9 +14,9 @@ import pytest
 from hedge.data import Schema
 from hedge.edge.config import EdgeConfig, Enrolment
 from hedge.errors import ParameterError, SchemaError
-from hedge.package import new_package_key
-from hedge.pki import CertificateAuthority
-from hedge.signing import SigningKey
+from hedge.wire.package import new_package_key
+from hedge.wire.pki import CertificateAuthority
+from hedge.wire.signing import SigningKey
 
 OWNER = SigningKey()
 KEY = new_package_key()

@@ -18,12 +18,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.edge.mqtt import MqttConnector, parse_telemetry
 from hedge.errors import HedgeError
-from hedge.mqtt import MqttSettings
-from hedge.pki import CertificateAuthority
 from hedge.sim.broker import BrokerTls
 from hedge.sim.mqtt_publisher import TelemetryPublisher
 from hedge.sim.runner import SimulatorThread
 from hedge.sim.telemetry import ReplaySource
+from hedge.wire.mqtt_settings import MqttSettings
+from hedge.wire.pki import CertificateAuthority
 from tests.edge.machines import VARIABLES, own_mosquitto, recorded, system_broker_or_skip
 
 FIELDS = {v.name: v.column for v in VARIABLES}

@@ -73,12 +73,12 @@ from hedge.ml.evaluation import EncryptedEvaluation
 from hedge.ml.kmeans import SegmentOwner, SegmentSite, aggregate, value_scale
 from hedge.ml.kmeans_run import KMeansResult
 from hedge.ml.model import EncryptedLinearModel
+from hedge.ml.pooled_statistics import PooledStatistics
 from hedge.ml.segments import Segments
-from hedge.ml.sign import SignApproximation
-from hedge.ml.statistics import PooledStatistics
-from hedge.package import AlertPolicy, build_package, new_package_key, open_package
-from hedge.protocol import error_body
-from hedge.signing import SigningKey, canonical_json
+from hedge.ml.sign_approximation import SignApproximation
+from hedge.wire.package import AlertPolicy, build_package, new_package_key, open_package
+from hedge.wire.protocol import error_body
+from hedge.wire.signing import SigningKey, canonical_json
 
 ACCEPTED, SKIPPED = "accepted", "skipped"
 PASSPHRASE = "correct horse battery staple"

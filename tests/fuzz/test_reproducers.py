@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hedge.protocol import error_body
+from hedge.wire.protocol import error_body
 
 
 @pytest.mark.parametrize("body", [

@@ -29,7 +29,7 @@ from hedge.ml.confusion import (
     EncryptedConfusion,
     confusion_counts,
 )
-from hedge.ml.evaluate import BRIER_BOUND, margins, tiled_weights
+from hedge.ml.metrics import BRIER_BOUND, margins, tiled_weights
 from hedge.ml.refresh import refresh_tiled
 from hedge.owner import AuditLog, InProcessRefreshClient, KeyService
 

@@ -14,8 +14,8 @@ from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.ml import EncryptedLinearModel, LinearModel
 from hedge.ml.artifact import ArtifactKind
 from hedge.ml.confusion import RELEASE_ERROR
-from hedge.ml.evaluate import BRIER_BOUND
 from hedge.ml.evaluation import EncryptedEvaluation, evaluate, reference_sums
+from hedge.ml.metrics import BRIER_BOUND
 
 from .conftest import Edinburgh
 
@@ -78,7 +78,7 @@ def test_the_released_sums_stay_within_their_public_bound_over_many_rows(
     room: the benchmark, benchmarks/evaluation_error.py, goes to 32,768 rows)."""
     from hedge.ml import EncryptedDataset
     from hedge.ml.confusion import release_error
-    from hedge.ml.evaluate import brier_release_error
+    from hedge.ml.metrics import brier_release_error
 
     rng = np.random.default_rng(4)
     rows, features = 4096, 9

@@ -21,9 +21,9 @@ from hedge.ml.evaluation import EncryptedEvaluation
 from hedge.ml.kmeans import SegmentOwner, SegmentSite, aggregate, value_scale
 from hedge.ml.kmeans_run import KMeansResult
 from hedge.ml.model import EncryptedLinearModel
+from hedge.ml.pooled_statistics import PooledStatistics
 from hedge.ml.segments import Segments
-from hedge.ml.sign import SignApproximation
-from hedge.ml.statistics import PooledStatistics
+from hedge.ml.sign_approximation import SignApproximation
 
 Fields = dict[str, Any]
 FEATURES: list[Fields] = [{"name": "a", "kind": "numeric", "low": -1.0, "high": 1.0},

@@ -19,11 +19,11 @@ from hedge.errors import (
     PolicyError,
     TooLargeError,
 )
-from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import refresh_tiled
 from hedge.owner import AuditLog, KeyService
 from hedge.owner.http import check_tokens, create_app
+from hedge.wire.keyservice_client import HttpRefreshClient
 from tests.owner.conftest import COLUMNS, WEIGHTS, serve
 
 TOKEN = "refresh-token-0123456789abcdef"

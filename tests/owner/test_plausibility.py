@@ -12,7 +12,6 @@ from sqlalchemy import update
 
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.blobs import BlobStore
-from hedge.cloud.client import CloudClient
 from hedge.cloud.db import Database, Job, database_url
 from hedge.errors import HedgeError, PolicyError
 from hedge.ml import (
@@ -28,6 +27,7 @@ from hedge.owner.plausibility import (
     job_record,
 )
 from hedge.owner.workspace import OwnerWorkspace
+from hedge.wire.cloud_client import CloudClient
 
 from .test_workspace import PASSPHRASE, owner  # noqa: F401 - the fixture
 
@@ -161,7 +161,7 @@ def test_an_early_release_leaves_a_running_job_s_budget_and_forged_evaluations_a
     from hedge.ml import LinearModel
     from hedge.ml.confusion import EncryptedConfusion
     from hedge.ml.evaluation import EncryptedEvaluation
-    from hedge.ml.sign import SignApproximation
+    from hedge.ml.sign_approximation import SignApproximation
     from hedge.owner.audit import verify_log as log_of
 
     ws, plan = owner

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle
-from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import refresh_level
 from hedge.owner.audit import verify_log
 from hedge.services import ServiceProcess
+from hedge.wire.keyservice_client import HttpRefreshClient
 
 COLUMNS = 5
 QUERIES = 30

@@ -15,15 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 from hedge.cli.main import app
-from hedge.cloud.client import CloudClient
 from hedge.data import Schema
 from hedge.edge import EdgeConfig
 from hedge.errors import ParameterError, PolicyError, SchemaError, WrongPassphraseError
 from hedge.ml import LinearModel, plan_training
 from hedge.owner.tls import init_tls, owner_context
 from hedge.owner.workspace import OwnerWorkspace
-from hedge.pki import CertificateAuthority, client_context, enrolment_context
 from hedge.services import CloudProcess
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.pki import CertificateAuthority, client_context, enrolment_context
 from tests.cli.invoke import invoker
 
 runner = CliRunner()

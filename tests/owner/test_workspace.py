@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.client import CloudClient
 from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_json
-from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import EncryptedDataset, TrainingPlan, plan_training
 from hedge.owner.audit import AuditEntry, verify_log
 from hedge.owner.workspace import OwnerWorkspace, _cancel
-from hedge.protocol import MAX_JOB_ATTEMPTS
 from hedge.services import CloudProcess, KeyServiceProcess
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.keyservice_client import HttpRefreshClient
+from hedge.wire.protocol import MAX_JOB_ATTEMPTS
 
 PASSPHRASE = "a long test passphrase"
 

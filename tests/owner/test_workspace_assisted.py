@@ -11,14 +11,14 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.client import CloudClient
 from hedge.data import Schema, load_idash
 from hedge.errors import ParameterError
 from hedge.ml import EncryptedDataset, plan_training
 from hedge.owner.audit import verify_log
 from hedge.owner.workspace import OwnerWorkspace
-from hedge.protocol import MAX_JOB_ATTEMPTS
 from hedge.services import CloudProcess, KeyServiceProcess
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.protocol import MAX_JOB_ATTEMPTS
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 

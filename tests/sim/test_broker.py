@@ -11,9 +11,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hedge.errors import HedgeError
-from hedge.mqtt import MqttSettings
 from hedge.sim import broker
 from hedge.sim.mqtt_publisher import TelemetryPublisher
+from hedge.wire.mqtt_settings import MqttSettings
 
 
 def test_without_mosquitto_an_in_process_broker_carries_messages(

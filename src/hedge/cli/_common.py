@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hedge.ckks import container
 from hedge.errors import CorruptDataError, SchemaError, SecretMaterialError
-from hedge.protocol import is_loopback_host
+from hedge.wire.protocol import is_loopback_host
 
 console = Console(stderr=True)
 

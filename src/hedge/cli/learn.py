@@ -217,7 +217,7 @@ def _assisted_refresh(stack: ExitStack, url: str | None, job: str | None,
         raise ParameterError("--mode assisted needs --key-service URL and --job ID")
     token = os.environ.get("HEDGE_KEY_SERVICE_TOKEN", "")
     # the HTTP stack loads only for assisted training
-    from hedge.keyservice_client import HttpRefreshClient  # noqa: PLC0415
+    from hedge.wire.keyservice_client import HttpRefreshClient  # noqa: PLC0415
 
     return assisted_refresh(stack.enter_context(HttpRefreshClient(url, token)), job, data)
 

@@ -18,7 +18,7 @@ from hedge.errors import HedgeError, ParameterError
 from hedge.owner.audit import AuditLog, verify_log
 from hedge.owner.http import check_tokens, create_app
 from hedge.owner.keyservice import KeyService
-from hedge.protocol import MIN_TOKEN_LENGTH
+from hedge.wire.protocol import MIN_TOKEN_LENGTH
 
 app = typer.Typer(
     help="The owner's side: create the consortium, enrol sites, train, release, deploy and roll "

@@ -17,10 +17,10 @@ from hedge.files import write_json
 from hedge.ml import LinearModel, TrainingPlan
 from hedge.ml.evaluation import EvaluationReport
 from hedge.ml.plan import check_mode
-from hedge.owner.statistics import DEFAULT_MIN_ROWS
+from hedge.owner.statistics_release import DEFAULT_MIN_ROWS
 from hedge.owner.tls import has_tls, init_tls
 from hedge.owner.workspace import OwnerWorkspace
-from hedge.package import AlertPolicy
+from hedge.wire.package import AlertPolicy
 
 Dir = Annotated[Path, typer.Option("--dir", help="The owner's working directory.")]
 

@@ -15,7 +15,6 @@ import typer
 from hedge.cli._common import console
 from hedge.data import load_ai4i, load_cmapss
 from hedge.errors import ParameterError
-from hedge.mqtt import MqttSettings
 from hedge.runtime import freeze_heap
 from hedge.sim.milling import MillingMachine
 from hedge.sim.mqtt_publisher import TelemetryPublisher
@@ -28,6 +27,7 @@ from hedge.sim.telemetry import (
     ReplaySource,
     Source,
 )
+from hedge.wire.mqtt_settings import MqttSettings
 
 app = typer.Typer(help="Simulated machines for the edge to connect to.", no_args_is_help=True)
 

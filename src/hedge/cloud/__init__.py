@@ -1,7 +1,7 @@
 """hedge.cloud — the untrusted cloud: HTTP API, metadata database, content-addressed ciphertext
 storage, job workers. Holds no secret key; knows `hedge.ml` and `hedge.ckks`, never a keystore.
 
-`hedge.cloud.client` (used by owners and edges) imports none of the service's machinery; the
+`hedge.wire.cloud_client` (used by owners and edges) imports none of the service's machinery; the
 names below load on first use.
 """
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hedge.cloud import auth
 from hedge.cloud.db import MAX_ID, Database, Site
 from hedge.errors import PolicyError
-from hedge.refusals import Refusal
+from hedge.wire.refusals import Refusal
 
 __all__ = ["ConsortiumId", "Who", "member", "site_named"]
 

@@ -25,13 +25,13 @@ Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/
   own site (``X-Hedge-Sequence`` header), 404 before the first.
 
 A token of another consortium gets 404 for everything of this one (no existence oracle).
-Every refusal (`hedge.refusals`) is JSON ``{"detail", "error"}``: what went wrong and what to
-do, and the hedge exception's name, which `hedge.cloud.client` raises again. A missing, unknown
+Every refusal (`hedge.wire.refusals`) is JSON ``{"detail", "error"}``: what went wrong and what to
+do, and the hedge exception's name, which `hedge.wire.cloud_client` raises again. A missing, unknown
 or revoked token is 401, another consortium 404, another role 403, an unknown upload, job,
 model or site 404, a name or sequence taken 409 and a result not there yet 409, all
 `PolicyError`; an invalid idempotency key 400 and a request FastAPI finds invalid 422,
 `ParameterError`; the hedge errors of the checks by the parties' one table
-(`hedge.protocol.HTTP_STATUS`: `TooLargeError` 413, `SecretMaterialError` 422, other
+(`hedge.wire.protocol.HTTP_STATUS`: `TooLargeError` 413, `SecretMaterialError` 422, other
 `PolicyError` 403, `KeyMismatchError` 409, the others 400).
 """
 
@@ -62,9 +62,9 @@ from hedge.errors import (
     PolicyError,
     TooLargeError,
 )
-from hedge.protocol import http_status
-from hedge.refusals import Refusal, add_refusal_handlers, refusal_response
-from hedge.signing import VerifyKey
+from hedge.wire.protocol import http_status
+from hedge.wire.refusals import Refusal, add_refusal_handlers, refusal_response
+from hedge.wire.signing import VerifyKey
 
 __all__ = ["DEFAULT_MAX_EVALUATIONS", "DEFAULT_MAX_UPLOAD", "DEFAULT_MIN_JOB_ROWS",
            "NAME_PATTERN", "create_app"]

@@ -33,7 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hedge.errors import DatabaseUnavailableError, HedgeError, ParameterError
 from hedge.files import private_file
-from hedge.protocol import MAX_ID
+from hedge.wire.protocol import MAX_ID
 
 __all__ = ["CONNECT_TIMEOUT", "MAX_ID", "Base", "Consortium", "Database",
            "DatabaseUnavailableError", "Deployment", "Job", "Site", "Token", "Upload",

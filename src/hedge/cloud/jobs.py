@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from hedge.cloud.db import Database, Job, _now
 from hedge.errors import JobLostError
-from hedge.protocol import MAX_JOB_ATTEMPTS
+from hedge.wire.protocol import MAX_JOB_ATTEMPTS
 
 __all__ = ["JobLostError", "JobQueue", "JobView"]
 

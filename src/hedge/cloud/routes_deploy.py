@@ -14,7 +14,7 @@ from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import no_keystore
 from hedge.cloud.db import MAX_ID, Database, Deployment
 from hedge.errors import PolicyError
-from hedge.refusals import Refusal
+from hedge.wire.refusals import Refusal
 
 __all__ = ["MAX_PACKAGE", "add_deployment_routes"]
 

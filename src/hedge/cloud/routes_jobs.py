@@ -29,8 +29,8 @@ from hedge.cloud.sealing import Seal
 from hedge.errors import PolicyError
 from hedge.jobs import JobSpec, job_body
 from hedge.ml.artifact import ArtifactKind
-from hedge.protocol import MAX_ID
-from hedge.refusals import Refusal
+from hedge.wire.protocol import MAX_ID
+from hedge.wire.refusals import Refusal
 
 __all__ = ["JobInfo", "add_job_routes"]
 

@@ -42,7 +42,6 @@ import numpy as np
 import pandas as pd
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.client import CloudClient
 from hedge.data import RollingWindows
 from hedge.edge.alerts import AlertTracker
 from hedge.edge.buffer import Buffer
@@ -61,6 +60,7 @@ from hedge.edge.uploader import Uploader
 from hedge.errors import BufferFullError, CloudUnavailableError, HedgeError, TooLargeForBufferError
 from hedge.files import private_dir
 from hedge.runtime import freeze_heap
+from hedge.wire.cloud_client import CloudClient
 
 __all__ = ["EdgeAgent", "StepReport"]
 

@@ -26,7 +26,7 @@ from hedge.edge.opcua import OpcUaConnector
 from hedge.edge.sinks import Prediction
 from hedge.edge.streams import from_micros
 from hedge.errors import HedgeError
-from hedge.package import AlertPolicy
+from hedge.wire.package import AlertPolicy
 
 __all__ = ["AlertTracker", "MqttAlertSink", "OpcUaAlertSink"]
 

@@ -48,9 +48,9 @@ from hedge.data import Schema
 from hedge.edge.sources import AlertSettings, Source, parse_alerts, parse_source
 from hedge.errors import HedgeError, ParameterError, SchemaError
 from hedge.files import read_json
-from hedge.package import package_key
-from hedge.pki import enrolment_context
-from hedge.signing import VerifyKey
+from hedge.wire.package import package_key
+from hedge.wire.pki import enrolment_context
+from hedge.wire.signing import VerifyKey
 
 __all__ = ["EdgeConfig", "Enrolment"]
 

@@ -1,6 +1,6 @@
 """The edge's models: the active one, the last good one, and how a new package becomes active.
 
-A package from the cloud is opened with the owner key pinned at enrolment (`hedge.package`):
+A package from the cloud is opened with the owner key pinned at enrolment (`hedge.wire.package`):
 tampered, foreign, replayed or downgraded packages are refused and the active model stays. A
 new model must pass a self-check (plausible weights: `LinearModel.check_plausible`, and finite
 predictions on probe rows built from its schema's ranges) before it is activated. Every
@@ -23,8 +23,8 @@ from hedge.data import Schema
 from hedge.errors import CorruptDataError, HedgeError, SchemaError
 from hedge.files import read_json, write_json
 from hedge.ml import LinearModel
-from hedge.package import AlertPolicy, open_package
-from hedge.signing import VerifyKey
+from hedge.wire.package import AlertPolicy, open_package
+from hedge.wire.signing import VerifyKey
 
 __all__ = ["ModelStore"]
 

@@ -33,7 +33,7 @@ import paho.mqtt.client as paho
 
 from hedge.edge.streams import StreamConnector, StreamQueue, micros, milestone
 from hedge.errors import HedgeError
-from hedge.mqtt import MqttSettings
+from hedge.wire.mqtt_settings import MqttSettings
 
 __all__ = ["MqttConnector", "parse_telemetry"]
 

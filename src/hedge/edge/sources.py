@@ -56,8 +56,8 @@ from hedge.edge.mqtt import MqttConnector
 from hedge.edge.opcua import OpcUaConnector, OpcUaSecurity
 from hedge.edge.sinks import Sink
 from hedge.errors import PolicyError, SchemaError
-from hedge.mqtt import MqttSettings
-from hedge.package import AlertPolicy
+from hedge.wire.mqtt_settings import MqttSettings
+from hedge.wire.package import AlertPolicy
 
 __all__ = ["AlertSettings", "FolderSource", "MqttSource", "OpcUaSource", "alert_sinks",
            "open_connector", "parse_alerts", "parse_source"]

@@ -22,7 +22,6 @@ import logging
 import pandas as pd
 
 from hedge.ckks import PublicBundle
-from hedge.cloud.client import CloudClient
 from hedge.edge.buffer import Batch, Buffer
 from hedge.edge.config import EdgeConfig
 from hedge.edge.report import StepReport
@@ -37,6 +36,7 @@ from hedge.errors import (
 )
 from hedge.files import write_atomic
 from hedge.ml import EncryptedDataset
+from hedge.wire.cloud_client import CloudClient
 
 __all__ = ["Uploader"]
 

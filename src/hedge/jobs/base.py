@@ -20,7 +20,7 @@ from hedge.ckks import PublicBundle
 from hedge.ckks.ray_pool import RayPool
 from hedge.errors import ParameterError
 from hedge.ml import EncryptedDataset
-from hedge.protocol import MAX_ID
+from hedge.wire.protocol import MAX_ID
 
 __all__ = ["MAX_JOB_UPLOADS", "Admission", "JobRun", "JobSpec", "Result", "UploadId"]
 

@@ -1,5 +1,5 @@
 """Preparation jobs (`kind="prepare"`): the sites' encrypted per-class statistics of the named
-uploads, added (`hedge.ml.statistics`); the owner releases the pooled sums, flooded."""
+uploads, added (`hedge.ml.pooled_statistics`); the owner releases the pooled sums, flooded."""
 
 # No `from __future__ import annotations`: pydantic reads these annotations.
 from collections.abc import Callable
@@ -8,7 +8,7 @@ from typing import Literal
 
 from hedge.jobs.base import JobRun, JobSpec, Result
 from hedge.ml.artifact import ArtifactKind
-from hedge.ml.statistics import PooledStatistics
+from hedge.ml.pooled_statistics import PooledStatistics
 
 __all__ = ["PrepareSpec"]
 

@@ -17,7 +17,6 @@ from hedge.ckks.ray_pool import RayPool
 from hedge.cloud.sealing import SEALED_PREFIX
 from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.jobs.base import Admission, JobRun, JobSpec, Opener, Result
-from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import (
     EncryptedDataset,
     EncryptedLinearModel,
@@ -27,7 +26,8 @@ from hedge.ml import (
 from hedge.ml.artifact import ArtifactKind
 from hedge.ml.plan import check_features
 from hedge.ml.refresh import refresh_tiled
-from hedge.protocol import JOB_ID_PATTERN, MAX_ID, MIN_TOKEN_LENGTH
+from hedge.wire.keyservice_client import HttpRefreshClient
+from hedge.wire.protocol import JOB_ID_PATTERN, MAX_ID, MIN_TOKEN_LENGTH
 
 __all__ = ["KeyServiceRef", "TrainSpec", "assisted_refresh", "train"]
 

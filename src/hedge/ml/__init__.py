@@ -5,7 +5,6 @@ Knows the CKKS engine (`hedge.ckks`) and the data layer (`hedge.data`); knows no
 
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts
 from hedge.ml.dataset import BIAS, ClassificationData, EncryptedDataset, RegressionData
-from hedge.ml.evaluate import BRIER_BOUND, brier_score, mean_squared_error
 from hedge.ml.layout import RowLayout
 from hedge.ml.logistic import (
     EncryptedLogisticRegression,
@@ -13,11 +12,12 @@ from hedge.ml.logistic import (
     reference_fit,
     reference_fit_sites,
 )
+from hedge.ml.metrics import BRIER_BOUND, brier_score, mean_squared_error
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.plan import TrainingPlan, plan_training
 from hedge.ml.ridge import EncryptedRidge, reference_ridge_sites
 from hedge.ml.sigmoid import sigmoid_polynomial
-from hedge.ml.sign import SignApproximation
+from hedge.ml.sign_approximation import SignApproximation
 
 __all__ = [
     "BIAS",

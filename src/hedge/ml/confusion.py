@@ -5,8 +5,8 @@ positive exactly when the prediction sign(x_i . w) is right. Under encryption, p
 
 * the margin, in each of the row's first `width` slots (dot product: 1 level);
 * c_i = (1 + p(m_i / R)) / 2 ~ [m_i > 0], with p the composite sign approximation
-  (`hedge.ml.sign`, 3 levels per stage, as many stages as the levels allow, at least two) and R a
-  bound on |m_i|, folded into the weights;
+  (`hedge.ml.sign_approximation`, 3 levels per stage, as many stages as the levels allow, at
+  least two) and R a bound on |m_i|, folded into the weights;
 * c_i times U_i, where U_i holds y'_i / 2 in slot 0 (taken from the data, one level early) and
   1/2 in slot 1 (plaintext), and y'_i in slot `width` added on top (1 level).
 
@@ -49,9 +49,9 @@ from hedge.errors import (
 )
 from hedge.ml._blocks import add_all, doubled_blocks, row_mask
 from hedge.ml.dataset import ClassificationData, EncryptedDataset
-from hedge.ml.evaluate import Margins, margins, tiled_weights
+from hedge.ml.metrics import Margins, margins, tiled_weights
 from hedge.ml.model import EncryptedLinearModel, LinearModel
-from hedge.ml.sign import SIGN_STAGE_DEPTH, SignApproximation
+from hedge.ml.sign_approximation import SIGN_STAGE_DEPTH, SignApproximation
 
 __all__ = ["CONFUSION_ROW_ERROR", "RELEASE_ERROR", "ConfusionCounts", "EncryptedConfusion",
            "confusion_counts", "release_error"]

@@ -27,7 +27,7 @@ from hedge.errors import CorruptDataError
 from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
 from hedge.ml.confusion import ConfusionCounts, EncryptedConfusion, confusion_counts, release_error
 from hedge.ml.dataset import EncryptedDataset
-from hedge.ml.evaluate import (
+from hedge.ml.metrics import (
     MAX_RANGE,
     brier_bound,
     brier_release_error,
@@ -38,7 +38,7 @@ from hedge.ml.evaluate import (
 )
 from hedge.ml.model import EncryptedLinearModel, LinearModel
 from hedge.ml.sigmoid import sigmoid_polynomial
-from hedge.ml.sign import SignApproximation
+from hedge.ml.sign_approximation import SignApproximation
 
 __all__ = ["EncryptedEvaluation", "EvaluationReport", "evaluate", "reference_sums"]
 
@@ -104,7 +104,7 @@ class EncryptedEvaluation:
         """Parse and check an evaluation file: `KeyMismatchError` for another key set's,
         `CorruptDataError` naming the field for anything malformed. Header (exact JSON types,
         checked before any ciphertext): `rows` an integer in [1, 2^40], `width` in [2, slots],
-        `margin_bound` a positive number up to `hedge.ml.evaluate.MAX_RANGE`, `stages` 1 to 16
+        `margin_bound` a positive number up to `hedge.ml.metrics.MAX_RANGE`, `stages` 1 to 16
         lists of 1 to 64 finite numbers. Vectors (`EVALUATION_FILE`): the squared errors, then
         the `width` + 1 confusion sums."""
         reader = EVALUATION_FILE.open(raw, bundle)

@@ -52,7 +52,7 @@ from hedge.errors import (
     ShapeError,
 )
 from hedge.ml.artifact import ArtifactFormat, ArtifactKind, Role
-from hedge.signing import SigningKey, VerifyKey, canonical_json
+from hedge.wire.signing import SigningKey, VerifyKey, canonical_json
 
 __all__ = ["Pooled", "SegmentOwner", "SegmentSite", "aggregate", "message_digest", "nearest",
            "segmentation_keys", "value_scale"]

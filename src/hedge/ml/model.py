@@ -178,7 +178,7 @@ class EncryptedLinearModel:
     `tiled` holds the same weights tiled [w, w] in every row of `layout`, times `tiled_scale`
     (1 as training leaves them; a refresh may fold a factor in, see
     `hedge.ml.refresh.refresh_tiled`): what encrypted evaluation multiplies the data rows with
-    (`hedge.ml.evaluate`, `hedge.ml.confusion`)."""
+    (`hedge.ml.metrics`, `hedge.ml.confusion`)."""
 
     weights: EncryptedVector
     layout: RowLayout
@@ -193,7 +193,7 @@ class EncryptedLinearModel:
                 margin_bound: float | None = None) -> EncryptedLinearModel:
         """A released logistic model encrypted afresh (by its owner, with the public bundle),
         so that a party that must not learn it can score it on encrypted data
-        (`hedge.ml.evaluate.brier_score`, `hedge.ml.confusion.confusion_counts`). Its tiled
+        (`hedge.ml.metrics.brier_score`, `hedge.ml.confusion.confusion_counts`). Its tiled
         weights are at the top level and carry 1 / R, R the margin bound: by default
         |b| + sum |w_j|, a true bound since the schema scales features into [-1, 1]."""
         if model.kind != "logistic":

@@ -47,7 +47,7 @@ def class_statistics(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     (`class_statistics_length(features)` values).
 
     Computed by the site on its own rows and uploaded encrypted; the cloud adds the sites'
-    vectors; the owner may release the pooled result (`hedge.owner.statistics`)."""
+    vectors; the owner may release the pooled result (`hedge.owner.statistics_release`)."""
     parts = []
     for c in (0.0, 1.0):
         rows = x[y == c]

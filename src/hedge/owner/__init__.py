@@ -5,7 +5,7 @@
 >>> service.register_job("job-1", length=10, columns=10, max_refreshes=20)
 >>> client = InProcessRefreshClient(service)                       # or HttpRefreshClient
 
-The HTTP API lives in `hedge.owner.http` (FastAPI), its client in `hedge.keyservice_client`.
+The HTTP API lives in `hedge.owner.http` (FastAPI), its client in `hedge.wire.keyservice_client`.
 """
 
 from hedge.owner.audit import GENESIS, AuditEntry, AuditLog, verify_log

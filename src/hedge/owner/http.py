@@ -1,4 +1,4 @@
-"""HTTP face of the key service (FastAPI); its client is `hedge.keyservice_client`.
+"""HTTP face of the key service (FastAPI); its client is `hedge.wire.keyservice_client`.
 
 Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
@@ -14,12 +14,12 @@ Every other endpoint needs ``Authorization: Bearer <token>``. With ``admin_token
 token may register and cancel jobs, so the cloud's refresh token cannot grant itself budget.
 Registering a job answers the job's own token (``token``, shown once): it reaches that job's
 state and refreshes only, so the cloud can be given it instead of the service's refresh token.
-Every refusal is JSON ``{"detail", "error"}`` (`hedge.refusals`), ``error`` naming the hedge
+Every refusal is JSON ``{"detail", "error"}`` (`hedge.wire.refusals`), ``error`` naming the hedge
 exception: a missing or wrong token 401, the refresh token where the admin token is needed
 403, the service's `PolicyError` 403, an unknown job 404 (all `PolicyError`); a body too large
 413 (`TooLargeError`); an invalid job 422 (`ParameterError`); `KeyMismatchError` 409,
 `CorruptDataError` and invalid arguments 400 (the parties' one table,
-`hedge.protocol.HTTP_STATUS`); a failed refresh 500 (`HedgeError`); an audit log that fails
+`hedge.wire.protocol.HTTP_STATUS`); a failed refresh 500 (`HedgeError`); an audit log that fails
 verification 500 (`CorruptDataError`); an unknown route 404 (`PolicyError`), a method a route
 does not take 405 (`ParameterError`).
 """
@@ -43,8 +43,8 @@ from hedge.errors import (
     TooLargeError,
 )
 from hedge.owner.keyservice import Job, KeyService
-from hedge.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH, http_status
-from hedge.refusals import Refusal, add_refusal_handlers, validation_message
+from hedge.wire.protocol import JOB_ID_PATTERN, MIN_TOKEN_LENGTH, http_status
+from hedge.wire.refusals import Refusal, add_refusal_handlers, validation_message
 
 __all__ = ["MAX_BODY_BYTES", "check_tokens", "create_app"]
 

@@ -44,7 +44,7 @@ from hedge.errors import (
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import REFRESH_BOUND, refresh_level
 from hedge.owner.audit import AuditEntry, AuditLog
-from hedge.protocol import JOB_ID_PATTERN
+from hedge.wire.protocol import JOB_ID_PATTERN
 
 __all__ = ["InProcessRefreshClient", "Job", "KeyService"]
 _JOB_ID = re.compile(JOB_ID_PATTERN)

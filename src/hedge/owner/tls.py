@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hedge.errors import ParameterError
 from hedge.files import write_atomic
-from hedge.pki import CertificateAuthority, Credential, client_context
+from hedge.wire.pki import CertificateAuthority, Credential, client_context
 
 __all__ = ["has_tls", "init_tls", "owner_context", "site_credential"]
 

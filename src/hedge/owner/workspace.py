@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from hedge.ckks import KeySet, PublicBundle
-from hedge.cloud.client import CloudClient
 from hedge.errors import (
     CloudUnavailableError,
     HedgeError,
@@ -47,18 +46,19 @@ from hedge.errors import (
 )
 from hedge.files import private_dir, read_json, write_atomic, write_json
 from hedge.jobs import EvaluateSpec, JobSpec, KeyServiceRef, PrepareSpec, TrainSpec
-from hedge.keyservice_client import HttpRefreshClient
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
-from hedge.ml.statistics import PooledStatistics
+from hedge.ml.pooled_statistics import PooledStatistics
 from hedge.owner.audit import AuditLog
 from hedge.owner.plausibility import check_evaluation, check_model, job_record
 from hedge.owner.releases import Releaser, releasing
-from hedge.owner.statistics import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
+from hedge.owner.statistics_release import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics
 from hedge.owner.tls import has_tls, owner_context, site_credential
-from hedge.package import AlertPolicy, build_package, new_package_key, package_key
-from hedge.protocol import MAX_JOB_ATTEMPTS
-from hedge.signing import SigningKey
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.keyservice_client import HttpRefreshClient
+from hedge.wire.package import AlertPolicy, build_package, new_package_key, package_key
+from hedge.wire.protocol import MAX_JOB_ATTEMPTS
+from hedge.wire.signing import SigningKey
 
 __all__ = ["OwnerWorkspace"]
 

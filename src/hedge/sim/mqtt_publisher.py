@@ -23,8 +23,8 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from hedge.errors import HedgeError
-from hedge.mqtt import MqttSettings
 from hedge.sim.telemetry import Sample, Variable
+from hedge.wire.mqtt_settings import MqttSettings
 
 __all__ = ["TelemetryPublisher", "telemetry_payload"]
 

@@ -1,6 +1,6 @@
 """Model packages: what the owner deploys to a site through the cloud, which cannot read them.
 
-A package is JSON: a manifest signed by the owner (Ed25519, `hedge.signing`) and the model,
+A package is JSON: a manifest signed by the owner (Ed25519, `hedge.wire.signing`) and the model,
 encrypted for the one site with AES-256-GCM under the site's package key (32 random bytes the
 owner creates at enrolment and hands to the site with its token, out of band; the cloud never
 sees it). The manifest binds everything the site relies on:
@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hedge.ckks.fields import Fields
 from hedge.errors import CorruptDataError, PolicyError, SignatureError
 from hedge.ml.model import LinearModel
-from hedge.signing import SigningKey, VerifyKey, canonical_json
+from hedge.wire.signing import SigningKey, VerifyKey, canonical_json
 
 __all__ = ["AlertPolicy", "Manifest", "build_package", "new_package_key", "open_package",
            "package_key"]

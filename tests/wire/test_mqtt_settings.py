@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from hedge.mqtt import MqttSettings
-from hedge.pki import CertificateAuthority
 from hedge.sim.broker import BrokerTls
+from hedge.wire.mqtt_settings import MqttSettings
+from hedge.wire.pki import CertificateAuthority
 from tests.edge.machines import own_mosquitto
 
 

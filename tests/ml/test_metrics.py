@@ -16,7 +16,7 @@ from hedge.ml import (
     brier_score,
     mean_squared_error,
 )
-from hedge.ml.evaluate import (
+from hedge.ml.metrics import (
     BRIER_DEPTH,
     BRIER_ROW_ERROR,
     brier_bound,
@@ -67,7 +67,7 @@ def test_a_wide_margin_bound_keeps_every_row_of_the_brier_score_bounded(
 
 def test_release_bounds_grow_with_the_rows_summed() -> None:
     from hedge.ml.confusion import CONFUSION_ROW_ERROR, RELEASE_ERROR, release_error
-    from hedge.ml.sign import SignApproximation
+    from hedge.ml.sign_approximation import SignApproximation
 
     assert release_error(1) == release_error(16384) == RELEASE_ERROR == 2.0**-10
     assert release_error(10**6) == 10**6 * CONFUSION_ROW_ERROR

@@ -7,7 +7,6 @@ import httpx
 import pytest
 
 from hedge.cloud.blobs import TooLargeError
-from hedge.cloud.client import CloudClient
 from hedge.errors import (
     CloudUnavailableError,
     CorruptDataError,
@@ -17,6 +16,7 @@ from hedge.errors import (
     SchemaError,
     SecretMaterialError,
 )
+from hedge.wire.cloud_client import CloudClient
 
 
 def client_with(answers: list[object]) -> tuple[CloudClient, list[str]]:

@@ -14,7 +14,7 @@ from hedge.errors import PolicyError
 from hedge.ml import EncryptedDataset
 from hedge.ml.dataset import class_statistics
 from hedge.owner import AuditLog
-from hedge.owner.statistics import release_statistics
+from hedge.owner.statistics_release import release_statistics
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 

@@ -33,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hedge.errors import CorruptDataError, ParameterError, SchemaError
 from hedge.files import write_atomic
-from hedge.signing import load_private_key, save_private_key
+from hedge.wire.signing import load_private_key, save_private_key
 
 __all__ = ["CertificateAuthority", "Credential", "client_context", "enrolment_context"]
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from hedge.errors import CloudUnavailableError, CorruptDataError, PolicyError
-from hedge.protocol import error_body, refusal_class
+from hedge.wire.protocol import error_body, refusal_class
 
 __all__ = ["CloudClient", "CloudUnavailableError"]
 

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from hedge.errors import HedgeError, PolicyError
-from hedge.protocol import (
+from hedge.wire.protocol import (
     MIN_TOKEN_LENGTH,
     error_body,
     is_hedge_error,
@@ -27,7 +27,7 @@ _SHOWN = 300  # characters of a refusal's detail repeated in an error
 class HttpRefreshClient:
     """The key service's HTTP client: `hedge.ml.refresh.RefreshClient` for the cloud's
     workers, and job registration and cancellation for the owner. A refusal raises the hedge
-    exception the service names, with its status and detail (`hedge.protocol.refusal_class`:
+    exception the service names, with its status and detail (`hedge.wire.protocol.refusal_class`:
     one without a name, e.g. a proxy's, by its status: 413 `TooLargeError`, 401/403/404/409
     `PolicyError`, 400 `CorruptDataError`, another 4xx `ParameterError`); 401 says
     "unauthorised"; a service that cannot be reached, and any 5xx whose error is none of those,

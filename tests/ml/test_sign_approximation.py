@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hedge.errors import DepthExhaustedError
-from hedge.ml.sign import SIGN_STAGE_DEPTH, SignApproximation
+from hedge.ml.sign_approximation import SIGN_STAGE_DEPTH, SignApproximation
 
 STANDARD = SignApproximation.for_levels(6)
 DEEP = SignApproximation.for_levels(17)

@@ -1,6 +1,6 @@
 """How hedge's HTTP services (the cloud, the owner's key service) answer a request they refuse:
 JSON ``{"detail": <what went wrong and what to do>, "error": <the hedge exception's name>}``.
-Their clients raise the named exception again (`hedge.protocol.refusal_class`).
+Their clients raise the named exception again (`hedge.wire.protocol.refusal_class`).
 
 A service refuses either by raising a `HedgeError`, whose status the service's own rule gives,
 or by raising a `Refusal`: a hedge error with a status of its own (an unknown token is 401, an
@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hedge.errors import HedgeError, ParameterError
-from hedge.protocol import refusal_class
+from hedge.wire.protocol import refusal_class
 
 __all__ = ["Refusal", "add_refusal_handlers", "refusal_response", "validation_message"]
 

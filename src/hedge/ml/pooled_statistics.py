@@ -1,7 +1,8 @@
 """Pooled per-class statistics as the cloud hands them to the owner: the sum of the sites'
 encrypted statistics vectors (`dataset.class_statistics`: per class, the row count, per-feature
 sums and sums of squares) with the feature names, in one file. The owner releases it with
-`hedge.owner.statistics.release_statistics` (flooded, audited, refused for small classes)."""
+`hedge.owner.statistics_release.release_statistics` (flooded, audited, refused for small
+classes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""hedge.protocol: the loopback rule, and each party loading only its own machinery."""
+"""hedge.wire.protocol: the loopback rule, and each party loading only its own machinery."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hedge.errors import (
     PolicyError,
     TooLargeError,
 )
-from hedge.protocol import error_body, is_loopback_host, is_loopback_url, refusal_class
+from hedge.wire.protocol import error_body, is_loopback_host, is_loopback_url, refusal_class
 
 
 @pytest.mark.parametrize(("url", "loopback"), [
@@ -44,13 +44,13 @@ def loaded_by(*modules: str) -> set[str]:
 
 def test_the_cloud_loads_none_of_the_owners_code() -> None:
     loaded = loaded_by("hedge.cloud.app", "hedge.cloud.worker", "hedge.cloud.service")
-    assert "hedge.cloud.worker" in loaded and "hedge.keyservice_client" in loaded
+    assert "hedge.cloud.worker" in loaded and "hedge.wire.keyservice_client" in loaded
     assert not {m for m in loaded if m.startswith("hedge.owner")}
 
 
 def test_the_owner_and_the_edge_load_only_the_clouds_client() -> None:
     loaded = loaded_by("hedge.owner.workspace", "hedge.edge.agent")
-    assert "hedge.cloud.client" in loaded
+    assert "hedge.wire.cloud_client" in loaded
     assert not {m for m in loaded if m.startswith(("hedge.cloud.db", "hedge.cloud.jobs",
                                                     "hedge.cloud.app", "sqlalchemy"))}
 
@@ -77,7 +77,7 @@ def test_a_refusal_raises_the_error_it_names_else_one_its_status_means(
 
 
 def test_every_service_refuses_an_error_with_the_status_of_the_one_table() -> None:
-    """`hedge.protocol.HTTP_STATUS`: the cloud and the key service answer alike (a key set
+    """`hedge.wire.protocol.HTTP_STATUS`: the cloud and the key service answer alike (a key set
     mismatch is 409 at both, a secret key where none belongs 422); a bare `HedgeError` is the
     service's failure (500), any other hedge error 400; and a client reads each answer back
     as the error it names (those it does not name, as the status says)."""
@@ -90,7 +90,7 @@ def test_every_service_refuses_an_error_with_the_status_of_the_one_table() -> No
         TooLargeError,
         WrongPassphraseError,
     )
-    from hedge.protocol import http_status, is_hedge_error
+    from hedge.wire.protocol import http_status, is_hedge_error
 
     cases = {TooLargeError("x"): 413, SecretMaterialError("x"): 422, PolicyError("x"): 403,
              KeyMismatchError("x"): 409, WrongPassphraseError("x"): 400,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hedge.errors import CorruptDataError, SignatureError, WrongPassphraseError
-from hedge.signing import SigningKey, VerifyKey, canonical_json
+from hedge.wire.signing import SigningKey, VerifyKey, canonical_json
 
 
 def test_a_signed_payload_verifies_and_round_trips_its_key() -> None:

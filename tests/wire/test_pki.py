@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hedge.errors import CorruptDataError, ParameterError, SchemaError, WrongPassphraseError
-from hedge.pki import CertificateAuthority, Credential, client_context, enrolment_context
+from hedge.wire.pki import CertificateAuthority, Credential, client_context, enrolment_context
 
 PASSPHRASE = "a long test passphrase"
 

@@ -10,8 +10,8 @@ import pytest
 
 from hedge.errors import CorruptDataError, PolicyError, SignatureError
 from hedge.ml import LinearModel
-from hedge.package import build_package, new_package_key, open_package
-from hedge.signing import SigningKey
+from hedge.wire.package import build_package, new_package_key, open_package
+from hedge.wire.signing import SigningKey
 
 OWNER = SigningKey()
 KEY = new_package_key()
@@ -100,7 +100,7 @@ def test_malformed_packages() -> None:
 
 
 def test_the_alert_policy_travels_signed_with_the_model() -> None:
-    from hedge.package import AlertPolicy
+    from hedge.wire.package import AlertPolicy
 
     raw = build_package(MODEL, site="plant-1", sequence=1, version=1, signing_key=OWNER,
                         package_key=KEY, alert=AlertPolicy(0.7, 0.1))
@@ -126,7 +126,7 @@ def _signed_package(manifest_changes: dict[str, object], model_body: object = No
 
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from hedge.signing import canonical_json
+    from hedge.wire.signing import canonical_json
 
     manifest = dict(json.loads(package())["manifest"]["payload"])
     del manifest["sha256"]

@@ -1,4 +1,4 @@
-"""hedge.refusals: every 4xx a service answers names its hedge error, FastAPI's own refusals
+"""hedge.wire.refusals: every 4xx a service answers names its hedge error, FastAPI's own refusals
 (invalid requests, unknown routes, methods not allowed) included."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import hedge
 from hedge.errors import HedgeError, KeyMismatchError, PolicyError
-from hedge.protocol import refusal_class
-from hedge.refusals import Refusal, add_refusal_handlers, validation_message
+from hedge.wire.protocol import refusal_class
+from hedge.wire.refusals import Refusal, add_refusal_handlers, validation_message
 
 
 class Thing(BaseModel):

@@ -56,7 +56,7 @@ _EXTRAS_OF: dict[str, set[str]] = {
     "hedge.edge": {"edge"}, "hedge.cli.edge": {"edge"}, "hedge.wire.mqtt_settings": {"edge", "sim"},
     "hedge.cloud": {"cloud"}, "hedge.cli.cloud": {"cloud"},
     "hedge.wire.refusals": {"cloud", "owner"},
-    "hedge.owner": {"owner"}, "hedge.cli.owner": {"owner"}, "hedge.cli.owner_flow": {"owner"},
+    "hedge.owner": {"owner"}, "hedge.cli.owner": {"owner"}, "hedge.cli.owner_keys": {"owner"},
     "hedge.report": {"report"},
     "hedge.ml.export": {"export"}, "hedge.cli.model": {"export"},
     "hedge.sim": {"sim"}, "hedge.cli.sim": {"sim"},

@@ -20,6 +20,7 @@ console = Console(stderr=True)
 
 CertFile = Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")]
 KeyFile = Annotated[Path | None, typer.Option(help="TLS private key (PEM).")]
+Out = Annotated[Path, typer.Option("--out", help="Where to write the result.")]
 
 
 def tls_options(host: str, certfile: Path | None, keyfile: Path | None,

@@ -1,4 +1,5 @@
-"""The encrypted-learning flow: plan, keys, schema, encrypt, train, decrypt-model, predict."""
+"""The encrypted-learning commands at the top level of `hedge`: encrypt, train, decrypt-model,
+predict (the plan, keys and schema groups have their own modules)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import typer
-from rich.markup import escape
 
-from hedge.ckks import CkksPool, EncryptedVector, KeySet, PublicBundle
+from hedge.ckks import CkksPool, EncryptedVector, PublicBundle
 from hedge.ckks.ray_pool import RayPool
-from hedge.cli._common import console, passphrase, progress, read_csv, refuse_secret_files
+from hedge.cli._common import Out, console, passphrase, progress, read_csv, refuse_secret_files
 from hedge.data import Schema
-from hedge.errors import KeyMismatchError, ParameterError, SchemaError
+from hedge.errors import KeyMismatchError, ParameterError
 from hedge.jobs.train import assisted_refresh
 from hedge.jobs.train import train as run_training
 from hedge.ml import (
@@ -28,7 +28,6 @@ from hedge.ml import (
     EncryptedRidge,
     LinearModel,
     TrainingPlan,
-    plan_training,
 )
 from hedge.ml.plan import check_features, check_mode
 from hedge.owner.audit import AuditLog
@@ -36,98 +35,6 @@ from hedge.owner.releases import releasing
 
 #: From this many ciphertext blocks on, worker processes pay for their start-up.
 _POOL_BLOCKS = 16
-
-plan_app = typer.Typer(help="Plan a training before any key exists.", no_args_is_help=True)
-keys_app = typer.Typer(help="Owner keys: create them from a plan.", no_args_is_help=True)
-schema_app = typer.Typer(help="Schemas: which columns, how scaled.", no_args_is_help=True)
-
-Out = Annotated[Path, typer.Option("--out", help="Where to write the result.")]
-
-
-@plan_app.command("logistic")
-def plan_logistic(
-    features: Annotated[int, typer.Option(help="Number of model columns (after categories).")],
-    max_rows: Annotated[int, typer.Option(help="Largest pooled row count to train on.")],
-    out: Out,
-    mode: Annotated[str, typer.Option(help="non-interactive or assisted.")] = "non-interactive",
-    iterations: Annotated[int | None, typer.Option(help="Training iterations.")] = None,
-) -> None:
-    """Plan logistic regression: preset, depth, iterations, rotation keys, size and time."""
-    _plan("logistic", features, max_rows, mode, iterations, out)
-
-
-@plan_app.command("ridge")
-def plan_ridge(
-    features: Annotated[int, typer.Option(help="Number of model columns (after categories).")],
-    max_rows: Annotated[int, typer.Option(help="Largest pooled row count to train on.")],
-    out: Out,
-    mode: Annotated[str, typer.Option(help="non-interactive (ridge needs no refresh).")] = (
-        "non-interactive"),
-    iterations: Annotated[int | None, typer.Option(help="Iterations when sites pool.")] = None,
-) -> None:
-    """Plan ridge regression (remaining useful life and other continuous targets)."""
-    _plan("ridge", features, max_rows, mode, iterations, out)
-
-
-def _plan(kind: str, features: int, max_rows: int, mode: str, iterations: int | None,
-          out: Path) -> None:
-    plan = plan_training(kind, features, max_rows, check_mode(mode), iterations)
-    plan.save(out)
-    console.print(f"plan: preset [bold]{plan.preset}[/bold], {plan.iterations} iterations, "
-                  f"depth {plan.depth}, {len(plan.rotation_steps)} rotation keys, "
-                  f"bundle ~{plan.bundle_bytes / 1e6:.0f} MB, training ~{plan.seconds:.0f} s "
-                  f"-> {out}")
-
-
-@keys_app.command("init")
-def keys_init(
-    plan: Annotated[Path, typer.Option(help="The plan the keys are for.")],
-    out: Annotated[Path, typer.Option("--out", help="Owner directory for keys.hks and "
-                                                    "public.bundle.")],
-) -> None:
-    """Generate the owner's keys for a plan: out/keys.hks (encrypted) and out/public.bundle."""
-    p = TrainingPlan.load(plan)
-    existing = [f for f in (out / "keys.hks", out / "public.bundle") if f.exists()]
-    if existing:
-        raise ParameterError(f"{existing[0]} exists: refusing to replace the owner's keys (all "
-                             "data encrypted under them would become unreadable); choose "
-                             "another --out")
-    secret = passphrase(confirm=True)
-    with console.status(f"generating {p.preset} keys with {len(p.rotation_steps)} rotations…"):
-        keys = KeySet.generate(p.preset, rotations=p.rotation_steps)
-    out.mkdir(parents=True, exist_ok=True)
-    keys.save(out / "keys.hks", passphrase=secret)
-    keys.public().save(out / "public.bundle")
-    console.print(f"keys {keys.fingerprint[:16]}… -> {out / 'keys.hks'} (secret, keep it here), "
-                  f"{out / 'public.bundle'} (share with the cloud and the sites)")
-
-
-@schema_app.command("infer")
-def schema_infer(
-    data: Annotated[Path, typer.Argument(help="CSV file of the site's own data.")],
-    out: Out,
-    label: Annotated[str | None, typer.Option(help="Label column.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Columns that are not features "
-                                                           "(identifiers, leaks).")] = None,
-    margin: Annotated[float, typer.Option(help="Widen numeric ranges by this fraction "
-                                                "(ranges also lie beyond the data, never at "
-                                                "its exact extremes).")] = 0.05,
-    only: Annotated[list[str] | None, typer.Option(help="Use only these feature columns "
-                                                        "(repeat the option).")] = None,
-) -> None:
-    """Infer a schema (feature kinds and ranges, label) from a CSV file."""
-    frame = read_csv(data)
-    if only:
-        wanted = list(dict.fromkeys([*only, *([label] if label else [])]))
-        missing = [c for c in wanted if c not in frame.columns]
-        if missing:
-            raise SchemaError(f"{data} has no column(s) {missing}")
-        frame = frame[wanted]
-    schema = Schema.infer(frame, label, exclude=exclude or (), margin=margin)
-    schema.save(out)
-    console.print(f"schema: {len(schema.columns)} model columns, label {escape(repr(label))} "
-                  f"-> {out}")
-
 
 def encrypt(
     data: Annotated[Path, typer.Argument(help="CSV file of the site's rows.")],

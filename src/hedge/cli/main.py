@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hedge import HedgeError, __version__
-from hedge.cli import data, engine, learn, segment
+from hedge.cli import data, engine, keys, learn, plan, schema, segment
 from hedge.extras import is_foreign, missing_extra
 
 app = typer.Typer(
@@ -60,17 +60,16 @@ def _group(name: str) -> Callable[[ModuleType], None]:
 _optional("demo", "demo", "all", lambda module: app.command("demo")(module.demo))
 app.command("presets")(engine.presets)
 app.command("selfcheck")(engine.selfcheck)
-app.add_typer(learn.plan_app, name="plan")
-app.add_typer(learn.keys_app, name="keys")
-app.add_typer(learn.schema_app, name="schema")
+app.add_typer(plan.app, name="plan")
+app.add_typer(keys.app, name="keys")
+app.add_typer(schema.app, name="schema")
 app.add_typer(data.app, name="data")
 app.command("encrypt")(learn.encrypt)
 app.command("train")(learn.train)
 app.command("decrypt-model")(learn.decrypt_model)
 app.command("predict")(learn.predict)
 _optional("model", "model", "export", _group("model"))
-# owner_flow adds the owner's pipeline commands to `hedge owner` (hedge.cli.owner.app)
-_optional("owner", "owner_flow", "owner", _group("owner"))
+_optional("owner", "owner", "owner", _group("owner"))
 app.add_typer(segment.app, name="segment")
 _optional("cloud", "cloud", "cloud", _group("cloud"))
 _optional("edge", "edge", "edge", _group("edge"))

@@ -23,15 +23,15 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from hedge.data import Schema, load_hr
-from hedge.ml.kmeans import SegmentOwner, SegmentSite, nearest, segmentation_keys
-from hedge.ml.kmeans_run import federated_kmeans
-from hedge.ml.segment_assign import (
+from hedge.segmentation import SegmentOwner, SegmentSite, nearest, segmentation_keys
+from hedge.segmentation.assign import (
     EncryptedRecords,
     assignment_keys,
     encrypted_distances,
     nearest_segments,
 )
-from hedge.ml.segments import HR_PROFILE_FEATURES
+from hedge.segmentation.run import federated_kmeans
+from hedge.segmentation.segments import HR_PROFILE_FEATURES
 
 console = Console(width=150)
 RESULTS = Path(__file__).parent / "results" / "segment.json"

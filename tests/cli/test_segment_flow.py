@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from hedge.data import Schema, load_hr
 from hedge.errors import SchemaError
-from hedge.ml.segments import HR_PROFILE_FEATURES, Segments
+from hedge.segmentation.segments import HR_PROFILE_FEATURES, Segments
 from tests.cli.invoke import invoker
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)

@@ -70,12 +70,12 @@ from hedge.errors import (
 from hedge.ml import EncryptedDataset, LinearModel
 from hedge.ml.confusion import EncryptedConfusion
 from hedge.ml.evaluation import EncryptedEvaluation
-from hedge.ml.kmeans import SegmentOwner, SegmentSite, aggregate, value_scale
-from hedge.ml.kmeans_run import KMeansResult
 from hedge.ml.model import EncryptedLinearModel
 from hedge.ml.pooled_statistics import PooledStatistics
-from hedge.ml.segments import Segments
 from hedge.ml.sign_approximation import SignApproximation
+from hedge.segmentation import SegmentOwner, SegmentSite, aggregate, value_scale
+from hedge.segmentation.run import KMeansResult
+from hedge.segmentation.segments import Segments
 from hedge.wire.package import AlertPolicy, build_package, new_package_key, open_package
 from hedge.wire.protocol import error_body
 from hedge.wire.signing import SigningKey, canonical_json

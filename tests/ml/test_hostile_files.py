@@ -18,12 +18,12 @@ from hedge.ml import LinearModel
 from hedge.ml.artifact import ArtifactKind
 from hedge.ml.confusion import EncryptedConfusion
 from hedge.ml.evaluation import EncryptedEvaluation
-from hedge.ml.kmeans import SegmentOwner, SegmentSite, aggregate, value_scale
-from hedge.ml.kmeans_run import KMeansResult
 from hedge.ml.model import EncryptedLinearModel
 from hedge.ml.pooled_statistics import PooledStatistics
-from hedge.ml.segments import Segments
 from hedge.ml.sign_approximation import SignApproximation
+from hedge.segmentation import SegmentOwner, SegmentSite, aggregate, value_scale
+from hedge.segmentation.run import KMeansResult
+from hedge.segmentation.segments import Segments
 
 Fields = dict[str, Any]
 FEATURES: list[Fields] = [{"name": "a", "kind": "numeric", "low": -1.0, "high": 1.0},

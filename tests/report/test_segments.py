@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from hedge.data import Feature, Schema
-from hedge.ml.segments import Segments
 from hedge.report import write_segment_report
+from hedge.segmentation.segments import Segments
 
 
 def segments() -> Segments:

@@ -8,7 +8,7 @@ also persists the budget and audits). This module is for values that never leave
 
 * the key service's refresh, re-encrypted at once (`hedge.owner.keyservice`);
 * a party decrypting results over its own records under its own keys
-  (`hedge.ml.segment_assign`);
+  (`hedge.segmentation.assign`);
 * the engine's self-check, and tests and benchmarks that measure the engine's error.
 
 Every use is greppable as ``hazmat``; a new one needs the same argument as these.

@@ -20,16 +20,16 @@ from hedge.data import Schema
 from hedge.errors import ParameterError, SchemaError
 from hedge.extras import needs_extra
 from hedge.files import write_atomic
-from hedge.ml.kmeans import SegmentOwner, SegmentSite, segmentation_keys
-from hedge.ml.kmeans_run import RoundReport, federated_kmeans
-from hedge.ml.segment_assign import (
+from hedge.owner.audit import AuditLog
+from hedge.segmentation import SegmentOwner, SegmentSite, segmentation_keys
+from hedge.segmentation.assign import (
     EncryptedRecords,
     assignment_keys,
     encrypted_distances,
     nearest_segments,
 )
-from hedge.ml.segments import Segments, numeric_schema, to_scaled
-from hedge.owner.audit import AuditLog
+from hedge.segmentation.run import RoundReport, federated_kmeans
+from hedge.segmentation.segments import Segments, numeric_schema, to_scaled
 
 app = typer.Typer(help="Workforce segmentation: federated k-means on encrypted aggregates.",
                   no_args_is_help=True)

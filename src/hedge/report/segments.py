@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hedge.files import write_atomic
-from hedge.ml.segments import Segments
+from hedge.segmentation.segments import Segments
 
 __all__ = ["write_segment_report"]
 

@@ -23,7 +23,7 @@ from hedge.errors import (
     SignatureError,
 )
 from hedge.ml.artifact import ArtifactKind
-from hedge.ml.kmeans import (
+from hedge.segmentation import (
     Pooled,
     SegmentOwner,
     SegmentSite,
@@ -32,8 +32,8 @@ from hedge.ml.kmeans import (
     segmentation_keys,
     value_scale,
 )
-from hedge.ml.kmeans_run import federated_kmeans
-from hedge.ml.segments import HR_PROFILE_FEATURES
+from hedge.segmentation.run import federated_kmeans
+from hedge.segmentation.segments import HR_PROFILE_FEATURES
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)
 

@@ -19,7 +19,7 @@ from hedge.ckks.fields import Fields
 from hedge.data import Schema
 from hedge.errors import SchemaError
 from hedge.files import read_json, write_json
-from hedge.ml.kmeans_run import KMeansResult
+from hedge.segmentation.run import KMeansResult
 
 __all__ = ["HR_PROFILE_FEATURES", "Segments", "numeric_schema", "to_original", "to_scaled"]
 

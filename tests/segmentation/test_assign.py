@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hedge.ckks import KeySet
 from hedge.errors import ParameterError, ShapeError
-from hedge.ml.segment_assign import (
+from hedge.segmentation.assign import (
     EncryptedRecords,
     assignment_keys,
     encrypted_distances,

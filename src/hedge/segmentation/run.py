@@ -1,5 +1,5 @@
 """Federated k-means: the loop over rounds, restarts and convergence (parties:
-`hedge.ml.kmeans`)."""
+`hedge.segmentation`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from hedge.ckks import PublicBundle
 from hedge.errors import ParameterError, ShapeError
-from hedge.ml.kmeans import SegmentOwner, aggregate, value_scale
+from hedge.segmentation import SegmentOwner, aggregate, value_scale
 
 __all__ = ["KMeansResult", "RoundReport", "Site", "federated_kmeans"]
 

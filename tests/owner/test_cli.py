@@ -21,7 +21,7 @@ TOKEN = "cli-token-0123456789abcdef"
 WIDE = {"COLUMNS": "200"}
 
 
-@pytest.mark.parametrize("args", [["--help"], ["serve-keys", "--help"], ["audit", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["key-service", "--help"], ["audit", "--help"]])
 def test_help(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and "Usage" in result.output
@@ -57,11 +57,11 @@ def test_audit_of_a_missing_file(tmp_path: Path) -> None:
     ("short-token", None, "needs a token of at least 16 characters"),
     ("a-long-enough-token", "short-token", "admin token must have at least 16 characters"),
     ("a-long-enough-token", "a-long-enough-token", "must differ from the refresh token")])
-def test_serve_keys_refuses_to_start_without_sound_tokens(
+def test_key_service_refuses_to_start_without_sound_tokens(
         tmp_path: Path, token: str | None, admin: str | None, says: str) -> None:
     keystore = tmp_path / "keys.hedge"
     keystore.write_bytes(b"never read")  # refused before the passphrase is asked for
-    args = ["serve-keys", "--keys", str(keystore), "--audit", str(tmp_path / "a.jsonl")]
+    args = ["key-service", "--keys", str(keystore), "--audit", str(tmp_path / "a.jsonl")]
     env = {"HEDGE_KEY_SERVICE_TOKEN": token} if token else {}
     env |= {"HEDGE_KEY_SERVICE_ADMIN_TOKEN": admin} if admin else {}
     result = runner.invoke(app, args, env={**env, "HEDGE_PASSPHRASE": "x"})
@@ -69,7 +69,7 @@ def test_serve_keys_refuses_to_start_without_sound_tokens(
     assert not (tmp_path / "a.jsonl").exists()
 
 
-def test_serve_keys_runs_the_service(tmp_path: Path, owner_keys: KeySet,
+def test_key_service_runs_the_service(tmp_path: Path, owner_keys: KeySet,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     keystore, audit = tmp_path / "keys.hedge", tmp_path / "audit.jsonl"
     owner_keys.save(keystore, passphrase="correct horse")
@@ -85,7 +85,7 @@ def test_serve_keys_runs_the_service(tmp_path: Path, owner_keys: KeySet,
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     env = {"HEDGE_PASSPHRASE": "correct horse", "HEDGE_KEY_SERVICE_TOKEN": TOKEN}
-    result = runner.invoke(app, ["serve-keys", "--keys", str(keystore), "--audit", str(audit),
+    result = runner.invoke(app, ["key-service", "--keys", str(keystore), "--audit", str(audit),
                                  "--port", "9999"], env=env)
     assert result.exit_code == 0, result.output
     assert served["host"] == "127.0.0.1" and served["port"] == 9999
@@ -94,10 +94,24 @@ def test_serve_keys_runs_the_service(tmp_path: Path, owner_keys: KeySet,
         assert [e.event for e in log.entries()] == ["start", "register"]
 
 
-def test_serve_keys_wrong_passphrase(tmp_path: Path, owner_keys: KeySet) -> None:
+def test_key_service_wrong_passphrase(tmp_path: Path, owner_keys: KeySet) -> None:
     keystore = tmp_path / "keys.hedge"
     owner_keys.save(keystore, passphrase="right")
     env = {"HEDGE_PASSPHRASE": "wrong", "HEDGE_KEY_SERVICE_TOKEN": TOKEN}
-    result = runner.invoke(app, ["serve-keys", "--keys", str(keystore), "--audit",
+    result = runner.invoke(app, ["key-service", "--keys", str(keystore), "--audit",
                                  str(tmp_path / "a.jsonl")], env=env)
     assert result.exit_code == 1 and "error" in result.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ([], "give --dir"),
+    (["--dir", "d", "--keys", "k.hks"], "give --dir"),
+    (["--keys", "k.hks"], "--keys needs --audit"),
+    (["--dir", "d", "--audit", "a.jsonl"], "drop --audit"),
+])
+def test_key_service_takes_an_owner_directory_or_a_keystore(
+        tmp_path: Path, args: list[str], says: str) -> None:
+    (tmp_path / "k.hks").write_bytes(b"never read")  # refused before anything is read
+    args = [str(tmp_path / a) if a in ("d", "k.hks", "a.jsonl") else a for a in args]
+    result = runner.invoke(app, ["key-service", *args], env={"HEDGE_PASSPHRASE": "x"})
+    assert result.exit_code == 1 and says in " ".join(result.output.split())

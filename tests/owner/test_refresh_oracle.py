@@ -44,11 +44,11 @@ def keys() -> KeySet:
 @pytest.fixture(scope="module")
 def service(keys: KeySet, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[str, Path]]:
-    """`hedge owner serve-keys` as a real process: (its URL, its audit log)."""
+    """`hedge owner key-service` as a real process: (its URL, its audit log)."""
     root = tmp_path_factory.mktemp("oracle")
     keys.save(root / "keys.hks", passphrase=PASSPHRASE)
     audit = root / "audit.jsonl"
-    proc = ServiceProcess(["owner", "serve-keys", "--keys", str(root / "keys.hks"),
+    proc = ServiceProcess(["owner", "key-service", "--keys", str(root / "keys.hks"),
                            "--audit", str(audit)], log=root / "keys.log",
                           env={"HEDGE_PASSPHRASE": PASSPHRASE, "HEDGE_KEY_SERVICE_TOKEN": TOKEN,
                                "HEDGE_KEY_SERVICE_ADMIN_TOKEN": ADMIN})

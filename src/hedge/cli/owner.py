@@ -1,7 +1,7 @@
 """`hedge owner …`: the owner's side of the pipeline (`tls-init | init | add-site | revoke-site |
-key-service | train | status | prepare | release | evaluate | deploy | rollback`, working
-directory: `hedge.owner.workspace`), and the standalone key service and audit check
-(`serve-keys | audit`, from `hedge.cli.owner_keys`)."""
+train | status | prepare | release | evaluate | deploy | rollback`, working directory:
+`hedge.owner.workspace`), and the key service and the audit check (`key-service | audit`, from
+`hedge.cli.owner_keys`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hedge.cli import owner_keys
-from hedge.cli._common import CertFile, KeyFile, console, passphrase
+from hedge.cli._common import console, passphrase
 from hedge.files import write_json
 from hedge.ml import LinearModel, TrainingPlan
 from hedge.ml.evaluation import EvaluationReport
@@ -30,7 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-app.command("serve-keys")(owner_keys.serve_keys)
+app.command("key-service")(owner_keys.key_service)
 app.command("audit")(owner_keys.audit_command)
 
 Dir = Annotated[Path, typer.Option("--dir", help="The owner's working directory.")]
@@ -74,27 +74,6 @@ def add_site(name: Annotated[str, typer.Argument(help="The site's name.")], dir:
     """Enrol a site: writes DIR/sites/NAME.json, to hand to the site out of band."""
     path = OwnerWorkspace.open(dir).add_site(name, passphrase() if has_tls(dir) else None)
     console.print(f"site {name!r} enrolled -> {path} (secret: give it to the site only)")
-
-
-@app.command("key-service")
-def key_service(
-    dir: Dir,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
-    public_url: Annotated[str | None, typer.Option(
-        help="The URL the cloud reaches this service at (default: from host and port).")
-    ] = None,
-    ssl_certfile: CertFile = None,
-    ssl_keyfile: KeyFile = None,
-) -> None:
-    """Run the owner's key service for assisted training (keys, tokens and audit log from the
-    owner directory; `hedge owner train` registers each assisted job with it)."""
-    ws = OwnerWorkspace.open(dir)
-    token, admin = ws.key_service_tokens()
-    scheme = "https" if ssl_certfile else "http"
-    ws.set_key_service(public_url or f"{scheme}://{host}:{port}")
-    owner_keys.run_key_service(dir / "keys.hks", dir / "keyservice-audit.jsonl", host, port,
-                               token, admin, ssl_certfile, ssl_keyfile)
 
 
 @app.command("revoke-site")

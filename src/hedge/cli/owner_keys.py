@@ -1,6 +1,5 @@
-"""The owner's key service and audit log: `hedge owner serve-keys` and `hedge owner audit`
-(registered in the group's module, `hedge.cli.owner`), and the key service's runner that
-`hedge owner key-service` shares."""
+"""The owner's key service and audit log: `hedge owner key-service` and `hedge owner audit`
+(registered in the group's module, `hedge.cli.owner`)."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ from hedge.errors import HedgeError, ParameterError
 from hedge.owner.audit import AuditLog, verify_log
 from hedge.owner.http import check_tokens, create_app
 from hedge.owner.keyservice import KeyService
+from hedge.owner.workspace import OwnerWorkspace
 from hedge.wire.protocol import MIN_TOKEN_LENGTH
 
 console = Console()
@@ -30,27 +30,54 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def serve_keys(
-    keys: Annotated[Path, typer.Option("--keys", help="The owner's keystore.", exists=True,
-                                       dir_okay=False)],
-    audit: Annotated[Path, typer.Option("--audit", help="Audit log (JSON Lines); created if "
-                                        "missing, verified and continued if present.")],
+def key_service(
+    dir: Annotated[Path | None, typer.Option(
+        "--dir", help="The owner's working directory: keys, tokens and audit log from there, "
+                      "and the URL `hedge owner train` registers assisted jobs at.")] = None,
+    keys: Annotated[Path | None, typer.Option(
+        "--keys", help="Or a keystore alone (a key service outside the owner directory; with "
+                       "--audit and the tokens).", exists=True, dir_okay=False)] = None,
+    audit: Annotated[Path | None, typer.Option(
+        "--audit", help="With --keys: the audit log (JSON Lines); created if missing, verified "
+                        "and continued if present.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
+    public_url: Annotated[str | None, typer.Option(
+        help="With --dir: the URL the cloud reaches this service at (default: from host and "
+             "port).")] = None,
     token: Annotated[str | None, typer.Option(
         "--token", envvar="HEDGE_KEY_SERVICE_TOKEN", show_default=False,
-        help=f"Bearer token the cloud presents (at least {MIN_TOKEN_LENGTH} characters); "
-             "prefer the environment variable, command lines are visible to other users.",
+        help=f"With --keys: the service-wide refresh token (at least {MIN_TOKEN_LENGTH} "
+             "characters); prefer the environment variable, command lines are visible to "
+             "other users.",
     )] = None,
     admin_token: Annotated[str | None, typer.Option(
         "--admin-token", envvar="HEDGE_KEY_SERVICE_ADMIN_TOKEN", show_default=False,
-        help="Separate token that alone may register jobs (recommended: without it, whoever "
-             "holds the refresh token can register jobs and grant itself refreshes).",
+        help="With --keys: a separate token that alone may register jobs (recommended: without "
+             "it, whoever holds the refresh token can register jobs and grant itself "
+             "refreshes).",
     )] = None,
     ssl_certfile: CertFile = None,
     ssl_keyfile: KeyFile = None,
 ) -> None:
-    """Serve the key service over HTTP (passphrase from HEDGE_PASSPHRASE or a prompt)."""
+    """Serve the owner's key service for assisted training (passphrase from HEDGE_PASSPHRASE or
+    a prompt): from the owner directory (--dir), or from a keystore with its audit log and
+    tokens (--keys, --audit)."""
+    if (dir is None) == (keys is None):
+        raise _fail("give --dir (the owner's working directory) or --keys with --audit")
+    if dir is not None:  # the directory's own tokens, whatever the environment holds
+        if audit is not None:
+            raise _fail("--dir keeps its audit log in the directory; drop --audit")
+        ws = OwnerWorkspace.open(dir)
+        refresh, admin = ws.key_service_tokens()
+        scheme = "https" if ssl_certfile else "http"
+        ws.set_key_service(public_url or f"{scheme}://{host}:{port}")
+        run_key_service(dir / "keys.hks", dir / "keyservice-audit.jsonl", host, port, refresh,
+                        admin, ssl_certfile, ssl_keyfile)
+        return
+    assert keys is not None
+    if audit is None:
+        raise _fail("--keys needs --audit: the log the key service writes every answer to")
     try:  # before the passphrase is asked for
         refresh = check_tokens(token, admin_token)[0].decode()
     except ParameterError as exc:
@@ -64,7 +91,7 @@ def run_key_service(keys: Path, audit: Path, host: str, port: int, token: str,
                     admin_token: str | None, ssl_certfile: Path | None,
                     ssl_keyfile: Path | None) -> None:
     """Load the keystore (passphrase from HEDGE_PASSPHRASE or a prompt) and serve the key
-    service until interrupted (`serve-keys`, and `key-service` for an owner directory)."""
+    service until interrupted."""
     tls = tls_options(host, ssl_certfile, ssl_keyfile)
     try:
         keyset = KeySet.load(keys, passphrase=passphrase())

@@ -66,6 +66,10 @@ class Engine:
         """Chain level of a ciphertext or plaintext: depth it has left."""
         return int(self.context.get_context_data(obj.parms_id()).chain_index())
 
+    def parms_id_at(self, level: int) -> list[int]:
+        """SEAL's parms id of chain `level`."""
+        return self._parms_ids[level]
+
     def require_depth(self, operation: str, needed: int, available: int) -> None:
         """Raise `DepthExhaustedError` before SEAL would fail."""
         if needed > available:

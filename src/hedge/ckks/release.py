@@ -73,7 +73,7 @@ class Release:
     max_releases: int
 
 
-def _gaussian(n: int) -> np.ndarray:
+def standard_normal(n: int) -> np.ndarray:
     """Standard normal samples from the operating system's CSPRNG (Box-Muller)."""
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint64).reshape(2, n)
     u1 = (raw[0] >> np.uint64(11)).astype(np.float64) + 1.0
@@ -109,5 +109,5 @@ def release(keys: KeySet, vector: EncryptedVector, *,
         values = values[list(indices)]
     sigma = keys.noise_sigma(error_bound, values.size)
     step = 2.0 ** math.floor(math.log2(sigma))
-    flooded = values + sigma * _gaussian(values.size)
+    flooded = values + sigma * standard_normal(values.size)
     return Release(np.round(flooded / step) * step, error_bound, sigma, step, keys.max_releases)

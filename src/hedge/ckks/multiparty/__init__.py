@@ -1,0 +1,50 @@
+"""Multiparty CKKS: collective keys no single party can decrypt under, threshold decryption.
+
+The protocols of Mouchet, Troncoso-Pastoriza, Bossuat and Hubaux, "Multiparty Homomorphic
+Encryption from Ring-Learning-with-Errors" (PoPETs 2021), over SEAL's own key and ciphertext
+formats with exact numpy arithmetic mod each prime: `keygen` (dealer-free public,
+relinearisation and Galois keys), `decryption` (flooded shares and their combination). The
+collective keys form an ordinary `PublicBundle`, so every engine operation runs under them.
+"""
+
+from hedge.ckks.multiparty.decryption import (
+    COEFFICIENT_ERROR_BOUND,
+    DEFAULT_MAX_DECRYPTIONS,
+    DecryptionShare,
+    combine,
+    combine_plaintext,
+    decryption_share,
+    flooding_sigma,
+    slot_noise,
+)
+from hedge.ckks.multiparty.keygen import (
+    CommonReference,
+    KeyShare,
+    RelinRound,
+    collective_bundle,
+    collective_galois_keys,
+    collective_public_key,
+    collective_relin_keys,
+    sum_shares,
+)
+from hedge.ckks.multiparty.local import LocalConsortium
+
+__all__ = [
+    "COEFFICIENT_ERROR_BOUND",
+    "DEFAULT_MAX_DECRYPTIONS",
+    "CommonReference",
+    "DecryptionShare",
+    "KeyShare",
+    "LocalConsortium",
+    "RelinRound",
+    "collective_bundle",
+    "collective_galois_keys",
+    "collective_public_key",
+    "collective_relin_keys",
+    "combine",
+    "combine_plaintext",
+    "decryption_share",
+    "flooding_sigma",
+    "slot_noise",
+    "sum_shares",
+]

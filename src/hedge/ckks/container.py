@@ -52,6 +52,8 @@ class Kind:
     VECTOR = 1
     BUNDLE = 2
     KEYSTORE = 3
+    #: a collective bundle without its seeded halves (`hedge.ckks.multiparty.compact`)
+    COMPACT_BUNDLE = 1000
 
 
 #: Kind numbers reserved for the engine's own containers (`Kind`); 1000-65535 are reserved for

@@ -96,6 +96,8 @@ class PublicBundle:
         galois_keys: seal.GaloisKeys,
         rotation_steps: tuple[int, ...],
         fingerprint: str | None = None,
+        *,
+        common_seed: bytes | None = None,
     ) -> None:
         for obj, kind in ((public_key, seal.PublicKey), (relin_keys, seal.RelinKeys),
                           (galois_keys, seal.GaloisKeys)):
@@ -110,6 +112,8 @@ class PublicBundle:
         self.rotation_steps = rotation_steps
         self.available_steps = frozenset(rotation_steps)
         self.fingerprint = fingerprint or _fingerprint(params, public_key.to_string())
+        #: the public seed of a collective key set's common polynomials (None: single key)
+        self.common_seed = common_seed
         self._encryptor = seal.Encryptor(self.engine.context, public_key)
 
     def __repr__(self) -> str:
@@ -131,7 +135,7 @@ class PublicBundle:
         """The same key set without Galois keys: all an encrypting party needs (at N=16384
         about 25 MB instead of hundreds). Same fingerprint; rotations raise RotationKeyError."""
         return PublicBundle(self.params, self._public_key, self.relin_keys, seal.GaloisKeys(),
-                            (), self.fingerprint)
+                            (), self.fingerprint, common_seed=self.common_seed)
 
     def check_compatible(self, other: PublicBundle) -> None:
         if other.fingerprint != self.fingerprint:

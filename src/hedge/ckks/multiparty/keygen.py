@@ -213,4 +213,5 @@ def collective_bundle(crs: CommonReference, public_key: seal.PublicKey,
                       steps: Sequence[int]) -> PublicBundle:
     """The consortium's public bundle from the collective keys: encrypt and compute as with a
     single-key bundle; no party holds a secret key that decrypts under it."""
-    return PublicBundle(crs.params, public_key, relin_keys, galois_keys, tuple(sorted(steps)))
+    return PublicBundle(crs.params, public_key, relin_keys, galois_keys, tuple(sorted(steps)),
+                        common_seed=crs.seed)

@@ -59,7 +59,7 @@ def test() -> None:
 def bench() -> None:
     setup("dev,bench")
     for script in ("ckks_ops.py", "train_logistic.py", "train_ridge.py", "segment.py",
-                   "pipeline.py", "ingest.py", "evaluation_error.py"):
+                   "pipeline.py", "ingest.py", "evaluation_error.py", "threshold.py"):
         _sh(BIN / "python", f"benchmarks/{script}")
     # a short fuzzing run, written beside the recorded 150 s run (fuzz_deserializers.json)
     _sh(BIN / "python", "benchmarks/fuzz_deserializers.py", "--seconds", "30",

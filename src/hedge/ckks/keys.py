@@ -359,6 +359,11 @@ class KeySet:
         malformed content `CorruptDataError`."""
         data = Path(path).read_bytes()
         fields, inner = _keystore.open_payload(data, passphrase)
+        if "key_share_of" in fields:  # hedge.ckks.multiparty.store.SHARE_MARK
+            raise ParameterError(
+                f"{path} holds key holder {str(fields['key_share_of'])[:64]!r}'s share of a "
+                "threshold key, not a key set: no single party can decrypt with it; open it "
+                "with hedge.ckks.multiparty.store.HolderKeys")
         params = Fields(fields, "keystore header").parameters()
         header, records = container.from_bytes(inner, container.Kind.KEYSTORE)
         content = Fields(header.fields, "keystore content")

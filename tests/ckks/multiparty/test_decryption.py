@@ -101,7 +101,7 @@ def test_honest_errors_stay_below_the_public_bound(consortium: LocalConsortium) 
     for _ in range(FAST.depth):
         y, ideal = y * v, ideal * x
     errors["three products"] = coefficient_error(consortium, y, ideal)
-    assert max(errors.values()) < COEFFICIENT_ERROR_BOUND / 2, errors
+    assert max(errors.values()) < COEFFICIENT_ERROR_BOUND, errors
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

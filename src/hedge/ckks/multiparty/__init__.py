@@ -28,12 +28,14 @@ from hedge.ckks.multiparty.keygen import (
     sum_shares,
 )
 from hedge.ckks.multiparty.local import LocalConsortium
+from hedge.ckks.multiparty.store import HolderKeys
 
 __all__ = [
     "COEFFICIENT_ERROR_BOUND",
     "DEFAULT_MAX_DECRYPTIONS",
     "CommonReference",
     "DecryptionShare",
+    "HolderKeys",
     "KeyShare",
     "LocalConsortium",
     "RelinRound",

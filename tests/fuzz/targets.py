@@ -32,6 +32,9 @@ process (`functools.cache`), with the small `fast` preset and a single rotation 
 | keystore | `KeySet.load`, right and wrong passphrase | CorruptDataError, WrongPassphraseError |
 | keystore_inner | `KeySet.load` of a re-sealed inner container | CorruptDataError, |
 | | | WrongPassphraseError |
+| compact_bundle | `multiparty.compact.from_compact_bytes` (pinned) | CorruptDataError, |
+| | | KeyMismatchError |
+| share | `wire.shares.open_share` | CorruptDataError, KeyMismatchError, SignatureError |
 """
 
 from __future__ import annotations
@@ -51,9 +54,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, _keystore, container, iter_vectors
+from hedge.ckks.multiparty import LocalConsortium, decryption_share
+from hedge.ckks.multiparty.compact import compact_bytes, from_compact_bytes
 from hedge.data import Schema
 from hedge.errors import (
     CorruptDataError,
@@ -78,7 +84,8 @@ from hedge.segmentation.run import KMeansResult
 from hedge.segmentation.segments import Segments
 from hedge.wire.package import AlertPolicy, build_package, new_package_key, open_package
 from hedge.wire.protocol import error_body
-from hedge.wire.signing import SigningKey, canonical_json
+from hedge.wire.shares import ShareContext, ciphertext_digest, open_share, seal_share
+from hedge.wire.signing import SigningKey, VerifyKey, canonical_json
 
 ACCEPTED, SKIPPED = "accepted", "skipped"
 PASSPHRASE = "correct horse battery staple"
@@ -476,6 +483,34 @@ def run_keystore_inner(data: bytes) -> str:
         return outcome(lambda: KeySet.load(path, passphrase=PASSPHRASE), _KEYSTORE_ERRORS)
 
 
+@functools.cache
+def consortium() -> LocalConsortium:
+    return LocalConsortium.generate(keys().params, ["owner", "plant-1"], rotations=[1])
+
+
+@functools.cache
+def share_fixture() -> tuple[ShareContext, X25519PrivateKey, dict[str, VerifyKey], list[bytes]]:
+    c = consortium()
+    ct = c.bundle.encrypt([0.5, -0.25]).ciphertexts[0]
+    context = ShareContext("job-1/model", ciphertext_digest(ct), "owner")
+    recipient, signing = X25519PrivateKey.generate(), {h: SigningKey() for h in c.shares}
+    sealed = [seal_share(decryption_share(share, h, ct, 1.0), context, signing[h],
+                         recipient.public_key()) for h, share in c.shares.items()]
+    return context, recipient, {h: k.verify_key for h, k in signing.items()}, sealed
+
+
+def run_compact_bundle(data: bytes) -> str:
+    fingerprint = consortium().bundle.fingerprint
+    return outcome(lambda: from_compact_bytes(data, expected_fingerprint=fingerprint),
+                   (CorruptDataError, KeyMismatchError))
+
+
+def run_share(data: bytes) -> str:
+    context, recipient, holders, _ = share_fixture()
+    return outcome(lambda: open_share(data, context, recipient, holders, keys().params),
+                   (CorruptDataError, KeyMismatchError, SignatureError))
+
+
 def _json_seeds(*docs: Any) -> Callable[[], list[bytes]]:
     return lambda: [json.dumps(d).encode() for d in docs]
 
@@ -519,6 +554,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
                         "error": "CorruptDataError"}), ()),
     Target("keystore", run_keystore, keystore_seeds, _KEYSTORE_ERRORS, time_bound=30.0),
     Target("keystore_inner", run_keystore_inner, keystore_inner_seeds, _KEYSTORE_ERRORS),
+    Target("compact_bundle", run_compact_bundle, lambda: [compact_bytes(consortium().bundle)],
+           (CorruptDataError, KeyMismatchError)),
+    Target("share", run_share, lambda: share_fixture()[3],
+           (CorruptDataError, KeyMismatchError, SignatureError)),
 )}
 
 #: Which subclass each target raises for malformed input (documentation and assertions).

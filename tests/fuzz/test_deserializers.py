@@ -22,7 +22,8 @@ from tests.fuzz.targets import ACCEPTED, SKIPPED, TARGETS
 
 #: Examples per target (the whole module takes about 20 s on two cores): the large seeds
 #: (a bundle is 6 MB, a dataset 2-4 MB) and the keystores (scrypt, file writes) get fewer.
-EXAMPLES = {"bundle": 150, "dataset": 200, "keystore": 200, "keystore_inner": 150}
+EXAMPLES = {"bundle": 150, "compact_bundle": 100, "dataset": 200, "keystore": 200,
+            "keystore_inner": 150}
 DEFAULT_EXAMPLES = 400
 
 

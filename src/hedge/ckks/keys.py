@@ -51,6 +51,11 @@ def _fingerprint(params: Parameters, public_key_bytes: bytes) -> str:
     return digest.hexdigest()[:32]
 
 
+def fingerprint_of(params: Parameters, public_key: seal.PublicKey) -> str:
+    """The fingerprint of the key set a public key belongs to (what bundles are pinned by)."""
+    return _fingerprint(params, public_key.to_string())
+
+
 def _resolve(params: str | Parameters) -> Parameters:
     return preset(params) if isinstance(params, str) else params
 

@@ -25,7 +25,7 @@ import seal
 from hedge.ckks import container
 from hedge.ckks._engine import engine_for, galois_element
 from hedge.ckks.fields import Fields
-from hedge.ckks.keys import PublicBundle
+from hedge.ckks.keys import PublicBundle, fingerprint_of
 from hedge.ckks.multiparty import _layout
 from hedge.ckks.multiparty.keygen import CommonReference, collective_bundle
 from hedge.ckks.multiparty.ring import Ring, ring_for
@@ -146,6 +146,11 @@ def from_compact_bytes(data: bytes, *, expected_fingerprint: str | None = None) 
     public = _layout.PolyData(ring.key_parms_id, np.stack([b, crs.public_key_a()]))
     pk = _layout.load(engine.context.from_public_str, _layout.ciphertext_bytes(public),
                       "public key")
+    if fingerprint_of(params, pk) != fingerprint:  # before the costly keys are expanded
+        raise CorruptDataError("compact bundle fingerprint does not match its public key")
+    if expected_fingerprint is not None and fingerprint != expected_fingerprint:
+        raise KeyMismatchError(f"this bundle belongs to key set {fingerprint[:12]}…, not to the "
+                               f"pinned {expected_fingerprint[:12]}…; do not use it")
     relin = _unpack_polys(ring, records[1][1], 2 * ring.decomposition)
     relin_data = _layout.KSwitchData(ring.key_parms_id, [[
         _layout.PolyData(ring.key_parms_id, relin[2 * j:2 * j + 2])
@@ -161,10 +166,4 @@ def from_compact_bytes(data: bytes, *, expected_fingerprint: str | None = None) 
     gk = (_layout.load(engine.context.from_galois_str,
                        _layout.kswitch_bytes(_layout.KSwitchData(ring.key_parms_id, rows)),
                        "Galois keys") if steps else seal.GaloisKeys())
-    bundle = collective_bundle(crs, pk, rk, gk, steps)
-    if bundle.fingerprint != fingerprint:
-        raise CorruptDataError("compact bundle fingerprint does not match its public key")
-    if expected_fingerprint is not None and fingerprint != expected_fingerprint:
-        raise KeyMismatchError(f"this bundle belongs to key set {fingerprint[:12]}…, not to the "
-                               f"pinned {expected_fingerprint[:12]}…; do not use it")
-    return bundle
+    return collective_bundle(crs, pk, rk, gk, steps)

@@ -47,7 +47,7 @@ __all__ = ["COEFFICIENT_ERROR_BOUND", "DEFAULT_MAX_DECRYPTIONS", "DecryptionShar
 #: (2^20; measured: 2^7 fresh, 2^8 after three multiplications, 2^18.5 for a sum over all 4096
 #: slots of the fast preset, tests/ckks/multiparty/test_decryption.py). Larger computations
 #: state their own bound (`flooding_sigma(error_bound=...)`): the benchmark's product, 15
-#: rotations and sum over 8192 slots of the standard preset reach 2^22.3 and 2^22.9 in two runs
+#: rotations and sum over 8192 slots of the standard preset reach 2^22.3 to 2^23.2 (three runs)
 #: (benchmarks/threshold.py), and the noise grows with the bound.
 COEFFICIENT_ERROR_BOUND = 2.0**20
 #: Co-decryptions under one collective key set the flooding is sized for (then new keys).

@@ -23,7 +23,7 @@ from hedge.ckks.multiparty import (
 )
 from hedge.ckks.multiparty.ring import ring_for
 from hedge.ckks.vector import EncryptedVector
-from hedge.errors import KeyMismatchError, ParameterError
+from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError
 from tests.ckks.multiparty.conftest import HOLDERS
 
 FAST = preset("fast")
@@ -73,6 +73,10 @@ def test_missing_foreign_duplicate_and_mismatched_shares_are_refused(
     lower = (v * 0.5).ciphertexts[0]  # a share of one level is no share of another
     with pytest.raises(KeyMismatchError, match=r"plant-1.*another ciphertext level"):
         combine(FAST, lower, [shares_of(consortium, v * 0.5, 1.0)[0], *shares[1:]], HOLDERS)
+    bad = shares_of(consortium, v, 1.0)
+    bad[1].residues[0, 0] = np.uint64(2**62)
+    with pytest.raises(CorruptDataError, match="plant-1 holds residues"):
+        combine(FAST, ct, bad, HOLDERS)
     engine = consortium.bundle.engine
     unrelinearised = engine.evaluator.multiply(ct, ct)
     with pytest.raises(ParameterError, match="relinearised"):

@@ -38,7 +38,7 @@ from hedge.ckks.multiparty import _layout, _rns
 from hedge.ckks.multiparty.keygen import KeyShare
 from hedge.ckks.multiparty.ring import Ring, ring_for
 from hedge.ckks.params import Parameters
-from hedge.errors import KeyMismatchError, ParameterError
+from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError
 
 __all__ = ["COEFFICIENT_ERROR_BOUND", "DEFAULT_MAX_DECRYPTIONS", "DecryptionShare",
            "combine", "combine_plaintext", "decryption_share", "flooding_sigma", "slot_noise"]
@@ -132,6 +132,9 @@ def combine_plaintext(params: Parameters, ciphertext: seal.Ciphertext,
     for s in given:
         if tuple(s.parms_id) != tuple(ct.parms_id) or s.residues.shape != total.shape:
             raise KeyMismatchError(f"the share of {s.holder} is for another ciphertext level")
+        if s.residues.dtype != np.uint64 or bool((s.residues >= q).any()):
+            raise CorruptDataError(f"the share of {s.holder} holds residues at or above their "
+                                   "primes: not a share; ask its holder again")
         total = _rns.addmod(total, s.residues, q)
     plain = _layout.PolyData(ct.parms_id, total[np.newaxis], ct.scale)
     return _layout.load(ring.engine.context.from_plain_str,

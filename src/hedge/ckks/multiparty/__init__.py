@@ -3,7 +3,9 @@
 The protocols of Mouchet, Troncoso-Pastoriza, Bossuat and Hubaux, "Multiparty Homomorphic
 Encryption from Ring-Learning-with-Errors" (PoPETs 2021), over SEAL's own key and ciphertext
 formats with exact numpy arithmetic mod each prime: `keygen` (dealer-free public,
-relinearisation and Galois keys), `decryption` (flooded shares and their combination). The
+relinearisation and Galois keys), `decryption` (flooded shares and their combination),
+`threshold` (t-of-n by Shamir sharing of the shares), `compact` (bundles a third the size),
+`store` (a holder's keystore). The
 collective keys form an ordinary `PublicBundle`, so every engine operation runs under them.
 """
 

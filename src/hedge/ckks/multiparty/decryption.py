@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import seal
 
 from hedge.ckks.multiparty import _layout, _rns
-from hedge.ckks.multiparty.keygen import KeyShare
 from hedge.ckks.multiparty.ring import Ring, ring_for
 from hedge.ckks.params import Parameters
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError
@@ -90,7 +90,15 @@ def _parts(ring: Ring, ciphertext: seal.Ciphertext) -> _layout.PolyData:
     return ct
 
 
-def decryption_share(share: KeyShare, holder: str, ciphertext: seal.Ciphertext,
+class SecretShare(Protocol):
+    """What decrypts a share: an n-of-n `KeyShare`, or a t-of-n `ThresholdShare` for a set."""
+
+    ring: Ring
+
+    def decryption_residues(self, primes: int) -> np.ndarray: ...
+
+
+def decryption_share(share: SecretShare, holder: str, ciphertext: seal.Ciphertext,
                      sigma: float) -> DecryptionShare:
     """d_i = c1 s_i + E_i, E_i ~ rounded N(0, sigma^2) in the coefficients."""
     ring = share.ring

@@ -49,7 +49,7 @@ from hedge.ckks.multiparty import (
     decryption_share,
     flooding_sigma,
     slot_noise,
-    sum_shares,
+    sum_round1,
 )
 from hedge.ckks.multiparty.compact import compact_bytes, from_compact_bytes
 from hedge.ckks.multiparty.ring import ring_for
@@ -119,8 +119,7 @@ def main() -> None:
         gk, t = timed(share.galois_shares, crs, steps)
         galois.append(gk)
         rounds["Galois keys"].append(t)
-    round1 = RelinRound(sum_shares(params, [r.h0 for _, r in first]),
-                        sum_shares(params, [r.h1 for _, r in first if r.h1 is not None]))
+    round1 = sum_round1(params, [r for _, r in first])
     second: list[RelinRound] = []
     for share, (u, _) in zip(shares.values(), first, strict=True):
         r2, t = timed(share.relin_round2, u, round1)

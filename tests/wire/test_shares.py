@@ -3,6 +3,8 @@ share for another request or ciphertext is refused."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -13,7 +15,7 @@ from hedge.ckks import preset
 from hedge.ckks.multiparty import KeyShare, combine, decryption_share
 from hedge.ckks.multiparty.local import LocalConsortium
 from hedge.errors import CorruptDataError, KeyMismatchError, SignatureError
-from hedge.wire.shares import ShareContext, ciphertext_digest, open_share, seal_share
+from hedge.wire.shares import _SUITE, ShareContext, ciphertext_digest, open_share, seal_share
 from hedge.wire.signing import SigningKey
 
 FAST = preset("fast")
@@ -76,3 +78,13 @@ def test_replayed_altered_and_foreign_shares_are_refused(setting: dict) -> None:
 def test_hostile_bytes_give_corrupt_data_error(setting: dict, data: bytes) -> None:
     with pytest.raises(CorruptDataError):
         open_share(data, setting["context"], setting["recipient"], setting["verify"], FAST)
+
+
+@pytest.mark.parametrize("message", [{"payload": [1]}, {"payload": "x"}, [1, 2], "text"])
+def test_a_sealed_header_that_is_no_signed_object_is_refused(setting: dict,
+                                                             message: object) -> None:
+    head = json.dumps(message).encode()
+    sealed = _SUITE.encrypt(len(head).to_bytes(4, "little") + head,
+                            setting["recipient"].public_key(), setting["context"].info())
+    with pytest.raises(KeyMismatchError, match="not a key holder"):
+        open_share(sealed, setting["context"], setting["recipient"], setting["verify"], FAST)

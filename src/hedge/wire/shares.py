@@ -101,7 +101,8 @@ def open_share(data: bytes, context: ShareContext, recipient_key: X25519PrivateK
         message = json.loads(plain[_LEN.size:_LEN.size + size])
     except (ValueError, RecursionError) as exc:
         raise CorruptDataError(f"a decryption share's header is not JSON: {exc}") from exc
-    holder = message.get("payload", {}).get("holder") if isinstance(message, dict) else None
+    payload = message.get("payload") if isinstance(message, dict) else None
+    holder = payload.get("holder") if isinstance(payload, dict) else None
     if not isinstance(holder, str) or holder not in holders:
         raise KeyMismatchError(f"a decryption share from {holder!r:.60}, who is not a key "
                                "holder of this consortium; refusing it")

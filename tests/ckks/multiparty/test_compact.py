@@ -62,3 +62,11 @@ def test_pack_round_trips(bits: int, data: st.DataObject) -> None:
     assert unpack(packed, bits, len(values)).tolist() == values
     with pytest.raises(CorruptDataError, match="expected"):
         unpack(packed + b"\0", bits, len(values))
+
+
+@pytest.mark.parametrize("seed", ["ab", "zz" * 32, "00" * 31])
+def test_a_seed_that_is_no_32_byte_hex_is_corrupt_data(compact: bytes, seed: str) -> None:
+    head, records = container.from_bytes(compact, KIND)
+    fields = dict(head.fields, seed=seed)
+    with pytest.raises(CorruptDataError, match="seed"):
+        from_compact_bytes(container.to_bytes(KIND, fields, records))

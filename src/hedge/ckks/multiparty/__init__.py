@@ -27,6 +27,7 @@ from hedge.ckks.multiparty.keygen import (
     collective_galois_keys,
     collective_public_key,
     collective_relin_keys,
+    sum_round1,
     sum_shares,
 )
 from hedge.ckks.multiparty.local import LocalConsortium
@@ -50,5 +51,6 @@ __all__ = [
     "decryption_share",
     "flooding_sigma",
     "slot_noise",
+    "sum_round1",
     "sum_shares",
 ]

@@ -11,7 +11,8 @@ it against Python's integers.
 Randomness: the common reference polynomials come from SHAKE-256 of a public seed, sampled
 uniformly mod each prime by rejection, directly in NTT form (the NTT is a bijection, so a
 uniform NTT-form polynomial is a uniform polynomial). Secret polynomials and small errors come
-from SEAL's own samplers (fresh key generation and encryption of zero); the large flooding noise
+from SEAL's own samplers (fresh secret keys, and the error of a fresh public key under a
+throw-away secret); the large flooding noise
 of decryption shares is a rounded Gaussian from the operating system's CSPRNG, put in NTT form
 by SEAL's own transform.
 """

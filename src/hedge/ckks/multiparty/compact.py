@@ -23,7 +23,7 @@ import numpy as np
 import seal
 
 from hedge.ckks import container
-from hedge.ckks._engine import engine_for, galois_element
+from hedge.ckks._engine import engine_for
 from hedge.ckks.fields import Fields
 from hedge.ckks.keys import PublicBundle, fingerprint_of
 from hedge.ckks.multiparty import _layout
@@ -88,15 +88,19 @@ def _records(bundle: PublicBundle, crs: CommonReference, ring: Ring) -> Iterator
     rows = _layout.parse_kswitch(bundle.galois_keys.to_string()).keys if bundle.rotation_steps \
         else []
     for step in bundle.rotation_steps:
-        row = rows[_galois_index(step, ring.n)]
+        row = rows[ring.galois_index(step)]
         if not np.array_equal(np.stack([k.polys[1] for k in row]), crs.galois_a(step)):
             raise ParameterError(f"the Galois key of step {step} does not come from the common "
                                  "seed; only a collective bundle has a compact form")
         yield _TAG_GALOIS, b"".join(_pack_poly(ring, k.polys[0]) for k in row)
 
 
-def _galois_index(step: int, n: int) -> int:
-    return (galois_element(step, n) & (2 * n - 1)) >> 1
+def _digest(records: list[tuple[int, bytes]]) -> str:
+    """SHA-256 over every key record (tag, length, payload)."""
+    digest = hashlib.sha256()
+    for tag, payload in records:
+        digest.update(tag.to_bytes(2, "little") + len(payload).to_bytes(8, "little") + payload)
+    return digest.hexdigest()
 
 
 def compact_bytes(bundle: PublicBundle) -> bytes:
@@ -106,12 +110,9 @@ def compact_bytes(bundle: PublicBundle) -> bytes:
     crs = CommonReference(bundle.params, bundle.common_seed)
     ring = ring_for(bundle.params)
     records = list(_records(bundle, crs, ring))
-    digest = hashlib.sha256()
-    for tag, payload in records:
-        digest.update(tag.to_bytes(2, "little") + len(payload).to_bytes(8, "little") + payload)
     header = {"param_id": bundle.params.param_id, "params": bundle.params.to_dict(),
               "fingerprint": bundle.fingerprint, "rotation_steps": list(bundle.rotation_steps),
-              "seed": bundle.common_seed.hex(), "digest": digest.hexdigest()}
+              "seed": bundle.common_seed.hex(), "digest": _digest(records)}
     return container.to_bytes(KIND, header, records)
 
 
@@ -126,14 +127,13 @@ def from_compact_bytes(data: bytes, *, expected_fingerprint: str | None = None) 
     slots = params.slot_count
     steps = tuple(fields.integers("rotation_steps", 1 - slots, slots - 1, max_items=2 * slots))
     try:
-        seed = bytes.fromhex(fields.string("seed", max_length=128))
+        seed = bytes.fromhex(fields.string("seed", max_length=64))
     except ValueError:
-        raise fields.fail("seed", "the common seed in hexadecimal") from None
+        seed = b""
+    if len(seed) != 32:
+        raise fields.fail("seed", "the 32-byte common seed in hexadecimal")
     fingerprint = fields.string("fingerprint", max_length=64)
-    digest = hashlib.sha256()
-    for tag, payload in records:
-        digest.update(tag.to_bytes(2, "little") + len(payload).to_bytes(8, "little") + payload)
-    if digest.hexdigest() != fields.string("digest", max_length=64):
+    if _digest(records) != fields.string("digest", max_length=64):
         raise CorruptDataError("compact bundle keys do not match the digest in its header: "
                                "altered after it was written; do not use it")
     tags = [tag for tag, _ in records]
@@ -160,7 +160,7 @@ def from_compact_bytes(data: bytes, *, expected_fingerprint: str | None = None) 
     rows: list[list[_layout.PolyData]] = [[] for _ in range(ring.n)] if steps else []
     for step, (_, payload) in zip(steps, records[2:], strict=True):
         bs, a = _unpack_polys(ring, payload, ring.decomposition), crs.galois_a(step)
-        rows[_galois_index(step, ring.n)] = [
+        rows[ring.galois_index(step)] = [
             _layout.PolyData(ring.key_parms_id, np.stack([bs[j], a[j]]))
             for j in range(ring.decomposition)]
     gk = (_layout.load(engine.context.from_galois_str,

@@ -39,7 +39,7 @@ from hedge.errors import ParameterError
 
 __all__ = ["CommonReference", "KeyShare", "RelinRound", "collective_bundle",
            "collective_galois_keys", "collective_public_key", "collective_relin_keys",
-           "sum_shares"]
+           "sum_round1", "sum_shares"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,14 @@ class RelinRound:
 
     h0: np.ndarray
     h1: np.ndarray | None = None
+
+
+def sum_round1(params: Parameters, shares: Sequence[RelinRound]) -> RelinRound:
+    """The summed round-1 shares (h0 and h1) every holder's round 2 takes."""
+    if any(s.h1 is None for s in shares):
+        raise ParameterError("a round-1 share carries h0 and h1")
+    return RelinRound(sum_shares(params, [s.h0 for s in shares]),
+                      sum_shares(params, [s.h1 for s in shares if s.h1 is not None]))
 
 
 def sum_shares(params: Parameters, shares: Sequence[np.ndarray]) -> np.ndarray:
@@ -124,10 +132,10 @@ class KeyShare:
         keys = seal.GaloisKeys()
         self._own_keygen().create_galois_keys(list(steps), keys)
         rows = _layout.parse_kswitch(keys.to_string(), "Galois keys").keys
-        q, n = self.ring.key_column, self.ring.n
+        q = self.ring.key_column
         out: dict[int, np.ndarray] = {}
         for step in steps:
-            row = rows[(galois_element(step, n) & (2 * n - 1)) >> 1]
+            row = rows[self.ring.galois_index(step)]
             b = np.stack([k.polys[0] for k in row])
             a_own = np.stack([k.polys[1] for k in row])
             out[step] = _rns.addmod(b, _rns.mulmod(_rns.submod(a_own, crs.galois_a(step), q),
@@ -202,7 +210,7 @@ def collective_galois_keys(crs: CommonReference,
     for step in steps:
         b = sum_shares(crs.params, [s[step] for s in shares])
         a = crs.galois_a(step)
-        rows[(galois_element(step, ring.n) & (2 * ring.n - 1)) >> 1] = [
+        rows[ring.galois_index(step)] = [
             _key(ring, b[j], a[j]) for j in range(len(b))]
     data = _layout.kswitch_bytes(_layout.KSwitchData(ring.key_parms_id, rows))
     return _layout.load(ring.engine.context.from_galois_str, data, "collective Galois keys")

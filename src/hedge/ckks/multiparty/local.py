@@ -18,12 +18,11 @@ from hedge.ckks.multiparty import decryption
 from hedge.ckks.multiparty.keygen import (
     CommonReference,
     KeyShare,
-    RelinRound,
     collective_bundle,
     collective_galois_keys,
     collective_public_key,
     collective_relin_keys,
-    sum_shares,
+    sum_round1,
 )
 from hedge.ckks.params import Parameters
 from hedge.ckks.vector import EncryptedVector
@@ -57,8 +56,7 @@ class LocalConsortium:
                                     else rotations) if s % slots})
         pk_shares = [k.public_key_share(crs) for k in keys]
         first = [k.relin_round1(crs) for k in keys]
-        round1 = RelinRound(sum_shares(params, [r.h0 for _, r in first]),
-                            sum_shares(params, [r.h1 for _, r in first if r.h1 is not None]))
+        round1 = sum_round1(params, [r for _, r in first])
         second = [k.relin_round2(u, round1) for k, (u, _) in zip(keys, first, strict=True)]
         galois = [k.galois_shares(crs, steps) for k in keys]
         bundle = collective_bundle(crs, collective_public_key(crs, pk_shares),

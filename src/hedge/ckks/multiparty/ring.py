@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import seal
 
-from hedge.ckks._engine import Engine, engine_for
+from hedge.ckks._engine import Engine, engine_for, galois_element
 from hedge.ckks.multiparty import _layout, _rns
 from hedge.ckks.params import Parameters
 
@@ -36,6 +36,10 @@ class Ring:
         special = self.key_primes[-1]
         #: SEAL's gadget factor of decomposition key j: the special prime mod q_j, on limb j
         self.gadget = _rns.column([special % q for q in self.key_primes[:-1]])
+
+    def galois_index(self, step: int) -> int:
+        """The row of SEAL's GaloisKeys that holds the key of a rotation by `step`."""
+        return (galois_element(step, self.n) & (2 * self.n - 1)) >> 1
 
     def column(self, primes: int) -> np.ndarray:
         """The first `primes` primes as a [primes, 1] column."""

@@ -91,5 +91,8 @@ class HolderKeys:
             secret = engine_for(params).context.from_secret_str(records[0][1])
         except container.SEAL_LOAD_ERRORS as exc:
             raise CorruptDataError(f"{path}: the key share is malformed: {exc}") from exc
-        return cls(holder, KeyShare(params, secret), outer.string("fingerprint", max_length=64),
-                   holders, budget, used)
+        try:
+            return cls(holder, KeyShare(params, secret),
+                       outer.string("fingerprint", max_length=64), holders, budget, used)
+        except ParameterError as exc:
+            raise CorruptDataError(f"{path} is malformed: {exc}") from exc

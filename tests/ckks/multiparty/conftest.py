@@ -31,4 +31,4 @@ class CollectiveKeys:
         return self.consortium.bundle
 
     def _decrypt(self, vector: EncryptedVector) -> np.ndarray:
-        return self.consortium.decrypt(vector, sigma=1.0)
+        return self.consortium.decrypt(vector, flooding=1.0)

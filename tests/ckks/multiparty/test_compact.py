@@ -26,7 +26,7 @@ def test_it_expands_to_the_same_bundle_byte_for_byte(consortium: LocalConsortium
     assert back.common_seed == consortium.crs.seed
     assert len(compact) < 0.4 * len(full)  # half the keys from the seed, limbs at 40-60 bits
     x = np.linspace(-1, 1, 32)
-    assert np.allclose(consortium.decrypt((back.encrypt(x) * x).rotate(-2), sigma=1.0),
+    assert np.allclose(consortium.decrypt((back.encrypt(x) * x).rotate(-2), flooding=1.0),
                        np.roll(x * x, 2), atol=1e-5)
 
 

@@ -10,20 +10,18 @@ import pytest
 
 from hedge.ckks import PRESETS, preset
 from hedge.ckks.multiparty import (
-    COEFFICIENT_ERROR_BOUND,
     DEFAULT_MAX_DECRYPTIONS,
+    MASKED_ERROR_BOUND,
+    MASKED_VALUE_BOUND,
+    Flooding,
     LocalConsortium,
-    _layout,
-    _rns,
     combine,
-    combine_plaintext,
     decryption_share,
-    flooding_sigma,
-    slot_noise,
+    masked_for_release,
 )
-from hedge.ckks.multiparty.ring import ring_for
+from hedge.ckks.release import DEFAULT_ERROR_BOUND
 from hedge.ckks.vector import EncryptedVector
-from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError
+from hedge.errors import CorruptDataError, DepthExhaustedError, KeyMismatchError, ParameterError
 from tests.ckks.multiparty.conftest import HOLDERS
 
 FAST = preset("fast")
@@ -40,11 +38,34 @@ def test_all_shares_decrypt_within_the_stated_noise(consortium: LocalConsortium)
     x = np.random.default_rng(0).uniform(-1, 1, SLOTS)
     v = consortium.bundle.encrypt(x)
     error = consortium.decrypt(v) - x
-    expected = slot_noise(FAST, len(HOLDERS), v.ciphertexts[0].scale())
+    expected = Flooding().slot_noise(FAST, len(HOLDERS))
+    assert expected == pytest.approx(DEFAULT_ERROR_BOUND * math.sqrt(
+        2 * len(HOLDERS) * DEFAULT_MAX_DECRYPTIONS * SLOTS))
     assert 0.9 * expected < error.std() < 1.1 * expected
     assert abs(error.mean()) < 6 * expected / math.sqrt(SLOTS)
     # without flooding (sigma = 1) the decryption is as precise as a single key's
-    assert np.abs(consortium.decrypt(v, sigma=1.0) - x).max() < 1e-6
+    assert np.abs(consortium.decrypt(v, flooding=1.0) - x).max() < 1e-6
+
+
+def test_a_masked_release_floods_for_its_values_alone(consortium: LocalConsortium) -> None:
+    rng = np.random.default_rng(3)
+    full = rng.uniform(-120, 120, SLOTS)  # every slot in use, near the fast preset's limit
+    weights = consortium.bundle.encrypt(full).truncated(9)
+    masked, flooding = masked_for_release(weights)
+    assert flooding == Flooding(released=9) and masked.level == weights.level - 1
+    exact = consortium.decrypt(EncryptedVector(masked.bundle, masked.ciphertexts, SLOTS,
+                                               clean=True), flooding=1.0)
+    assert np.abs(exact[:9] - full[:9]).max() < DEFAULT_ERROR_BOUND
+    # the zeroed slots' error grows with the value they held: below r / 4 at the bound
+    assert np.abs(exact[9:]).max() * MASKED_VALUE_BOUND / 120 < MASKED_ERROR_BOUND / 4
+    errors = np.concatenate([consortium.decrypt(masked, flooding=flooding) - full[:9]
+                             for _ in range(40)])
+    expected = flooding.slot_noise(FAST, len(HOLDERS))
+    assert 0.8 * expected < errors.std() < 1.2 * expected
+    assert expected < Flooding().slot_noise(FAST, len(HOLDERS)) / 15
+    assert np.abs(consortium.release(weights) - full[:9]).max() < 6 * expected
+    with pytest.raises(DepthExhaustedError, match="masking a ciphertext for its release"):
+        masked_for_release(weights.at_level(0))
 
 
 def test_with_one_share_missing_the_result_is_noise(consortium: LocalConsortium) -> None:
@@ -83,38 +104,46 @@ def test_missing_foreign_duplicate_and_mismatched_shares_are_refused(
         decryption_share(consortium.shares["owner"], "owner", unrelinearised, 1.0)
 
 
-def coefficient_error(consortium: LocalConsortium, vector: EncryptedVector,
-                      ideal: np.ndarray) -> int:
-    """max |e_k| of c0 + c1 s - encode(ideal) (shares flooded with sigma = 1)."""
-    ring, ct = ring_for(FAST), vector.ciphertexts[0]
-    got = combine_plaintext(FAST, ct, shares_of(consortium, vector, 1.0), HOLDERS)
-    want = ring.engine.encode(np.asarray(ideal, float), vector.level, ct.scale())
-    difference = _rns.submod(_layout.parse_plaintext(got.to_bytes(), ring.n).polys[0],
-                             _layout.parse_plaintext(want.to_bytes(), ring.n).polys[0],
-                             ring.column(vector.level + 1))
-    return int(np.abs(ring.centered_coefficients(difference, tuple(ct.parms_id()))).max())
+def slot_errors(consortium: LocalConsortium, vector: EncryptedVector,
+                ideal: np.ndarray) -> float:
+    """max |error| over every slot (shares flooded with sigma = 1)."""
+    whole = EncryptedVector(vector.bundle, vector.ciphertexts, SLOTS, clean=True)
+    return float(np.abs(consortium.decrypt(whole, flooding=1.0) - ideal).max())
 
 
 def test_honest_errors_stay_below_the_public_bound(consortium: LocalConsortium) -> None:
     x = np.random.default_rng(2).uniform(-1, 1, SLOTS)
     v = consortium.bundle.encrypt(x)
-    errors = {"fresh": coefficient_error(consortium, v, x),
-              "sum of all slots": coefficient_error(consortium, v.sum(), np.full(SLOTS, x.sum())),
-              "rotation": coefficient_error(consortium, v.rotate(5), np.roll(x, -5))}
+    errors = {"fresh": slot_errors(consortium, v, x),
+              "rotation": slot_errors(consortium, v.rotate(5), np.roll(x, -5)),
+              "mean of all slots": slot_errors(consortium, (v * (1 / SLOTS)).sum(),
+                                               np.full(SLOTS, x.mean()))}
     y, ideal = v, x
-    for _ in range(FAST.depth):
+    for _ in range(FAST.depth - 1):
         y, ideal = y * v, ideal * x
-    errors["three products"] = coefficient_error(consortium, y, ideal)
-    assert max(errors.values()) < COEFFICIENT_ERROR_BOUND, errors
+    errors["products"] = slot_errors(consortium, y, ideal)
+    assert max(errors.values()) < DEFAULT_ERROR_BOUND, errors
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_flooding_costs_no_level_on_any_preset(name: str) -> None:
     params = PRESETS[name]
-    sigma = flooding_sigma(params)
-    assert sigma == COEFFICIENT_ERROR_BOUND * math.sqrt(
-        params.poly_modulus_degree * DEFAULT_MAX_DECRYPTIONS)
+    scale = 2.0 ** params.scale_bits
+    sigma = Flooding().sigma(params, scale)
+    assert sigma == pytest.approx(math.sqrt(2) * DEFAULT_ERROR_BOUND * scale
+                                  * math.sqrt(DEFAULT_MAX_DECRYPTIONS))
     q0_half = 2.0 ** (params.data_bits[0] - 1)
     assert 6 * sigma * math.sqrt(16) < q0_half * 2.0**-10  # 16 holders, six sigma
+    # a masked release's sigma falls with the released count, to the zeroed slots' floor
+    assert Flooding(released=1).sigma(params, scale) < sigma / 20
+    assert Flooding(released=params.slot_count).sigma(params, scale) == pytest.approx(sigma)
+
+
+@pytest.mark.parametrize("bad", [{"max_decryptions": 0}, {"released": 0},
+                                 {"released": True}, {"error_bound": float("nan")},
+                                 {"error_bound": 0.0}, {"error_bound": 2.0**11}])
+def test_a_flooding_out_of_range_is_refused(bad: dict) -> None:
     with pytest.raises(ParameterError):
-        flooding_sigma(params, 0)
+        Flooding(**bad)
+    with pytest.raises(ParameterError, match="do not fit"):
+        Flooding(released=SLOTS + 1).sigma(FAST, 2.0**30)

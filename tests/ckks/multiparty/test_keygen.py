@@ -79,7 +79,7 @@ def test_the_bundle_round_trips_and_holds_no_secret(consortium: LocalConsortium)
     for share in consortium.shares.values():
         assert share.secret_key.to_string()[64:4096] not in data
     x = np.arange(8.0) / 8
-    assert np.allclose(consortium.decrypt(back.encrypt(x).rotate(1), sigma=1.0)[:7], x[1:],
+    assert np.allclose(consortium.decrypt(back.encrypt(x).rotate(1), flooding=1.0)[:7], x[1:],
                        atol=1e-5)
 
 

@@ -10,14 +10,15 @@ collective keys form an ordinary `PublicBundle`, so every engine operation runs 
 """
 
 from hedge.ckks.multiparty.decryption import (
-    COEFFICIENT_ERROR_BOUND,
     DEFAULT_MAX_DECRYPTIONS,
+    MASKED_ERROR_BOUND,
+    MASKED_VALUE_BOUND,
     DecryptionShare,
+    Flooding,
     combine,
     combine_plaintext,
     decryption_share,
-    flooding_sigma,
-    slot_noise,
+    masked_for_release,
 )
 from hedge.ckks.multiparty.keygen import (
     CommonReference,
@@ -34,10 +35,12 @@ from hedge.ckks.multiparty.local import LocalConsortium
 from hedge.ckks.multiparty.store import HolderKeys
 
 __all__ = [
-    "COEFFICIENT_ERROR_BOUND",
     "DEFAULT_MAX_DECRYPTIONS",
+    "MASKED_ERROR_BOUND",
+    "MASKED_VALUE_BOUND",
     "CommonReference",
     "DecryptionShare",
+    "Flooding",
     "HolderKeys",
     "KeyShare",
     "LocalConsortium",
@@ -49,8 +52,7 @@ __all__ = [
     "combine",
     "combine_plaintext",
     "decryption_share",
-    "flooding_sigma",
-    "slot_noise",
+    "masked_for_release",
     "sum_round1",
     "sum_shares",
 ]

@@ -1,35 +1,54 @@
 """Threshold decryption: every holder's share, flooded, and the recipient's combination.
 
 A ciphertext (c0, c1) under s = sum_i s_i decrypts to c0 + c1 s = Delta m + e. Holder i
-returns d_i = c1 s_i + E_i with E_i a rounded Gaussian of standard deviation `sigma`
-(noise flooding); the recipient computes c0 + sum_i d_i = Delta m + e + sum_i E_i and decodes.
-With a share missing, c1 s_i is missing: the result is uniformly random mod q (tested).
+returns d_i = c1 s_i + E_i with E_i a rounded Gaussian of standard deviation `sigma` in every
+coefficient (noise flooding); the recipient computes c0 + sum_i d_i = Delta m + e + sum_i E_i
+and decodes. With a share missing, c1 s_i is missing: the result is uniformly random mod q
+(tested).
 
-Flooding (the argument of `hedge.ckks.release`, on the polynomial instead of the slots): the
-recipient sees the N coefficients of e + sum E_i, and even if all but one holder collude they
-can remove only their own E_i. Compare with a simulation that needs no key: per coefficient the
-Renyi divergence of order 2 is exp(e_k^2 / sigma^2) <= exp(t^2 / sigma^2) for a public bound
-|e_k| <= t; over N coefficients and at most `max_decryptions` decryptions it is at most e when
+Flooding (the argument of `hedge.ckks.release`, on the polynomial instead of the released
+values). The recipient sees all N coefficients of e + sum E_i, and even if all but one holder
+collude they can remove only their own E_i. Compare with a simulation that needs no key: the
+Renyi divergence of order 2 between N(e, sigma^2 I) and N(0, sigma^2 I) is
+exp(||e||_2^2 / sigma^2); over at most Q = `max_decryptions` decryptions it is at most e when
 
-    sigma = t * sqrt(N * max_decryptions),
+    sigma = B sqrt(Q),   B a public bound on ||e||_2,
 
 and a key recovery that succeeds with probability eps from the shares succeeds with eps^2 / e
 without them: a 128-bit problem keeps about 64 bits. Each holder floods with this sigma on its
-own, so the guarantee holds whichever holders are honest. `t` is `COEFFICIENT_ERROR_BOUND`, a
-public bound on the coefficient error of honestly computed ciphertexts; the tests measure the
-engine's operations against it. The cost: the decrypted values carry noise of standard deviation
-about sigma * sqrt(holders * N / 2) / Delta in each slot (`slot_noise`), and the combined
-coefficients must stay below q_0 / 2: for up to 16 holders 6 sigma sqrt(holders) is below 2^37
-on every preset, against q_0 / 2 >= 2^47, so no level is spent and the capacity of the last
-level shrinks by less than 2^-10 (tested for every preset). The price is precision instead:
-about 0.18 sqrt(holders) per slot at N = 16384 and scale 2^40, where a single-key release
-floods only the values it releases (`hedge.ckks.release`).
+own, so the guarantee holds whichever holders are honest.
+
+B comes from the same public per-value bound t as a single-key release (`Flooding.error_bound`,
+default `hedge.ckks.release.DEFAULT_ERROR_BOUND` = 2^-16 on the real and on the imaginary part
+of each slot's error), through the canonical embedding: its N values sigma_j(e) are the slots'
+errors times Delta and their conjugates, and ||sigma(e)||_2^2 = N ||e||_2^2 for power-of-two
+cyclotomics, so
+
+    ||e||_2^2 <= (4 / N) Delta^2 (k t^2 + (N / 2 - k) r^2)
+
+when k slots carry errors up to t and the others up to r. Without a mask every slot may carry
+the computation's error (k = N / 2: B = sqrt(2) t Delta). `masked_for_release` multiplies a
+ciphertext by the 0/1 mask of the values it releases (one level): the other slots then hold only
+the mask's rounding (about 2^-33 times their value) and the rescaling's, below
+`MASKED_ERROR_BOUND` r = 2^-22 while their values stay within `MASKED_VALUE_BOUND` (2^8,
+tested), and the noise is sized for the k released values. Each released value then carries
+noise of standard deviation sigma sqrt(holders N / 2) / Delta = sqrt(2 holders Q (k t^2 +
+(N / 2 - k) r^2)) (`Flooding.slot_noise`): 0.0023 for 9 values and 4 holders at Q = 2^8 on
+the standard preset (the zeroed slots' r adds a tenth), against 0.062 for all its 8192 slots
+unmasked, and 0.012 for a single-key release of the same 9 values (its Q is 2^16). The
+combined coefficients must stay below q_0 / 2: six sigma for 16 holders is far below 2^-10
+of it on every preset (tested), so no level is spent on the flooding itself.
+
+The argument covers honestly computed ciphertexts (each slot's error within its bound, and a
+mask where the request says so): holders see only c1 and cannot check either, which is the
+semi-honest assumption docs/security.md states.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -38,41 +57,83 @@ import seal
 from hedge.ckks.multiparty import _layout, _rns
 from hedge.ckks.multiparty.ring import Ring, ring_for
 from hedge.ckks.params import Parameters
+from hedge.ckks.release import DEFAULT_ERROR_BOUND
+from hedge.ckks.vector import EncryptedVector
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError
 
-__all__ = ["COEFFICIENT_ERROR_BOUND", "DEFAULT_MAX_DECRYPTIONS", "DecryptionShare",
-           "combine", "combine_plaintext", "decryption_share", "flooding_sigma", "slot_noise"]
+__all__ = ["DEFAULT_MAX_DECRYPTIONS", "MASKED_ERROR_BOUND", "MASKED_VALUE_BOUND",
+           "DecryptionShare", "Flooding", "combine", "combine_plaintext", "decryption_share",
+           "masked_for_release"]
 
-#: Default public bound t on |e_k|, the coefficient error of an honestly computed ciphertext
-#: (2^20; measured: 2^7 fresh, 2^8 after three multiplications, 2^18.5 for a sum over all 4096
-#: slots of the fast preset, tests/ckks/multiparty/test_decryption.py). Larger computations
-#: state their own bound (`flooding_sigma(error_bound=...)`): the benchmark's product, 15
-#: rotations and sum over 8192 slots of the standard preset reach 2^22.3 to 2^23.2 (three runs)
-#: (benchmarks/threshold.py), and the noise grows with the bound.
-COEFFICIENT_ERROR_BOUND = 2.0**20
 #: Co-decryptions under one collective key set the flooding is sized for (then new keys).
 DEFAULT_MAX_DECRYPTIONS = 2**8
+#: Bound r on the error of a slot `masked_for_release` zeroed: the mask's rounding, about 2^-33
+#: times the value the slot held, and the rescaling's (measured: at most 2^-25.9 for values
+#: up to 120, so 2^-24.8 at `MASKED_VALUE_BOUND`; tests/ckks/multiparty/test_decryption.py).
+MASKED_ERROR_BOUND = 2.0**-22
+#: Largest magnitude a zeroed slot may have held for `MASKED_ERROR_BOUND` to hold.
+MASKED_VALUE_BOUND = 2.0**8
 
 
-def flooding_sigma(params: Parameters, max_decryptions: int = DEFAULT_MAX_DECRYPTIONS, *,
-                   error_bound: float = COEFFICIENT_ERROR_BOUND) -> float:
-    """Each holder's flooding standard deviation: t * sqrt(N * max_decryptions), for a public
-    coefficient error bound t (`error_bound`, fixed by what is decrypted, never measured on
-    the decryption itself)."""
-    if max_decryptions < 1:
-        raise ParameterError("max_decryptions must be at least 1")
-    if not (math.isfinite(error_bound) and 1 <= error_bound <= 2.0**30):
-        raise ParameterError("the coefficient error bound must lie in [1, 2^30]")
-    return error_bound * math.sqrt(params.poly_modulus_degree * max_decryptions)
+@dataclass(frozen=True)
+class Flooding:
+    """What a holder's flooding is sized for: the public per-value error bound t (slot units,
+    real and imaginary part), `released` values when the ciphertext was masked to them
+    (`masked_for_release`; None: every slot), and Q co-decryptions under the key set."""
+
+    error_bound: float = DEFAULT_ERROR_BOUND
+    released: int | None = None
+    max_decryptions: int = DEFAULT_MAX_DECRYPTIONS
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.error_bound) and 2.0**-40 <= self.error_bound <= 2.0**10):
+            raise ParameterError("the flooding's error bound must lie in [2^-40, 2^10] "
+                                 f"(slot units), not {self.error_bound!r}")
+        if self.released is not None and (isinstance(self.released, bool)
+                                          or not isinstance(self.released, int)
+                                          or self.released < 1):
+            raise ParameterError(f"released must be a positive count, not {self.released!r}")
+        if isinstance(self.max_decryptions, bool) or not isinstance(
+                self.max_decryptions, int) or self.max_decryptions < 1:
+            raise ParameterError("max_decryptions must be at least 1")
+
+    def _variance(self, params: Parameters) -> float:
+        """k t^2 + (N / 2 - k) r^2: the slots' squared error bounds, summed."""
+        slots = params.slot_count
+        if self.released is None:
+            return slots * self.error_bound**2
+        if self.released > slots:
+            raise ParameterError(f"{self.released} released values do not fit in {slots} slots")
+        k = self.released
+        return k * self.error_bound**2 + (slots - k) * min(self.error_bound,
+                                                           MASKED_ERROR_BOUND) ** 2
+
+    def error_norm(self, params: Parameters, scale: float) -> float:
+        """B: the bound on ||e||_2 over the coefficients, at the ciphertext's `scale`."""
+        return math.sqrt(4 / params.poly_modulus_degree * self._variance(params)) * scale
+
+    def sigma(self, params: Parameters, scale: float) -> float:
+        """Each holder's flooding standard deviation, B sqrt(Q), per coefficient."""
+        return self.error_norm(params, scale) * math.sqrt(self.max_decryptions)
+
+    def slot_noise(self, params: Parameters, holders: int) -> float:
+        """Standard deviation of the flooding noise in each decrypted value (any scale)."""
+        return math.sqrt(2 * holders * self.max_decryptions * self._variance(params))
 
 
-def slot_noise(params: Parameters, holders: int, scale: float,
-               max_decryptions: int = DEFAULT_MAX_DECRYPTIONS, *,
-               error_bound: float = COEFFICIENT_ERROR_BOUND) -> float:
-    """Standard deviation of the flooding noise in each decrypted slot value."""
-    n = params.poly_modulus_degree
-    sigma = flooding_sigma(params, max_decryptions, error_bound=error_bound)
-    return sigma * math.sqrt(holders * n / 2) / scale
+def masked_for_release(vector: EncryptedVector) -> tuple[EncryptedVector, Flooding]:
+    """`vector` multiplied by the 0/1 mask of its values (one level; `DepthExhaustedError` at
+    the last level), and the flooding that fits it: sized for the values of one ciphertext
+    (at most the slots), the others being zero within `MASKED_ERROR_BOUND`. Every slot must
+    hold a value within `MASKED_VALUE_BOUND` beforehand (what the computation guarantees, not
+    checked)."""
+    eng = vector.engine
+    eng.require_depth("masking a ciphertext for its release", 1, vector.level)
+    masks = vector._chunks(np.ones(vector.length))
+    masked = EncryptedVector(vector.bundle, [eng.mul_plain_to(c, m, vector.level - 1) for c, m
+                                             in zip(vector.ciphertexts, masks, strict=True)],
+                             vector.length, clean=True)
+    return masked, Flooding(released=min(vector.length, eng.slots))
 
 
 class DecryptionShare:
@@ -99,10 +160,14 @@ class SecretShare(Protocol):
 
 
 def decryption_share(share: SecretShare, holder: str, ciphertext: seal.Ciphertext,
-                     sigma: float) -> DecryptionShare:
-    """d_i = c1 s_i + E_i, E_i ~ rounded N(0, sigma^2) in the coefficients."""
+                     flooding: Flooding | float) -> DecryptionShare:
+    """d_i = c1 s_i + E_i, E_i ~ rounded N(0, sigma^2) in the coefficients: sigma as
+    `flooding` sizes it at the ciphertext's scale, or the float given (tests and benchmarks that
+    measure exactness; anything below the flooding's sigma is no release)."""
     ring = share.ring
     ct = _parts(ring, ciphertext)
+    sigma = (flooding.sigma(ring.params, ct.scale) if isinstance(flooding, Flooding)
+             else float(flooding))
     primes = ct.primes
     q = ring.column(primes)
     d = _rns.mulmod(ct.polys[1], share.decryption_residues(primes), q)

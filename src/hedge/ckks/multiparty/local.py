@@ -68,14 +68,26 @@ class LocalConsortium:
                 "Galois keys": sum(g.nbytes for g in galois[0].values())}
         return cls(params, crs, shares, bundle, sent)
 
-    def decrypt(self, vector: EncryptedVector, *, sigma: float | None = None) -> np.ndarray:
-        """Co-decrypt `vector` with every holder's share, each flooded with `sigma` (default
-        `decryption.flooding_sigma`). Values of the vector's length."""
+    def decrypt(self, vector: EncryptedVector, *,
+                flooding: decryption.Flooding | float | None = None) -> np.ndarray:
+        """Co-decrypt `vector` with every holder's share, each flooded as `flooding` says
+        (default `decryption.Flooding()`: every slot within the single-key release's bound; a
+        float is the sigma itself). Values of the vector's length."""
         if vector.fingerprint != self.bundle.fingerprint:
             raise KeyMismatchError("this ciphertext was encrypted under another key set")
-        sigma = decryption.flooding_sigma(self.params) if sigma is None else sigma
+        flooding = decryption.Flooding() if flooding is None else flooding
         parts = []
         for ct in vector.ciphertexts:
-            shares = [decryption.decryption_share(k, n, ct, sigma) for n, k in self.shares.items()]
+            shares = [decryption.decryption_share(k, n, ct, flooding)
+                      for n, k in self.shares.items()]
             parts.append(decryption.combine(self.params, ct, shares, list(self.shares)))
         return np.concatenate(parts)[: vector.length]
+
+    def release(self, vector: EncryptedVector) -> np.ndarray:
+        """Co-decrypt `vector` for release: masked to its values first where a level is left
+        (`decryption.masked_for_release`, noise sized for them alone), else flooded for every
+        slot."""
+        if vector.level == 0:
+            return self.decrypt(vector)
+        masked, flooding = decryption.masked_for_release(vector)
+        return self.decrypt(masked, flooding=flooding)

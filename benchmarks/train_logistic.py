@@ -28,11 +28,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from hedge.audit import AuditLog
 from hedge.ckks import KeySet
 from hedge.data import IDASH_SETS, Schema, load_ai4i, load_idash
 from hedge.ml import EncryptedDataset, EncryptedLogisticRegression, RowLayout
 from hedge.ml.refresh import refresh_tiled
-from hedge.owner.audit import AuditLog
 from hedge.owner.keyservice import InProcessRefreshClient, KeyService
 from machine_info import machine_info
 

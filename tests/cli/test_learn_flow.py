@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
+from hedge.audit import verify_log
 from hedge.ckks import KeySet
 from hedge.ckks.release import DEFAULT_ERROR_BOUND, DEFAULT_MAX_RELEASES
 from hedge.cli.main import app
@@ -22,7 +23,6 @@ from hedge.errors import (
     WrongPassphraseError,
 )
 from hedge.ml import LinearModel
-from hedge.owner.audit import verify_log
 from tests.cli.invoke import invoker
 
 pytestmark = pytest.mark.datasets  # needs ../shared/datasets (skipped without it)

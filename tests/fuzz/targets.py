@@ -35,6 +35,8 @@ process (`functools.cache`), with the small `fast` preset and a single rotation 
 | compact_bundle | `multiparty.compact.from_compact_bytes` (pinned) | CorruptDataError, |
 | | | KeyMismatchError |
 | share | `wire.shares.open_share` | CorruptDataError, KeyMismatchError, SignatureError |
+| codecryption_request | `CoDecryptionRequest.verify`, the payload signed | CorruptDataError, |
+| | | SignatureError |
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle, _keystore, container, iter_vectors
-from hedge.ckks.multiparty import LocalConsortium, decryption_share
+from hedge.ckks.multiparty import Flooding, LocalConsortium, decryption_share
 from hedge.ckks.multiparty.compact import compact_bytes, from_compact_bytes
 from hedge.data import Schema
 from hedge.errors import (
@@ -73,6 +75,7 @@ from hedge.errors import (
     SignatureError,
     WrongPassphraseError,
 )
+from hedge.holder import CoDecryptionRequest, Coverage
 from hedge.ml import EncryptedDataset, LinearModel
 from hedge.ml.confusion import EncryptedConfusion
 from hedge.ml.evaluation import EncryptedEvaluation
@@ -511,6 +514,30 @@ def run_share(data: bytes) -> str:
                    (CorruptDataError, KeyMismatchError, SignatureError))
 
 
+@functools.cache
+def request_fixture() -> tuple[SigningKey, dict[str, Any]]:
+    """The owner's signing key and a co-decryption request's payload."""
+    request = CoDecryptionRequest.new(
+        consortium=consortium().bundle.fingerprint, job="job-1", kind="model",
+        digests=[hashlib.sha256(b"ct").hexdigest()], uploads=[Coverage(1, "plant-1", 40)],
+        recipient="owner", recipient_key=X25519PrivateKey.generate().public_key(),
+        flooding=Flooding(released=9))
+    return SigningKey(), request.payload()
+
+
+def run_codecryption_request(data: bytes) -> str:
+    parsed, payload = _json(data)
+    if not parsed:
+        return SKIPPED
+    owner, _ = request_fixture()
+    try:
+        signed = owner.sign(payload)
+    except (ValueError, TypeError, RecursionError):  # what canonical JSON cannot hold
+        return SKIPPED
+    return outcome(lambda: CoDecryptionRequest.verify(signed, owner.verify_key),
+                   (CorruptDataError, SignatureError))
+
+
 def _json_seeds(*docs: Any) -> Callable[[], list[bytes]]:
     return lambda: [json.dumps(d).encode() for d in docs]
 
@@ -558,6 +585,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            (CorruptDataError, KeyMismatchError)),
     Target("share", run_share, lambda: share_fixture()[3],
            (CorruptDataError, KeyMismatchError, SignatureError)),
+    Target("codecryption_request", run_codecryption_request,
+           lambda: [json.dumps(request_fixture()[1]).encode()],
+           (CorruptDataError, SignatureError)),
 )}
 
 #: Which subclass each target raises for malformed input (documentation and assertions).

@@ -14,7 +14,7 @@ from hedge.ckks import KeySet
 from hedge.cli.owner import app
 from hedge.owner import AuditLog
 from tests.owner.conftest import serve
-from tests.owner.test_audit import TAMPERINGS, _fill
+from tests.test_audit import TAMPERINGS, _fill
 
 runner = CliRunner()
 TOKEN = "cli-token-0123456789abcdef"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
+from hedge.audit import verify_log
 from hedge.ckks import KeySet, PublicBundle
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Database, Job, database_url
@@ -20,7 +21,6 @@ from hedge.ml import (
     EncryptedLogisticRegression,
     TrainingPlan,
 )
-from hedge.owner.audit import verify_log
 from hedge.owner.plausibility import (
     check_model,
     check_statistics_counts,
@@ -158,11 +158,11 @@ def test_an_early_release_leaves_a_running_job_s_budget_and_forged_evaluations_a
     (the job may still be refreshing); an evaluation the cloud forges is refused, before
     decryption when it states another margin bound than the owner encrypted the model with,
     after it when its sums are no counts, and every release it cost is in the audit log."""
+    from hedge.audit import verify_log as log_of
     from hedge.ml import LinearModel
     from hedge.ml.confusion import EncryptedConfusion
     from hedge.ml.evaluation import EncryptedEvaluation
     from hedge.ml.sign_approximation import SignApproximation
-    from hedge.owner.audit import verify_log as log_of
 
     ws, plan = owner
     bundle = _site_upload(ws, plan, seed=2).bundle

@@ -20,10 +20,10 @@ import httpx
 import numpy as np
 import pytest
 
+from hedge.audit import verify_log
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import refresh_level
-from hedge.owner.audit import verify_log
 from hedge.services import ServiceProcess
 from hedge.wire.keyservice_client import HttpRefreshClient
 

@@ -62,7 +62,7 @@ def test_a_release_is_on_disk_before_it_decrypts_and_stays_counted_if_it_fails(
 def test_a_releaser_audits_each_spend_and_a_refusal_of_its_action(tmp_path: Path) -> None:
     """`releasing`: the count on disk and ``release-counted`` in the audit log before each
     decryption; what the block raises audited as a refusal of the action, then raised."""
-    from hedge.owner.audit import AuditLog, verify_log
+    from hedge.audit import AuditLog, verify_log
     from hedge.owner.releases import releasing
 
     keys = KeySet.generate("fast", rotations=[], max_releases=5)

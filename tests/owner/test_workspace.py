@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hedge.audit import AuditEntry, verify_log
 from hedge.ckks import PublicBundle
 from hedge.errors import ParameterError, PolicyError, SchemaError
 from hedge.files import read_json, write_json
 from hedge.ml import EncryptedDataset, TrainingPlan, plan_training
-from hedge.owner.audit import AuditEntry, verify_log
 from hedge.owner.workspace import OwnerWorkspace, _cancel
 from hedge.services import CloudProcess, KeyServiceProcess
 from hedge.wire.cloud_client import CloudClient

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from hedge.audit import verify_log
 from hedge.ckks import PublicBundle
 from hedge.data import Schema, load_idash
 from hedge.errors import ParameterError
 from hedge.ml import EncryptedDataset, plan_training
-from hedge.owner.audit import verify_log
 from hedge.owner.workspace import OwnerWorkspace
 from hedge.services import CloudProcess, KeyServiceProcess
 from hedge.wire.cloud_client import CloudClient

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from hedge.audit import AuditLog
 from hedge.ckks import CkksPool, EncryptedVector, PublicBundle
 from hedge.ckks.ray_pool import RayPool
 from hedge.cli._common import Out, console, passphrase, progress, read_csv, refuse_secret_files
@@ -30,7 +31,6 @@ from hedge.ml import (
     TrainingPlan,
 )
 from hedge.ml.plan import check_features, check_mode
-from hedge.owner.audit import AuditLog
 from hedge.owner.releases import releasing
 
 #: From this many ciphertext blocks on, worker processes pay for their start-up.

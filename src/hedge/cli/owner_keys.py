@@ -12,10 +12,10 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from hedge.audit import AuditLog, verify_log
 from hedge.ckks import KeySet
 from hedge.cli._common import CertFile, KeyFile, passphrase, tls_options
 from hedge.errors import HedgeError, ParameterError
-from hedge.owner.audit import AuditLog, verify_log
 from hedge.owner.http import check_tokens, create_app
 from hedge.owner.keyservice import KeyService
 from hedge.owner.workspace import OwnerWorkspace

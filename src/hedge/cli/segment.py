@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import typer
 
+from hedge.audit import AuditLog
 from hedge.cli._common import console, read_csv
 from hedge.data import Schema
 from hedge.errors import ParameterError, SchemaError
 from hedge.extras import needs_extra
 from hedge.files import write_atomic
-from hedge.owner.audit import AuditLog
 from hedge.segmentation import SegmentOwner, SegmentSite, segmentation_keys
 from hedge.segmentation.assign import (
     EncryptedRecords,

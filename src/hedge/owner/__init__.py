@@ -8,7 +8,7 @@
 The HTTP API lives in `hedge.owner.http` (FastAPI), its client in `hedge.wire.keyservice_client`.
 """
 
-from hedge.owner.audit import GENESIS, AuditEntry, AuditLog, verify_log
+from hedge.audit import GENESIS, AuditEntry, AuditLog, verify_log
 from hedge.owner.keyservice import InProcessRefreshClient, Job, KeyService
 
 __all__ = [

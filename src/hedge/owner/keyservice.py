@@ -32,6 +32,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from hedge.audit import AuditEntry, AuditLog
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle
 from hedge.ckks.hazmat import decrypt_exact
 from hedge.errors import (
@@ -43,7 +44,6 @@ from hedge.errors import (
 )
 from hedge.ml.layout import RowLayout
 from hedge.ml.refresh import REFRESH_BOUND, refresh_level
-from hedge.owner.audit import AuditEntry, AuditLog
 from hedge.wire.protocol import JOB_ID_PATTERN
 
 __all__ = ["InProcessRefreshClient", "Job", "KeyService"]

@@ -24,10 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hedge.audit import AuditLog
 from hedge.ckks import EncryptedVector, KeySet, PublicBundle
 from hedge.ckks.release import DEFAULT_ERROR_BOUND, Release
 from hedge.errors import PolicyError
-from hedge.owner.audit import AuditLog
 
 __all__ = ["Releaser", "releasing", "spending_keys"]
 

@@ -14,11 +14,11 @@ from typing import NoReturn
 
 import numpy as np
 
+from hedge.audit import AuditLog
 from hedge.ckks import EncryptedVector
 from hedge.ckks.release import Releases
 from hedge.errors import PolicyError, ShapeError
 from hedge.ml.dataset import class_statistics_length
-from hedge.owner.audit import AuditLog
 from hedge.owner.plausibility import check_statistics_counts
 
 __all__ = ["DEFAULT_MIN_ROWS", "ClassStatistics", "release_statistics"]

@@ -36,6 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from hedge.audit import AuditLog
 from hedge.ckks import KeySet, PublicBundle
 from hedge.errors import (
     CloudUnavailableError,
@@ -49,7 +50,6 @@ from hedge.jobs import EvaluateSpec, JobSpec, KeyServiceRef, PrepareSpec, TrainS
 from hedge.ml import EncryptedLinearModel, LinearModel, TrainingPlan
 from hedge.ml.evaluation import EncryptedEvaluation, EvaluationReport
 from hedge.ml.pooled_statistics import PooledStatistics
-from hedge.owner.audit import AuditLog
 from hedge.owner.plausibility import check_evaluation, check_model, job_record
 from hedge.owner.releases import Releaser, releasing
 from hedge.owner.statistics_release import DEFAULT_MIN_ROWS, ClassStatistics, release_statistics

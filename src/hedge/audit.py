@@ -1,4 +1,5 @@
-"""Append-only, hash-chained audit log of the owner's key service (JSON Lines).
+"""Append-only, hash-chained audit log (JSON Lines): of the owner's key service and releases,
+and of each key holder's co-decryption decisions.
 
 Every line is the canonical JSON (sorted keys, no spaces, ASCII) of one entry::
 

@@ -1,0 +1,164 @@
+"""A key holder answering co-decryption requests: its share, its policy, its audit log.
+
+`Holder.answer` takes a signed request (`hedge.holder.request`) and the ciphertexts it names
+(bytes, as the cloud relays them) and returns this holder's decryption share of each, signed
+by the holder and sealed to the request's recipient (`hedge.wire.shares`), or refuses. In
+order, before anything is decrypted: the owner's signature; the consortium (the key this
+holder has a share of); the request's time window; a request id answered or refused before
+(replay); each ciphertext against its digest in the request; the holder's policy
+(`hedge.holder.policy`, judged against the requests it answered before, read back from its
+audit log); an operator's approval where the policy asks for one; the co-decryption budget.
+Then the budget is counted in the keystore (written before any share is computed, so a crash
+never gives back a spent decryption) and the decision is audited with what the request covers.
+Every refusal is audited with its reason, and raised: `PolicyError` for the policy, the budget,
+replays and expiry; `SignatureError`, `CorruptDataError` or `KeyMismatchError` for a request
+or ciphertext that is not what it claims.
+
+One `Holder` per audit log: the log is locked against a second writer (`hedge.audit`), and a
+holder answers one request at a time.
+
+What a holder learns: the request's fields and the ciphertexts, which are encrypted under the
+collective key; its share of a ciphertext is c1 s_i flooded, which tells the recipient nothing
+about s_i (`hedge.ckks.multiparty.decryption`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import seal
+
+from hedge.audit import AuditLog
+from hedge.ckks.multiparty import _layout
+from hedge.ckks.multiparty.decryption import Flooding, decryption_share
+from hedge.ckks.multiparty.ring import ring_for
+from hedge.ckks.multiparty.store import HolderKeys
+from hedge.errors import CorruptDataError, HedgeError, KeyMismatchError, PolicyError
+from hedge.holder.policy import HolderPolicy
+from hedge.holder.request import CoDecryptionRequest, Coverage
+from hedge.wire.shares import ShareContext, ciphertext_digest, seal_share
+from hedge.wire.signing import SigningKey, VerifyKey
+
+__all__ = ["CLOCK_SKEW", "Holder"]
+
+#: Seconds a request's issue time may lie ahead of this holder's clock.
+CLOCK_SKEW = 300.0
+_ANSWERED, _REFUSED = "co-decrypt", "refused"
+
+
+class Holder:
+    """One holder: its keystore (`HolderKeys`, opened per request with `passphrase`), its
+    Ed25519 `signing_key` (its shares' signature), the `owner`'s verification key (the
+    requests' signature), its `policy` and its `audit` log."""
+
+    def __init__(self, keystore: str | os.PathLike[str], passphrase: str,
+                 signing_key: SigningKey, owner: VerifyKey, policy: HolderPolicy,
+                 audit: AuditLog) -> None:
+        self.keystore, self._passphrase = Path(keystore), passphrase
+        self.signing_key, self.owner, self.policy, self.audit = (signing_key, owner, policy,
+                                                                 audit)
+        keys = HolderKeys.load(self.keystore, passphrase=passphrase)
+        self.name, self.fingerprint = keys.holder, keys.fingerprint
+        self._lock = threading.Lock()
+
+    def answered(self) -> list[tuple[str, list[Coverage]]]:
+        """The requests this holder answered (ids and uploads), from its audit log."""
+        return [(e.details["request"], [Coverage(*u) for u in e.details["uploads"]])
+                for e in self.audit.entries() if e.event == _ANSWERED]
+
+    def answer(self, message: Any, ciphertexts: Sequence[bytes], *,
+               approved_by: str | None = None, now: float | None = None) -> dict[str, bytes]:
+        """This holder's sealed share of each ciphertext, by digest (module doc)."""
+        try:
+            request = CoDecryptionRequest.verify(message, self.owner)
+        except HedgeError as exc:
+            self.audit.append(_REFUSED, None, {"request": None, "reason": str(exc)[:500]})
+            raise
+        with self._lock:
+            try:
+                return self._answer(request, ciphertexts, approved_by,
+                                    time.time() if now is None else now)
+            except PolicyError as exc:
+                if not str(exc).startswith("awaiting approval"):
+                    self._refused(request, str(exc))
+                raise
+            except (CorruptDataError, KeyMismatchError) as exc:
+                self._refused(request, f"{type(exc).__name__}: {exc}")
+                raise
+
+    def _refused(self, request: CoDecryptionRequest, reason: str) -> None:
+        self.audit.append(_REFUSED, request.job, {"request": request.request,
+                                                  "reason": reason[:2000]})
+
+    def _answer(self, request: CoDecryptionRequest, raw: Sequence[bytes],
+                approved_by: str | None, now: float) -> dict[str, bytes]:
+        rid = request.request
+        if request.consortium != self.fingerprint:
+            raise KeyMismatchError(f"request {rid} is for the key {request.consortium[:12]}…, "
+                                   f"this holder holds a share of {self.fingerprint[:12]}…")
+        if not request.issued - CLOCK_SKEW <= now <= request.expires:
+            raise PolicyError(f"request {rid} is valid only between {request.issued:.0f} and "
+                              f"{request.expires:.0f} (Unix time), not at {now:.0f}; ask the "
+                              "owner for a new one")
+        entries = self.audit.entries()
+        if any(e.details.get("request") == rid for e in entries
+               if e.event in (_ANSWERED, _REFUSED)):
+            raise PolicyError(f"request {rid} was answered or refused before: a request is "
+                              "answered once (a replay?); ask the owner for a new one")
+        keys = HolderKeys.load(self.keystore, passphrase=self._passphrase)
+        cts = self._ciphertexts(keys, request, raw)
+        reason = self.policy.refusal(request, self.answered())
+        if reason is not None:
+            raise PolicyError(f"holder {self.name} refuses request {rid}: {reason}")
+        if self.policy.approval == "operator" and not approved_by:
+            raise PolicyError(f"awaiting approval: request {rid} ({request.kind} of job "
+                              f"{request.job}) waits for an operator of {self.name} to "
+                              "approve it")
+        if keys.max_decryptions - keys.decryptions_used < len(cts):
+            left = keys.max_decryptions - keys.decryptions_used
+            raise PolicyError(f"holder {self.name} has {left} co-decryptions left, the request "
+                              f"needs {len(cts)}; the consortium needs new keys")
+        for _ in cts:
+            keys.spend()
+        keys.save(self.keystore, passphrase=self._passphrase)
+        self.audit.append(_ANSWERED, request.job, {
+            "request": rid, "kind": request.kind, "ciphertexts": len(cts),
+            "uploads": [[u.upload, u.site, u.rows] for u in request.uploads],
+            "recipient": request.recipient, "approved_by": approved_by,
+            "decryptions_used": keys.decryptions_used})
+        flooding = Flooding(request.error_bound, request.released, keys.max_decryptions)
+        recipient = request.recipient_public_key()
+        return {digest: seal_share(decryption_share(keys.share, self.name, ct, flooding),
+                                   ShareContext(rid, digest, request.recipient),
+                                   self.signing_key, recipient)
+                for digest, ct in zip(request.digests, cts, strict=True)}
+
+    def _ciphertexts(self, keys: HolderKeys, request: CoDecryptionRequest,
+                     raw: Sequence[bytes]) -> list[seal.Ciphertext]:
+        """The ciphertexts, each loaded by SEAL's validating loader and equal to its digest."""
+        if len(raw) != len(request.digests):
+            raise CorruptDataError(f"request {request.request} names {len(request.digests)} "
+                                   f"ciphertexts, {len(raw)} came with it")
+        slots = keys.params.slot_count
+        if request.released is not None and request.released > slots:
+            raise CorruptDataError(f"request {request.request} releases {request.released} "
+                                   f"values per ciphertext, more than its {slots} slots")
+        context = ring_for(keys.params).engine.context
+        largest = 2 * len(keys.params.data_bits) * keys.params.poly_modulus_degree * 8 + 1024
+        cts = []
+        for i, (data, digest) in enumerate(zip(raw, request.digests, strict=True)):
+            if not isinstance(data, bytes) or len(data) > largest:
+                raise CorruptDataError(f"ciphertext {i} of request {request.request} is not "
+                                       f"bytes of at most {largest}")
+            ct = _layout.load(context.from_cipher_str, data, f"ciphertext {i}")
+            if ciphertext_digest(ct) != digest:
+                raise KeyMismatchError(f"ciphertext {i} is not the one request "
+                                       f"{request.request} names (its SHA-256 differs); "
+                                       "nothing was decrypted")
+            cts.append(ct)
+        return cts

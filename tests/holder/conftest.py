@@ -1,0 +1,85 @@
+"""A consortium of three holders (the owner and two plants) on the fast preset, each with its
+keystore, signing key, audit log and policy, and the owner's request signing key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from hedge.audit import AuditLog
+from hedge.ckks import EncryptedVector, preset
+from hedge.ckks.multiparty import HolderKeys, LocalConsortium, masked_for_release
+from hedge.holder import CoDecryptionRequest, Coverage, Holder, HolderPolicy
+from hedge.wire.shares import ciphertext_digest
+from hedge.wire.signing import SigningKey, VerifyKey
+
+FAST = preset("fast")
+NAMES = ("owner", "plant-1", "plant-2")
+SITES = {"owner": None, "plant-1": "plant-1", "plant-2": "plant-2"}
+#: uploads 1-2 of plant-1 (400 and 5 rows), 3 of plant-2 (300 rows)
+UPLOADS = [Coverage(1, "plant-1", 400), Coverage(2, "plant-1", 5), Coverage(3, "plant-2", 300)]
+
+
+@pytest.fixture(scope="session")
+def consortium() -> LocalConsortium:
+    return LocalConsortium.generate(FAST, NAMES, rotations=[])
+
+
+@dataclass
+class Setting:
+    consortium: LocalConsortium
+    holders: dict[str, Holder]
+    verify: dict[str, VerifyKey]
+    owner_key: SigningKey
+    recipient: X25519PrivateKey
+    root: Path
+    logs: list[AuditLog] = field(default_factory=list)
+
+    def request(self, vector: EncryptedVector, uploads: list[Coverage] = UPLOADS, *,
+                kind: str = "model", **fields: object) -> tuple[dict, list[bytes]]:
+        """A signed request for `vector`, masked to its values, and its ciphertexts' bytes."""
+        masked, flooding = masked_for_release(vector)
+        cts = masked.ciphertexts
+        request = CoDecryptionRequest.new(
+            consortium=self.consortium.bundle.fingerprint, job="job-1", kind=kind,
+            digests=[ciphertext_digest(c) for c in cts], uploads=uploads, recipient="owner",
+            recipient_key=self.recipient.public_key(), flooding=flooding)
+        payload = request.payload() | fields
+        return self.owner_key.sign(payload), [bytes(c.to_string()) for c in cts]
+
+
+def make_holder(root: Path, consortium: LocalConsortium, name: str, owner: VerifyKey,
+                policy: HolderPolicy, logs: list[AuditLog]) -> tuple[Holder, SigningKey]:
+    keystore = root / name / "share.keystore"
+    keystore.parent.mkdir(parents=True)
+    HolderKeys(name, consortium.shares[name], consortium.bundle.fingerprint, NAMES,
+               max_decryptions=6).save(keystore, passphrase=f"pass-{name}")
+    log = AuditLog(root / name / "audit.jsonl")
+    logs.append(log)
+    signing = SigningKey()
+    return Holder(keystore, f"pass-{name}", signing, owner, policy, log), signing
+
+
+@pytest.fixture
+def setting(consortium: LocalConsortium, tmp_path: Path) -> Iterator[Setting]:
+    owner_key, logs = SigningKey(), []
+    holders, verify = {}, {}
+    for name in NAMES:
+        holder, signing = make_holder(tmp_path, consortium, name, owner_key.verify_key,
+                                      HolderPolicy(site=SITES[name]), logs)
+        holders[name], verify[name] = holder, signing.verify_key
+    s = Setting(consortium, holders, verify, owner_key, X25519PrivateKey.generate(), tmp_path,
+                logs)
+    yield s
+    for log in s.logs:
+        log.close()
+
+
+def weights(consortium: LocalConsortium) -> tuple[EncryptedVector, np.ndarray]:
+    x = np.random.default_rng(0).uniform(-1, 1, 9)
+    return consortium.bundle.encrypt(x), x

@@ -1,0 +1,158 @@
+"""Holders answer a signed request by their own policy, audited; the recipient alone combines;
+every refusal names its reason and decrypts nothing."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from hedge.audit import verify_log
+from hedge.ckks.multiparty import Flooding, HolderKeys
+from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError, SignatureError
+from hedge.holder import CoDecryptionRequest, Coverage, HolderPolicy, combine_answers
+from hedge.wire.signing import SigningKey
+from tests.holder.conftest import FAST, NAMES, UPLOADS, Setting, make_holder, weights
+
+
+def answer_all(s: Setting, message: dict, raw: list[bytes]) -> dict[str, dict[str, bytes]]:
+    return {name: h.answer(message, raw) for name, h in s.holders.items()}
+
+
+def test_every_holder_answers_and_the_recipient_combines(setting: Setting) -> None:
+    vector, x = weights(setting.consortium)
+    message, raw = setting.request(vector)
+    answers = answer_all(setting, message, raw)
+    request = CoDecryptionRequest.verify(message, setting.owner_key.verify_key)
+    cts = [setting.consortium.bundle.engine.context.from_cipher_str(b) for b in raw]
+    got = combine_answers(FAST, request, cts, answers, setting.recipient, setting.verify)[0]
+    noise = Flooding(request.error_bound, 9, 6).slot_noise(FAST, len(NAMES))  # as they sized it
+    assert np.abs(got[:9] - x).max() < 6 * noise and np.abs(got[9:]).max() < 6 * noise
+    for name, holder in setting.holders.items():
+        entries = verify_log(holder.audit.path)
+        assert [e.event for e in entries] == ["co-decrypt"]
+        assert entries[0].details["uploads"] == [[1, "plant-1", 400], [2, "plant-1", 5],
+                                                 [3, "plant-2", 300]]
+        assert HolderKeys.load(holder.keystore, passphrase=f"pass-{name}").decryptions_used == 1
+    # one holder missing: the recipient says which, and combines nothing
+    partial = {n: a for n, a in answers.items() if n != "plant-2"}
+    with pytest.raises(KeyMismatchError, match="not answered yet: plant-2"):
+        combine_answers(FAST, request, cts, partial, setting.recipient, setting.verify)
+    # an answer relayed under another holder's name is refused
+    swapped = {**answers, "plant-1": answers["plant-2"], "plant-2": answers["plant-1"]}
+    with pytest.raises(SignatureError, match="delivered as plant-1"):
+        combine_answers(FAST, request, cts, swapped, setting.recipient, setting.verify)
+    # the cloud, which relays everything, holds no key that opens a share
+    with pytest.raises(CorruptDataError, match="does not open"):
+        combine_answers(FAST, request, cts, answers, X25519PrivateKey.generate(), setting.verify)
+
+
+def test_a_request_singling_out_a_sites_upload_is_refused_by_that_site(
+        setting: Setting) -> None:
+    vector, _ = weights(setting.consortium)
+    first, raw = setting.request(vector)
+    answer_all(setting, first, raw)
+    # the same uploads but plant-1's 5-row upload: the difference of the two results is it
+    without = [u for u in UPLOADS if u.upload != 2]
+    second, raw2 = setting.request(vector, without)
+    with pytest.raises(PolicyError, match=r"plant-1 refuses .* 5 rows of plant-1"):
+        setting.holders["plant-1"].answer(second, raw2)
+    # plant-2's rows are the same in both: it answers (its own policy, not plant-1's)
+    assert setting.holders["plant-2"].answer(second, raw2)
+    refused = verify_log(setting.holders["plant-1"].audit.path)[-1]
+    assert refused.event == "refused" and "5 rows of plant-1" in refused.details["reason"]
+    # plant-1 spent nothing on the refused request
+    keys = HolderKeys.load(setting.holders["plant-1"].keystore, passphrase="pass-plant-1")
+    assert keys.decryptions_used == 1
+
+
+def test_the_policys_minimum_rows_and_kinds(setting: Setting) -> None:
+    vector, _ = weights(setting.consortium)
+    few, raw = setting.request(vector, [Coverage(1, "plant-1", 400), Coverage(3, "plant-2", 7)])
+    with pytest.raises(PolicyError, match="7 rows of plant-2"):
+        setting.holders["plant-2"].answer(few, raw)
+    tiny, raw = setting.request(vector, [Coverage(9, "plant-1", 19)])
+    with pytest.raises(PolicyError, match="covers 19 rows"):
+        setting.holders["owner"].answer(tiny, raw)
+    log = []
+    picky, _ = make_holder(setting.root / "picky", setting.consortium, "plant-2",
+                           setting.owner_key.verify_key,
+                           HolderPolicy(site="plant-2", kinds=("model",)), log)
+    aggregate, raw = setting.request(vector, kind="aggregate")
+    with pytest.raises(PolicyError, match="does not co-decrypt aggregate"):
+        picky.answer(aggregate, raw)
+    log[0].close()
+    with pytest.raises(Exception, match="kinds among"):
+        HolderPolicy(kinds=("refresh",))
+
+
+def test_forged_foreign_expired_and_replayed_requests_are_refused(setting: Setting) -> None:
+    vector, _ = weights(setting.consortium)
+    holder = setting.holders["plant-1"]
+    message, raw = setting.request(vector)
+    forged = SigningKey().sign(message["payload"])
+    with pytest.raises(SignatureError):
+        holder.answer(forged, raw)
+    altered = {**message, "payload": {**message["payload"], "kind": "aggregate"}}
+    with pytest.raises(SignatureError):
+        holder.answer(altered, raw)
+    other, raw_other = setting.request(vector, consortium="ab" * 32)
+    with pytest.raises(KeyMismatchError, match="for the key abab"):
+        holder.answer(other, raw_other)
+    late, raw_late = setting.request(vector)
+    with pytest.raises(PolicyError, match="valid only between"):
+        holder.answer(late, raw_late, now=time.time() + 3 * 24 * 3600)
+    holder.answer(message, raw)
+    with pytest.raises(PolicyError, match="answered or refused before"):
+        holder.answer(message, raw)
+    with pytest.raises(PolicyError, match="answered or refused before"):  # refused is final
+        holder.answer(late, raw_late)
+    events = [e.event for e in verify_log(holder.audit.path)]
+    assert events == ["refused"] * 4 + ["co-decrypt"] + ["refused"] * 2
+
+
+def test_a_ciphertext_the_request_does_not_name_is_not_decrypted(setting: Setting) -> None:
+    vector, _ = weights(setting.consortium)
+    holder = setting.holders["plant-2"]
+    message, raw = setting.request(vector)
+    _, other = setting.request(vector * 2.0)
+    with pytest.raises(KeyMismatchError, match="SHA-256 differs"):
+        holder.answer(message, other)
+    message, raw = setting.request(vector)
+    with pytest.raises(CorruptDataError, match="names 1 ciphertexts, 2 came"):
+        holder.answer(message, raw * 2)
+    message, raw = setting.request(vector)
+    with pytest.raises(CorruptDataError, match="SEAL refused"):
+        holder.answer(message, [raw[0][:-40]])
+    message, raw = setting.request(vector)
+    with pytest.raises(CorruptDataError, match="at most"):
+        holder.answer(message, [raw[0] * 3])
+    keys = HolderKeys.load(holder.keystore, passphrase="pass-plant-2")
+    assert keys.decryptions_used == 0
+
+
+def test_an_operator_approves_where_the_policy_says_so(setting: Setting) -> None:
+    log = []
+    careful, _ = make_holder(setting.root / "careful", setting.consortium, "plant-1",
+                             setting.owner_key.verify_key,
+                             HolderPolicy(site="plant-1", approval="operator"), log)
+    vector, _ = weights(setting.consortium)
+    message, raw = setting.request(vector)
+    with pytest.raises(PolicyError, match="awaiting approval"):
+        careful.answer(message, raw)
+    assert careful.answer(message, raw, approved_by="operator@plant-1")
+    assert verify_log(careful.audit.path)[-1].details["approved_by"] == "operator@plant-1"
+    log[0].close()
+
+
+def test_the_budget_is_counted_before_sharing_and_runs_out(setting: Setting) -> None:
+    vector, _ = weights(setting.consortium)
+    holder = setting.holders["owner"]
+    for _ in range(6):  # the keystores allow 6
+        holder.answer(*setting.request(vector))
+    with pytest.raises(PolicyError, match="0 co-decryptions left"):
+        holder.answer(*setting.request(vector))
+    assert HolderKeys.load(setting.holders["plant-1"].keystore,
+                           passphrase="pass-plant-1").decryptions_used == 0

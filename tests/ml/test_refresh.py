@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 
 from hedge.ckks import KeySet, preset
+from hedge.ckks.multiparty import Flooding, LocalConsortium
 from hedge.errors import DepthExhaustedError, ParameterError
 from hedge.ml.layout import RowLayout
-from hedge.ml.refresh import MASK_RANGE, REFRESH_BOUND, refresh_level, refresh_tiled
+from hedge.ml.refresh import (
+    MASK_RANGE,
+    REFRESH_BOUND,
+    collective_refresh_tiled,
+    refresh_level,
+    refresh_tiled,
+)
 
 
 @pytest.mark.parametrize(("name", "level"), [("fast", 1), ("standard", 0), ("deep", 0)])
@@ -36,3 +43,17 @@ def test_weights_too_low_for_the_cut_are_refused_before_anything_is_sent() -> No
         refresh_tiled(_Unreachable(), "job", w, layout)
     with pytest.raises(ParameterError, match="scale must be a positive number"):
         refresh_tiled(_Unreachable(), "job", w, layout, scale=float("nan"))
+
+
+def test_a_collective_refresh_brings_tiled_weights_back_to_the_top() -> None:
+    consortium = LocalConsortium.generate(preset("fast"), ["owner", "plant-1"], rotations=[])
+    layout = RowLayout(5, consortium.params.slot_count)
+    x = np.array([0.5, -0.25, 0.125, 1.0, -1.0])
+    w = consortium.bundle.encrypt(layout.tile(x)).at_level(2)
+    fresh = collective_refresh_tiled(consortium, w, layout, scale=2.0)
+    assert fresh.level == consortium.params.depth and fresh.length == w.length
+    noise = Flooding(released=5).slot_noise(consortium.params, 2)
+    got = consortium.decrypt(fresh, flooding=1.0)
+    assert np.abs(got - layout.tile(2.0 * x)).max() < 6 * noise
+    with pytest.raises(DepthExhaustedError, match="cutting the weights out"):
+        collective_refresh_tiled(consortium, w.at_level(1), layout)

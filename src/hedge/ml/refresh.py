@@ -1,4 +1,5 @@
 """Owner-assisted refresh, cloud side: mask, send, unmask. No HTTP here (see `RefreshClient`).
+In threshold mode the key holders refresh instead (`collective_refresh_tiled`).
 
 The cloud holds a ciphertext of the weights at a low level. It adds a fresh uniform mask r it
 keeps, sends Enc(w + r) to the owner's key service, which decrypts, re-encrypts at the top level
@@ -13,6 +14,7 @@ it re-encrypts, so that no decryption can make its answer differ.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -21,7 +23,8 @@ from hedge.ckks import EncryptedVector, Parameters
 from hedge.errors import CorruptDataError, ParameterError
 from hedge.ml.layout import RowLayout
 
-__all__ = ["MASK_RANGE", "REFRESH_BOUND", "RefreshClient", "refresh_level", "refresh_tiled"]
+__all__ = ["MASK_RANGE", "REFRESH_BOUND", "CollectiveRefresher", "RefreshClient",
+           "collective_refresh_tiled", "refresh_level", "refresh_tiled"]
 
 #: Masks are uniform in [-MASK_RANGE, MASK_RANGE]. The key service's view of one value w + r is
 #: within statistical distance |w| / (2 MASK_RANGE) of uniform; over n values and k refreshes the
@@ -52,9 +55,36 @@ class RefreshClient(Protocol):
     def refresh(self, job_id: str, masked: bytes) -> bytes: ...
 
 
+class CollectiveRefresher(Protocol):
+    """Reaches the key holders: a vector masked to its values goes in, the vector in `layout`
+    comes back at the top level (`hedge.ckks.multiparty.refresh`: the holders mask it, the
+    refresher never sees its values)."""
+
+    def refresh(self, vector: EncryptedVector,
+                layout: Callable[[np.ndarray], np.ndarray]) -> EncryptedVector: ...
+
+
 def _uniform(n: int) -> np.ndarray:
     raw = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64)
     return np.asarray((raw >> np.uint64(11)).astype(np.float64) / 2.0**53 * 2 - 1) * MASK_RANGE
+
+
+def _cut(w: EncryptedVector, layout: RowLayout, scale: float, *,
+         masked: bool) -> EncryptedVector:
+    """The model's `layout.columns` values of `w`, times `scale`, at `refresh_level`: cut out
+    with one level (always a multiplication by the cut if `masked`, as a co-decryption needs:
+    `hedge.ckks.multiparty.masked_for_release`)."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise ParameterError(f"scale must be a positive number, not {scale!r}")
+    level = refresh_level(w.bundle.params)
+    w.engine.require_depth("cutting the weights out for a refresh", 1, w.level - level)
+    if scale == 1.0 and not masked:
+        compact = w.head(layout.columns)
+    else:
+        cut = np.zeros(w.length)
+        cut[: layout.columns] = scale
+        compact = (w * cut).truncated(layout.columns)
+    return compact.at_level(level)
 
 
 def refresh_tiled(client: RefreshClient, job_id: str, w: EncryptedVector,
@@ -64,20 +94,20 @@ def refresh_tiled(client: RefreshClient, job_id: str, w: EncryptedVector,
     `refresh_level`), and the key service returns them tiled at the top level: scale * w in
     every row. `DepthExhaustedError` if the weights are too low for the cut to land at the
     refresh level: refresh one level earlier."""
-    if not (np.isfinite(scale) and scale > 0):
-        raise ParameterError(f"scale must be a positive number, not {scale!r}")
-    level = refresh_level(w.bundle.params)
-    w.engine.require_depth("cutting the weights out for a refresh", 1, w.level - level)
-    if scale == 1.0:
-        compact = w.head(layout.columns)
-    else:
-        cut = np.zeros(w.length)
-        cut[: layout.columns] = scale
-        compact = (w * cut).truncated(layout.columns)
-    compact = compact.at_level(level)
+    compact = _cut(w, layout, scale, masked=False)
     mask = _uniform(layout.columns)
     masked = (compact + mask).to_bytes()
     fresh = EncryptedVector.from_bytes(client.refresh(job_id, masked), w.bundle)
     if fresh.length != w.length:
         raise CorruptDataError("the key service returned a vector of another layout")
     return fresh - layout.tile(mask)
+
+
+def collective_refresh_tiled(refresher: CollectiveRefresher, w: EncryptedVector,
+                             layout: RowLayout, *, scale: float = 1.0) -> EncryptedVector:
+    """`refresh_tiled` in threshold mode: the same cut (always a multiplication, so that the
+    holders flood for the model's values alone), refreshed by the key holders."""
+    fresh = refresher.refresh(_cut(w, layout, scale, masked=True), layout.tile)
+    if fresh.length != w.length:
+        raise CorruptDataError("the refresh returned a vector of another layout")
+    return fresh

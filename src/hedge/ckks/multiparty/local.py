@@ -14,7 +14,7 @@ import numpy as np
 
 from hedge.ckks._engine import power_of_two_steps
 from hedge.ckks.keys import PublicBundle
-from hedge.ckks.multiparty import decryption
+from hedge.ckks.multiparty import decryption, refresh
 from hedge.ckks.multiparty.keygen import (
     CommonReference,
     KeyShare,
@@ -91,3 +91,11 @@ class LocalConsortium:
             return self.decrypt(vector)
         masked, flooding = decryption.masked_for_release(vector)
         return self.decrypt(masked, flooding=flooding)
+
+    def refresh(self, vector: EncryptedVector, layout: refresh.Layout) -> EncryptedVector:
+        """A collective refresh of `vector` (one ciphertext, masked to its values by the
+        caller) into `layout` at the top level (`hedge.ckks.multiparty.refresh`)."""
+        flooding = decryption.Flooding(released=vector.length)
+        shares = [refresh.refresh_share(k, n, self.bundle, vector, len(self.shares), layout,
+                                        flooding) for n, k in self.shares.items()]
+        return refresh.combine_refresh(self.bundle, vector, shares, list(self.shares), layout)

@@ -54,11 +54,14 @@ class Setting:
 
 
 def make_holder(root: Path, consortium: LocalConsortium, name: str, owner: VerifyKey,
-                policy: HolderPolicy, logs: list[AuditLog]) -> tuple[Holder, SigningKey]:
+                policy: HolderPolicy, logs: list[AuditLog],
+                keys: HolderKeys | None = None) -> tuple[Holder, SigningKey]:
+    """A holder in `root / name` (default keys: its n-of-n share, a budget of 6)."""
     keystore = root / name / "share.keystore"
     keystore.parent.mkdir(parents=True)
-    HolderKeys(name, consortium.shares[name], consortium.bundle.fingerprint, NAMES,
-               max_decryptions=6).save(keystore, passphrase=f"pass-{name}")
+    keys = keys or HolderKeys(name, consortium.shares[name], consortium.bundle.fingerprint,
+                              NAMES, max_decryptions=6)
+    keys.save(keystore, passphrase=f"pass-{name}")
     log = AuditLog(root / name / "audit.jsonl")
     logs.append(log)
     signing = SigningKey()

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hedge.audit import verify_log
 from hedge.ckks.multiparty import Flooding, HolderKeys
+from hedge.ckks.multiparty.threshold import deal
 from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError, SignatureError
 from hedge.holder import CoDecryptionRequest, Coverage, HolderPolicy, combine_answers
 from hedge.wire.signing import SigningKey
@@ -156,3 +157,33 @@ def test_the_budget_is_counted_before_sharing_and_runs_out(setting: Setting) -> 
         holder.answer(*setting.request(vector))
     assert HolderKeys.load(setting.holders["plant-1"].keystore,
                            passphrase="pass-plant-1").decryptions_used == 0
+
+
+def test_any_two_of_three_answer_a_request_naming_them(setting: Setting) -> None:
+    c = setting.consortium
+    dealt = [deal(c.shares[n], len(NAMES), 2) for n in NAMES]
+    holders, logs = {}, []
+    for i, name in enumerate(NAMES):
+        keys = HolderKeys(name, c.shares[name], c.bundle.fingerprint, NAMES).thresholdized(
+            [d[i] for d in dealt], 2)
+        holders[name], _ = make_holder(setting.root / "2-of-3", c, name,
+                                       setting.owner_key.verify_key, HolderPolicy(), logs, keys)
+        holders[name].signing_key = setting.holders[name].signing_key  # the keys they enrolled
+    vector, x = weights(c)
+    pair = ["owner", "plant-2"]
+    message, raw = setting.request(vector, holders=pair)
+    answers = {n: holders[n].answer(message, raw) for n in pair}
+    request = CoDecryptionRequest.verify(message, setting.owner_key.verify_key)
+    cts = [c.bundle.engine.context.from_cipher_str(b) for b in raw]
+    got = combine_answers(FAST, request, cts, answers, setting.recipient, setting.verify)[0]
+    assert np.abs(got[:9] - x).max() < 0.05
+    with pytest.raises(KeyMismatchError, match="not plant-1: it is not asked"):
+        holders["plant-1"].answer(message, raw)
+    everyone, raw = setting.request(vector, holders=list(NAMES))
+    with pytest.raises(KeyMismatchError, match="exactly 2 distinct holders"):
+        holders["plant-1"].answer(everyone, raw)
+    with pytest.raises(KeyMismatchError, match="not answered yet: plant-2"):
+        combine_answers(FAST, request, cts, {"owner": answers["owner"]}, setting.recipient,
+                        setting.verify)
+    for log in logs:
+        log.close()

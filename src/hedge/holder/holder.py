@@ -5,7 +5,9 @@
 by the holder and sealed to the request's recipient (`hedge.wire.shares`), or refuses. In
 order, before anything is decrypted: the owner's signature; the consortium (the key this
 holder has a share of); the request's time window; a request id answered or refused before
-(replay); each ciphertext against its digest in the request; the holder's policy
+(replay); each ciphertext against its digest in the request; the holders the request names
+(every holder for an n-of-n key, exactly t with this one among them for a t-of-n key); the
+holder's policy
 (`hedge.holder.policy`, judged against the requests it answered before, read back from its
 audit log); an operator's approval where the policy asks for one; the co-decryption budget.
 Then the budget is counted in the keystore (written before any share is computed, so a crash
@@ -38,7 +40,13 @@ from hedge.ckks.multiparty import _layout
 from hedge.ckks.multiparty.decryption import Flooding, decryption_share
 from hedge.ckks.multiparty.ring import ring_for
 from hedge.ckks.multiparty.store import HolderKeys
-from hedge.errors import CorruptDataError, HedgeError, KeyMismatchError, PolicyError
+from hedge.errors import (
+    CorruptDataError,
+    HedgeError,
+    KeyMismatchError,
+    ParameterError,
+    PolicyError,
+)
 from hedge.holder.policy import HolderPolicy
 from hedge.holder.request import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ShareContext, ciphertext_digest, seal_share
@@ -112,6 +120,14 @@ class Holder:
                               "answered once (a replay?); ask the owner for a new one")
         keys = HolderKeys.load(self.keystore, passphrase=self._passphrase)
         cts = self._ciphertexts(keys, request, raw)
+        active = keys.holders if request.holders is None else request.holders
+        if self.name not in active:
+            raise KeyMismatchError(f"request {rid} names the holders {list(active)}, not "
+                                   f"{self.name}: it is not asked to decrypt")
+        try:
+            key = keys.decryption_key(active)
+        except ParameterError as exc:
+            raise KeyMismatchError(f"request {rid} does not fit this holder's key: {exc}") from exc
         reason = self.policy.refusal(request, self.answered())
         if reason is not None:
             raise PolicyError(f"holder {self.name} refuses request {rid}: {reason}")
@@ -133,7 +149,7 @@ class Holder:
             "decryptions_used": keys.decryptions_used})
         flooding = Flooding(request.error_bound, request.released, keys.max_decryptions)
         recipient = request.recipient_public_key()
-        return {digest: seal_share(decryption_share(keys.share, self.name, ct, flooding),
+        return {digest: seal_share(decryption_share(key, self.name, ct, flooding),
                                    ShareContext(rid, digest, request.recipient),
                                    self.signing_key, recipient)
                 for digest, ct in zip(request.digests, cts, strict=True)}

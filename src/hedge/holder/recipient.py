@@ -29,12 +29,14 @@ def combine_answers(params: Parameters, request: CoDecryptionRequest,
                     answers: Mapping[str, Mapping[str, bytes]], recipient_key: X25519PrivateKey,
                     holders: Mapping[str, VerifyKey]) -> list[np.ndarray]:
     """The decrypted slot values of each ciphertext, from `answers` (by holder: what
-    `Holder.answer` returned). `KeyMismatchError` naming the holders that have not answered,
-    an answer from outside `holders`, or a ciphertext the request does not name; the sealed
-    shares' own errors as `open_share` raises them. Nothing is combined before every share
-    has been opened and checked."""
-    missing = sorted(set(holders) - set(answers))
-    strangers = sorted(set(answers) - set(holders))
+    `Holder.answer` returned). `holders`: every holder's verification key; the request's
+    `holders` (t-of-n), or all of them, must answer. `KeyMismatchError` naming the holders that
+    have not answered, an answer from outside them, or a ciphertext the request does not name;
+    the sealed shares' own errors as `open_share` raises them. Nothing is combined before
+    every share has been opened and checked."""
+    needed = list(holders) if request.holders is None else list(request.holders)
+    missing = sorted(set(needed) - set(answers))
+    strangers = sorted(set(answers) - set(needed))
     if missing or strangers:
         raise KeyMismatchError(
             f"request {request.request} needs a share from every holder"
@@ -57,5 +59,5 @@ def combine_answers(params: Parameters, request: CoDecryptionRequest,
                 raise SignatureError(f"the answer delivered as {holder}'s holds a share "
                                      f"{share.holder} signed; refusing it")
             shares.append(share)
-        values.append(combine(params, ct, shares, list(holders)))
+        values.append(combine(params, ct, shares, needed))
     return values

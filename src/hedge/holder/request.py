@@ -15,6 +15,8 @@ signature (`hedge.wire.signing`, the key every site pinned at enrolment) over:
   the holders' policies judge (`hedge.holder.policy`);
 * ``recipient``, ``recipient_key``: who learns the result and its X25519 key, to which every
   share is sealed (`hedge.wire.shares`);
+* ``holders``: for a key dealt t-of-n, the t holders that decrypt (each weighs its point for
+  exactly that set); null for an n-of-n key, which every holder decrypts;
 * ``issued``, ``expires``: Unix seconds; a holder refuses a request outside that window.
 
 What a holder learns from a request: these fields, all of which the cloud and the owner know
@@ -72,18 +74,21 @@ class CoDecryptionRequest:
     recipient_key: str
     issued: float
     expires: float
+    holders: tuple[str, ...] | None = None
 
     @classmethod
     def new(cls, *, consortium: str, job: str, kind: str, digests: list[str],
             uploads: list[Coverage], recipient: str, recipient_key: X25519PublicKey,
-            flooding: Flooding, lifetime: float = 24 * 3600.0) -> CoDecryptionRequest:
+            flooding: Flooding, holders: list[str] | None = None,
+            lifetime: float = 24 * 3600.0) -> CoDecryptionRequest:
         """A request with a fresh id, valid from now for `lifetime` seconds (`ParameterError`
         for fields out of range)."""
         now = time.time()
         raw = recipient_key.public_bytes_raw()
         request = cls(secrets.token_hex(16), consortium, job, kind, tuple(digests),
                       flooding.released, flooding.error_bound, tuple(uploads), recipient,
-                      base64.b64encode(raw).decode(), now, now + lifetime)
+                      base64.b64encode(raw).decode(), now, now + lifetime,
+                      None if holders is None else tuple(holders))
         try:
             return cls.from_payload(request.payload())
         except CorruptDataError as exc:
@@ -100,6 +105,7 @@ class CoDecryptionRequest:
         fields = asdict(self)
         fields["digests"] = list(self.digests)
         fields["uploads"] = [asdict(u) for u in self.uploads]
+        fields["holders"] = None if self.holders is None else list(self.holders)
         return {"version": 1, **fields}
 
     def sign(self, owner_key: SigningKey) -> dict[str, Any]:
@@ -143,7 +149,9 @@ class CoDecryptionRequest:
             raise f.fail("recipient_key", "an X25519 public key (32 bytes, base64)") from exc
         issued = f.number("issued", 0, 2.0**40)
         expires = f.number("expires", issued, issued + _MAX_LIFETIME, open_low=True)
+        holders = (None if f.fields.get("holders") is None else tuple(
+            f.strings("holders", min_items=1, max_items=64, max_length=128, distinct=True)))
         return cls(request, f.string("consortium", max_length=64),
                    f.string("job", max_length=128), f.string("kind", choices=KINDS),
                    tuple(digests), released, error_bound, tuple(uploads),
-                   f.string("recipient", max_length=128), key, issued, expires)
+                   f.string("recipient", max_length=128), key, issued, expires, holders)

@@ -74,6 +74,11 @@ class ThresholdShare:
         self._point = point
         self._scaled: np.ndarray | None = None
 
+    @property
+    def point(self) -> np.ndarray:
+        """S_j: [key primes, N] residues (what a holder's keystore keeps)."""
+        return self._point
+
     @classmethod
     def from_dealt(cls, params: Parameters, index: int,
                    received: Sequence[np.ndarray]) -> ThresholdShare:

@@ -417,7 +417,8 @@ def test_no_route_refuses_without_naming_its_error(client: TestClient, service: 
     tokens = {"none": None, "unknown": "hedge_guess", "admin": service.admin_token,
               "owner": owner, "site": site(client, cid, owner, "plant-1"),
               "stranger": consortium(client, service, stranger_keys, "globex")[1]}
-    valid = {"cid": str(cid), "job_id": "999", "sequence": "1", "name": "nobody", "key": "k1"}
+    valid = {"cid": str(cid), "job_id": "999", "sequence": "1", "name": "nobody", "key": "k1",
+             "rid": "0" * 32, "holder": "plant-1"}
     routes = [r for r in client.app.routes if isinstance(r, Route)]  # type: ignore[attr-defined]
     assert {r.path for r in routes} >= {"/v1/consortia/{cid}/jobs/{job_id}/result",
                                         "/v1/consortia/{cid}/deployments/latest"}

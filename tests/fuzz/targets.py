@@ -37,6 +37,8 @@ process (`functools.cache`), with the small `fast` preset and a single rotation 
 | share | `wire.shares.open_share` | CorruptDataError, KeyMismatchError, SignatureError |
 | codecryption_request | `CoDecryptionRequest.verify`, the payload signed | CorruptDataError, |
 | | | SignatureError |
+| request_package | `relay.RequestPackage.from_bytes` | CorruptDataError |
+| answer_package | `relay.Answer.from_bytes` | CorruptDataError |
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ from hedge.errors import (
     SignatureError,
     WrongPassphraseError,
 )
-from hedge.holder import CoDecryptionRequest, Coverage
 from hedge.ml import EncryptedDataset, LinearModel
 from hedge.ml.confusion import EncryptedConfusion
 from hedge.ml.evaluation import EncryptedEvaluation
@@ -87,6 +88,8 @@ from hedge.segmentation.run import KMeansResult
 from hedge.segmentation.segments import Segments
 from hedge.wire.package import AlertPolicy, build_package, new_package_key, open_package
 from hedge.wire.protocol import error_body
+from hedge.wire.relay import Answer, RequestPackage
+from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ShareContext, ciphertext_digest, open_share, seal_share
 from hedge.wire.signing import SigningKey, VerifyKey, canonical_json
 
@@ -538,6 +541,26 @@ def run_codecryption_request(data: bytes) -> str:
                    (CorruptDataError, SignatureError))
 
 
+def relay_seeds() -> list[bytes]:
+    """A request package (the fixture's request over one ciphertext) and an answer to it."""
+    ct = consortium().bundle.encrypt([0.5]).ciphertexts[0]
+    raw = bytes(ct.to_string())
+    owner, payload = request_fixture()
+    message = owner.sign(payload | {"digests": [hashlib.sha256(raw).hexdigest()]})
+    _, _, _, sealed = share_fixture()
+    return [RequestPackage(message, [raw]).to_bytes(),
+            Answer(payload["request"], "plant-1", {"ab" * 32: sealed[0]}).to_bytes(),
+            Answer(payload["request"], "plant-1", {}, "too few rows").to_bytes()]
+
+
+def run_request_package(data: bytes) -> str:
+    return outcome(lambda: RequestPackage.from_bytes(data), (CorruptDataError,))
+
+
+def run_answer_package(data: bytes) -> str:
+    return outcome(lambda: Answer.from_bytes(data), (CorruptDataError,))
+
+
 def _json_seeds(*docs: Any) -> Callable[[], list[bytes]]:
     return lambda: [json.dumps(d).encode() for d in docs]
 
@@ -585,6 +608,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            (CorruptDataError, KeyMismatchError)),
     Target("share", run_share, lambda: share_fixture()[3],
            (CorruptDataError, KeyMismatchError, SignatureError)),
+    Target("request_package", run_request_package, lambda: relay_seeds()[:1],
+           (CorruptDataError,)),
+    Target("answer_package", run_answer_package, lambda: relay_seeds()[1:],
+           (CorruptDataError,)),
     Target("codecryption_request", run_codecryption_request,
            lambda: [json.dumps(request_fixture()[1]).encode()],
            (CorruptDataError, SignatureError)),

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hedge.audit import AuditLog
 from hedge.ckks import EncryptedVector, preset
 from hedge.ckks.multiparty import HolderKeys, LocalConsortium, masked_for_release
-from hedge.holder import CoDecryptionRequest, Coverage, Holder, HolderPolicy
+from hedge.holder import Holder, HolderPolicy
+from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ciphertext_digest
 from hedge.wire.signing import SigningKey, VerifyKey
 

@@ -13,7 +13,8 @@ from hedge.audit import verify_log
 from hedge.ckks.multiparty import Flooding, HolderKeys
 from hedge.ckks.multiparty.threshold import deal
 from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError, SignatureError
-from hedge.holder import CoDecryptionRequest, Coverage, HolderPolicy, combine_answers
+from hedge.holder import HolderPolicy, combine_answers
+from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.signing import SigningKey
 from tests.holder.conftest import FAST, NAMES, UPLOADS, Setting, make_holder, weights
 

@@ -8,7 +8,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hedge.ckks.multiparty import Flooding
 from hedge.errors import ParameterError
-from hedge.holder import CoDecryptionRequest, Coverage, HolderPolicy
+from hedge.holder import HolderPolicy
+from hedge.wire.requests import CoDecryptionRequest, Coverage
 
 A1, A2, B1 = Coverage(1, "a", 400), Coverage(2, "a", 5), Coverage(3, "b", 300)
 

@@ -22,7 +22,9 @@ Routes (``Authorization: Bearer <token>`` on all but ``/health``; roles in docs/
 * ``PUT /v1/consortia/{cid}/sites/{name}/deployments/{sequence}`` (owner) — a model package for
   that site (signed, encrypted for the site: the cloud only relays it);
   ``GET /v1/consortia/{cid}/deployments/latest`` (site) — the newest package for the caller's
-  own site (``X-Hedge-Sequence`` header), 404 before the first.
+  own site (``X-Hedge-Sequence`` header), 404 before the first;
+* ``/v1/consortia/{cid}/codecryptions...`` (owner, sites as key holders) — co-decryption
+  requests and the holders' answers, relayed (`hedge.cloud.routes_codecrypt`).
 
 A token of another consortium gets 404 for everything of this one (no existence oracle).
 Every refusal (`hedge.wire.refusals`) is JSON ``{"detail", "error"}``: what went wrong and what to
@@ -54,6 +56,7 @@ from hedge.cloud.access import ConsortiumId, Who, member, site_named
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import no_keystore, parsed_dataset
 from hedge.cloud.db import Consortium, Database, Site, Token, Upload
+from hedge.cloud.routes_codecrypt import add_codecrypt_routes
 from hedge.cloud.routes_deploy import add_deployment_routes
 from hedge.cloud.routes_jobs import add_job_routes
 from hedge.cloud.sealing import Seal
@@ -81,7 +84,8 @@ _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # idempotency keys, whol
 MAX_JSON_BODY = 64 * 1024
 _CACHED_BUNDLES = 8  # encryption bundles the API keeps to parse uploads (26 MB at standard)
 _STREAMING = re.compile(
-    r"^/v1/consortia(/\d+/((uploads|sites/[^/]+/deployments)/[^/]+|models))?$")
+    r"^/v1/consortia(/\d+/((uploads|sites/[^/]+/deployments)/[^/]+|models|codecryptions"
+    r"(/[0-9a-f]{32}/answers/[^/]+)?))?$")
 
 
 class SiteSpec(BaseModel):
@@ -296,4 +300,5 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
     add_job_routes(app, db, blobs, max_upload, key_services=key_services,
                    min_job_rows=min_job_rows, seal=seal, max_evaluations=max_evaluations)
     add_deployment_routes(app, db, blobs)
+    add_codecrypt_routes(app, db, blobs)
     return app

@@ -35,7 +35,8 @@ from hedge.errors import DatabaseUnavailableError, HedgeError, ParameterError
 from hedge.files import private_file
 from hedge.wire.protocol import MAX_ID
 
-__all__ = ["CONNECT_TIMEOUT", "MAX_ID", "Base", "Consortium", "Database",
+__all__ = ["CONNECT_TIMEOUT", "MAX_ID", "Base", "CoDecryption", "CoDecryptionAnswer",
+           "Consortium", "Database",
            "DatabaseUnavailableError", "Deployment", "Job", "Site", "Token", "Upload",
            "database_url"]
 
@@ -132,6 +133,36 @@ class Deployment(Base):
     consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
     sequence: Mapped[int] = mapped_column(BigInteger)  # the owner's publication counter
+    blob: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+
+
+class CoDecryption(Base):
+    """A co-decryption request the owner posted for its holders (`hedge.cloud.routes_codecrypt`):
+    its package's blob (the signed request and the ciphertexts, opaque to the cloud) and the
+    holders it names."""
+
+    __tablename__ = "codecryption"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the request's id
+    consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
+    holders: Mapped[str] = mapped_column(Text)  # JSON list of names
+    expires: Mapped[float] = mapped_column()
+    blob: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[dt.datetime] = mapped_column(default=_now)
+
+
+class CoDecryptionAnswer(Base):
+    """One holder's answer to a co-decryption: its package's blob (sealed shares or a
+    refusal)."""
+
+    __tablename__ = "codecryption_answer"
+    __table_args__ = (UniqueConstraint("request_id", "holder"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("codecryption.id"))
+    holder: Mapped[str] = mapped_column(String(128))
+    refused: Mapped[bool] = mapped_column(default=False)
     blob: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     created: Mapped[dt.datetime] = mapped_column(default=_now)

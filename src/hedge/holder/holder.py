@@ -1,6 +1,6 @@
 """A key holder answering co-decryption requests: its share, its policy, its audit log.
 
-`Holder.answer` takes a signed request (`hedge.holder.request`) and the ciphertexts it names
+`Holder.answer` takes a signed request (`hedge.wire.requests`) and the ciphertexts it names
 (bytes, as the cloud relays them) and returns this holder's decryption share of each, signed
 by the holder and sealed to the request's recipient (`hedge.wire.shares`), or refuses. In
 order, before anything is decrypted: the owner's signature; the consortium (the key this
@@ -48,7 +48,7 @@ from hedge.errors import (
     PolicyError,
 )
 from hedge.holder.policy import HolderPolicy
-from hedge.holder.request import CoDecryptionRequest, Coverage
+from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ShareContext, ciphertext_digest, seal_share
 from hedge.wire.signing import SigningKey, VerifyKey
 

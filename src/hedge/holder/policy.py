@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hedge.errors import ParameterError
-from hedge.holder.request import KINDS, CoDecryptionRequest, Coverage
+from hedge.wire.requests import KINDS, CoDecryptionRequest, Coverage
 
 __all__ = ["HolderPolicy"]
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hedge.ckks.multiparty.decryption import combine
 from hedge.ckks.params import Parameters
 from hedge.errors import KeyMismatchError, SignatureError
-from hedge.holder.request import CoDecryptionRequest
+from hedge.wire.requests import CoDecryptionRequest
 from hedge.wire.shares import ShareContext, ciphertext_digest, open_share
 from hedge.wire.signing import VerifyKey
 

@@ -160,3 +160,40 @@ class CloudClient:
                                    "valid X-Hedge-Sequence header (a whole number expected); "
                                    "check that the URL is the cloud's")
         return int(sequence), r.content
+
+    # -- key holders (threshold mode) --------------------------------------------------------
+
+    def post_codecryption(self, cid: int, package: bytes) -> dict[str, Any]:
+        """Post a co-decryption request package (`hedge.wire.relay.RequestPackage`; owner).
+        Posting the same package again is safe (the cloud answers 200 for it)."""
+        result: dict[str, Any] = self._call("POST", f"/v1/consortia/{cid}/codecryptions",
+                                            content=package).json()
+        return result
+
+    def pending_codecryptions(self, cid: int) -> list[str]:
+        """The ids of the requests waiting for this token's holder (the owner or a site)."""
+        body = self._call("GET", f"/v1/consortia/{cid}/codecryptions/pending").json()
+        ids = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise CorruptDataError(f"the cloud at {self.url} answered no list of request ids")
+        return ids
+
+    def codecryption_package(self, cid: int, rid: str) -> bytes:
+        return self._call("GET", f"/v1/consortia/{cid}/codecryptions/{rid}/package").content
+
+    def answer_codecryption(self, cid: int, rid: str, holder: str,
+                            answer: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/v1/consortia/{cid}/codecryptions/{rid}/answers/{holder}",
+            content=answer).json()
+        return result
+
+    def codecryption(self, cid: int, rid: str) -> dict[str, Any]:
+        """Who answered, refused (with the reason) and is missing (owner)."""
+        result: dict[str, Any] = self._call(
+            "GET", f"/v1/consortia/{cid}/codecryptions/{rid}").json()
+        return result
+
+    def codecryption_answer(self, cid: int, rid: str, holder: str) -> bytes:
+        return self._call("GET",
+                          f"/v1/consortia/{cid}/codecryptions/{rid}/answers/{holder}").content

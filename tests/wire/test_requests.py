@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hedge.ckks.multiparty import Flooding
 from hedge.errors import CorruptDataError, ParameterError, SignatureError
-from hedge.holder import CoDecryptionRequest, Coverage
+from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.signing import SigningKey
 
 DIGEST = "ab" * 32

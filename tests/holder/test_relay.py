@@ -1,0 +1,136 @@
+"""Co-decryption through a real cloud service (SQLite, and PostgreSQL where it runs): the
+holders pull what waits for them and answer by their policy, the owner collects and combines;
+the cloud refuses what it can check, and a refusal or a silent holder is named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from hedge.cloud import CloudService
+from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError
+from hedge.holder import answer_pending, co_decrypt
+from hedge.wire.cloud_client import CloudClient
+from hedge.wire.relay import Answer, RequestPackage
+from hedge.wire.requests import Coverage
+from hedge.wire.signing import SigningKey
+from tests.holder.conftest import FAST, NAMES, Setting, weights
+
+
+class Relay:
+    """A cloud with the consortium's collective bundle, the plants enrolled, and a client per
+    holder (the owner's answers as holder 'owner')."""
+
+    def __init__(self, setting: Setting, service: CloudService) -> None:
+        self.setting = setting
+        admin = self.client(service.admin_token)
+        made = admin.create_consortium("acme", str(setting.owner_key.verify_key),
+                                       setting.consortium.bundle.to_bytes())
+        self.cid, owner = made["id"], made["token"]
+        self.clients = {"owner": self.client(owner)}
+        for name in NAMES[1:]:
+            self.clients[name] = self.client(self.clients["owner"].add_site(self.cid,
+                                                                           name)["token"])
+        self.service = service
+
+    def client(self, token: str) -> CloudClient:
+        return CloudClient("http://testserver", token, sleep=lambda _: None,
+                           http=TestClient(self.app))
+
+    @property
+    def app(self):  # type: ignore[no-untyped-def]
+        return self._app
+
+    def answer_all(self, *_: object) -> None:
+        for name, holder in self.setting.holders.items():
+            answer_pending(self.clients[name], self.cid, holder)
+
+
+@pytest.fixture
+def relay(setting: Setting, tmp_path: Path, db_url: str | None) -> Iterator[Relay]:
+    service = CloudService(tmp_path / "cloud", db_url, max_upload=64 * 2**20)
+    Relay._app = service.app()  # type: ignore[attr-defined]
+    yield Relay(setting, service)
+    service.close()
+
+
+def ciphertexts(relay: Relay, raw: list[bytes]) -> list:
+    context = relay.setting.consortium.bundle.engine.context
+    return [context.from_cipher_str(r) for r in raw]
+
+
+def test_holders_answer_through_the_cloud_and_the_owner_combines(relay: Relay) -> None:
+    s = relay.setting
+    vector, x = weights(s.consortium)
+    message, raw = s.request(vector, holders=list(NAMES))
+    got = co_decrypt(relay.clients["owner"], relay.cid, message, ciphertexts(relay, raw), FAST,
+                     s.recipient, s.verify, sleep=relay.answer_all)[0]
+    assert np.abs(got[:9] - x).max() < 0.05
+    state = relay.clients["owner"].codecryption(relay.cid, message["payload"]["request"])
+    assert state["answered"] == sorted(NAMES) and state["missing"] == []
+    assert all(relay.clients[n].pending_codecryptions(relay.cid) == [] for n in NAMES)
+    # the same package again is the same request; its answers are final
+    again = RequestPackage(message, raw).to_bytes()
+    assert relay.clients["owner"].post_codecryption(relay.cid, again)["holders"] == list(NAMES)
+
+
+def test_a_refusal_and_a_silent_holder_are_named(relay: Relay) -> None:
+    s = relay.setting
+    vector, _ = weights(s.consortium)
+    few = [Coverage(1, "plant-1", 400), Coverage(3, "plant-2", 7)]  # 7 rows of plant-2
+    message, raw = s.request(vector, few, holders=list(NAMES))
+    refusal = r"refused by .*plant-2 \(holder plant-2 refuses .*7 rows of plant-2"
+    with pytest.raises(PolicyError, match=refusal):
+        co_decrypt(relay.clients["owner"], relay.cid, message, ciphertexts(relay, raw), FAST,
+                   s.recipient, s.verify, sleep=relay.answer_all)
+    message, raw = s.request(vector, holders=list(NAMES))
+    ticks = iter(range(100))
+    with pytest.raises(PolicyError, match="not answered yet: owner, plant-1, plant-2"):
+        co_decrypt(relay.clients["owner"], relay.cid, message, ciphertexts(relay, raw), FAST,
+                   s.recipient, s.verify, timeout=3, sleep=lambda _: None,
+                   clock=lambda: float(next(ticks)))
+    # the request stays posted: the holders answer later, and the owner can collect
+    relay.answer_all()
+    rid = message["payload"]["request"]
+    assert relay.clients["owner"].codecryption(relay.cid, rid)["missing"] == []
+
+
+def test_the_cloud_refuses_what_it_can_check(relay: Relay) -> None:
+    s = relay.setting
+    owner, plant = relay.clients["owner"], relay.clients["plant-1"]
+    vector, _ = weights(s.consortium)
+    message, raw = s.request(vector, holders=list(NAMES))
+    forged = RequestPackage(SigningKey().sign(message["payload"]), raw).to_bytes()
+    with pytest.raises(CorruptDataError, match="signature does not verify"):
+        owner.post_codecryption(relay.cid, forged)
+    stranger, raw2 = s.request(vector, holders=["owner", "plant-9"])
+    with pytest.raises(PolicyError, match="plant-9"):
+        owner.post_codecryption(relay.cid, RequestPackage(stranger, raw2).to_bytes())
+    other, raw3 = s.request(vector, holders=list(NAMES), consortium="ab" * 16)
+    with pytest.raises(KeyMismatchError, match="not this consortium"):
+        owner.post_codecryption(relay.cid, RequestPackage(other, raw3).to_bytes())
+    with pytest.raises(CorruptDataError, match="not the ones its digests name"):
+        owner.post_codecryption(relay.cid, RequestPackage(message, [raw[0][:-8]]).to_bytes())
+    with pytest.raises(PolicyError, match="owner token"):
+        plant.post_codecryption(relay.cid, RequestPackage(message, raw).to_bytes())
+    # posted: only the holders it names see it, each answers for itself, with its shares
+    pair, raw4 = s.request(vector, holders=["owner", "plant-2"])
+    rid = owner.post_codecryption(relay.cid, RequestPackage(pair, raw4).to_bytes())["request"]
+    assert plant.pending_codecryptions(relay.cid) == []
+    with pytest.raises(PolicyError, match="does not name plant-1"):
+        plant.codecryption_package(relay.cid, rid)
+    wrong = Answer(rid, "plant-2", {}, "no").to_bytes()
+    with pytest.raises(PolicyError, match="only plant-2 answers"):
+        plant.answer_codecryption(relay.cid, rid, "plant-2", wrong)
+    mismatched = Answer(rid, "plant-2", {"00" * 32: b"x"}).to_bytes()
+    with pytest.raises(CorruptDataError, match="not plant-2's"):
+        relay.clients["plant-2"].answer_codecryption(relay.cid, rid, "plant-2", mismatched)
+    relay.clients["plant-2"].answer_codecryption(relay.cid, rid, "plant-2", wrong)
+    with pytest.raises(PolicyError, match="an answer is final"):
+        relay.clients["plant-2"].answer_codecryption(relay.cid, rid, "plant-2", Answer(
+            rid, "plant-2", {}, "changed my mind").to_bytes())
+    assert owner.codecryption(relay.cid, rid)["refused"] == {"plant-2": "no"}

@@ -4,6 +4,7 @@ The package exports the whole exception tree (`hedge.errors`), so that `except
 hedge.SomeError` works for any error hedge raises on purpose."""
 
 from hedge.errors import (
+    ApprovalPendingError,
     BufferFullError,
     CloudUnavailableError,
     CorruptDataError,
@@ -29,6 +30,7 @@ from hedge.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApprovalPendingError",
     "BufferFullError",
     "CloudUnavailableError",
     "CorruptDataError",

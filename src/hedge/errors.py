@@ -14,6 +14,7 @@ HedgeError                      root: catch this to handle any hedge failure
 ├── PolicyError                 an operation is refused by a policy (release limits, budgets)
 │   ├── TooLargeError           a body beyond a service's size limit (upload, refresh)
 │   ├── JobLostError            a worker no longer owns its job (the cloud's job queue)
+│   ├── ApprovalPendingError    a key holder waits for its operator's approval of a request
 │   └── BufferFullError         the edge's buffer is at its limit
 │       └── TooLargeForBufferError  one intake larger than the whole buffer
 ├── ShapeError                  operand lengths or matrix shapes do not fit together
@@ -30,6 +31,7 @@ Every message says what went wrong and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalPendingError",
     "BufferFullError",
     "CloudUnavailableError",
     "CorruptDataError",
@@ -113,6 +115,11 @@ class TooLargeError(PolicyError):
 
 class JobLostError(PolicyError):
     """The worker no longer owns the job (it was presumed dead and the job requeued)."""
+
+
+class ApprovalPendingError(PolicyError):
+    """A key holder answers this co-decryption request only once its operator approved it
+    (its policy says so); nothing was decrypted or counted, the request stays pending."""
 
 
 class BufferFullError(PolicyError):

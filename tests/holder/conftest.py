@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hedge.audit import AuditLog
 from hedge.ckks import EncryptedVector, preset
-from hedge.ckks.multiparty import HolderKeys, LocalConsortium, masked_for_release
+from hedge.ckks.multiparty import Flooding, HolderKeys, LocalConsortium
 from hedge.holder import Holder, HolderPolicy
 from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ciphertext_digest
@@ -43,9 +43,10 @@ class Setting:
 
     def request(self, vector: EncryptedVector, uploads: list[Coverage] = UPLOADS, *,
                 kind: str = "model", **fields: object) -> tuple[dict, list[bytes]]:
-        """A signed request for `vector`, masked to its values, and its ciphertexts' bytes."""
-        masked, flooding = masked_for_release(vector)
-        cts = masked.ciphertexts
+        """A signed request for `vector`, to be masked to its values (by every holder), and
+        its ciphertexts' bytes."""
+        cts = vector.ciphertexts
+        flooding = Flooding(released=min(vector.length, FAST.slot_count))
         request = CoDecryptionRequest.new(
             consortium=self.consortium.bundle.fingerprint, job="job-1", kind=kind,
             digests=[ciphertext_digest(c) for c in cts], uploads=uploads, recipient="owner",

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 
 from hedge.cloud import CloudService
 from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError
-from hedge.holder import answer_pending, co_decrypt
+from hedge.holder import HolderPolicy, answer_pending, co_decrypt
 from hedge.wire.cloud_client import CloudClient
 from hedge.wire.relay import Answer, RequestPackage
 from hedge.wire.requests import Coverage
 from hedge.wire.signing import SigningKey
-from tests.holder.conftest import FAST, NAMES, Setting, weights
+from tests.holder.conftest import FAST, NAMES, Setting, make_holder, weights
 
 
 class Relay:
@@ -134,3 +134,29 @@ def test_the_cloud_refuses_what_it_can_check(relay: Relay) -> None:
         relay.clients["plant-2"].answer_codecryption(relay.cid, rid, "plant-2", Answer(
             rid, "plant-2", {}, "changed my mind").to_bytes())
     assert owner.codecryption(relay.cid, rid)["refused"] == {"plant-2": "no"}
+    with pytest.raises(PolicyError, match="stands for the owner"):  # no site poses as it
+        owner.add_site(relay.cid, "owner")
+
+
+def test_an_approval_names_the_request_it_approves(relay: Relay, setting: Setting) -> None:
+    logs: list = []
+    careful, _ = make_holder(setting.root / "careful", setting.consortium, "plant-1",
+                             setting.owner_key.verify_key,
+                             HolderPolicy(site="plant-1", approval="operator"), logs)
+    vector, _ = weights(setting.consortium)
+    owner, plant = relay.clients["owner"], relay.clients["plant-1"]
+    seen, raw = setting.request(vector, holders=list(NAMES))
+    unseen, raw2 = setting.request(vector, holders=list(NAMES))
+    for message, cts in ((seen, raw), (unseen, raw2)):
+        owner.post_codecryption(relay.cid, RequestPackage(message, cts).to_bytes())
+    first, second = seen["payload"]["request"], unseen["payload"]["request"]
+    outcomes = answer_pending(plant, relay.cid, careful, approved={first: "alice"})
+    assert outcomes == {first: "answered", second: "awaiting approval"}
+    assert plant.pending_codecryptions(relay.cid) == [second]
+    # the record of answered requests the holders share
+    assert [m["payload"]["request"] for m in plant.answered_codecryptions(relay.cid)] == [first]
+    expired, raw3 = setting.request(vector, holders=list(NAMES), expires=1.0, issued=0.5)
+    with pytest.raises(PolicyError, match="expired"):
+        owner.post_codecryption(relay.cid, RequestPackage(expired, raw3).to_bytes())
+    for log in logs:
+        log.close()

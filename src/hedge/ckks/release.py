@@ -83,6 +83,13 @@ def standard_normal(n: int) -> np.ndarray:
     return np.asarray(np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2))
 
 
+def uniform(n: int, bound: float) -> np.ndarray:
+    """n values uniform in [-bound, bound] from the operating system's CSPRNG (53-bit
+    resolution): the masks of the refresh protocols."""
+    raw = np.frombuffer(os.urandom(8 * n), dtype=np.uint64)
+    return np.asarray((raw >> np.uint64(11)).astype(np.float64) / 2.0**53 * 2 - 1) * bound
+
+
 def flooding_sigma(error_bound: float, released: int, max_releases: int) -> float:
     """Standard deviation of the flooding noise for `released` values per release."""
     return error_bound * math.sqrt(max_releases * released)

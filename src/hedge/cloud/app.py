@@ -56,7 +56,7 @@ from hedge.cloud.access import ConsortiumId, Who, member, site_named
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.checks import no_keystore, parsed_dataset
 from hedge.cloud.db import Consortium, Database, Site, Token, Upload
-from hedge.cloud.routes_codecrypt import add_codecrypt_routes
+from hedge.cloud.routes_codecrypt import OWNER_HOLDER, add_codecrypt_routes
 from hedge.cloud.routes_deploy import add_deployment_routes
 from hedge.cloud.routes_jobs import add_job_routes
 from hedge.cloud.sealing import Seal
@@ -175,6 +175,10 @@ def create_app(db: Database, blobs: BlobStore, *, max_upload: int = DEFAULT_MAX_
     @app.post("/v1/consortia/{cid}/sites", status_code=status.HTTP_201_CREATED)
     def add_site(cid: ConsortiumId, spec: SiteSpec, who: Who) -> Created:
         member(who, cid, "owner")
+        if spec.name == OWNER_HOLDER:
+            raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
+                f"the name {OWNER_HOLDER!r} stands for the owner among the key holders; "
+                "choose another name for the site"))
         try:  # unique per consortium: a second site of that name is a conflict
             with db.session() as s:
                 site = Site(consortium_id=cid, name=spec.name)

@@ -147,6 +147,7 @@ class CoDecryption(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the request's id
     consortium_id: Mapped[int] = mapped_column(ForeignKey("consortium.id"))
     holders: Mapped[str] = mapped_column(Text)  # JSON list of names
+    message: Mapped[str] = mapped_column(Text)  # the signed request (JSON), for the record
     expires: Mapped[float] = mapped_column()
     blob: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)

@@ -9,7 +9,9 @@ holder the request names, for that request and its ciphertexts.
 * ``POST /v1/consortia/{cid}/codecryptions`` (owner): a request package; 201 (200 for the same
   package again, 409 for another under the same request id).
 * ``GET /v1/consortia/{cid}/codecryptions/pending`` (owner or site): the ids of the unexpired
-  requests that name the caller and that it has not answered.
+  requests that name the caller and that it has not answered; ``.../answered``: the signed
+  messages of the requests some holder answered (the holders' shared record: with a key dealt
+  t-of-n, no holder sees every request, and each compares a new one against these).
 * ``GET /v1/consortia/{cid}/codecryptions/{rid}/package`` (a holder it names): the package.
 * ``PUT /v1/consortia/{cid}/codecryptions/{rid}/answers/{holder}`` (that holder): its answer
   package (200 for the same again, 409 for another).
@@ -26,6 +28,7 @@ from fastapi import FastAPI, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hedge.cloud.access import ConsortiumId, Who, member
@@ -37,19 +40,36 @@ from hedge.wire.relay import MAX_PACKAGE, Answer, RequestPackage
 from hedge.wire.requests import CoDecryptionRequest
 from hedge.wire.signing import VerifyKey
 
-__all__ = ["add_codecrypt_routes"]
+__all__ = ["OWNER_HOLDER", "add_codecrypt_routes"]
 
 RequestId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the request's id")]
 HolderName = Annotated[str, Path(min_length=1, max_length=128)]
-_OWNER = "owner"
-_PENDING_LIMIT = 16
+#: The owner's name among the key holders (no site may take it, `hedge.cloud.app`).
+OWNER_HOLDER = "owner"
+_PENDING_LIMIT = 256
+
+
+def _conflict(message: str) -> Refusal:
+    return Refusal(status.HTTP_409_CONFLICT, PolicyError(message))
+
+
+def _flush(s: Session, raced: str) -> None:
+    """Write the new row now: one written meanwhile by a request like this one (the unique
+    constraint) is a 409 that says to try again, not a 500."""
+    try:
+        s.flush()
+    except IntegrityError:
+        raise _conflict(raced) from None
 
 
 def _holder_name(s: Session, who: Any) -> str:
     if who.role == "owner":
-        return _OWNER
+        return OWNER_HOLDER
     site = s.get(Site, who.site_id)
     assert site is not None  # a site token always has its site
+    if site.name == OWNER_HOLDER:  # enrolled before the name was reserved
+        raise Refusal(status.HTTP_403_FORBIDDEN, PolicyError(
+            f"a site named {OWNER_HOLDER!r} cannot be a key holder: the name is the owner's"))
     return site.name
 
 
@@ -91,21 +111,23 @@ def add_codecrypt_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
                 raise CorruptDataError(f"request {req.request} names no holders; the cloud "
                                        "relays a request to the holders it names")
             names = set(s.scalars(select(Site.name).where(Site.consortium_id == cid)))
-            unknown = sorted(set(req.holders) - names - {_OWNER})
+            unknown = sorted(set(req.holders) - names - {OWNER_HOLDER})
             if unknown:
                 raise Refusal(status.HTTP_404_NOT_FOUND, PolicyError(
                     f"request {req.request} names holders that are neither the owner nor "
                     f"sites of this consortium: {', '.join(unknown)}"))
+            if req.expires <= time.time():
+                raise PolicyError(f"request {req.request} expired; sign a new one")
             old = s.get(CoDecryption, req.request)
             if old is not None and (old.blob != writer.digest or old.consortium_id != cid):
-                raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
-                    f"request {req.request} was posted before with other contents; a request "
-                    "is signed once, with a fresh id"))
+                raise _conflict(f"request {req.request} was posted before with other "
+                                "contents; a request is signed once, with a fresh id")
             if old is None:
                 s.add(CoDecryption(id=req.request, consortium_id=cid,
-                                   holders=json.dumps(list(req.holders)), expires=req.expires,
+                                   holders=json.dumps(list(req.holders)),
+                                   message=json.dumps(package.message), expires=req.expires,
                                    blob=writer.digest, size=writer.size))
-                s.flush()
+                _flush(s, f"request {req.request} was posted at the same time; post it again")
             writer.commit()
             response.status_code = status.HTTP_200_OK if old else status.HTTP_201_CREATED
             return {"request": req.request, "holders": list(req.holders)}
@@ -124,6 +146,16 @@ def add_codecrypt_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
                        if r.id not in answered and name in json.loads(r.holders)]
         return {"holder": name, "requests": waiting[:_PENDING_LIMIT]}
 
+    @app.get(base + "/answered")
+    def answered(cid: ConsortiumId, who: Who) -> dict[str, Any]:
+        member(who, cid, "owner", "site")
+        with db.session() as s:
+            ids = set(s.scalars(select(CoDecryptionAnswer.request_id).where(
+                CoDecryptionAnswer.refused.is_(False))))
+            rows = s.scalars(select(CoDecryption).where(CoDecryption.consortium_id == cid)
+                             .order_by(CoDecryption.created))
+            return {"messages": [json.loads(r.message) for r in rows if r.id in ids]}
+
     @app.get(base + "/{rid}/package")
     def package(cid: ConsortiumId, rid: RequestId, who: Who) -> StreamingResponse:
         member(who, cid, "owner", "site")
@@ -138,8 +170,14 @@ def add_codecrypt_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
     async def answer(cid: ConsortiumId, rid: RequestId, holder: HolderName, request: Request,
                      who: Who, response: Response) -> dict[str, Any]:
         member(who, cid, "owner", "site")
-        writer = await blobs.put_stream(request.stream(), MAX_PACKAGE)
+        limit = await run_in_threadpool(_answer_limit, cid, rid)
+        writer = await blobs.put_stream(request.stream(), limit)
         return await run_in_threadpool(_answer, cid, rid, holder, who, writer, response)
+
+    def _answer_limit(cid: int, rid: str) -> int:
+        """An answer holds one share per ciphertext, each smaller than its ciphertext."""
+        with db.session() as s:
+            return _row(s, cid, rid).size + (1 << 20)
 
     def _answer(cid: int, rid: str, holder: str, who: Any, writer: BlobWriter,
                 response: Response) -> dict[str, Any]:
@@ -150,8 +188,7 @@ def add_codecrypt_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
                     f"only {holder} answers for {holder}; this token is another holder's"))
             _named(row, holder)
             got = Answer.from_bytes(writer.path.read_bytes())
-            digests = RequestPackage.from_bytes(blobs.read(row.blob)).message["payload"][
-                "digests"]
+            digests = json.loads(row.message)["payload"]["digests"]
             if got.request != rid or got.holder != holder or (
                     got.refused is None and list(got.shares) != digests):
                 raise CorruptDataError(f"this answer is not {holder}'s to request {rid} and "
@@ -159,13 +196,13 @@ def add_codecrypt_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
             old = s.scalar(select(CoDecryptionAnswer).where(
                 CoDecryptionAnswer.request_id == rid, CoDecryptionAnswer.holder == holder))
             if old is not None and old.blob != writer.digest:
-                raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
-                    f"{holder} answered request {rid} before, otherwise; an answer is final"))
+                raise _conflict(f"{holder} answered request {rid} before, otherwise; an "
+                                "answer is final")
             if old is None:
                 s.add(CoDecryptionAnswer(request_id=rid, holder=holder,
                                          refused=got.refused is not None, blob=writer.digest,
                                          size=writer.size))
-                s.flush()
+                _flush(s, f"{holder} answered request {rid} at the same time; answer again")
             writer.commit()
             response.status_code = status.HTTP_200_OK if old else status.HTTP_201_CREATED
             return {"request": rid, "holder": holder, "refused": got.refused is not None}

@@ -13,6 +13,11 @@ against its own record of what it answered before (its audit log, `hedge.audit`)
   differ by a few rows give those rows' contribution by subtraction (the rule the cloud
   applies to jobs, `hedge.cloud.differencing`, applied again by the holders, who need not
   trust the cloud);
+* the request's noise is sized for at least `min_error_bound` per value (default the
+  single-key release's bound, 2^-16): a smaller bound would flood too little;
+* at most `max_evaluations` evaluations over the same uploads (each evaluation's model is the
+  owner's choice, and a sweep of steep models reads rows off the counts: the cloud's
+  `too_many_evaluations` again);
 * the holder's co-decryption budget (`hedge.ckks.multiparty.HolderKeys`) covers the request's
   ciphertexts;
 * with `approval` "operator", a person at the holder approved it (a site whose config says so);
@@ -27,10 +32,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hedge.ckks.release import DEFAULT_ERROR_BOUND
 from hedge.errors import ParameterError
 from hedge.wire.requests import KINDS, CoDecryptionRequest, Coverage
 
-__all__ = ["HolderPolicy"]
+__all__ = ["Answered", "HolderPolicy"]
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A request answered before (by this holder, or by others as the cloud records it)."""
+
+    request: str
+    kind: str
+    uploads: tuple[Coverage, ...]
 
 
 @dataclass(frozen=True)
@@ -42,13 +57,18 @@ class HolderPolicy:
     min_rows: int = 20
     min_difference: int = 20
     approval: str = "auto"
+    min_error_bound: float = DEFAULT_ERROR_BOUND
+    max_evaluations: int = 8
 
     def __post_init__(self) -> None:
         if not set(self.kinds) <= set(KINDS) or not self.kinds:
             raise ParameterError(f"a holder answers kinds among {list(KINDS)}, not "
                                  f"{list(self.kinds)}")
-        if self.min_rows < 1 or self.min_difference < 1:
-            raise ParameterError("min_rows and min_difference must be at least 1")
+        if self.min_rows < 1 or self.min_difference < 1 or self.max_evaluations < 1:
+            raise ParameterError("min_rows, min_difference and max_evaluations must be at "
+                                 "least 1")
+        if not 2.0**-40 <= self.min_error_bound <= 2.0**10:
+            raise ParameterError("min_error_bound must lie in [2^-40, 2^10]")
         if self.approval not in ("auto", "operator"):
             raise ParameterError(f"approval is 'auto' or 'operator', not {self.approval!r}")
 
@@ -56,11 +76,20 @@ class HolderPolicy:
         return [self.site] if self.site is not None else sorted({u.site for u in uploads})
 
     def refusal(self, request: CoDecryptionRequest,
-                earlier: Iterable[tuple[str, list[Coverage]]]) -> str | None:
-        """Why `request` is refused under this policy, given the `earlier` requests this
-        holder answered (their ids and uploads), or None."""
+                earlier: Iterable[Answered]) -> str | None:
+        """Why `request` is refused under this policy, given the `earlier` requests answered,
+        or None."""
+        earlier = list(earlier)
+        return (self._by_itself(request) or self._evaluations(request, earlier)
+                or self._difference(request, earlier))
+
+    def _by_itself(self, request: CoDecryptionRequest) -> str | None:
+        """Its kind, its noise, its rows."""
         if request.kind not in self.kinds:
             return f"this holder does not co-decrypt {request.kind} results"
+        if request.error_bound < self.min_error_bound:
+            return (f"its noise is sized for an error bound of {request.error_bound:.3g} per "
+                    f"value; this holder floods for at least {self.min_error_bound:.3g}")
         if request.rows < self.min_rows:
             return (f"the result covers {request.rows} rows; this holder co-decrypts results "
                     f"of at least {self.min_rows}")
@@ -69,9 +98,24 @@ class HolderPolicy:
             if 0 < rows < self.min_rows:
                 return (f"the result covers {rows} rows of {site}; this holder co-decrypts "
                         f"none or at least {self.min_rows} of a site")
+        return None
+
+    def _evaluations(self, request: CoDecryptionRequest,
+                     earlier: list[Answered]) -> str | None:
+        same = {u.upload for u in request.uploads}
+        evaluations = [e.request for e in earlier if e.kind == "evaluation"
+                       and {u.upload for u in e.uploads} == same]
+        if request.kind == "evaluation" and len(evaluations) >= self.max_evaluations:
+            return (f"{len(evaluations)} evaluations over these uploads were answered before; "
+                    f"this holder answers at most {self.max_evaluations} (the counts of models "
+                    "chosen for them could be read back to rows): evaluate on other uploads")
+        return None
+
+    def _difference(self, request: CoDecryptionRequest,
+                    earlier: list[Answered]) -> str | None:
         mine = {u.upload: u for u in request.uploads}
-        for other, covered in earlier:
-            theirs = {u.upload: u for u in covered}
+        for done in earlier:
+            theirs = {u.upload: u for u in done.uploads}
             differ = [mine.get(i) or theirs[i] for i in sorted(mine.keys() ^ theirs.keys())]
             groups = {f"of {site}": [u for u in differ if u.site == site]
                       for site in self._protected(differ)}
@@ -80,9 +124,9 @@ class HolderPolicy:
             for where, part in groups.items():
                 rows = sum(u.rows for u in part)
                 if 0 < rows < self.min_difference:
-                    return (f"its uploads differ from those of request {other} in {rows} rows "
-                            f"{where} (uploads {[u.upload for u in part]}): the two results "
-                            "would give those rows by subtraction; this holder answers no "
-                            f"request that differs from an earlier one by fewer than "
-                            f"{self.min_difference}. Name the same uploads, or enough more")
+                    return (f"its uploads differ from those of request {done.request} in "
+                            f"{rows} rows {where} (uploads {[u.upload for u in part]}): the "
+                            "two results would give those rows by subtraction; this holder "
+                            "answers no request that differs from an earlier one by fewer "
+                            f"than {self.min_difference}. Name the same uploads, or enough more")
         return None

@@ -14,7 +14,8 @@ import numpy as np
 import seal
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hedge.ckks.multiparty.decryption import combine
+from hedge.ckks.multiparty.decryption import DecryptionShare, combine, mask_ciphertext
+from hedge.ckks.multiparty.ring import ring_for
 from hedge.ckks.params import Parameters
 from hedge.errors import KeyMismatchError, SignatureError
 from hedge.wire.requests import CoDecryptionRequest
@@ -32,8 +33,9 @@ def combine_answers(params: Parameters, request: CoDecryptionRequest,
     `Holder.answer` returned). `holders`: every holder's verification key; the request's
     `holders` (t-of-n), or all of them, must answer. `KeyMismatchError` naming the holders that
     have not answered, an answer from outside them, or a ciphertext the request does not name;
-    the sealed shares' own errors as `open_share` raises them. Nothing is combined before
-    every share has been opened and checked."""
+    the sealed shares' own errors as `open_share` raises them. `ciphertexts` are the ones the
+    request names (unmasked: where it releases a few values, each is masked here as every
+    holder masked it). Nothing is combined before every share has been opened and checked."""
     needed = list(holders) if request.holders is None else list(request.holders)
     missing = sorted(set(needed) - set(answers))
     strangers = sorted(set(answers) - set(needed))
@@ -46,8 +48,8 @@ def combine_answers(params: Parameters, request: CoDecryptionRequest,
     if digests != list(request.digests):
         raise KeyMismatchError(f"these ciphertexts are not the ones request "
                                f"{request.request} names")
-    values = []
-    for ct, digest in zip(ciphertexts, digests, strict=True):
+    opened: list[list[DecryptionShare]] = []
+    for digest in digests:
         context = ShareContext(request.request, digest, request.recipient)
         shares = []
         for holder, answer in answers.items():
@@ -59,5 +61,11 @@ def combine_answers(params: Parameters, request: CoDecryptionRequest,
                 raise SignatureError(f"the answer delivered as {holder}'s holds a share "
                                      f"{share.holder} signed; refusing it")
             shares.append(share)
-        values.append(combine(params, ct, shares, needed))
-    return values
+        opened.append(shares)
+    engine = ring_for(params).engine
+    # the holders masked each ciphertext themselves (`Holder`): the same mask here gives the
+    # same c0
+    masked = [ct if request.released is None else mask_ciphertext(engine, ct, request.released)
+              for ct in ciphertexts]
+    return [combine(params, ct, shares, needed)
+            for ct, shares in zip(masked, opened, strict=True)]

@@ -3,8 +3,9 @@ request and collects the answers (`hedge.cloud.routes_codecrypt` relays both).
 
 A holder behind a factory firewall opens no port: `answer_pending` pulls the requests that
 name it, answers each by its `Holder` (its policy, its budget, its audit log) and puts the
-answer, or its refusal with the reason, back. An operator's approval (`approved_by`) is for the
-requests a person looked at; without it, a holder whose policy asks for one leaves them waiting.
+answer, or its refusal with the reason, back. An operator's approval names the request a person
+looked at (`approved`, by request id); a holder whose policy asks for one leaves the others
+waiting.
 
 `co_decrypt` is the recipient's side: it posts the request package, waits for every holder the
 request names (polling, up to `timeout` seconds), stops at the first refusal with its reason,
@@ -22,7 +23,13 @@ import seal
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hedge.ckks.params import Parameters
-from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError
+from hedge.errors import (
+    ApprovalPendingError,
+    CorruptDataError,
+    DepthExhaustedError,
+    KeyMismatchError,
+    PolicyError,
+)
 from hedge.holder.holder import Holder
 from hedge.holder.recipient import combine_answers
 from hedge.wire.cloud_client import CloudClient
@@ -34,26 +41,33 @@ __all__ = ["answer_pending", "co_decrypt"]
 
 
 def answer_pending(client: CloudClient, cid: int, holder: Holder, *,
-                   approved_by: str | None = None) -> dict[str, str]:
+                   approved: Mapping[str, str] | None = None) -> dict[str, str]:
     """Answer every request waiting for `holder` at the cloud: {request id: "answered",
-    "refused: <reason>" or "awaiting approval"}. A refusal is put back as the holder's answer
-    (final); a request awaiting approval stays pending. The cloud being away raises
-    `CloudUnavailableError`: nothing is lost, call again."""
+    "refused: <reason>" or "awaiting approval"}. `approved`: the requests an operator of the
+    holder approved, by id, each with who approved it (a policy with ``approval =
+    "operator"`` answers those alone). A refusal is put back as the holder's answer (final),
+    also for a package or request that is not what it claims, so that one bad request blocks
+    no other; a request awaiting approval stays pending. The differencing compares against
+    the requests the cloud records as answered by any holder, as well as the holder's own
+    log. The cloud being away raises `CloudUnavailableError`: nothing is lost, call again."""
+    approved = approved or {}
     outcomes = {}
-    for rid in client.pending_codecryptions(cid):
-        package = RequestPackage.from_bytes(client.codecryption_package(cid, rid))
-        if package.request_id != rid:
-            raise CorruptDataError(f"the cloud answered another request's package for {rid}")
+    pending = client.pending_codecryptions(cid)
+    known = client.answered_codecryptions(cid) if pending else []
+    for rid in pending:
         try:
-            shares = holder.answer(package.message, package.ciphertexts, approved_by=approved_by)
+            package = RequestPackage.from_bytes(client.codecryption_package(cid, rid))
+            if package.request_id != rid:
+                raise CorruptDataError(f"the cloud relayed another request's package as {rid}")
+            shares = holder.answer(package.message, package.ciphertexts,
+                                   approved_by=approved.get(rid), known=known)
             answer, outcomes[rid] = Answer(rid, holder.name, shares), "answered"
-        except PolicyError as exc:
-            if str(exc).startswith("awaiting approval"):
-                outcomes[rid] = "awaiting approval"
-                continue
-            answer, outcomes[rid] = Answer(rid, holder.name, {}, str(exc)[:2000]), f"refused: {exc}"
-        except (CorruptDataError, KeyMismatchError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"[:2000]
+        except ApprovalPendingError:
+            outcomes[rid] = "awaiting approval"
+            continue
+        except (PolicyError, CorruptDataError, KeyMismatchError, DepthExhaustedError) as exc:
+            reason = (str(exc) if type(exc) is PolicyError
+                      else f"{type(exc).__name__}: {exc}")[:2000]
             answer, outcomes[rid] = Answer(rid, holder.name, {}, reason), f"refused: {reason}"
         client.answer_codecryption(cid, rid, holder.name, answer.to_bytes())
     return outcomes

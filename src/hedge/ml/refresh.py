@@ -13,13 +13,13 @@ it re-encrypts, so that no decryption can make its answer differ.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from hedge.ckks import EncryptedVector, Parameters
+from hedge.ckks.release import uniform
 from hedge.errors import CorruptDataError, ParameterError
 from hedge.ml.layout import RowLayout
 
@@ -64,11 +64,6 @@ class CollectiveRefresher(Protocol):
                 layout: Callable[[np.ndarray], np.ndarray]) -> EncryptedVector: ...
 
 
-def _uniform(n: int) -> np.ndarray:
-    raw = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64)
-    return np.asarray((raw >> np.uint64(11)).astype(np.float64) / 2.0**53 * 2 - 1) * MASK_RANGE
-
-
 def _cut(w: EncryptedVector, layout: RowLayout, scale: float, *,
          masked: bool) -> EncryptedVector:
     """The model's `layout.columns` values of `w`, times `scale`, at `refresh_level`: cut out
@@ -95,7 +90,7 @@ def refresh_tiled(client: RefreshClient, job_id: str, w: EncryptedVector,
     every row. `DepthExhaustedError` if the weights are too low for the cut to land at the
     refresh level: refresh one level earlier."""
     compact = _cut(w, layout, scale, masked=False)
-    mask = _uniform(layout.columns)
+    mask = uniform(layout.columns, MASK_RANGE)
     masked = (compact + mask).to_bytes()
     fresh = EncryptedVector.from_bytes(client.refresh(job_id, masked), w.bundle)
     if fresh.length != w.length:

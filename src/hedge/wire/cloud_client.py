@@ -178,6 +178,15 @@ class CloudClient:
             raise CorruptDataError(f"the cloud at {self.url} answered no list of request ids")
         return ids
 
+    def answered_codecryptions(self, cid: int) -> list[Any]:
+        """The signed messages of the requests some holder answered (the holders' shared
+        record for their differencing; each holder verifies them)."""
+        body = self._call("GET", f"/v1/consortia/{cid}/codecryptions/answered").json()
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            raise CorruptDataError(f"the cloud at {self.url} answered no list of requests")
+        return messages
+
     def codecryption_package(self, cid: int, rid: str) -> bytes:
         return self._call("GET", f"/v1/consortia/{cid}/codecryptions/{rid}/package").content
 

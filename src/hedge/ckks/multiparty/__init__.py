@@ -16,9 +16,11 @@ from hedge.ckks.multiparty.decryption import (
     MASKED_VALUE_BOUND,
     DecryptionShare,
     Flooding,
+    canonical_scale,
     combine,
     combine_plaintext,
     decryption_share,
+    mask_ciphertext,
     masked_for_release,
 )
 from hedge.ckks.multiparty.keygen import (
@@ -55,6 +57,7 @@ __all__ = [
     "LocalConsortium",
     "RefreshShare",
     "RelinRound",
+    "canonical_scale",
     "collective_bundle",
     "collective_galois_keys",
     "collective_public_key",
@@ -63,6 +66,7 @@ __all__ = [
     "combine_plaintext",
     "combine_refresh",
     "decryption_share",
+    "mask_ciphertext",
     "mask_range",
     "masked_for_release",
     "refresh_share",

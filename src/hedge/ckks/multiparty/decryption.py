@@ -39,9 +39,11 @@ unmasked, and 0.012 for a single-key release of the same 9 values (its Q is 2^16
 combined coefficients must stay below q_0 / 2: six sigma for 16 holders is far below 2^-10
 of it on every preset (tested), so no level is spent on the flooding itself.
 
-The argument covers honestly computed ciphertexts (each slot's error within its bound, and a
-mask where the request says so): holders see only c1 and cannot check either, which is the
-semi-honest assumption docs/security.md states.
+The argument covers honestly computed ciphertexts: each slot's error within its bound, which
+a holder cannot check from the ciphertext (the semi-honest assumption docs/security.md
+states). What a holder can check it does not take on trust: the noise is sized at the scale
+of the ciphertext's level, never at the scale a ciphertext claims (`canonical_scale`), and the
+mask is applied by each holder itself (`mask_ciphertext`, deterministic), not by whoever asks.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from typing import Protocol
 import numpy as np
 import seal
 
+from hedge.ckks._engine import Engine
 from hedge.ckks.multiparty import _layout, _rns
 from hedge.ckks.multiparty.ring import Ring, ring_for
 from hedge.ckks.params import Parameters
@@ -62,8 +65,8 @@ from hedge.ckks.vector import EncryptedVector
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError
 
 __all__ = ["DEFAULT_MAX_DECRYPTIONS", "MASKED_ERROR_BOUND", "MASKED_VALUE_BOUND",
-           "DecryptionShare", "Flooding", "combine", "combine_plaintext", "decryption_share",
-           "masked_for_release"]
+           "DecryptionShare", "Flooding", "canonical_scale", "combine", "combine_plaintext",
+           "decryption_share", "mask_ciphertext", "masked_for_release"]
 
 #: Co-decryptions under one collective key set the flooding is sized for (then new keys).
 DEFAULT_MAX_DECRYPTIONS = 2**8
@@ -121,19 +124,29 @@ class Flooding:
         return math.sqrt(2 * holders * self.max_decryptions * self._variance(params))
 
 
+def mask_ciphertext(engine: Engine, ciphertext: seal.Ciphertext,
+                    released: int) -> seal.Ciphertext:
+    """`ciphertext` times the 0/1 mask of its first `released` slots, one level down (SEAL's
+    encoding, product and rescaling are deterministic: whoever masks the same ciphertext gets
+    the same bytes, so holders and recipient can each mask it themselves).
+    `DepthExhaustedError` at the last level."""
+    level = engine.level_of(ciphertext)
+    engine.require_depth("masking a ciphertext for its release", 1, level)
+    return engine.mul_plain_to(ciphertext, np.ones(released), level - 1)
+
+
 def masked_for_release(vector: EncryptedVector) -> tuple[EncryptedVector, Flooding]:
-    """`vector` multiplied by the 0/1 mask of its values (one level; `DepthExhaustedError` at
-    the last level), and the flooding that fits it: sized for the values of one ciphertext
-    (at most the slots), the others being zero within `MASKED_ERROR_BOUND`. Every slot must
-    hold a value within `MASKED_VALUE_BOUND` beforehand (what the computation guarantees, not
-    checked)."""
+    """`vector` with every ciphertext masked to its first min(length, slots) values
+    (`mask_ciphertext`, one level; `DepthExhaustedError` at the last level), and the flooding
+    that fits it: sized for those values, the others being zero within `MASKED_ERROR_BOUND`.
+    Every slot must hold a value within `MASKED_VALUE_BOUND` beforehand (what the computation
+    guarantees, not checked)."""
     eng = vector.engine
-    eng.require_depth("masking a ciphertext for its release", 1, vector.level)
-    masks = vector._chunks(np.ones(vector.length))
-    masked = EncryptedVector(vector.bundle, [eng.mul_plain_to(c, m, vector.level - 1) for c, m
-                                             in zip(vector.ciphertexts, masks, strict=True)],
-                             vector.length, clean=True)
-    return masked, Flooding(released=min(vector.length, eng.slots))
+    released = min(vector.length, eng.slots)
+    masked = EncryptedVector(vector.bundle, [mask_ciphertext(eng, c, released)
+                                             for c in vector.ciphertexts],
+                             vector.length, clean=vector.length <= eng.slots)
+    return masked, Flooding(released=released)
 
 
 class DecryptionShare:
@@ -159,15 +172,29 @@ class SecretShare(Protocol):
     def decryption_residues(self, primes: int) -> np.ndarray: ...
 
 
+def canonical_scale(engine: Engine, ciphertext: seal.Ciphertext) -> float:
+    """The scale every honestly computed ciphertext at this one's level has (the engine keeps
+    each level's scale fixed); `CorruptDataError` for a ciphertext that claims another. The
+    flooding is sized at this scale: one that claimed a tiny scale would shrink a holder's
+    noise to nothing and its share to c1 s_i."""
+    expected = engine.scales[engine.level_of(ciphertext)]
+    if not math.isclose(ciphertext.scale(), expected, rel_tol=1e-9):
+        raise CorruptDataError(f"this ciphertext claims the scale {ciphertext.scale():.6g}, "
+                               f"not its level's {expected:.6g}: no honestly computed "
+                               "ciphertext does; refusing to decrypt it")
+    return expected
+
+
 def decryption_share(share: SecretShare, holder: str, ciphertext: seal.Ciphertext,
                      flooding: Flooding | float) -> DecryptionShare:
     """d_i = c1 s_i + E_i, E_i ~ rounded N(0, sigma^2) in the coefficients: sigma as
-    `flooding` sizes it at the ciphertext's scale, or the float given (tests and benchmarks that
+    `flooding` sizes it at the scale of the ciphertext's level (`canonical_scale`, which
+    refuses a ciphertext claiming another), or the float given (tests and benchmarks that
     measure exactness; anything below the flooding's sigma is no release)."""
     ring = share.ring
     ct = _parts(ring, ciphertext)
-    sigma = (flooding.sigma(ring.params, ct.scale) if isinstance(flooding, Flooding)
-             else float(flooding))
+    sigma = (flooding.sigma(ring.params, canonical_scale(ring.engine, ciphertext))
+             if isinstance(flooding, Flooding) else float(flooding))
     primes = ct.primes
     q = ring.column(primes)
     d = _rns.mulmod(ct.polys[1], share.decryption_residues(primes), q)

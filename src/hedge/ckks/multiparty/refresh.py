@@ -18,15 +18,16 @@ hides v: one honest holder is enough, and u is within statistical distance k |v|
 value independent of v (R = `mask_range`: about 2^14 for four holders, so 2^-11 per refresh of
 16 weights with |v| <= 1: the same kind of statistical hiding as the assisted mode's,
 docs/owner.md; the masks stay below 2^16 together so that u keeps its precision in float64).
-The flooding noise is the co-decryption's (`hedge.ckks.multiparty.decryption`), so each
-refresh counts against the holders' budget and adds its noise (0.0023 per value for 9 values
-and 4 holders) to the refreshed values.
+The flooding noise is the co-decryption's (`hedge.ckks.multiparty.decryption`): each refresh
+adds its noise (0.0023 per value for 9 values and 4 holders) to the refreshed values, and is
+one more decryption the flooding's budget Q must cover. What counts it is the holders' side of
+a deployment (their policy, budget and audit, as `hedge.holder` does for co-decryptions),
+which refreshes do not have yet: `LocalConsortium.refresh` counts nothing.
 u must not wrap around: sum_i |r_i| + |v| stays below the level's capacity, which fixes R.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from hedge.ckks.multiparty.decryption import (
 )
 from hedge.ckks.multiparty.ring import ring_for
 from hedge.ckks.params import Parameters
+from hedge.ckks.release import uniform
 from hedge.ckks.vector import EncryptedVector
 from hedge.errors import KeyMismatchError, ParameterError
 
@@ -81,11 +83,6 @@ class RefreshShare:
     mask: EncryptedVector
 
 
-def _uniform(n: int, bound: float) -> np.ndarray:
-    raw = np.frombuffer(os.urandom(8 * n), dtype=np.uint64)
-    return ((raw >> np.uint64(11)).astype(np.float64) / 2.0**53 * 2 - 1) * bound
-
-
 def refresh_share(share: SecretShare, holder: str, bundle: PublicBundle,
                   vector: EncryptedVector, holders: int, layout: Layout,
                   flooding: Flooding) -> RefreshShare:
@@ -93,7 +90,7 @@ def refresh_share(share: SecretShare, holder: str, bundle: PublicBundle,
     if len(vector.ciphertexts) != 1 or vector.fingerprint != bundle.fingerprint:
         raise ParameterError("a refresh takes one ciphertext under this consortium's key")
     ct = vector.ciphertexts[0]
-    mask = _uniform(vector.length, mask_range(bundle.params, vector.level, holders))
+    mask = uniform(vector.length, mask_range(bundle.params, vector.level, holders))
     d = decryption_share(share, holder, ct, flooding)
     ring = ring_for(bundle.params)
     encoded = _layout.parse_plaintext(

@@ -97,10 +97,20 @@ class HolderKeys:
     def params(self) -> Parameters:
         return self.share.params
 
+    @property
+    def budget(self) -> int:
+        """Co-decryptions this holder takes part in: `max_decryptions` (Q, what the flooding
+        is sized for) for an n-of-n key; Q t / n for a key dealt t-of-n, since each
+        decryption then takes t of the n holders' budgets, so that no recipient gets more than
+        Q in all."""
+        if self.threshold is None:
+            return self.max_decryptions
+        return max(1, self.max_decryptions * self.threshold // len(self.holders))
+
     def spend(self) -> None:
         """Count one co-decryption; `PolicyError` once the budget is spent (save after)."""
-        if self.decryptions_used >= self.max_decryptions:
-            raise PolicyError(f"holder {self.holder} has given all {self.max_decryptions} "
+        if self.decryptions_used >= self.budget:
+            raise PolicyError(f"holder {self.holder} has given all {self.budget} "
                               "co-decryptions its flooding is sized for; the consortium needs "
                               "new keys")
         self.decryptions_used += 1

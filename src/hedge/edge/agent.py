@@ -47,6 +47,7 @@ from hedge.edge.alerts import AlertTracker
 from hedge.edge.buffer import Buffer
 from hedge.edge.config import EdgeConfig
 from hedge.edge.connectors import Connector, Intake
+from hedge.edge.holding import HolderDuty
 from hedge.edge.models import ModelStore
 from hedge.edge.prepare import FILE_STREAM, Prepared, prepare
 from hedge.edge.report import StepReport
@@ -88,11 +89,15 @@ class EdgeAgent:
         self.models = ModelStore(config.data_dir / "models", site=self.site,
                                  owner=e.owner_key, package_key=e.package_key)
         self.uploader = Uploader(config, self.buffer, self.client)
+        self.holding = (HolderDuty(config.holder, self.site, e.owner_key)
+                        if config.holder is not None else None)
 
     def close(self) -> None:
         self.connector.close()
         self.buffer.close()
         self.client.close()
+        if self.holding is not None:
+            self.holding.close()
 
     def bundle(self) -> PublicBundle:
         """The consortium's public bundle, fetched once and pinned to the enrolment's
@@ -111,11 +116,16 @@ class EdgeAgent:
         return report
 
     def _cloud(self, report: StepReport, flush: bool = False) -> None:
-        """Upload what is due (or, with `flush`, everything buffered), then look for a
-        deployment; either part fails alone."""
+        """Upload what is due (or, with `flush`, everything buffered), look for a deployment,
+        answer the co-decryption requests that wait for this site as key holder; each part
+        fails alone."""
         self._part(report, "upload",
                    lambda: self.uploader.upload(report, self._class_counts(), flush))
         self._part(report, "deployments", lambda: self._deployments(report))
+        holding = self.holding
+        if holding is not None:
+            self._part(report, "co-decryptions", lambda: report.codecryptions.update(
+                holding.answer(self.client, self.consortium)))
 
     def _part(self, report: StepReport, name: str, part: Callable[[], None]) -> None:
         """Run one part of a cycle so that it fails alone: an outage is logged, a refusal is

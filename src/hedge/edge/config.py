@@ -18,6 +18,8 @@ TOML; relative paths are relative to the file:
     [alerts]                         # optional; MQTT topic, OPC UA nodes, threshold
     threshold = 0.5                  # (the model's signed policy, if any, comes first)
     hysteresis = 0.0
+    [holder]                         # optional: the site holds a share of the key (threshold
+    keystore = "holder/share.keystore"  # mode); see hedge.edge.holding
 
 Uploads wait for a worthwhile batch: ciphertexts have a fixed size, so 2 rows cost as much
 bandwidth, cloud storage and cloud training time as a ciphertext block full of rows, and every
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from hedge.data import Schema
+from hedge.edge.holding import HolderSettings, parse_holder
 from hedge.edge.sources import AlertSettings, Source, parse_alerts, parse_source
 from hedge.errors import HedgeError, ParameterError, SchemaError
 from hedge.files import read_json
@@ -106,6 +109,7 @@ class EdgeConfig:
     max_bytes: int = 100 * 2**20
     l2: float = 0.0  # L2 penalty rows for regularised training (as `hedge encrypt --l2`)
     max_wait_seconds: float = DEFAULT_MAX_WAIT  # fewer than batch_rows rows wait this long
+    holder: HolderSettings | None = None  # the site as key holder (threshold mode)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> EdgeConfig:
@@ -131,7 +135,8 @@ class EdgeConfig:
                          int(upload.get("batch_rows", 2000)), upload.get("class_weight"),
                          int(raw.get("buffer", {}).get("max_bytes", 100 * 2**20)),
                          _penalty(upload.get("l2", 0.0), file),
-                         _seconds(upload.get("max_wait_seconds", DEFAULT_MAX_WAIT), file))
+                         _seconds(upload.get("max_wait_seconds", DEFAULT_MAX_WAIT), file),
+                         parse_holder(raw.get("holder"), base, str(file)))
         except (TypeError, ValueError, AttributeError, HedgeError) as exc:
             if isinstance(exc, SchemaError | ParameterError):  # these name the file already
                 raise

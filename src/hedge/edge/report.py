@@ -22,3 +22,6 @@ class StepReport:
     alerts: int = 0
     buffer_full: bool = False  # ingestion stopped: the rows wait at their source
     waiting: int = 0  # rows pending after the cycle, outside any batch (for a fuller one)
+    #: co-decryption requests this site answered as key holder: {id: "answered",
+    #: "refused: why" or "awaiting approval"}
+    codecryptions: dict[str, str] = field(default_factory=dict)

@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from fastapi.testclient import TestClient
 
 from hedge.audit import AuditLog
 from hedge.ckks import EncryptedVector, preset
 from hedge.ckks.multiparty import Flooding, HolderKeys, LocalConsortium
-from hedge.holder import Holder, HolderPolicy
+from hedge.cloud import CloudService
+from hedge.holder import Holder, HolderPolicy, answer_pending
+from hedge.wire.cloud_client import CloudClient
 from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ciphertext_digest
 from hedge.wire.signing import SigningKey, VerifyKey
@@ -88,3 +91,37 @@ def setting(consortium: LocalConsortium, tmp_path: Path) -> Iterator[Setting]:
 def weights(consortium: LocalConsortium) -> tuple[EncryptedVector, np.ndarray]:
     x = np.random.default_rng(0).uniform(-1, 1, 9)
     return consortium.bundle.encrypt(x), x
+
+
+class Relay:
+    """A cloud with the consortium's collective bundle, the plants enrolled, and a client per
+    holder (the owner's answers as holder 'owner')."""
+
+    def __init__(self, setting: Setting, service: CloudService) -> None:
+        self.setting, self.service, self.app = setting, service, service.app()
+        admin = self.client(service.admin_token)
+        made = admin.create_consortium("acme", str(setting.owner_key.verify_key),
+                                       setting.consortium.bundle.to_bytes())
+        self.cid, owner = made["id"], made["token"]
+        self.clients = {"owner": self.client(owner)}
+        for name in NAMES[1:]:
+            self.clients[name] = self.client(self.clients["owner"].add_site(self.cid,
+                                                                           name)["token"])
+
+    def client(self, token: str) -> CloudClient:
+        return CloudClient("http://testserver", token, sleep=lambda _: None,
+                           http=TestClient(self.app))
+
+    def answer_all(self, *_: object) -> None:
+        for name, holder in self.setting.holders.items():
+            answer_pending(self.clients[name], self.cid, holder)
+
+
+
+
+@pytest.fixture
+def relay(setting: Setting, tmp_path: Path, db_url: str | None) -> Iterator[Relay]:
+    """A real cloud service (SQLite, and PostgreSQL where it runs) relaying for the holders."""
+    service = CloudService(tmp_path / "cloud", db_url, max_upload=64 * 2**20)
+    yield Relay(setting, service)
+    service.close()

@@ -4,58 +4,15 @@ the cloud refuses what it can check, and a refusal or a silent holder is named."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from hedge.cloud import CloudService
 from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError
 from hedge.holder import HolderPolicy, answer_pending, co_decrypt
-from hedge.wire.cloud_client import CloudClient
 from hedge.wire.relay import Answer, RequestPackage
 from hedge.wire.requests import Coverage
 from hedge.wire.signing import SigningKey
-from tests.holder.conftest import FAST, NAMES, Setting, make_holder, weights
-
-
-class Relay:
-    """A cloud with the consortium's collective bundle, the plants enrolled, and a client per
-    holder (the owner's answers as holder 'owner')."""
-
-    def __init__(self, setting: Setting, service: CloudService) -> None:
-        self.setting = setting
-        admin = self.client(service.admin_token)
-        made = admin.create_consortium("acme", str(setting.owner_key.verify_key),
-                                       setting.consortium.bundle.to_bytes())
-        self.cid, owner = made["id"], made["token"]
-        self.clients = {"owner": self.client(owner)}
-        for name in NAMES[1:]:
-            self.clients[name] = self.client(self.clients["owner"].add_site(self.cid,
-                                                                           name)["token"])
-        self.service = service
-
-    def client(self, token: str) -> CloudClient:
-        return CloudClient("http://testserver", token, sleep=lambda _: None,
-                           http=TestClient(self.app))
-
-    @property
-    def app(self):  # type: ignore[no-untyped-def]
-        return self._app
-
-    def answer_all(self, *_: object) -> None:
-        for name, holder in self.setting.holders.items():
-            answer_pending(self.clients[name], self.cid, holder)
-
-
-@pytest.fixture
-def relay(setting: Setting, tmp_path: Path, db_url: str | None) -> Iterator[Relay]:
-    service = CloudService(tmp_path / "cloud", db_url, max_upload=64 * 2**20)
-    Relay._app = service.app()  # type: ignore[attr-defined]
-    yield Relay(setting, service)
-    service.close()
+from tests.holder.conftest import FAST, NAMES, Relay, Setting, make_holder, weights
 
 
 def ciphertexts(relay: Relay, raw: list[bytes]) -> list:

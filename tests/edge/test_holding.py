@@ -28,6 +28,7 @@ from hedge.wire.package import new_package_key
 from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ciphertext_digest
 from hedge.wire.signing import SigningKey
+from tests.cloud.records import finished_job
 
 HOLDERS = ("owner", "plant-1")
 PASSPHRASE = "holder passphrase"
@@ -83,10 +84,13 @@ class World:
         return EdgeAgent(config, client=self.client(site["token"]))
 
     def request(self, values: np.ndarray) -> tuple[dict, list]:
-        cts = self.consortium.bundle.encrypt(values).ciphertexts
+        """A signed request for the result of a finished training job over one upload."""
+        vector = self.consortium.bundle.encrypt(values)
+        cts, uploads = vector.ciphertexts, [Coverage(1, "plant-1", 50)]
         request = CoDecryptionRequest.new(
-            consortium=self.consortium.bundle.fingerprint, job="job-1", kind="model",
-            digests=[ciphertext_digest(c) for c in cts], uploads=[Coverage(1, "plant-1", 50)],
+            consortium=self.consortium.bundle.fingerprint,
+            job=finished_job(self.service, self.cid, vector, uploads), kind="model",
+            digests=[ciphertext_digest(c) for c in cts], uploads=uploads,
             recipient="owner", recipient_key=self.recipient.public_key(),
             flooding=Flooding(released=len(values)), holders=list(HOLDERS))
         return request.sign(self.owner_key), cts

@@ -21,6 +21,7 @@ from hedge.wire.cloud_client import CloudClient
 from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ciphertext_digest
 from hedge.wire.signing import SigningKey, VerifyKey
+from tests.cloud.records import JOB_OF_KIND, finished_job
 
 FAST = preset("fast")
 NAMES = ("owner", "plant-1", "plant-2")
@@ -116,7 +117,12 @@ class Relay:
         for name, holder in self.setting.holders.items():
             answer_pending(self.clients[name], self.cid, holder)
 
-
+    def request(self, vector: EncryptedVector, uploads: list[Coverage] = UPLOADS, *,
+                kind: str = "model", **fields: object) -> tuple[dict, list[bytes]]:
+        """`Setting.request` for the result of a finished job over `uploads` that holds
+        `vector`, as the cloud checks a request (`hedge.cloud.result_binding`)."""
+        job = finished_job(self.service, self.cid, vector, uploads, JOB_OF_KIND[kind])
+        return self.setting.request(vector, uploads, kind=kind, **{"job": job, **fields})
 
 
 @pytest.fixture

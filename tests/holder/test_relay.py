@@ -23,7 +23,7 @@ def ciphertexts(relay: Relay, raw: list[bytes]) -> list:
 def test_holders_answer_through_the_cloud_and_the_owner_combines(relay: Relay) -> None:
     s = relay.setting
     vector, x = weights(s.consortium)
-    message, raw = s.request(vector, holders=list(NAMES))
+    message, raw = relay.request(vector, holders=list(NAMES))
     got = co_decrypt(relay.clients["owner"], relay.cid, message, ciphertexts(relay, raw), FAST,
                      s.recipient, s.verify, sleep=relay.answer_all)[0]
     assert np.abs(got[:9] - x).max() < 0.05
@@ -38,13 +38,13 @@ def test_holders_answer_through_the_cloud_and_the_owner_combines(relay: Relay) -
 def test_a_refusal_and_a_silent_holder_are_named(relay: Relay) -> None:
     s = relay.setting
     vector, _ = weights(s.consortium)
-    few = [Coverage(1, "plant-1", 400), Coverage(3, "plant-2", 7)]  # 7 rows of plant-2
-    message, raw = s.request(vector, few, holders=list(NAMES))
+    few = [Coverage(1, "plant-1", 400), Coverage(4, "plant-2", 7)]  # 7 rows of plant-2
+    message, raw = relay.request(vector, few, holders=list(NAMES))
     refusal = r"refused by .*plant-2 \(holder plant-2 refuses .*7 rows of plant-2"
     with pytest.raises(PolicyError, match=refusal):
         co_decrypt(relay.clients["owner"], relay.cid, message, ciphertexts(relay, raw), FAST,
                    s.recipient, s.verify, sleep=relay.answer_all)
-    message, raw = s.request(vector, holders=list(NAMES))
+    message, raw = relay.request(vector, holders=list(NAMES))
     ticks = iter(range(100))
     with pytest.raises(PolicyError, match="not answered yet: owner, plant-1, plant-2"):
         co_decrypt(relay.clients["owner"], relay.cid, message, ciphertexts(relay, raw), FAST,
@@ -60,22 +60,34 @@ def test_the_cloud_refuses_what_it_can_check(relay: Relay) -> None:
     s = relay.setting
     owner, plant = relay.clients["owner"], relay.clients["plant-1"]
     vector, _ = weights(s.consortium)
-    message, raw = s.request(vector, holders=list(NAMES))
+    message, raw = relay.request(vector, holders=list(NAMES))
     forged = RequestPackage(SigningKey().sign(message["payload"]), raw).to_bytes()
     with pytest.raises(CorruptDataError, match="signature does not verify"):
         owner.post_codecryption(relay.cid, forged)
-    stranger, raw2 = s.request(vector, holders=["owner", "plant-9"])
+    stranger, raw2 = relay.request(vector, holders=["owner", "plant-9"])
     with pytest.raises(PolicyError, match="plant-9"):
         owner.post_codecryption(relay.cid, RequestPackage(stranger, raw2).to_bytes())
-    other, raw3 = s.request(vector, holders=list(NAMES), consortium="ab" * 16)
+    other, raw3 = relay.request(vector, holders=list(NAMES), consortium="ab" * 16)
     with pytest.raises(KeyMismatchError, match="not this consortium"):
         owner.post_codecryption(relay.cid, RequestPackage(other, raw3).to_bytes())
     with pytest.raises(CorruptDataError, match="not the ones its digests name"):
         owner.post_codecryption(relay.cid, RequestPackage(message, [raw[0][:-8]]).to_bytes())
     with pytest.raises(PolicyError, match="owner token"):
         plant.post_codecryption(relay.cid, RequestPackage(message, raw).to_bytes())
+    # what it asks for must be a finished job's result, over that job's uploads
+    job = message["payload"]["job"]
+    for fields, why in (({"job": "999"}, "does not have"), ({"kind": "evaluation"}, "computed"),
+                        ({"uploads": [Coverage(1, "plant-1", 4000)]},
+                         "other uploads")):
+        lied, raw5 = s.request(vector, holders=list(NAMES), **{"job": job, **fields})
+        with pytest.raises(PolicyError, match=why):
+            owner.post_codecryption(relay.cid, RequestPackage(lied, raw5).to_bytes())
+    other_vector, _ = weights(s.consortium)
+    foreign, raw6 = s.request(other_vector, holders=list(NAMES), job=job)
+    with pytest.raises(PolicyError, match=r"not job .* result"):
+        owner.post_codecryption(relay.cid, RequestPackage(foreign, raw6).to_bytes())
     # posted: only the holders it names see it, each answers for itself, with its shares
-    pair, raw4 = s.request(vector, holders=["owner", "plant-2"])
+    pair, raw4 = relay.request(vector, holders=["owner", "plant-2"])
     rid = owner.post_codecryption(relay.cid, RequestPackage(pair, raw4).to_bytes())["request"]
     assert plant.pending_codecryptions(relay.cid) == []
     with pytest.raises(PolicyError, match="does not name plant-1"):
@@ -102,8 +114,8 @@ def test_an_approval_names_the_request_it_approves(relay: Relay, setting: Settin
                              HolderPolicy(site="plant-1", approval="operator"), logs)
     vector, _ = weights(setting.consortium)
     owner, plant = relay.clients["owner"], relay.clients["plant-1"]
-    seen, raw = setting.request(vector, holders=list(NAMES))
-    unseen, raw2 = setting.request(vector, holders=list(NAMES))
+    seen, raw = relay.request(vector, holders=list(NAMES))
+    unseen, raw2 = relay.request(vector, holders=list(NAMES))
     for message, cts in ((seen, raw), (unseen, raw2)):
         owner.post_codecryption(relay.cid, RequestPackage(message, cts).to_bytes())
     first, second = seen["payload"]["request"], unseen["payload"]["request"]
@@ -112,7 +124,7 @@ def test_an_approval_names_the_request_it_approves(relay: Relay, setting: Settin
     assert plant.pending_codecryptions(relay.cid) == [second]
     # the record of answered requests the holders share
     assert [m["payload"]["request"] for m in plant.answered_codecryptions(relay.cid)] == [first]
-    expired, raw3 = setting.request(vector, holders=list(NAMES), expires=1.0, issued=0.5)
+    expired, raw3 = relay.request(vector, holders=list(NAMES), expires=1.0, issued=0.5)
     with pytest.raises(PolicyError, match="expired"):
         owner.post_codecryption(relay.cid, RequestPackage(expired, raw3).to_bytes())
     for log in logs:

@@ -6,19 +6,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hedge.ckks import EncryptedVector
 from hedge.ckks.multiparty import Flooding
 from hedge.errors import ParameterError, PolicyError
 from hedge.holder import ThresholdReleases
 from hedge.ml.layout import RowLayout
 from hedge.ml.model import EncryptedLinearModel
 from hedge.wire.requests import Coverage
+from tests.cloud.records import finished_job
 from tests.holder.conftest import FAST, NAMES, UPLOADS, Relay, weights
 
 
-def releases(relay: Relay, uploads: list[Coverage] = UPLOADS) -> ThresholdReleases:
+def releases(relay: Relay, vector: EncryptedVector,
+             uploads: list[Coverage] = UPLOADS) -> ThresholdReleases:
+    """Releases of the result of a finished training job over `uploads` that holds `vector`."""
     s = relay.setting
+    job = finished_job(relay.service, relay.cid, vector, uploads)
     return ThresholdReleases(relay.clients["owner"], relay.cid, FAST, s.owner_key, s.recipient,
-                             dict(s.verify), "job-7", "model", uploads, max_releases=6,
+                             dict(s.verify), job, "model", uploads, max_releases=6,
                              sleep=relay.answer_all)
 
 
@@ -26,7 +31,7 @@ def test_a_model_is_released_by_the_holders(relay: Relay) -> None:
     vector, x = weights(relay.setting.consortium)
     model = EncryptedLinearModel(vector, RowLayout(9, FAST.slot_count),
                                  ["bias", *[f"f{i}" for i in range(8)]])
-    r = releases(relay)
+    r = releases(relay, vector)
     released = model.decrypt(r)
     noise = Flooding(released=9, max_decryptions=6).slot_noise(FAST, len(NAMES))
     assert abs(released.intercept - x[0]) < 6 * noise
@@ -43,6 +48,6 @@ def test_a_model_is_released_by_the_holders(relay: Relay) -> None:
 def test_a_holders_refusal_stops_the_release(relay: Relay) -> None:
     vector, _ = weights(relay.setting.consortium)
     with pytest.raises(PolicyError, match=r"refused by .*19 rows"):
-        releases(relay, [Coverage(1, "plant-1", 19)]).release(vector)
+        releases(relay, vector, [Coverage(1, "plant-1", 19)]).release(vector)
     with pytest.raises(ParameterError, match="distinct positions"):
-        releases(relay).release(vector, indices=[1, 1])
+        releases(relay, vector, [Coverage(5, "plant-2", 40)]).release(vector, indices=[1, 1])

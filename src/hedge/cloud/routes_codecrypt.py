@@ -3,8 +3,9 @@ the owner itself as holder "owner") pulls what waits for it and puts its answer,
 reads the answers. The cloud relays packages whose shares it cannot open (`hedge.wire.relay`)
 and checks what it can before it keeps anything: the owner's signature (the key the consortium
 was created with), the consortium's key fingerprint, the ciphertexts against their digests, that
-the holders named are the owner or sites of the consortium, and that an answer comes from a
-holder the request names, for that request and its ciphertexts.
+the holders named are the owner or sites of the consortium, that the request asks for a
+finished job's result and covers that job's uploads (`hedge.cloud.result_binding`), and that an
+answer comes from a holder the request names, for that request and its ciphertexts.
 
 * ``POST /v1/consortia/{cid}/codecryptions`` (owner): a request package; 201 (200 for the same
   package again, 409 for another under the same request id).
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 from hedge.cloud.access import ConsortiumId, Who, member
 from hedge.cloud.blobs import BlobStore, BlobWriter
 from hedge.cloud.db import CoDecryption, CoDecryptionAnswer, Consortium, Database, Site
+from hedge.cloud.result_binding import check_binding
 from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError
 from hedge.wire.refusals import Refusal
 from hedge.wire.relay import MAX_PACKAGE, Answer, RequestPackage
@@ -118,6 +120,7 @@ def add_codecrypt_routes(app: FastAPI, db: Database, blobs: BlobStore) -> None:
                     f"sites of this consortium: {', '.join(unknown)}"))
             if req.expires <= time.time():
                 raise PolicyError(f"request {req.request} expired; sign a new one")
+            check_binding(s, blobs, cid, req)
             old = s.get(CoDecryption, req.request)
             if old is not None and (old.blob != writer.digest or old.consortium_id != cid):
                 raise _conflict(f"request {req.request} was posted before with other "

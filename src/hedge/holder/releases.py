@@ -43,8 +43,10 @@ class ThresholdReleases:
     consortium's parameters, its request signing key, its X25519 key, the holders that
     decrypt (their verification keys; every holder of an n-of-n key, or t of them), what the
     results cover, and the waiting (`timeout`, `poll`, `sleep` as `co_decrypt` takes
-    them). `max_releases`: the Q the holders' keys were made with (their flooding's, which the
-    stated noise repeats)."""
+    them). `job`: the cloud job's id whose result is released, `kind` and `uploads` as the
+    cloud lists them for it (it relays no request that says otherwise,
+    `hedge.cloud.result_binding`). `max_releases`: the Q the holders' keys were made with
+    (their flooding's, which the stated noise repeats)."""
 
     client: CloudClient
     consortium: int

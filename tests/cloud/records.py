@@ -10,11 +10,11 @@ from sqlalchemy import select
 from hedge.ckks import EncryptedVector
 from hedge.cloud import CloudService
 from hedge.cloud.db import Job, Site, Upload
-from hedge.cloud.result_binding import KIND_OF_JOB
+from hedge.jobs.registry import kinds
 from hedge.wire.requests import Coverage
 
 #: The job kind whose result a request of each kind releases.
-JOB_OF_KIND = {kind: job for job, kind in KIND_OF_JOB.items()}
+JOB_OF_KIND = {spec.release_kind: name for name, spec in kinds().items() if spec.release_kind}
 
 
 def finished_job(service: CloudService, cid: int, vector: EncryptedVector,

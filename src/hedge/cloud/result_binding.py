@@ -3,9 +3,10 @@ it relays a request, that the owner's signed claims are its records'
 (`hedge.cloud.routes_codecrypt`).
 
 The job a request names (``job``: the cloud job's id) must have finished in this consortium;
-its kind must be what that job computes (a training job a model, an evaluation an evaluation,
-a statistics job an aggregate); every ciphertext it names must be one of that job's result
-(its SHA-256 among those of the SEAL ciphertexts in the result's containers); and the uploads
+its kind must be what that job computes (its `JobSpec.release_kind`: a training job a model,
+an evaluation an evaluation, a statistics job an aggregate); every ciphertext it names must be
+one of that job's result (its SHA-256 among those of the SEAL ciphertexts in the result's
+containers); and the uploads
 it covers must be exactly that job's, each with its site and row count. The holders judge a
 request by its coverage (`hedge.holder.policy`): with this check, an owner alone cannot
 mislabel a result to pass a holder's stricter policy; an owner and a cloud together still can
@@ -25,14 +26,19 @@ from hedge.ckks import container
 from hedge.cloud.blobs import BlobStore
 from hedge.cloud.db import Job, Site, Upload
 from hedge.errors import PolicyError
+from hedge.jobs.registry import kinds
 from hedge.wire.refusals import Refusal
 from hedge.wire.requests import CoDecryptionRequest
 
-__all__ = ["KIND_OF_JOB", "check_binding", "result_digests"]
+__all__ = ["check_binding", "release_kind", "result_digests"]
 
-#: What each job kind's result is, as a co-decryption request names it.
-KIND_OF_JOB = {"train": "model", "evaluate": "evaluation", "prepare": "aggregate"}
 _MAX_DEPTH = 4
+
+
+def release_kind(job_kind: str) -> str | None:
+    """What a co-decryption of a `job_kind` job's result releases (its `JobSpec`'s), or None."""
+    spec = kinds().get(job_kind)
+    return None if spec is None else spec.release_kind
 
 
 def result_digests(raw: bytes, depth: int = 0) -> set[str]:
@@ -61,9 +67,9 @@ def check_binding(s: Session, blobs: BlobStore, cid: int, req: CoDecryptionReque
         raise Refusal(status.HTTP_409_CONFLICT, PolicyError(
             f"job {job.id} has no result yet ({job.status}); ask for its release when it is "
             "done"))
-    if KIND_OF_JOB.get(job.kind) != req.kind:
+    if release_kind(job.kind) != req.kind:
         raise PolicyError(f"request {rid} calls job {job.id}'s result {req.kind!r}; the job "
-                          f"computed {KIND_OF_JOB.get(job.kind, job.kind)!r}")
+                          f"computed {release_kind(job.kind) or job.kind!r}")
     if not set(req.digests) <= result_digests(blobs.read(job.result)):
         raise PolicyError(f"request {rid} names ciphertexts that are not job {job.id}'s "
                           "result; a co-decryption releases a job's result only")

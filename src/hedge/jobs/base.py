@@ -91,6 +91,9 @@ class JobSpec(BaseModel):
 
     #: The container kind of the job's result (`hedge.ml.artifact` kinds).
     result_kind: ClassVar[int]
+    #: What a co-decryption of the result releases (`hedge.wire.requests.KINDS`: "model",
+    #: "evaluation", "aggregate"); None: the result is never co-decrypted.
+    release_kind: ClassVar[str | None] = None
     #: Whether jobs of this kind over one upload set are limited to the cloud's
     #: ``--max-evaluations`` (what they release depends on a model the owner chooses).
     repeat_limited: ClassVar[bool] = False

@@ -25,6 +25,8 @@ class EvaluateSpec(JobSpec):
                             description="an encrypted model the owner stored (PUT .../models)")
 
     result_kind = ArtifactKind.EVALUATION
+
+    release_kind = "evaluation"
     repeat_limited = True
 
     def admit(self, cloud: Admission, consortium_id: int) -> dict[str, Any]:

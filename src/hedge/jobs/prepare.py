@@ -20,5 +20,7 @@ class PrepareSpec(JobSpec):
 
     result_kind = ArtifactKind.STATISTICS
 
+    release_kind = "aggregate"
+
     def computation(self, run: JobRun) -> Callable[[], Result]:
         return partial(PooledStatistics.of, run.data)

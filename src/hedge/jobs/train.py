@@ -61,6 +61,8 @@ class TrainSpec(JobSpec):
 
     result_kind = ArtifactKind.MODEL
 
+    release_kind = "model"
+
     def checked(self) -> Self:
         if self.key_service is not None and self.model != "logistic":
             raise ParameterError("only logistic regression trains with a key service")

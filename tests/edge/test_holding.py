@@ -14,17 +14,21 @@ import pandas as pd
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from hedge.audit import AuditLog, verify_log
 from hedge.ckks import preset
 from hedge.ckks.multiparty import Flooding, HolderKeys, LocalConsortium
+from hedge.cli.main import app
 from hedge.cloud import CloudService
 from hedge.data import Schema
 from hedge.edge import EdgeAgent, EdgeConfig
-from hedge.errors import SchemaError
+from hedge.edge.holding import approve, pending_requests, read_approvals
+from hedge.errors import ParameterError, SchemaError
 from hedge.holder import Holder, HolderPolicy, answer_pending, co_decrypt
 from hedge.wire.cloud_client import CloudClient
 from hedge.wire.package import new_package_key
+from hedge.wire.relay import RequestPackage
 from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ciphertext_digest
 from hedge.wire.signing import SigningKey
@@ -145,3 +149,22 @@ def test_a_holder_section_is_checked(tmp_path: Path, world: World,
     monkeypatch.delenv("HEDGE_HOLDER_PASSPHRASE")
     with pytest.raises(SchemaError, match="HEDGE_HOLDER_PASSPHRASE"):
         world.agent()
+
+
+def test_the_operator_lists_what_waits_and_approves_one(world: World) -> None:
+    message, cts = world.request(np.array([0.25, 0.5]))
+    world.owner.post_codecryption(world.cid, RequestPackage(
+        message, [bytes(c.to_string()) for c in cts]).to_bytes())
+    config = EdgeConfig.load(world.root / "edge.toml")
+    site = json.loads((world.root / "site.json").read_text())
+    waiting = pending_requests(world.client(site["token"]), world.cid, world.owner_key.verify_key)
+    rid = message["payload"]["request"]
+    assert [(r.request, r.rows, r.released) for r in waiting] == [(rid, 50, 2)]
+    result = CliRunner().invoke(app, ["edge", "approve", rid, "--by", "alice", "--config",
+                                      str(world.root / "edge.toml")])
+    assert result.exit_code == 0, result.output
+    assert config.holder is not None and read_approvals(config.holder) == {rid: "alice"}
+    approve(config.holder, "0" * 32, "bob")  # a second keeps the first
+    assert read_approvals(config.holder) == {rid: "alice", "0" * 32: "bob"}
+    with pytest.raises(ParameterError, match="32 hex digits"):
+        approve(config.holder, "not-an-id", "bob")

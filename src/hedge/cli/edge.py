@@ -1,4 +1,5 @@
-"""`hedge edge run`: the factory-side agent."""
+"""`hedge edge run`: the factory-side agent; `hedge edge requests` and `approve`: its operator's
+look at the co-decryption requests waiting for the site as key holder."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from hedge.cli._common import console
 from hedge.edge import EdgeAgent, EdgeConfig, StepReport
+from hedge.edge.holding import HolderSettings, approve, pending_requests, read_approvals
 from hedge.errors import ParameterError
+from hedge.wire.cloud_client import CloudClient
 
 app = typer.Typer(help="The edge agent: buffer, encrypt, upload, install models, infer.",
                   no_args_is_help=True)
@@ -72,3 +76,45 @@ def _explain(report: StepReport) -> None:
     for failure in report.failures:
         console.print(f"failed: {escape(failure)} (the traceback is in the log above); the "
                       "other parts of the cycle ran")
+
+
+def _holding(config: Path) -> tuple[EdgeConfig, HolderSettings]:
+    loaded = EdgeConfig.load(config)
+    if loaded.holder is None:
+        raise ParameterError(f"{config} has no [holder] section: this site holds no key share")
+    return loaded, loaded.holder
+
+
+@app.command("requests")
+def requests(config: Annotated[Path, typer.Option("--config", help="edge.toml")]) -> None:
+    """The co-decryption requests waiting for this site as key holder: what each would
+    release, over whose rows, and whether it is approved (with [holder] approval =
+    "operator", the agent answers only approved ones)."""
+    loaded, settings = _holding(config)
+    e = loaded.enrolment
+    with CloudClient(e.cloud, e.token, verify=e.tls) as client:
+        waiting = pending_requests(client, e.consortium, e.owner_key)
+    approvals = read_approvals(settings)
+    table = Table(title=f"co-decryption requests waiting for {e.site}")
+    for col in ("request", "job", "kind", "values", f"rows of {e.site}", "rows in all",
+                "holders", "approved by"):
+        table.add_column(col)
+    for r in waiting:
+        mine = sum(u.rows for u in r.uploads if u.site == e.site)
+        table.add_row(r.request, r.job, r.kind, "all" if r.released is None else str(r.released),
+                      str(mine), str(r.rows), ", ".join(r.holders or ()),
+                      approvals.get(r.request, "-"))
+    console.print(table)
+
+
+@app.command("approve")
+def approve_request(
+    request: Annotated[str, typer.Argument(help="the request id (hedge edge requests)")],
+    by: Annotated[str, typer.Option("--by", help="who approves it (kept in the audit log)")],
+    config: Annotated[Path, typer.Option("--config", help="edge.toml")],
+) -> None:
+    """Approve one co-decryption request for this site: the agent's next cycle answers it, by
+    the policy's other rules."""
+    _, settings = _holding(config)
+    approve(settings, request, by)
+    console.print(f"request {request} approved by {escape(by)}; the agent answers it next cycle")

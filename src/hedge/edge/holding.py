@@ -18,11 +18,13 @@ The passphrase of the keystore and the signing key is never in the file: the age
 from the environment variable the section names. The policy is `hedge.holder.HolderPolicy`
 protecting the site's own rows (`site` is the enrolment's). With ``approval = "operator"``,
 a request is answered once its id is in the approvals file (re-read every cycle); the others
-wait at the cloud.
+wait at the cloud. `hedge edge requests` lists what waits, with what each would release and
+over whose rows; `hedge edge approve ID --by NAME` records an approval.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass
@@ -31,11 +33,15 @@ from typing import Any
 
 from hedge.audit import AuditLog
 from hedge.errors import ParameterError, SchemaError
+from hedge.files import write_atomic
 from hedge.holder import Holder, HolderPolicy, answer_pending
 from hedge.wire.cloud_client import CloudClient
+from hedge.wire.relay import RequestPackage
+from hedge.wire.requests import CoDecryptionRequest
 from hedge.wire.signing import SigningKey, VerifyKey
 
-__all__ = ["HolderDuty", "HolderSettings", "parse_holder"]
+__all__ = ["HolderDuty", "HolderSettings", "approve", "parse_holder", "pending_requests",
+           "read_approvals"]
 
 _PATHS = ("keystore", "signing_key", "audit")
 
@@ -110,18 +116,45 @@ class HolderDuty:
         self.audit.close()
 
     def approvals(self) -> dict[str, str]:
-        """The approvals file: request id = who approved it (none if absent)."""
-        path = self.settings.approvals
-        if path is None or not path.exists():
-            return {}
-        try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SchemaError(f"{path} is no readable approvals file: {exc}") from exc
-        if not all(isinstance(v, str) and v for v in raw.values()):
-            raise SchemaError(f"{path}: each approval is request-id = \"who approved it\"")
-        return dict(raw)
+        return read_approvals(self.settings)
 
     def answer(self, client: CloudClient, consortium: int) -> dict[str, str]:
         """Answer what waits at the cloud (`hedge.holder.answer_pending`)."""
         return answer_pending(client, consortium, self.holder, approved=self.approvals())
+
+
+def read_approvals(settings: HolderSettings) -> dict[str, str]:
+    """The approvals file: request id = who approved it (none if absent)."""
+    path = settings.approvals
+    if path is None or not path.exists():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SchemaError(f"{path} is no readable approvals file: {exc}") from exc
+    if not all(isinstance(v, str) and v for v in raw.values()):
+        raise SchemaError(f"{path}: each approval is request-id = \"who approved it\"")
+    return dict(raw)
+
+
+def approve(settings: HolderSettings, request: str, by: str) -> None:
+    """Record in the approvals file that `by` approved `request` (the agent's next cycle
+    answers it, by the policy's other rules)."""
+    path = settings.approvals
+    if path is None:
+        raise SchemaError("[holder] names no approvals file; add approvals = \"PATH\"")
+    if not (len(request) == 32 and set(request) <= set("0123456789abcdef")) or not by:
+        raise ParameterError("an approval names a request id (32 hex digits) and who "
+                             "approves it")
+    approvals = read_approvals(settings) | {request: by}
+    write_atomic(path, "".join(f"{rid} = {json.dumps(who)}\n"
+                               for rid, who in sorted(approvals.items())).encode())
+
+
+def pending_requests(client: CloudClient, consortium: int,
+                     owner: VerifyKey) -> list[CoDecryptionRequest]:
+    """The requests waiting for this site at the cloud, each verified under the owner's key
+    (what an operator looks at before approving; `SignatureError` for one that does not)."""
+    return [CoDecryptionRequest.verify(RequestPackage.from_bytes(
+                client.codecryption_package(consortium, rid)).message, owner)
+            for rid in client.pending_codecryptions(consortium)]

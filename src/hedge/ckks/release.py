@@ -95,6 +95,23 @@ def flooding_sigma(error_bound: float, released: int, max_releases: int) -> floa
     return error_bound * math.sqrt(max_releases * released)
 
 
+def check_indices(indices: Sequence[int] | None, length: int) -> None:
+    """`ParameterError` unless `indices` is None or distinct positions among `length` values."""
+    if indices is not None and (not indices or len(set(indices)) != len(indices) or any(
+            isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < length
+            for i in indices)):
+        raise ParameterError(f"indices must be distinct positions in the vector's {length} "
+                             "values")
+
+
+def rounded(flooded: np.ndarray, error_bound: float, sigma: float,
+            max_releases: int) -> Release:
+    """Flooded values rounded to a power-of-two grid no finer than their noise `sigma`
+    (post-processing: no security cost), as a `Release`."""
+    step = 2.0 ** math.floor(math.log2(sigma))
+    return Release(np.round(flooded / step) * step, error_bound, sigma, step, max_releases)
+
+
 def release(keys: KeySet, vector: EncryptedVector, *,
             error_bound: float = DEFAULT_ERROR_BOUND,
             indices: Sequence[int] | None = None) -> Release:
@@ -105,16 +122,11 @@ def release(keys: KeySet, vector: EncryptedVector, *,
     Spends one release of the key set's budget (`PolicyError` when none is left)."""
     if not (math.isfinite(error_bound) and error_bound > 0):
         raise ParameterError("error_bound must be a positive number")
-    if indices is not None and (not indices or len(set(indices)) != len(indices) or any(
-            isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vector.length
-            for i in indices)):
-        raise ParameterError(f"indices must be distinct positions in the vector's "
-                             f"{vector.length} values")
+    check_indices(indices, vector.length)
     keys.spend_release()
     values = keys._decrypt(vector)
     if indices is not None:
         values = values[list(indices)]
     sigma = keys.noise_sigma(error_bound, values.size)
-    step = 2.0 ** math.floor(math.log2(sigma))
-    flooded = values + sigma * standard_normal(values.size)
-    return Release(np.round(flooded / step) * step, error_bound, sigma, step, keys.max_releases)
+    return rounded(values + sigma * standard_normal(values.size), error_bound, sigma,
+                   keys.max_releases)

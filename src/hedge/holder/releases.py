@@ -15,7 +15,6 @@ What the recipient learns: the released values, flooded; nothing else of the cip
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hedge.ckks.multiparty.decryption import DEFAULT_MAX_DECRYPTIONS, Flooding
 from hedge.ckks.params import Parameters
-from hedge.ckks.release import DEFAULT_ERROR_BOUND, Release
+from hedge.ckks.release import DEFAULT_ERROR_BOUND, Release, check_indices, rounded
 from hedge.ckks.vector import EncryptedVector
 from hedge.errors import ParameterError
 from hedge.holder.relay import co_decrypt
@@ -78,11 +77,7 @@ class ThresholdReleases:
         if vector.bundle.params != self.params:
             raise ParameterError("this vector is under another parameter set than the "
                                  "consortium's")
-        if indices is not None and (not indices or len(set(indices)) != len(indices) or any(
-                isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vector.length
-                for i in indices)):
-            raise ParameterError(f"indices must be distinct positions in the vector's "
-                                 f"{vector.length} values")
+        check_indices(indices, vector.length)
         slots = vector.engine.slots
         prefix = vector.length if indices is None else max(indices) + 1
         released = min(prefix, slots) if vector.level > 0 else None
@@ -99,7 +94,5 @@ class ThresholdReleases:
         values = np.concatenate(parts)[: vector.length]
         if indices is not None:
             values = values[list(indices)]
-        sigma = flooding.slot_noise(self.params, len(self.holders))
-        step = 2.0 ** math.floor(math.log2(sigma))
-        return Release(np.round(values / step) * step, error_bound, sigma, step,
+        return rounded(values, error_bound, flooding.slot_noise(self.params, len(self.holders)),
                        self.max_releases)

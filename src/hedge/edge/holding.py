@@ -37,7 +37,7 @@ from hedge.files import write_atomic
 from hedge.holder import Holder, HolderPolicy, answer_pending
 from hedge.wire.cloud_client import CloudClient
 from hedge.wire.relay import RequestPackage
-from hedge.wire.requests import CoDecryptionRequest
+from hedge.wire.requests import CoDecryptionRequest, is_request_id
 from hedge.wire.signing import SigningKey, VerifyKey
 
 __all__ = ["HolderDuty", "HolderSettings", "approve", "parse_holder", "pending_requests",
@@ -143,7 +143,7 @@ def approve(settings: HolderSettings, request: str, by: str) -> None:
     path = settings.approvals
     if path is None:
         raise SchemaError("[holder] names no approvals file; add approvals = \"PATH\"")
-    if not (len(request) == 32 and set(request) <= set("0123456789abcdef")) or not by:
+    if not is_request_id(request) or not by:
         raise ParameterError("an approval names a request id (32 hex digits) and who "
                              "approves it")
     approvals = read_approvals(settings) | {request: by}

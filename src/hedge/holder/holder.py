@@ -64,13 +64,22 @@ from hedge.wire.requests import CoDecryptionRequest, Coverage
 from hedge.wire.shares import ShareContext, ciphertext_digest, seal_share
 from hedge.wire.signing import SigningKey, VerifyKey
 
-__all__ = ["CLOCK_SKEW", "Holder"]
+__all__ = ["CLOCK_SKEW", "REFUSALS", "Holder", "refusal_reason"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds a request's issue time may lie ahead of this holder's clock.
 CLOCK_SKEW = 300.0
 _ANSWERED, _REFUSED = "co-decrypt", "refused"
+#: What a holder refuses a request for (audited, and put back as its answer): its policy, and
+#: a request or ciphertext that is not what it claims or cannot be masked.
+REFUSALS = (PolicyError, CorruptDataError, KeyMismatchError, DepthExhaustedError)
+
+
+def refusal_reason(exc: HedgeError) -> str:
+    """What a refusal says: a policy's own words, else the error's kind and message (at most
+    2,000 characters)."""
+    return (str(exc) if isinstance(exc, PolicyError) else f"{type(exc).__name__}: {exc}")[:2000]
 
 
 class Holder:
@@ -87,10 +96,6 @@ class Holder:
         keys = HolderKeys.load(self.keystore, passphrase=passphrase)
         self.name, self.fingerprint = keys.holder, keys.fingerprint
         self._lock = threading.Lock()
-
-    def answered(self) -> list[Answered]:
-        """The requests this holder answered (ids and uploads), from its audit log."""
-        return _answered(self.audit.entries())
 
     def answer(self, message: Any, ciphertexts: Sequence[bytes], *,
                approved_by: str | None = None, known: Sequence[Any] = (),
@@ -113,16 +118,10 @@ class Holder:
                                     time.time() if now is None else now)
             except ApprovalPendingError:
                 raise
-            except PolicyError as exc:
-                self._refused(request, str(exc))
+            except REFUSALS as exc:
+                self.audit.append(_REFUSED, request.job, {"request": request.request,
+                                                          "reason": refusal_reason(exc)})
                 raise
-            except (CorruptDataError, KeyMismatchError, DepthExhaustedError) as exc:
-                self._refused(request, f"{type(exc).__name__}: {exc}")
-                raise
-
-    def _refused(self, request: CoDecryptionRequest, reason: str) -> None:
-        self.audit.append(_REFUSED, request.job, {"request": request.request,
-                                                  "reason": reason[:2000]})
 
     def _answer(self, request: CoDecryptionRequest, raw: Sequence[bytes],
                 approved_by: str | None, known: Sequence[Any], now: float) -> dict[str, bytes]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hedge.ckks.multiparty.decryption import ERROR_BOUND_RANGE
 from hedge.ckks.release import DEFAULT_ERROR_BOUND
 from hedge.errors import ParameterError
 from hedge.wire.requests import KINDS, CoDecryptionRequest, Coverage
@@ -67,7 +68,7 @@ class HolderPolicy:
         if self.min_rows < 1 or self.min_difference < 1 or self.max_evaluations < 1:
             raise ParameterError("min_rows, min_difference and max_evaluations must be at "
                                  "least 1")
-        if not 2.0**-40 <= self.min_error_bound <= 2.0**10:
+        if not ERROR_BOUND_RANGE[0] <= self.min_error_bound <= ERROR_BOUND_RANGE[1]:
             raise ParameterError("min_error_bound must lie in [2^-40, 2^10]")
         if self.approval not in ("auto", "operator"):
             raise ParameterError(f"approval is 'auto' or 'operator', not {self.approval!r}")

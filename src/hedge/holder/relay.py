@@ -26,11 +26,9 @@ from hedge.ckks.params import Parameters
 from hedge.errors import (
     ApprovalPendingError,
     CorruptDataError,
-    DepthExhaustedError,
-    KeyMismatchError,
     PolicyError,
 )
-from hedge.holder.holder import Holder
+from hedge.holder.holder import REFUSALS, Holder, refusal_reason
 from hedge.holder.recipient import combine_answers
 from hedge.wire.cloud_client import CloudClient
 from hedge.wire.relay import Answer, RequestPackage
@@ -65,9 +63,8 @@ def answer_pending(client: CloudClient, cid: int, holder: Holder, *,
         except ApprovalPendingError:
             outcomes[rid] = "awaiting approval"
             continue
-        except (PolicyError, CorruptDataError, KeyMismatchError, DepthExhaustedError) as exc:
-            reason = (str(exc) if type(exc) is PolicyError
-                      else f"{type(exc).__name__}: {exc}")[:2000]
+        except REFUSALS as exc:
+            reason = refusal_reason(exc)
             answer, outcomes[rid] = Answer(rid, holder.name, {}, reason), f"refused: {reason}"
         client.answer_codecryption(cid, rid, holder.name, answer.to_bytes())
     return outcomes

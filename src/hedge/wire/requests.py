@@ -34,11 +34,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from hedge.ckks.fields import Fields
-from hedge.ckks.multiparty.decryption import Flooding
+from hedge.ckks.multiparty.decryption import ERROR_BOUND_RANGE, Flooding
 from hedge.errors import CorruptDataError, ParameterError
 from hedge.wire.signing import SigningKey, VerifyKey
 
-__all__ = ["KINDS", "MAX_CIPHERTEXTS", "CoDecryptionRequest", "Coverage"]
+__all__ = ["KINDS", "MAX_CIPHERTEXTS", "CoDecryptionRequest", "Coverage", "is_request_id"]
 
 #: What a co-decryption may release (a refresh is a separate protocol).
 KINDS = ("model", "aggregate", "evaluation")
@@ -47,6 +47,11 @@ MAX_CIPHERTEXTS = 64
 _MAX_UPLOADS = 100_000
 _MAX_LIFETIME = 7 * 24 * 3600.0
 _HEX = frozenset("0123456789abcdef")
+
+
+def is_request_id(text: str) -> bool:
+    """Whether `text` is a request id: 32 lowercase hex digits."""
+    return len(text) == 32 and set(text) <= _HEX
 
 
 @dataclass(frozen=True)
@@ -123,14 +128,14 @@ class CoDecryptionRequest:
         f = Fields(payload, "co-decryption request")
         f.integer("version", 1, 1)
         request = f.string("request", max_length=32)
-        if len(request) != 32 or not set(request) <= _HEX:
+        if not is_request_id(request):
             raise f.fail("request", "32 lowercase hex digits")
         digests = f.strings("digests", min_items=1, max_items=MAX_CIPHERTEXTS, max_length=64,
                             distinct=True)
         if any(len(d) != 64 or not set(d) <= _HEX for d in digests):
             raise f.fail("digests", "SHA-256 digests (64 lowercase hex digits each)")
         released = f.integer("released", 1, 1 << 20, nullable=True)
-        error_bound = f.number("error_bound", 2.0**-40, 2.0**10)
+        error_bound = f.number("error_bound", *ERROR_BOUND_RANGE)
         raw = f.fields.get("uploads")
         if not isinstance(raw, list) or not 1 <= len(raw) <= _MAX_UPLOADS:
             raise f.fail("uploads", f"a list of 1 to {_MAX_UPLOADS} uploads")

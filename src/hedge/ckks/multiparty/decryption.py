@@ -64,10 +64,12 @@ from hedge.ckks.release import DEFAULT_ERROR_BOUND
 from hedge.ckks.vector import EncryptedVector
 from hedge.errors import CorruptDataError, KeyMismatchError, ParameterError
 
-__all__ = ["DEFAULT_MAX_DECRYPTIONS", "MASKED_ERROR_BOUND", "MASKED_VALUE_BOUND",
-           "DecryptionShare", "Flooding", "canonical_scale", "combine", "combine_plaintext",
-           "decryption_share", "mask_ciphertext", "masked_for_release"]
+__all__ = ["DEFAULT_MAX_DECRYPTIONS", "ERROR_BOUND_RANGE", "MASKED_ERROR_BOUND",
+           "MASKED_VALUE_BOUND", "DecryptionShare", "Flooding", "canonical_scale", "combine",
+           "combine_plaintext", "decryption_share", "mask_ciphertext", "masked_for_release"]
 
+#: The per-value error bounds a flooding may be sized for (slot units).
+ERROR_BOUND_RANGE = (2.0**-40, 2.0**10)
 #: Co-decryptions under one collective key set the flooding is sized for (then new keys).
 DEFAULT_MAX_DECRYPTIONS = 2**8
 #: Bound r on the error of a slot `masked_for_release` zeroed: the mask's rounding, about 2^-33
@@ -89,7 +91,8 @@ class Flooding:
     max_decryptions: int = DEFAULT_MAX_DECRYPTIONS
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.error_bound) and 2.0**-40 <= self.error_bound <= 2.0**10):
+        low, high = ERROR_BOUND_RANGE
+        if not (math.isfinite(self.error_bound) and low <= self.error_bound <= high):
             raise ParameterError("the flooding's error bound must lie in [2^-40, 2^10] "
                                  f"(slot units), not {self.error_bound!r}")
         if self.released is not None and (isinstance(self.released, bool)

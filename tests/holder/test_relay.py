@@ -4,9 +4,14 @@ the cloud refuses what it can check, and a refusal or a silent holder is named."
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from hedge.cloud.db import CoDecryptionAnswer
 from hedge.errors import CorruptDataError, KeyMismatchError, PolicyError
 from hedge.holder import HolderPolicy, answer_pending, co_decrypt
 from hedge.wire.relay import Answer, RequestPackage
@@ -129,3 +134,38 @@ def test_an_approval_names_the_request_it_approves(relay: Relay, setting: Settin
         owner.post_codecryption(relay.cid, RequestPackage(expired, raw3).to_bytes())
     for log in logs:
         log.close()
+
+
+def test_two_identical_answers_at_once_are_one_answer_and_one_409(relay: Relay) -> None:
+    """A client's retry racing its first try: both reach the database together (held at a
+    barrier as each builds its row); one is kept, the other is told to answer again."""
+    vector, _ = weights(relay.setting.consortium)
+    message, raw = relay.request(vector, holders=list(NAMES))
+    rid = relay.clients["owner"].post_codecryption(
+        relay.cid, RequestPackage(message, raw).to_bytes())["request"]
+    body = Answer(rid, "plant-1", {}, "no").to_bytes()
+    token = relay.clients["plant-1"]._http.headers["Authorization"]
+    barrier = threading.Barrier(2)
+
+    def hold(*_: object, **__: object) -> None:
+        barrier.wait(timeout=10)
+
+    statuses: list[int] = []
+
+    def put() -> None:
+        http = TestClient(relay.app, raise_server_exceptions=False)
+        statuses.append(http.put(f"/v1/consortia/{relay.cid}/codecryptions/{rid}/answers/"
+                                 "plant-1", content=body,
+                                 headers={"Authorization": token}).status_code)
+
+    event.listen(CoDecryptionAnswer, "init", hold)
+    try:
+        threads = [threading.Thread(target=put) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        event.remove(CoDecryptionAnswer, "init", hold)
+    assert sorted(statuses) == [201, 409]
+    assert relay.clients["owner"].codecryption(relay.cid, rid)["refused"] == {"plant-1": "no"}
